@@ -1,0 +1,102 @@
+//! Command-line interface: clap types, dispatch, and the one place that prints errors and
+//! picks exit codes. Each subcommand lives in its own file with its `Args` and `run`.
+
+use clap::{Parser, Subcommand};
+use std::io::Write;
+use std::process::ExitCode;
+
+use crate::error::Error;
+
+mod apply;
+mod check;
+mod demo;
+mod doctor;
+mod import;
+mod lab;
+mod plan;
+mod status;
+mod verify;
+mod vrrpd;
+
+#[derive(Parser, Debug)]
+#[command(name = "hapair", version, about = "Build, deploy and prove a highly available nginx pair", long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Validate an inventory offline and explain effective settings
+    Check(check::Args),
+    /// Show what `apply` would change on each node (dry run, changes nothing)
+    Plan(plan::Args),
+    /// Converge the nodes to the inventory over SSH
+    Apply(apply::Args),
+    /// Prove each VIP is bound once, serves HTTP, and fails over in time
+    Verify(verify::Args),
+    /// Show the VRRP state, checks and config drift of every node
+    Status(status::Args),
+    /// Bring up a local lab, apply the dual-master example and verify failover
+    Demo(demo::Args),
+    /// Manage the built-in lab of real Debian hosts on this machine
+    #[command(subcommand)]
+    Lab(lab::Command),
+    /// Run the embedded VRRP daemon (what the systemd unit on each node runs)
+    Vrrpd(vrrpd::Args),
+    /// Convert an existing keepalived setup into an inventory
+    #[command(subcommand)]
+    Import(import::Command),
+    /// Diagnose a live cluster over SSH, with a fix for each finding
+    Doctor(doctor::Args),
+}
+
+/// Entry point for `main`: parse, run, print the error if any, exit.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            report(&e);
+            ExitCode::from(e.exit_code)
+        }
+    }
+}
+
+/// Run one command; `Ok(code)` is the exit code of a run that did not fail (e.g. `plan`
+/// exits 2 when changes are pending).
+pub fn run(command: Command) -> Result<u8, Error> {
+    match command {
+        Command::Check(a) => check::run(a),
+        Command::Plan(a) => plan::run(a),
+        Command::Apply(a) => apply::run(a),
+        Command::Verify(a) => verify::run(a),
+        Command::Status(a) => status::run(a),
+        Command::Demo(a) => demo::run(a),
+        Command::Lab(c) => lab::run(c),
+        Command::Vrrpd(a) => vrrpd::run(a),
+        Command::Import(c) => import::run(c),
+        Command::Doctor(a) => doctor::run(a),
+    }
+}
+
+/// The one place errors are printed.
+pub fn report(e: &Error) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "error: {e}");
+}
+
+/// The honest answer of a command that a later issue builds.
+pub(crate) fn not_implemented(what: &str) -> Error {
+    Error::new(format!("`{what}` is not implemented yet"))
+        .with_fix("see the open issues; this command arrives with a later release")
+}
+
+/// A multi-threaded-enough runtime for commands that do I/O (SSH, sockets, netlink).
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::new(format!("cannot start the async runtime: {e}")))
+}

@@ -1,0 +1,1 @@
+//! Inventory: parse, layer, validate. Pure: no I/O runtime.

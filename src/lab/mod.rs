@@ -1,0 +1,1 @@
+//! The built-in lab: real Debian hosts (systemd-nspawn) on this machine.

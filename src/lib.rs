@@ -1,0 +1,18 @@
+//! hapair: turn a small YAML inventory into a working, verified nginx HA pair.
+//!
+//! Pure modules (no I/O runtime, no sockets): `inventory`, `render`, `plan`, `vrrp::packet`,
+//! `vrrp::fsm`. Everything that touches the world is an executor: `transport`, `observe`,
+//! `apply`, `verify`, `vrrp::{net,vip,daemon}`, `lab`.
+
+pub mod apply;
+pub mod cli;
+pub mod error;
+pub mod inventory;
+pub mod lab;
+pub mod observe;
+pub mod plan;
+pub mod render;
+pub mod roles;
+pub mod transport;
+pub mod verify;
+pub mod vrrp;

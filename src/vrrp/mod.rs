@@ -1,0 +1,2 @@
+//! The embedded VRRP daemon. `packet` and `fsm` are pure (no I/O, no clock); `net`, `vip`,
+//! `check` and `daemon` carry out what the state machine asks for.
