@@ -2,3 +2,4 @@
 //! `vip`, `check` and `daemon` carry out what the state machine asks for.
 
 pub mod config;
+pub mod packet;
