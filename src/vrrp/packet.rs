@@ -18,6 +18,15 @@ pub enum Version {
     V3,
 }
 
+impl Version {
+    pub fn number(self) -> u8 {
+        match self {
+            Version::V2 => 2,
+            Version::V3 => 3,
+        }
+    }
+}
+
 /// How a VRRPv3 checksum over IPv4 is computed. RFC 5798 §5.2.8 includes the IPv4
 /// pseudo-header (keepalived's default, what tshark checks); some implementations compute it
 /// over the VRRP message only, as in v2 (keepalived `v3_checksum_as_v2`, FRR without
