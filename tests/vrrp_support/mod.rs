@@ -211,6 +211,12 @@ impl Drop for Wire {
         for ns in &self.ns {
             let _ = run(&["ip", "netns", "del", ns]);
         }
+        // Logs and captures stay for a failed test (the panic message names them).
+        if std::thread::panicking() {
+            eprintln!("logs kept in {}", self.dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
