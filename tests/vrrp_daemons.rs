@@ -110,3 +110,17 @@ fn failing_http_check_lowers_priority_and_the_peer_takes_over() {
     let _web = w.spawn(0, "web", &["python3", "-m", "http.server", "--bind", "127.0.0.1", "8080"]);
     wait_for("a to take the VIP back", S(8), || w.holders() == (true, false));
 }
+
+#[test]
+fn unicast_with_plain_v3_checksum_elects_one_master() {
+    let w = Wire::new();
+    let uni = "    transport: unicast\n    v3_checksum_pseudo_header: false\n";
+    let _a = w.hapair(0, "a", &instance(3, 150, 100, uni));
+    let _b = w.hapair(1, "b", &instance(3, 100, 100, "    transport: unicast\n"));
+    wait_for("a to hold the VIP", S(3), || w.holders() == (true, false));
+    always_for("exactly one VIP holder", S(1), || w.holders() == (true, false));
+    wait_for("b to see a's adverts", S(3), || w.status("b")["instances"][0]["adverts_received"].as_u64() > Some(5));
+    // b verified a's checksums without the pseudo-header and says so.
+    assert_eq!(w.status("b")["instances"][0]["peer_checksum"], "plain");
+    assert_eq!(w.status("a")["instances"][0]["peer_checksum"], serde_json::Value::Null);
+}
