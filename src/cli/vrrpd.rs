@@ -1,9 +1,11 @@
 //! `hapair vrrpd`: the embedded VRRP daemon.
 
 use crate::error::Error;
-use std::path::PathBuf;
+use crate::vrrp::config;
+use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct Args {
     /// Daemon configuration file
     #[arg(long, default_value = "/etc/hapair/vrrpd.yml")]
@@ -11,8 +13,80 @@ pub struct Args {
     /// Validate a configuration file and exit 0 (valid) or 1
     #[arg(long, value_name = "FILE")]
     pub check_config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Sub>,
 }
 
-pub fn run(_args: Args) -> Result<u8, Error> {
-    Err(super::not_implemented("hapair vrrpd"))
+#[derive(clap::Subcommand, Debug)]
+pub enum Sub {
+    /// Print the status file of the running daemon
+    Status {
+        /// Status file (default: the `status_file` of `--config`, else /run/hapair/status.json)
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// Daemon configuration file naming the status file
+        #[arg(long, default_value = "/etc/hapair/vrrpd.yml")]
+        config: PathBuf,
+    },
+}
+
+pub fn run(args: Args) -> Result<u8, Error> {
+    if let Some(file) = &args.check_config {
+        return check_config(file);
+    }
+    match args.command {
+        Some(Sub::Status { file, config }) => status(file, &config),
+        None => Err(super::not_implemented("hapair vrrpd")),
+    }
+}
+
+/// Read and validate `path`; prints every finding as `FILE:LINE:COL: message`.
+pub(crate) fn load(path: &Path) -> Result<config::Config, Error> {
+    let src = std::fs::read_to_string(path).map_err(|e| {
+        Error::new(format!("cannot read `{}`: {e}", path.display()))
+            .with_fix("pass the daemon configuration with `--config FILE`")
+    })?;
+    config::parse(&src).map_err(|findings| {
+        let mut msg = String::new();
+        for (i, f) in findings.iter().enumerate() {
+            if i > 0 {
+                msg.push_str("\nerror: ");
+            }
+            msg.push_str(&format!("{}:{f}", path.display()));
+        }
+        Error::new(msg)
+    })
+}
+
+fn check_config(path: &Path) -> Result<u8, Error> {
+    let cfg = load(path)?;
+    let list: Vec<String> = cfg
+        .instances
+        .iter()
+        .map(|i| format!("`{}` (vrid {}, v{}, priority {})", i.name, i.vrid, i.version.number(), i.priority))
+        .collect();
+    println!("`{}` is valid: node `{}` on `{}`, {}", path.display(), cfg.node, cfg.interface, list.join(", "));
+    Ok(0)
+}
+
+fn status(file: Option<PathBuf>, config: &Path) -> Result<u8, Error> {
+    let file = match file {
+        Some(f) => f,
+        None => std::fs::read_to_string(config)
+            .ok()
+            .and_then(|s| config::parse(&s).ok())
+            .map(|c| c.status_file)
+            .unwrap_or_else(|| PathBuf::from("/run/hapair/status.json")),
+    };
+    let text = std::fs::read_to_string(&file).map_err(|e| {
+        Error::new(format!("cannot read the status file `{}`: {e}", file.display()))
+            .with_fix("is `hapair vrrpd` running? start it with `systemctl start hapair-vrrpd`, or pass `--file`")
+    })?;
+    // Printed as written (the daemon writes it pretty, fields in the documented order).
+    serde_json::from_str::<serde_json::Value>(&text).map_err(|e| {
+        Error::new(format!("the status file `{}` is not valid JSON: {e}", file.display()))
+            .with_fix("the daemon rewrites it atomically on every change; wait a moment and retry")
+    })?;
+    println!("{}", text.trim_end());
+    Ok(0)
 }

@@ -1,0 +1,883 @@
+//! The daemon configuration (`docs/vrrpd-config.md`): parsed once, validated into newtypes.
+//! Pure: reads a string, returns a [`Config`] or every finding with its line and column.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::inventory::{Priority, VipCidr, Vrid};
+
+/// A validated daemon configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub node: String,
+    pub interface: String,
+    pub address: Ipv4Addr,
+    pub peer: Option<Ipv4Addr>,
+    pub status_file: PathBuf,
+    pub metrics: Option<SocketAddr>,
+    pub check: CheckConfig,
+    pub notify: Option<Vec<String>>,
+    pub instances: Vec<InstanceConfig>,
+}
+
+impl Config {
+    /// The address label that marks VIPs as ours. The kernel requires a label to start with
+    /// the interface name and to fit in 15 bytes.
+    pub fn vip_label(&self) -> String {
+        vip_label(&self.interface)
+    }
+}
+
+/// The label used for the VIPs of `interface` (see [`Config::vip_label`]).
+pub fn vip_label(interface: &str) -> String {
+    if interface.len() + ":hapair".len() <= 15 {
+        format!("{interface}:hapair")
+    } else {
+        format!("{interface}:hp")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckKind {
+    /// Plain HTTP GET to `addr` with `path`; success is a 2xx or 3xx status.
+    Http { addr: SocketAddrV4, host: String, path: String },
+    /// An external command; exit 0 is success.
+    Script(Vec<String>),
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckConfig {
+    pub kind: CheckKind,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub fall: u32,
+    pub rise: u32,
+}
+
+pub use super::packet::Version;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    Multicast,
+    /// Adverts go to, and are accepted only from, `peer`.
+    Unicast(Ipv4Addr),
+}
+
+/// A VRRPv2 simple-text password: 1..=8 bytes, zero-padded on the wire.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AuthPass([u8; 8]);
+
+impl AuthPass {
+    pub fn new(s: &[u8]) -> Option<AuthPass> {
+        if s.is_empty() || s.len() > 8 {
+            return None;
+        }
+        let mut b = [0u8; 8];
+        b[..s.len()].copy_from_slice(s);
+        Some(AuthPass(b))
+    }
+    pub fn bytes(&self) -> [u8; 8] {
+        self.0
+    }
+}
+
+impl fmt::Debug for AuthPass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AuthPass(<redacted>)")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceConfig {
+    pub name: String,
+    pub vrid: Vrid,
+    pub version: Version,
+    pub priority: Priority,
+    /// Advertisement interval in centiseconds (the v3 wire unit; v2 uses whole seconds).
+    pub advert_interval_cs: u16,
+    pub vips: Vec<VipCidr>,
+    pub preempt: bool,
+    pub preempt_delay: Duration,
+    pub auth_pass: Option<AuthPass>,
+    pub transport: Transport,
+    pub v3_checksum_pseudo_header: bool,
+    pub check_weight: i16,
+    pub garp_count: u32,
+    pub garp_interval: Duration,
+}
+
+/// One problem in a configuration file, with where it is and what to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+    pub fix: Option<String>,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.line, self.column, self.message)?;
+        if let Some(fix) = &self.fix {
+            write!(f, "\n  fix: {fix}")?;
+        }
+        Ok(())
+    }
+}
+
+// ---- raw, as written ----------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    node: String,
+    interface: String,
+    address: String,
+    #[serde(default)]
+    peer: Option<String>,
+    #[serde(default = "default_status_file")]
+    status_file: PathBuf,
+    #[serde(default)]
+    metrics: Option<String>,
+    #[serde(default)]
+    check: Option<RawCheck>,
+    #[serde(default)]
+    notify: Option<Vec<String>>,
+    instances: Vec<RawInstance>,
+}
+
+fn default_status_file() -> PathBuf {
+    PathBuf::from("/run/hapair/status.json")
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCheck {
+    #[serde(rename = "type")]
+    kind: RawCheckKind,
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    script: Option<Vec<String>>,
+    #[serde(default = "default_1000")]
+    interval_ms: u64,
+    #[serde(default = "default_1000")]
+    timeout_ms: u64,
+    #[serde(default = "default_2")]
+    fall: u32,
+    #[serde(default = "default_2")]
+    rise: u32,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum RawCheckKind {
+    Http,
+    Script,
+    None,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum RawTransport {
+    Multicast,
+    Unicast,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInstance {
+    name: String,
+    vrid: u8,
+    #[serde(default = "default_3")]
+    version: u8,
+    priority: u8,
+    #[serde(default = "default_1000")]
+    advert_interval_ms: u64,
+    vips: Vec<String>,
+    #[serde(default = "default_true")]
+    preempt: bool,
+    #[serde(default)]
+    preempt_delay_ms: u64,
+    #[serde(default)]
+    auth_pass: Option<String>,
+    #[serde(default = "default_multicast")]
+    transport: RawTransport,
+    #[serde(default = "default_true")]
+    v3_checksum_pseudo_header: bool,
+    #[serde(default)]
+    check_weight: i64,
+    #[serde(default = "default_5")]
+    garp_count: u32,
+    #[serde(default = "default_1000")]
+    garp_interval_ms: u64,
+}
+
+fn default_1000() -> u64 {
+    1000
+}
+fn default_2() -> u32 {
+    2
+}
+fn default_3() -> u8 {
+    3
+}
+fn default_5() -> u32 {
+    5
+}
+fn default_true() -> bool {
+    true
+}
+fn default_multicast() -> RawTransport {
+    RawTransport::Multicast
+}
+
+// ---- parse + validate ---------------------------------------------------------------------
+
+/// Parse and validate a configuration. On failure, every finding is returned (serde stops at
+/// the first syntax/type error; semantic checks report all).
+pub fn parse(src: &str) -> Result<Config, Vec<Finding>> {
+    let raw: RawConfig = serde_yaml_ng::from_str(src).map_err(|e| {
+        let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((1, 1));
+        // serde_yaml_ng appends " at line L column C"; we print the location in front.
+        let mut msg = e.to_string();
+        if let Some(i) = msg.find(" at line ") {
+            msg.truncate(i);
+        }
+        vec![Finding {
+            line,
+            column,
+            message: msg,
+            fix: Some("see docs/vrrpd-config.md for the fields and their types".into()),
+        }]
+    })?;
+    let mut v = Validator { src, findings: Vec::new() };
+    let cfg = v.config(raw);
+    if v.findings.is_empty() {
+        cfg.ok_or_else(Vec::new)
+    } else {
+        Err(v.findings)
+    }
+}
+
+struct Validator<'a> {
+    src: &'a str,
+    findings: Vec<Finding>,
+}
+
+impl Validator<'_> {
+    fn err(&mut self, path: &[Seg], message: String, fix: impl Into<String>) {
+        let (line, column) = locate(self.src, path);
+        self.findings.push(Finding { line, column, message, fix: Some(fix.into()) });
+    }
+
+    fn config(&mut self, raw: RawConfig) -> Option<Config> {
+        if raw.node.trim().is_empty() {
+            self.err(&[Seg::Key("node")], "`node` is empty".into(), "name this node, e.g. `node: web1`");
+        }
+        let iface_ok = !raw.interface.is_empty()
+            && raw.interface.len() <= 15
+            && !raw.interface.contains(['/', ':', ' ']);
+        if !iface_ok {
+            self.err(
+                &[Seg::Key("interface")],
+                format!("`interface` `{}` is not a network interface name", raw.interface),
+                "use the kernel name of the VRRP interface, e.g. `eth0` (at most 15 characters, no `:`)",
+            );
+        } else if raw.interface.len() > 12 {
+            self.err(
+                &[Seg::Key("interface")],
+                format!("`interface` `{}` is too long to label the VIPs", raw.interface),
+                "the VIP label is `<interface>:hp` and must fit in 15 characters; use an interface name of at most 12",
+            );
+        }
+        let address = match raw.address.parse::<Ipv4Addr>() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                self.err(
+                    &[Seg::Key("address")],
+                    format!("`address` `{}` is not an IPv4 address", raw.address),
+                    "write this node's own address on `interface`, e.g. `10.77.1.11`",
+                );
+                None
+            }
+        };
+        let peer = match raw.peer.as_deref() {
+            None => None,
+            Some(p) => match p.parse::<Ipv4Addr>() {
+                Ok(a) => {
+                    if Some(a) == address {
+                        self.err(
+                            &[Seg::Key("peer")],
+                            format!("`peer` `{a}` is this node's own `address`"),
+                            "set `peer` to the other node's address",
+                        );
+                    }
+                    Some(a)
+                }
+                Err(_) => {
+                    self.err(
+                        &[Seg::Key("peer")],
+                        format!("`peer` `{p}` is not an IPv4 address"),
+                        "write the other node's address, e.g. `10.77.1.12`, or `null`",
+                    );
+                    None
+                }
+            },
+        };
+        let metrics = match raw.metrics.as_deref() {
+            None => None,
+            Some(m) => match m.parse::<SocketAddr>() {
+                Ok(a) => Some(a),
+                Err(_) => {
+                    self.err(
+                        &[Seg::Key("metrics")],
+                        format!("`metrics` `{m}` is not an address and port"),
+                        "write it as `127.0.0.1:9489`, or `null` to serve no metrics",
+                    );
+                    None
+                }
+            },
+        };
+        if let Some(n) = &raw.notify {
+            if n.is_empty() || n[0].is_empty() {
+                self.err(
+                    &[Seg::Key("notify")],
+                    "`notify` is an empty command".into(),
+                    "give the program and its arguments as a list, e.g. `[/usr/local/bin/on-vrrp]`, or `null`",
+                );
+            }
+        }
+        let check = self.check(raw.check);
+        if raw.instances.is_empty() {
+            self.err(
+                &[Seg::Key("instances")],
+                "`instances` is empty".into(),
+                "add at least one instance with `vrid`, `priority` and `vips`",
+            );
+        }
+        let mut names = HashSet::new();
+        let mut vrids = HashSet::new();
+        let mut instances = Vec::new();
+        for (i, ri) in raw.instances.into_iter().enumerate() {
+            if !names.insert(ri.name.clone()) {
+                self.err(
+                    &[Seg::Key("instances"), Seg::Index(i), Seg::Key("name")],
+                    format!("instance name `{}` is used twice", ri.name),
+                    "give every instance its own `name`",
+                );
+            }
+            if ri.vrid != 0 && !vrids.insert(ri.vrid) {
+                self.err(
+                    &[Seg::Key("instances"), Seg::Index(i), Seg::Key("vrid")],
+                    format!("`vrid` {} is used by two instances", ri.vrid),
+                    "give every instance on this interface its own `vrid` (1 to 255)",
+                );
+            }
+            if let Some(inst) = self.instance(i, ri, address, peer) {
+                instances.push(inst);
+            }
+        }
+        Some(Config {
+            node: raw.node,
+            interface: raw.interface,
+            address: address?,
+            peer,
+            status_file: raw.status_file,
+            metrics,
+            check: check?,
+            notify: raw.notify,
+            instances,
+        })
+    }
+
+    fn check(&mut self, raw: Option<RawCheck>) -> Option<CheckConfig> {
+        let Some(raw) = raw else {
+            return Some(CheckConfig {
+                kind: CheckKind::None,
+                interval: Duration::from_secs(1),
+                timeout: Duration::from_secs(1),
+                fall: 2,
+                rise: 2,
+            });
+        };
+        let at = |k| [Seg::Key("check"), Seg::Key(k)];
+        let kind = match raw.kind {
+            RawCheckKind::None => Some(CheckKind::None),
+            RawCheckKind::Script => match raw.script {
+                Some(s) if !s.is_empty() && !s[0].is_empty() => Some(CheckKind::Script(s)),
+                _ => {
+                    self.err(
+                        &at("script"),
+                        "`check.script` is missing or empty for `type: script`".into(),
+                        "give the command as a list, e.g. `script: [/usr/local/bin/check-nginx]`",
+                    );
+                    None
+                }
+            },
+            RawCheckKind::Http => match raw.url.as_deref().map(parse_http_url) {
+                Some(Ok((addr, host, path))) => Some(CheckKind::Http { addr, host, path }),
+                Some(Err(why)) => {
+                    self.err(
+                        &at("url"),
+                        format!("`check.url` {why}"),
+                        "write a plain HTTP URL to an IPv4 address, e.g. `http://127.0.0.1:80/`",
+                    );
+                    None
+                }
+                None => {
+                    self.err(
+                        &[Seg::Key("check")],
+                        "`check.url` is missing for `type: http`".into(),
+                        "add `url: http://127.0.0.1:80/`",
+                    );
+                    None
+                }
+            },
+        };
+        if raw.interval_ms < 10 {
+            self.err(
+                &at("interval_ms"),
+                format!("`check.interval_ms` {} is below 10 ms", raw.interval_ms),
+                "check at most every 10 ms; 1000 is usual",
+            );
+        }
+        if raw.timeout_ms == 0 || raw.timeout_ms > raw.interval_ms.max(10) {
+            self.err(
+                &at("timeout_ms"),
+                format!(
+                    "`check.timeout_ms` {} must be between 1 and `check.interval_ms` ({})",
+                    raw.timeout_ms, raw.interval_ms
+                ),
+                "set `timeout_ms` at most `interval_ms` so checks never overlap",
+            );
+        }
+        for (k, v) in [("fall", raw.fall), ("rise", raw.rise)] {
+            if v == 0 {
+                self.err(&at(k), format!("`check.{k}` is 0"), format!("set `{k}` to 1 or more (2 is usual)"));
+            }
+        }
+        Some(CheckConfig {
+            kind: kind?,
+            interval: Duration::from_millis(raw.interval_ms),
+            timeout: Duration::from_millis(raw.timeout_ms),
+            fall: raw.fall,
+            rise: raw.rise,
+        })
+    }
+
+    fn instance(
+        &mut self,
+        i: usize,
+        raw: RawInstance,
+        address: Option<Ipv4Addr>,
+        peer: Option<Ipv4Addr>,
+    ) -> Option<InstanceConfig> {
+        let at = |k| [Seg::Key("instances"), Seg::Index(i), Seg::Key(k)];
+        let who = format!("instance `{}`", raw.name);
+        let mut ok = true;
+        if raw.name.trim().is_empty() {
+            self.err(&at("name"), "an instance has an empty `name`".into(), "name it, e.g. `web-51`");
+            ok = false;
+        }
+        let vrid = Vrid::new(raw.vrid);
+        if vrid.is_none() {
+            self.err(&at("vrid"), format!("{who}: `vrid` 0 is not a virtual router id"), "use a `vrid` from 1 to 255");
+        }
+        let version = match raw.version {
+            2 => Some(Version::V2),
+            3 => Some(Version::V3),
+            v => {
+                self.err(&at("version"), format!("{who}: `version` {v} is not a VRRP version"), "use `version: 2` or `version: 3`");
+                None
+            }
+        };
+        let priority = Priority::new(raw.priority);
+        if priority.is_none() {
+            self.err(
+                &at("priority"),
+                format!("{who}: `priority` 0 is reserved for a master that stops"),
+                "use a `priority` from 1 to 254 (255 only for the owner of the VIP address)",
+            );
+        }
+        let mut vips = Vec::new();
+        if raw.vips.is_empty() {
+            self.err(&at("vips"), format!("{who}: `vips` is empty"), "list at least one address, e.g. `[10.77.1.200/24]`");
+            ok = false;
+        }
+        if raw.vips.len() > 255 {
+            self.err(&at("vips"), format!("{who}: {} `vips` do not fit in one advert", raw.vips.len()), "use at most 255 addresses per instance");
+            ok = false;
+        }
+        for (j, s) in raw.vips.iter().enumerate() {
+            let here = [Seg::Key("instances"), Seg::Index(i), Seg::Key("vips"), Seg::Index(j)];
+            match s.parse::<VipCidr>() {
+                Ok(v) if v.addr().is_multicast() || v.addr().is_unspecified() || v.addr().is_broadcast() => {
+                    self.err(&here, format!("{who}: `{s}` is not a unicast address"), "use a unicast IPv4 address as VIP");
+                    ok = false;
+                }
+                Ok(v) => {
+                    if vips.iter().any(|o: &VipCidr| o.addr() == v.addr()) {
+                        self.err(&here, format!("{who}: VIP `{s}` is listed twice"), "remove the duplicate");
+                        ok = false;
+                    }
+                    vips.push(v)
+                }
+                Err(why) => {
+                    self.err(&here, format!("{who}: {why}"), "write each VIP as `ADDRESS/PREFIX`, e.g. `10.77.1.200/24`");
+                    ok = false;
+                }
+            }
+        }
+        let owns = address.is_some_and(|a| vips.iter().any(|v| v.addr() == a));
+        if raw.priority == 255 && !owns && address.is_some() {
+            self.err(
+                &at("priority"),
+                format!("{who}: `priority` 255 is only for the owner of the VIP, and `address` is not in `vips`"),
+                "use a `priority` from 1 to 254",
+            );
+        }
+        if raw.priority != 255 && owns {
+            self.err(
+                &at("priority"),
+                format!("{who}: `address` is one of the `vips`, so this node owns it and must use `priority` 255"),
+                "set `priority: 255`, or take `address` out of `vips`",
+            );
+        }
+        let ms = raw.advert_interval_ms;
+        let interval_cs = match version {
+            Some(Version::V2) if ms % 1000 != 0 || !(1000..=255_000).contains(&ms) => {
+                self.err(
+                    &at("advert_interval_ms"),
+                    format!("{who}: `advert_interval_ms` {ms} is not whole seconds from 1 to 255, as VRRPv2 requires"),
+                    "use a multiple of 1000, or `version: 3` for sub-second adverts",
+                );
+                None
+            }
+            Some(Version::V3) if ms % 10 != 0 || !(10..=40_950).contains(&ms) => {
+                self.err(
+                    &at("advert_interval_ms"),
+                    format!("{who}: `advert_interval_ms` {ms} is not whole centiseconds from 10 to 40950, as VRRPv3 requires"),
+                    "use a multiple of 10 between 10 and 40950, e.g. 100 or 1000",
+                );
+                None
+            }
+            _ => u16::try_from(ms / 10).ok(),
+        };
+        if raw.preempt_delay_ms > 3_600_000 {
+            self.err(&at("preempt_delay_ms"), format!("{who}: `preempt_delay_ms` {} is over an hour", raw.preempt_delay_ms), "use at most 3600000");
+            ok = false;
+        }
+        let auth_pass = match (&raw.auth_pass, version) {
+            (None, _) => None,
+            (Some(_), Some(Version::V3)) => {
+                self.err(
+                    &at("auth_pass"),
+                    format!("{who}: `auth_pass` is set but VRRPv3 has no authentication (RFC 5798 §9)"),
+                    "remove `auth_pass`, or use `version: 2`",
+                );
+                ok = false;
+                None
+            }
+            (Some(p), _) => match AuthPass::new(p.as_bytes()) {
+                Some(a) => Some(a),
+                None => {
+                    self.err(
+                        &at("auth_pass"),
+                        format!("{who}: `auth_pass` must be 1 to 8 bytes, it is {}", p.len()),
+                        "use a password of at most 8 characters (the VRRPv2 PASS field is 8 bytes)",
+                    );
+                    ok = false;
+                    None
+                }
+            },
+        };
+        let transport = match (raw.transport, peer) {
+            (RawTransport::Multicast, _) => Some(Transport::Multicast),
+            (RawTransport::Unicast, Some(p)) => Some(Transport::Unicast(p)),
+            (RawTransport::Unicast, None) => {
+                self.err(
+                    &at("transport"),
+                    format!("{who}: `transport: unicast` needs `peer`"),
+                    "set `peer` to the other node's address, or use `transport: multicast`",
+                );
+                None
+            }
+        };
+        let check_weight = match i16::try_from(raw.check_weight) {
+            Ok(w) if (-253..=253).contains(&w) => Some(w),
+            _ => {
+                self.err(
+                    &at("check_weight"),
+                    format!("{who}: `check_weight` {} is outside -253..=253", raw.check_weight),
+                    "use a negative weight such as -60, or 0 to enter FAULT while the check fails",
+                );
+                None
+            }
+        };
+        if raw.garp_count > 100 {
+            self.err(&at("garp_count"), format!("{who}: `garp_count` {} is more than 100", raw.garp_count), "5 is usual");
+            ok = false;
+        }
+        if raw.garp_interval_ms > 60_000 {
+            self.err(&at("garp_interval_ms"), format!("{who}: `garp_interval_ms` {} is over a minute", raw.garp_interval_ms), "1000 is usual");
+            ok = false;
+        }
+        if !ok {
+            return None;
+        }
+        Some(InstanceConfig {
+            name: raw.name,
+            vrid: vrid?,
+            version: version?,
+            priority: priority?,
+            advert_interval_cs: interval_cs?,
+            vips,
+            preempt: raw.preempt,
+            preempt_delay: Duration::from_millis(raw.preempt_delay_ms),
+            auth_pass,
+            transport: transport?,
+            v3_checksum_pseudo_header: raw.v3_checksum_pseudo_header,
+            check_weight: check_weight?,
+            garp_count: raw.garp_count,
+            garp_interval: Duration::from_millis(raw.garp_interval_ms),
+        })
+    }
+}
+
+/// `http://IPV4[:PORT][/PATH]` → (address, Host header, path).
+fn parse_http_url(url: &str) -> Result<(SocketAddrV4, String, String), String> {
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("`{url}` is not an `http://` URL"))?;
+    let (hostport, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((h, p)) => (h, p.parse::<u16>().map_err(|_| format!("`{url}` has a bad port `{p}`"))?),
+        None => (hostport, 80),
+    };
+    let ip: Ipv4Addr = if host == "localhost" {
+        Ipv4Addr::LOCALHOST
+    } else {
+        host.parse().map_err(|_| format!("`{url}` does not name an IPv4 address (`{host}`)"))?
+    };
+    if path.contains(['\r', '\n', ' ']) {
+        return Err(format!("`{url}` has spaces or line breaks in its path"));
+    }
+    Ok((SocketAddrV4::new(ip, port), hostport.to_string(), path.to_string()))
+}
+
+// ---- locating a field in the source -------------------------------------------------------
+
+/// A step of a path into the YAML document.
+#[derive(Debug, Clone, Copy)]
+enum Seg<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+/// Where the value at `path` is written (1-based line and column), for block-style YAML as the
+/// engine renders it. Falls back to the deepest part of the path it found, then to 1:1.
+fn locate(src: &str, path: &[Seg]) -> (usize, usize) {
+    let lines: Vec<&str> = src.lines().collect();
+    let mut pos = (1, 1);
+    // Current range of lines [lo, hi) that holds the node the path points into.
+    let (mut lo, mut hi) = (0, lines.len());
+    // For an item's first line, the text after "- " starts the mapping.
+    for seg in path {
+        let meaningful = |l: &str| {
+            let t = l.trim_start();
+            !t.is_empty() && !t.starts_with('#')
+        };
+        match *seg {
+            Seg::Key(k) => {
+                // Keys of this mapping sit at the smallest key column in the range.
+                let col = (lo..hi).filter(|&n| meaningful(lines[n])).map(|n| key_col(lines[n])).min();
+                let Some(col) = col else { return pos };
+                let found = (lo..hi).find(|&n| {
+                    meaningful(lines[n])
+                        && key_col(lines[n]) == col
+                        && lines[n][col..].strip_prefix(k).is_some_and(|r| r.starts_with(':'))
+                });
+                let Some(n) = found else { return pos };
+                let after = col + k.len() + 1;
+                let rest = &lines[n][after..];
+                let value_col = after + (rest.len() - rest.trim_start().len());
+                pos = (n + 1, if rest.trim().is_empty() { col + 1 } else { value_col + 1 });
+                // Children: following lines indented deeper, or "- " items at the key's column.
+                let mut end = n + 1;
+                while end < hi {
+                    let l = lines[end];
+                    if meaningful(l) {
+                        let ind = l.len() - l.trim_start().len();
+                        if ind < col || (ind == col && !l.trim_start().starts_with('-')) {
+                            break;
+                        }
+                    }
+                    end += 1;
+                }
+                lo = n + 1;
+                hi = end;
+            }
+            Seg::Index(i) => {
+                let dash_col = (lo..hi)
+                    .filter(|&n| lines[n].trim_start().starts_with('-'))
+                    .map(|n| lines[n].len() - lines[n].trim_start().len())
+                    .min();
+                let Some(dc) = dash_col else { return pos };
+                let items: Vec<usize> = (lo..hi)
+                    .filter(|&n| {
+                        let l = lines[n];
+                        l.len() - l.trim_start().len() == dc && l.trim_start().starts_with('-')
+                    })
+                    .collect();
+                let Some(&n) = items.get(i) else { return pos };
+                let t = lines[n].trim_start();
+                let inner = t[1..].len() - t[1..].trim_start().len();
+                pos = (n + 1, dc + 1 + inner + 1);
+                let end = items.get(i + 1).copied().unwrap_or(hi);
+                // The item's own first line is part of its mapping (after "- ").
+                lo = n;
+                hi = end;
+            }
+        }
+    }
+    pos
+}
+
+/// Column where a line's key starts: after indentation and any "- " list markers.
+fn key_col(line: &str) -> usize {
+    let mut i = 0;
+    let b = line.as_bytes();
+    loop {
+        while i < b.len() && b[i] == b' ' {
+            i += 1;
+        }
+        if i + 1 < b.len() && b[i] == b'-' && b[i + 1] == b' ' {
+            i += 2;
+            continue;
+        }
+        return i;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "\
+node: web1
+interface: eth0
+address: 10.77.1.11
+peer: 10.77.1.12
+status_file: /run/hapair/status.json
+metrics: null
+check:
+  type: http
+  url: http://127.0.0.1:80/
+  script: null
+  interval_ms: 1000
+  timeout_ms: 1000
+  fall: 2
+  rise: 2
+notify: null
+instances:
+  - name: web-51
+    vrid: 51
+    version: 3
+    priority: 150
+    advert_interval_ms: 1000
+    vips: [10.77.1.200/24]
+    preempt: true
+    preempt_delay_ms: 0
+    auth_pass: null
+    transport: multicast
+    v3_checksum_pseudo_header: true
+    check_weight: -60
+    garp_count: 5
+    garp_interval_ms: 1000
+  - name: web-52
+    vrid: 52
+    version: 2
+    priority: 100
+    advert_interval_ms: 1000
+    vips:
+      - 10.77.1.201/24
+    auth_pass: secret
+    transport: unicast
+";
+
+    #[test]
+    fn documented_example_is_valid() {
+        let c = parse(GOOD).expect("valid");
+        assert_eq!(c.instances.len(), 2);
+        assert_eq!(c.instances[0].advert_interval_cs, 100);
+        assert_eq!(c.instances[1].transport, Transport::Unicast(Ipv4Addr::new(10, 77, 1, 12)));
+        assert_eq!(
+            c.check.kind,
+            CheckKind::Http {
+                addr: "127.0.0.1:80".parse().unwrap(),
+                host: "127.0.0.1:80".into(),
+                path: "/".into()
+            }
+        );
+        assert_eq!(c.vip_label(), "eth0:hapair");
+    }
+
+    fn findings(src: &str) -> Vec<String> {
+        parse(src).expect_err("invalid").iter().map(|f| format!("{}:{}: {}", f.line, f.column, f.message)).collect()
+    }
+
+    #[test]
+    fn semantic_errors_point_at_the_value() {
+        let bad = GOOD.replace("priority: 100", "priority: 255").replace("advert_interval_ms: 1000\n    vips:", "advert_interval_ms: 1500\n    vips:");
+        assert_eq!(
+            findings(&bad),
+            [
+                "34:15: instance `web-52`: `priority` 255 is only for the owner of the VIP, and `address` is not in `vips`",
+                "35:25: instance `web-52`: `advert_interval_ms` 1500 is not whole seconds from 1 to 255, as VRRPv2 requires",
+            ]
+        );
+    }
+
+    #[test]
+    fn list_items_and_nested_keys_are_located() {
+        let bad = GOOD.replace("      - 10.77.1.201/24", "      - 10.77.1.201").replace("  fall: 2", "  fall: 0");
+        assert_eq!(
+            findings(&bad),
+            [
+                "13:9: `check.fall` is 0",
+                "37:9: instance `web-52`: `10.77.1.201` has no prefix length; write it as `10.77.1.201/24`",
+            ]
+        );
+    }
+
+    #[test]
+    fn serde_errors_carry_their_location() {
+        let bad = GOOD.replace("vrid: 51", "vrid: 300");
+        assert_eq!(findings(&bad), ["18:11: instances[0].vrid: invalid value: integer `300`, expected u8"]);
+        let bad = GOOD.replace("garp_count: 5", "garp_cuont: 5");
+        let f = findings(&bad);
+        assert!(f[0].starts_with("29:5: instances[0]: unknown field `garp_cuont`"), "{f:?}");
+    }
+
+    #[test]
+    fn v3_with_auth_and_unicast_without_peer() {
+        let bad = GOOD.replace("auth_pass: null", "auth_pass: x").replace("peer: 10.77.1.12\n", "");
+        assert_eq!(
+            findings(&bad),
+            [
+                "24:16: instance `web-51`: `auth_pass` is set but VRRPv3 has no authentication (RFC 5798 §9)",
+                "38:16: instance `web-52`: `transport: unicast` needs `peer`",
+            ]
+        );
+    }
+}
