@@ -1,1 +1,2 @@
 //! Not implemented yet.
+pub mod load;
