@@ -412,31 +412,30 @@ async fn write_file(host: &dyn Host, spec: &roles::FileSpec, content: &str) -> R
     Ok(())
 }
 
-/// All firewall changes in two `firewall-cmd` calls: one permanent, one runtime.
+/// Firewall changes batched: firewall-cmd takes one kind of option per call, so one call per
+/// (scope, operation, item kind); permanent and runtime both explicitly, no `--reload`.
 async fn firewall(host: &dyn Host, changes: &[Change]) -> Result<(), Error> {
     for permanent in [true, false] {
-        let mut zone = None;
-        let mut a = argv(["firewall-cmd"]);
-        if permanent {
-            a.push("--permanent".into());
-        }
-        let mut any = false;
-        for c in changes {
-            if let Change::Firewall { zone: z, add, item, value, runtime, permanent: perm, .. } = c {
-                if (permanent && !perm) || (!permanent && !runtime) {
-                    continue;
-                }
-                zone.get_or_insert_with(|| z.clone());
-                let op = if *add { "add" } else { "remove" };
-                a.push(format!("--{op}-{item}={value}"));
-                any = true;
+        for (add, kind) in [(false, "rich-rule"), (true, "rich-rule"), (true, "port"), (false, "port")] {
+            let mut a = argv(["firewall-cmd"]);
+            if permanent {
+                a.push("--permanent".into());
             }
-        }
-        if any {
+            let mut zone = None;
+            for c in changes {
+                if let Change::Firewall { zone: z, add: ad, item, value, runtime, permanent: perm, .. } = c {
+                    let in_scope = if permanent { *perm } else { *runtime };
+                    if in_scope && *ad == add && *item == kind {
+                        zone.get_or_insert_with(|| z.clone());
+                        a.push(format!("--{}-{item}={value}", if add { "add" } else { "remove" }));
+                    }
+                }
+            }
             if let Some(z) = zone {
                 a.insert(1, format!("--zone={z}"));
+                let step = if permanent { "firewall (permanent)" } else { "firewall (runtime)" };
+                transport::check(host, step, &a, None).await?;
             }
-            transport::check(host, if permanent { "firewall (permanent)" } else { "firewall (runtime)" }, &a, None).await?;
         }
     }
     Ok(())

@@ -13,6 +13,9 @@ pub struct Args {
     /// Validate a configuration file and exit 0 (valid) or 1
     #[arg(long, value_name = "FILE")]
     pub check_config: Option<PathBuf>,
+    /// Serve Prometheus metrics on this address (overrides `metrics` in the config)
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<std::net::SocketAddr>,
     #[command(subcommand)]
     pub command: Option<Sub>,
 }
@@ -36,8 +39,22 @@ pub fn run(args: Args) -> Result<u8, Error> {
     }
     match args.command {
         Some(Sub::Status { file, config }) => status(file, &config),
-        None => Err(super::not_implemented("hapair vrrpd")),
+        None => daemon(&args.config, args.metrics),
     }
+}
+
+fn daemon(path: &Path, metrics: Option<std::net::SocketAddr>) -> Result<u8, Error> {
+    let cfg = load(path)?;
+    // One thread: the daemon is a single event loop, and a small RSS matters on the nodes.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::new(format!("cannot start the async runtime: {e}")))?;
+    rt.block_on(crate::vrrp::daemon::run(path.to_path_buf(), cfg, metrics)).map_err(|e| {
+        Error::new(format!("`hapair vrrpd` stopped: {e}"))
+            .with_fix("run it as root (raw sockets and netlink need CAP_NET_RAW and CAP_NET_ADMIN) and check `interface`")
+    })?;
+    Ok(0)
 }
 
 /// Read and validate `path`; prints every finding as `FILE:LINE:COL: message`.

@@ -217,12 +217,13 @@ pub fn plan(d: &Desired, f: &Facts) -> HostPlan {
         match (&spec.content, fact) {
             (None, None) => {}
             (None, Some(ff)) => {
-                let old = String::from_utf8_lossy(&ff.content);
+                // The whole old file would drown the plan; say why it goes.
+                let lines = String::from_utf8_lossy(&ff.content).lines().count();
                 changes.push(Change::File {
                     role: spec.role,
                     path: spec.path.to_string(),
                     action: FileAction::Delete,
-                    diff: format!("# {}\n{}", spec.why, diff(spec.path, &shown(spec, &old), "")),
+                    diff: format!("# {} ({lines} lines removed)\n", spec.why),
                     mode: spec.mode,
                     owner,
                     spec: i,

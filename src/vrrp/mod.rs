@@ -4,3 +4,8 @@
 pub mod config;
 pub mod packet;
 pub mod fsm;
+pub mod check;
+pub mod daemon;
+pub mod net;
+pub mod status;
+pub mod vip;

@@ -1,0 +1,427 @@
+//! The daemon: one task on a current-thread runtime that feeds the state machines from the
+//! socket, the clock, the health check and signals, and carries out their actions.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::mpsc;
+
+use super::check;
+use super::config::{self, CheckConfig, Config, InstanceConfig, Transport};
+use super::fsm::{Action, CheckTracker, Input, Instance, State};
+use super::net::{ifindex, Garp, VrrpSocket};
+use super::packet::{parse_ipv4, Advert, ChecksumMode, MULTICAST_GROUP};
+use super::status::{self, Status};
+use super::vip::Vips;
+
+/// Run until SIGTERM/SIGINT. `config_path` is re-read on SIGHUP. Errors are for the CLI.
+pub async fn run(config_path: PathBuf, mut cfg: Config, metrics: Option<std::net::SocketAddr>) -> Result<(), String> {
+    let index = ifindex(&cfg.interface).map_err(|e| format!("interface `{}`: {e}", cfg.interface))?;
+    let sock = Rc::new(VrrpSocket::open(&cfg.interface, cfg.address)
+        .map_err(|e| format!("cannot open the VRRP socket on `{}`: {e}", cfg.interface))?);
+    let rx_sock = Rc::clone(&sock);
+    let garp = Garp::open(&cfg.interface).map_err(|e| format!("cannot open the ARP socket on `{}`: {e}", cfg.interface))?;
+    let vips = Vips::open(index, cfg.vip_label()).map_err(|e| format!("cannot open netlink: {e}"))?;
+
+    // A daemon killed with SIGKILL leaves its VIPs; never start next to a duplicate.
+    for v in vips.remove_stale().await? {
+        log(&format!("removed stale VIP {v} left by an earlier run"));
+    }
+
+    let mut sigterm = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let mut sigint = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    let mut sighup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
+    let metrics_addr = metrics.or(cfg.metrics);
+    let listener = match metrics_addr {
+        Some(a) => Some(tokio::net::TcpListener::bind(a).await.map_err(|e| format!("cannot serve metrics on {a}: {e}"))?),
+        None => None,
+    };
+
+    let mut d = Daemon {
+        clock: (Instant::now(), SystemTime::now()),
+        instances: Vec::new(),
+        retired: Vec::new(),
+        sock,
+        garp,
+        vips,
+        tracker: CheckTracker::new(cfg.check.fall, cfg.check.rise),
+        last_check_error: None,
+        cfg: cfg.clone(),
+    };
+    let (check_tx, mut check_rx) = mpsc::channel::<Result<(), String>>(4);
+    let mut check_task = spawn_check(cfg.check.clone(), check_tx.clone());
+
+    let now = Instant::now();
+    for ic in &cfg.instances {
+        let mut inst = Instance::new(ic.clone(), cfg.address);
+        inst.handle(now, Input::Startup);
+        d.instances.push(inst);
+    }
+    d.execute_all().await;
+    d.write_status();
+
+    let mut buf = vec![0u8; 2048];
+    let mut status_tick = tokio::time::interval(Duration::from_secs(1));
+    let mut dirty = false;
+    loop {
+        let deadline = d.instances.iter().filter_map(|i| i.poll_timeout()).min();
+        let sleep_to = deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        tokio::select! {
+            biased;
+            _ = sigterm.recv() => break,
+            _ = sigint.recv() => break,
+            _ = sighup.recv() => {
+                match reload(&config_path, &cfg) {
+                    Ok(new) => {
+                        if new.check != cfg.check {
+                            check_task.abort();
+                            d.tracker = CheckTracker::new(new.check.fall, new.check.rise);
+                            check_task = spawn_check(new.check.clone(), check_tx.clone());
+                        }
+                        d.reconfigure(&new);
+                        cfg = new;
+                        d.cfg = cfg.clone();
+                        log("configuration reloaded");
+                    }
+                    Err(e) => log(&format!("reload ignored, keeping the running configuration: {e}")),
+                }
+            }
+            _ = tokio::time::sleep_until(sleep_to.into()) => {
+                let now = Instant::now();
+                for i in &mut d.instances {
+                    if i.poll_timeout().is_some_and(|t| t <= now) {
+                        i.handle(now, Input::Timeout);
+                    }
+                }
+            }
+            r = rx_sock.recv(&mut buf) => {
+                match r {
+                    Ok(pkt) => { d.receive(pkt); dirty = true; }
+                    Err(e) => log(&format!("receive error: {e}")),
+                }
+            }
+            Some(res) = check_rx.recv() => {
+                let ok = res.is_ok();
+                if let Err(e) = &res {
+                    if d.tracker.consecutive_failures == 0 { log(&format!("health check failed: {e}")); }
+                }
+                d.last_check_error = res.err();
+                if let Some(now_ok) = d.tracker.record(ok) {
+                    log(&format!("health check is now {}", if now_ok { "passing" } else { "failing" }));
+                    let now = Instant::now();
+                    for i in &mut d.instances { i.handle(now, Input::Check { ok: now_ok }); }
+                }
+                dirty = true;
+            }
+            acc = async { match &listener { Some(l) => l.accept().await, None => std::future::pending().await } } => {
+                if let Ok((mut s, _)) = acc {
+                    let body = d.snapshot().to_metrics();
+                    tokio::spawn(async move {
+                        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                        let mut req = [0u8; 1024];
+                        let _ = tokio::time::timeout(Duration::from_secs(1), s.read(&mut req)).await;
+                        let head = format!("HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+                        let _ = s.write_all(head.as_bytes()).await;
+                        let _ = s.write_all(body.as_bytes()).await;
+                    });
+                }
+            }
+            _ = status_tick.tick() => {
+                if dirty { d.write_status(); dirty = false; }
+            }
+        }
+        if d.execute_all().await {
+            d.write_status();
+        }
+    }
+
+    // RFC 5798 §6.4.3 Shutdown: priority 0, release the VIPs.
+    check_task.abort();
+    let now = Instant::now();
+    for i in &mut d.instances {
+        i.handle(now, Input::Shutdown);
+    }
+    d.execute_all().await;
+    d.write_status();
+    Ok(())
+}
+
+fn reload(path: &Path, old: &Config) -> Result<Config, String> {
+    let src = std::fs::read_to_string(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    let new = config::parse(&src).map_err(|f| f.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("; "))?;
+    if new.interface != old.interface || new.address != old.address {
+        return Err("`interface` and `address` change only with a restart".into());
+    }
+    Ok(new)
+}
+
+fn spawn_check(c: CheckConfig, tx: mpsc::Sender<Result<(), String>>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        if c.kind == config::CheckKind::None {
+            return;
+        }
+        let mut tick = tokio::time::interval(c.interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let r = check::run_once(&c.kind, c.timeout).await;
+            if tx.send(r).await.is_err() {
+                return;
+            }
+        }
+    })
+}
+
+struct Daemon {
+    clock: (Instant, SystemTime),
+    instances: Vec<Instance>,
+    /// Instances removed by a reload, until their shutdown actions are carried out.
+    retired: Vec<Instance>,
+    sock: Rc<VrrpSocket>,
+    garp: Garp,
+    vips: Vips,
+    tracker: CheckTracker,
+    last_check_error: Option<String>,
+    cfg: Config,
+}
+
+impl Daemon {
+    fn receive(&mut self, pkt: &[u8]) {
+        let (ip, payload) = match parse_ipv4(pkt) {
+            Ok(x) => x,
+            Err(e) => return self.dispatch(None, Input::Malformed(e)),
+        };
+        if ip.src == self.cfg.address {
+            return; // our own packet (multicast loop is off; unicast never comes back)
+        }
+        match Advert::decode(payload, ip.src, ip.dst) {
+            Ok((advert, checksum)) => {
+                let vrid = advert.vrid;
+                self.dispatch(Some(vrid), Input::Advert { src: ip.src, ttl: ip.ttl, checksum, advert })
+            }
+            // A bad packet is charged to the instance its VRID byte names, if any.
+            Err(e) => self.dispatch(payload.get(1).copied(), Input::Malformed(e)),
+        }
+    }
+
+    /// To the instance with `vrid`; to every instance when none matches (each counts a drop).
+    fn dispatch(&mut self, vrid: Option<u8>, input: Input) {
+        let now = Instant::now();
+        if let Some(i) = self.instances.iter_mut().find(|i| Some(i.config().vrid.get()) == vrid) {
+            return i.handle(now, input);
+        }
+        for i in &mut self.instances {
+            i.handle(now, input.clone());
+        }
+    }
+
+    /// Carry out every pending action; true when a state changed.
+    async fn execute_all(&mut self) -> bool {
+        let mut batch = Vec::new();
+        for i in self.retired.iter_mut().chain(self.instances.iter_mut()) {
+            while let Some(a) = i.poll_action() {
+                batch.push((i.config().clone(), a));
+            }
+        }
+        self.retired.clear();
+        let mut changed = false;
+        for (ic, a) in batch {
+            changed |= matches!(a, Action::Transition { .. });
+            self.execute(&ic, a).await;
+        }
+        changed
+    }
+
+    async fn execute(&self, ic: &InstanceConfig, a: Action) {
+        match a {
+            Action::Send(adv) => self.send(ic, &adv),
+            Action::AddVips => {
+                for v in &ic.vips {
+                    if let Err(e) = self.vips.add(*v).await {
+                        log(&e);
+                    }
+                }
+            }
+            Action::RemoveVips => {
+                for v in &ic.vips {
+                    if let Err(e) = self.vips.remove(*v).await {
+                        log(&e);
+                    }
+                }
+            }
+            Action::Garp => {
+                for v in &ic.vips {
+                    if let Err(e) = self.garp.send(v.addr()) {
+                        log(&format!("cannot send gratuitous ARP for {}: {e}", v.addr()));
+                    }
+                }
+            }
+            Action::Transition { from: _, to, reason } => {
+                let vips: Vec<String> = ic.vips.iter().map(|v| v.addr().to_string()).collect();
+                log(&format!("{to} for {} (vrid {}): {reason}", vips.join(", "), ic.vrid));
+                if let Some(argv) = &self.cfg.notify {
+                    notify(argv, ic.vrid.get(), to);
+                }
+            }
+        }
+    }
+
+    fn send(&self, ic: &InstanceConfig, adv: &Advert) {
+        let dst = match ic.transport {
+            Transport::Multicast => MULTICAST_GROUP,
+            Transport::Unicast(p) => p,
+        };
+        let mode = if ic.v3_checksum_pseudo_header { ChecksumMode::PseudoHeader } else { ChecksumMode::Plain };
+        match adv.encode(mode, self.cfg.address, dst) {
+            Ok(b) => {
+                if let Err(e) = self.sock.send(&b, dst) {
+                    log(&format!("cannot send the advert for vrid {} to {dst}: {e}", ic.vrid));
+                }
+            }
+            Err(e) => log(&format!("cannot encode the advert for vrid {}: {e}", ic.vrid)),
+        }
+    }
+
+    /// SIGHUP: unchanged instances keep running untouched; instances with the same identity
+    /// take new settings in place; others are stopped (priority 0) and started anew.
+    fn reconfigure(&mut self, new: &Config) {
+        let now = Instant::now();
+        let mut old: HashMap<u8, Instance> = self.instances.drain(..).map(|i| (i.config().vrid.get(), i)).collect();
+        let mut next = Vec::new();
+        for ic in &new.instances {
+            match old.remove(&ic.vrid.get()) {
+                Some(i) if i.config() == ic => next.push(i),
+                Some(mut i)
+                    if i.config().version == ic.version
+                        && i.config().vips == ic.vips
+                        && i.config().transport == ic.transport =>
+                {
+                    i.update(ic.clone());
+                    next.push(i);
+                }
+                Some(mut i) => {
+                    i.handle(now, Input::Shutdown);
+                    self.retired.push(i);
+                    let mut fresh = Instance::new(ic.clone(), new.address);
+                    fresh.handle(now, Input::Startup);
+                    next.push(fresh);
+                }
+                None => {
+                    let mut fresh = Instance::new(ic.clone(), new.address);
+                    fresh.handle(now, Input::Startup);
+                    next.push(fresh);
+                }
+            }
+        }
+        for (_, mut i) in old {
+            i.handle(now, Input::Shutdown);
+            self.retired.push(i);
+        }
+        self.instances = next;
+    }
+
+    fn unix_ms(&self, t: Instant) -> u64 {
+        let st = self.clock.1 + t.saturating_duration_since(self.clock.0);
+        st.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    }
+
+    fn snapshot(&self) -> Status {
+        let instances = self
+            .instances
+            .iter()
+            .map(|i| {
+                let c = i.config();
+                let k = i.counters();
+                let d = k.drops;
+                status::InstanceStatus {
+                    name: c.name.clone(),
+                    vrid: c.vrid.get(),
+                    vips: c.vips.iter().map(|v| v.to_string()).collect(),
+                    state: i.state().as_str(),
+                    since_unix_ms: i.since().map_or(0, |t| self.unix_ms(t)),
+                    base_priority: c.priority.get(),
+                    effective_priority: i.effective_priority(),
+                    priority_reason: i.priority_reason(),
+                    master_seen: i.master_seen().map(|a: Ipv4Addr| a.to_string()),
+                    last_advert_unix_ms: i.last_advert().map(|t| self.unix_ms(t)),
+                    adverts_sent: k.adverts_sent,
+                    adverts_received: k.adverts_received,
+                    transitions: k.transitions,
+                    drops: status::Drops {
+                        ttl: d.ttl,
+                        vrid: d.vrid,
+                        checksum: d.checksum,
+                        auth: d.auth,
+                        interval: d.interval,
+                        version: d.version,
+                        source: d.source,
+                        malformed: d.malformed,
+                    },
+                    peer_checksum: i.peer_checksum().map(ChecksumMode::as_str),
+                }
+            })
+            .collect();
+        Status {
+            node: self.cfg.node.clone(),
+            pid: std::process::id(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            updated_unix_ms: self.unix_ms(Instant::now()),
+            check: status::CheckStatus {
+                ok: self.tracker.ok(),
+                consecutive_failures: self.tracker.consecutive_failures,
+                last_error: self.last_check_error.clone(),
+            },
+            instances,
+        }
+    }
+
+    /// Write the status file atomically (temp file in the same directory, then rename).
+    fn write_status(&self) {
+        let path = &self.cfg.status_file;
+        let json = self.snapshot().to_json();
+        let r = (|| {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let tmp = path.with_extension("json.tmp");
+            std::fs::write(&tmp, json.as_bytes())?;
+            std::fs::rename(&tmp, path)
+        })();
+        if let Err(e) = r {
+            log(&format!("cannot write the status file `{}`: {e}", path.display()));
+        }
+    }
+}
+
+fn notify(argv: &[String], vrid: u8, state: State) {
+    let Some((prog, args)) = argv.split_first() else { return };
+    let r = tokio::process::Command::new(prog)
+        .args(args)
+        .arg(vrid.to_string())
+        .arg(state.as_str())
+        .stdin(std::process::Stdio::null())
+        .spawn();
+    match r {
+        Ok(mut child) => {
+            let prog = prog.clone();
+            tokio::spawn(async move {
+                if let Ok(s) = child.wait().await {
+                    if !s.success() {
+                        log(&format!("notify `{prog}` exited with {s}"));
+                    }
+                }
+            });
+        }
+        Err(e) => log(&format!("cannot run notify `{prog}`: {e}")),
+    }
+}
+
+/// One line to stderr (journald adds the time).
+fn log(msg: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{msg}");
+}
