@@ -179,15 +179,23 @@ async fn act(h: &dyn Host, action: &str, unit: &str) -> Result<u64, Error> {
         .ok_or_else(|| Error::new(format!("`{}`: no timestamp from `systemctl {action} {unit}`", h.name())))
 }
 
-/// Probe HTTP through a VIP every 20 ms until told to stop; returns the longest gap.
+/// Probe HTTP through a VIP every 20 ms until told to stop and answering again (at most 5 s
+/// more); returns the longest gap, `None` when it never answered again.
 fn http_gaps(vip: Ipv4Addr, port: u16, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Option<u64>> {
     std::thread::spawn(move || {
         let mut last_ok: Option<Instant> = None;
         let mut longest: Option<Duration> = None;
         let mut failing = false;
         let started = Instant::now();
-        // Bounded: stop is set by the drill; 120 s is the hard cap.
-        while !stop.load(Ordering::SeqCst) && started.elapsed() < Duration::from_secs(120) {
+        let mut stopped_at: Option<Instant> = None;
+        // Bounded: 120 s hard cap, and at most 5 s after the drill says stop.
+        while started.elapsed() < Duration::from_secs(120) {
+            if stop.load(Ordering::SeqCst) {
+                let at = *stopped_at.get_or_insert_with(Instant::now);
+                if !failing || at.elapsed() > Duration::from_secs(5) {
+                    break;
+                }
+            }
             let ok = http::get(vip, port, Duration::from_millis(200)).map(|a| a.status < 500).unwrap_or(false);
             let now = Instant::now();
             if ok {
@@ -203,10 +211,23 @@ fn http_gaps(vip: Ipv4Addr, port: u16, stop: Arc<AtomicBool>) -> std::thread::Jo
             std::thread::sleep(Duration::from_millis(20));
         }
         if failing {
-            return None; // never answered again: reported as a failure
+            return None;
         }
         Some(longest.map_or(0, |d| d.as_millis() as u64))
     })
+}
+
+/// Whether this machine reaches HTTP through the VIP (tried for up to 2 s: a client's ARP
+/// cache may still point at the previous holder).
+fn reaches(vip: Ipv4Addr, port: u16) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(2) {
+        if http::get(vip, port, Duration::from_millis(300)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
 }
 
 async fn scenario_rows(p: &PairHosts<'_>, n: usize, scenario: Scenario) -> Result<Vec<Row>, Error> {
@@ -243,10 +264,11 @@ async fn scenario_rows(p: &PairHosts<'_>, n: usize, scenario: Scenario) -> Resul
     };
     let max_bound = held.iter().map(|vip| bound_of(vip)).max().unwrap_or_default();
     let timeout = max_bound + Duration::from_secs(5);
-    let reachable = held
-        .iter()
-        .map(|vip| http::get(vip.address.addr(), node.nginx.listen, Duration::from_millis(500)).is_ok())
-        .collect::<Vec<_>>();
+    let port = node.nginx.listen;
+    let addrs: Vec<Ipv4Addr> = held.iter().map(|v| v.address.addr()).collect();
+    let reachable = tokio::task::spawn_blocking(move || addrs.iter().map(|a| reaches(*a, port)).collect::<Vec<_>>())
+        .await
+        .unwrap_or_default();
     let stop = Arc::new(AtomicBool::new(false));
     let probes: Vec<_> = held
         .iter()
@@ -267,22 +289,25 @@ async fn scenario_rows(p: &PairHosts<'_>, n: usize, scenario: Scenario) -> Resul
         act(p.hosts[n], "stop", scenario.unit()).await
     };
     let (results, acted) = tokio::join!(watchers, action);
-    // Give HTTP a moment to come back through the new holder before closing the probes.
-    tokio::time::sleep(Duration::from_millis(500)).await;
     stop.store(true, Ordering::SeqCst);
-    let gaps: Vec<Option<u64>> = probes.into_iter().map(|h| h.and_then(|h| h.join().ok().flatten())).collect();
+    let gaps: Vec<Option<u64>> = tokio::task::spawn_blocking(move || {
+        probes.into_iter().map(|h| h.and_then(|h| h.join().ok().flatten())).collect()
+    })
+    .await
+    .unwrap_or_default();
     let t0 = acted?;
 
     for (i, (vip, (present, absent))) in held.iter().zip(results).enumerate() {
         let bound = bound_of(vip);
         let measured = present?.map(|t| t.saturating_sub(t0));
         let released = absent?.map(|t| t.saturating_sub(t0));
-        let gap = gaps[i];
-        let ok = measured.is_some_and(|m| m <= bound.as_millis() as u64) && released.is_some() && (!reachable[i] || gap.is_some());
+        let reached = reachable.get(i).copied().unwrap_or(false);
+        let gap = if reached { gaps.get(i).copied().flatten() } else { None };
+        let ok = measured.is_some_and(|m| m <= bound.as_millis() as u64) && released.is_some() && (!reached || gap.is_some());
         let detail = match (measured, released) {
             (None, _) => format!("`{}` never appeared on `{}` within {} s", vip.address.addr(), peer.name, timeout.as_secs()),
             (_, None) => format!("`{}` stayed on `{}`: duplicate address", vip.address.addr(), node.name),
-            _ if !ok && reachable[i] && gap.is_none() => "HTTP through the VIP did not answer again".into(),
+            _ if !ok && reached && gap.is_none() => "HTTP through the VIP did not answer again".into(),
             (Some(m), _) if m > bound.as_millis() as u64 => format!("slower than the bound by {} ms", m - bound.as_millis() as u64),
             _ => String::new(),
         };
@@ -295,7 +320,7 @@ async fn scenario_rows(p: &PairHosts<'_>, n: usize, scenario: Scenario) -> Resul
             bound_ms: bound.as_millis() as u64,
             measured_ms: measured,
             released_ms: released,
-            http_gap_ms: if reachable[i] { gap } else { None },
+            http_gap_ms: gap,
             ok,
             detail,
         });

@@ -53,6 +53,8 @@ mod tests {
         assert_eq!(a, Answer { status: 200, served_by: Some("node2".into()) });
         let b = parse("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nserved by node1\n").unwrap();
         assert_eq!(b.served_by.as_deref(), Some("node1"));
+        let c = parse("HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Wed, 25 Nov 2026 06:55:13 GMT\r\nContent-Type: text/plain\r\nContent-Length: 16\r\nConnection: close\r\n\r\nserved by node1\n").unwrap();
+        assert_eq!(c.served_by.as_deref(), Some("node1"));
         assert_eq!(parse("garbage"), None);
         assert_eq!(parse(""), None);
     }

@@ -93,8 +93,21 @@ async fn run_pairs(pairs: &[&Pair], opts: &Options, ssh: &SshOptions, progress: 
 
 async fn verify_pair(p: &PairHosts<'_>, opts: &Options, progress: &(dyn Fn(&str) + Sync)) -> Result<(Vec<Check>, Vec<Row>), Error> {
     progress(&format!("{}: reading addresses, services and daemon status", p.pair.name));
-    let snaps = drill::snapshots(p).await?;
-    let mut checks = analysis::analyse(p.pair, &snaps);
+    // Right after `apply` an election may still be running: give the pair the time the
+    // protocol needs to converge before judging it.
+    let limit = settle_time(p.pair);
+    let started = std::time::Instant::now();
+    let (snaps, mut checks) = loop {
+        let snaps = drill::snapshots(p).await?;
+        let checks = analysis::analyse(p.pair, &snaps);
+        if checks.iter().all(|c| c.ok) || started.elapsed() >= limit {
+            break (snaps, checks);
+        }
+        if started.elapsed() < Duration::from_millis(300) {
+            progress(&format!("{}: not converged yet; waiting up to {:.1} s for the election", p.pair.name, limit.as_secs_f64()));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
     for vip in &p.pair.vips {
         checks.push(http_check(p, vip, &snaps).await);
     }
@@ -114,6 +127,20 @@ async fn verify_pair(p: &PairHosts<'_>, opts: &Options, progress: &(dyn Fn(&str)
         }
     }
     Ok((checks, rows))
+}
+
+/// How long an election may take: the slowest Master_Down_Interval plus preempt delay, plus
+/// the status file's one-second refresh.
+fn settle_time(pair: &Pair) -> Duration {
+    pair.nodes
+        .iter()
+        .map(|n| {
+            let low = pair.vips.iter().flat_map(|v| v.priorities).map(|p| p.get()).min().unwrap_or(100);
+            bounds::master_down_interval(n.vrrp.version, low, n.vrrp.advert_interval) + n.vrrp.preempt_delay
+        })
+        .max()
+        .unwrap_or_default()
+        + Duration::from_secs(2)
 }
 
 /// HTTP through the VIP from this machine; when this machine cannot reach the VIP, from the node
