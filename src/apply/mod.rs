@@ -1,1 +1,442 @@
-//! Not implemented yet.
+//! The executor: connect to every selected node at once (one multiplexed SSH connection each),
+//! gather facts (one round trip each), plan, and carry the plan out. Pairs run in parallel
+//! (bounded by `forks`); inside a pair one node at a time, the node that is BACKUP now first,
+//! and it must be healthy before the other is touched.
+
+pub mod load;
+pub mod ui;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::error::Error;
+use crate::inventory::{Inventory, Node, Pair};
+use crate::observe::{self, Facts};
+use crate::plan::{self, Change, FileAction, HostPlan, ServiceAction};
+use crate::render::Renderer;
+use crate::roles::{self, BinarySpec, Desired, Validate};
+use crate::transport::{self, argv, Host, SshHost, SshOptions};
+
+pub use ui::{Format, Ui};
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// A node or pair name.
+    pub limit: Option<String>,
+    pub forks: usize,
+    pub fail_fast: bool,
+    pub accept_new_host_keys: bool,
+    /// Template overrides (`--roles DIR`).
+    pub roles_dir: Option<std::path::PathBuf>,
+}
+
+/// The binary this run installs on nodes: the running executable.
+pub struct LocalBinary {
+    pub spec: BinarySpec,
+    pub bytes: Arc<Vec<u8>>,
+}
+
+impl LocalBinary {
+    pub fn current() -> Result<LocalBinary, Error> {
+        let exe = std::env::current_exe()
+            .map_err(|e| Error::new(format!("cannot find the running `hapair` binary: {e}")))?;
+        let bytes = std::fs::read(&exe)
+            .map_err(|e| Error::new(format!("cannot read `{}`: {e}", exe.display())))?;
+        Ok(LocalBinary {
+            spec: BinarySpec {
+                sha256: plan::sha256_hex(&bytes),
+                size: bytes.len() as u64,
+                version: format!("hapair {}", env!("CARGO_PKG_VERSION")),
+            },
+            bytes: Arc::new(bytes),
+        })
+    }
+}
+
+/// One selected node: where it sits in the inventory, its connection, desired state and facts.
+pub struct Target {
+    pub pair: usize,
+    pub node: usize,
+    pub host: Box<dyn Host>,
+    pub desired: Desired,
+    pub facts: Facts,
+    pub plan: HostPlan,
+}
+
+/// Connections and facts for every selected node, and the plan of each.
+pub struct Survey {
+    pub targets: Vec<Target>,
+    control_dir: std::path::PathBuf,
+}
+
+impl Survey {
+    pub fn plans(&self) -> Vec<HostPlan> {
+        self.targets.iter().map(|t| t.plan.clone()).collect()
+    }
+
+    /// Close every connection and remove the control directory.
+    pub async fn close(self) {
+        for t in self.targets {
+            drop(t.host);
+        }
+        let _ = std::fs::remove_dir_all(&self.control_dir);
+    }
+}
+
+fn selected<'a>(inv: &'a Inventory, limit: Option<&str>) -> Result<Vec<(usize, usize, &'a Pair, &'a Node)>, Error> {
+    let mut v = Vec::new();
+    for (pi, p) in inv.pairs.iter().enumerate() {
+        for (ni, n) in p.nodes.iter().enumerate() {
+            if limit.is_none_or(|l| l == p.name || l == n.name) {
+                v.push((pi, ni, p, n));
+            }
+        }
+    }
+    if v.is_empty() {
+        let l = limit.unwrap_or_default();
+        return Err(Error::new(format!("`--limit {l}` matches no node or pair of the inventory"))
+            .with_fix("name a node or a pair from the inventory"));
+    }
+    Ok(v)
+}
+
+/// Connect to the selected nodes and gather their facts, all at once.
+pub async fn survey(inv: &Inventory, opts: &Options, binary: &BinarySpec, ui: &Ui) -> Result<Survey, Error> {
+    let renderer = match &opts.roles_dir {
+        Some(d) => Renderer::from_dir(d)?,
+        None => Renderer::embedded()?,
+    };
+    let sel = selected(inv, opts.limit.as_deref())?;
+    let control_dir = std::env::temp_dir().join(format!("hapair-{}", std::process::id()));
+    std::fs::create_dir_all(&control_dir)
+        .map_err(|e| Error::new(format!("cannot create `{}`: {e}", control_dir.display())))?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&control_dir, std::fs::Permissions::from_mode(0o700));
+    }
+    let ssh = SshOptions { control_dir: control_dir.clone(), accept_new_host_keys: opts.accept_new_host_keys };
+    let mut desired = Vec::new();
+    for (_, _, p, n) in &sel {
+        desired.push(roles::desired(&renderer, p, n, binary)?);
+    }
+    let futs = sel.iter().zip(desired).map(|((pi, ni, _, n), d)| {
+        let ssh = ssh.clone();
+        async move {
+            ui.step(&n.name, "connect");
+            let host = SshHost::connect(n, &ssh).await?;
+            ui.step(&n.name, "facts");
+            let facts = observe::gather(&host, &d, &n.interface).await?;
+            let plan = plan::plan(&d, &facts);
+            Ok::<_, Error>(Target { pair: *pi, node: *ni, host: Box::new(host), desired: d, facts, plan })
+        }
+    });
+    let results = futures::future::join_all(futs).await;
+    let mut targets = Vec::new();
+    let mut errors = Vec::new();
+    for r in results {
+        match r {
+            Ok(t) => targets.push(t),
+            Err(e) => errors.push(e),
+        }
+    }
+    if let Some(first) = errors.first().cloned() {
+        let _ = std::fs::remove_dir_all(&control_dir);
+        if errors.len() == 1 {
+            return Err(first);
+        }
+        let msg = errors.iter().map(|e| e.message.clone()).collect::<Vec<_>>().join("\n       ");
+        return Err(Error::new(msg).with_fix(first.fix.unwrap_or_default()));
+    }
+    Ok(Survey { targets, control_dir })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Ok,
+    Changed,
+    Failed,
+    /// Not touched because the other node of its pair failed (or `--fail-fast`).
+    Skipped,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HostResult {
+    pub node: String,
+    pub pair: String,
+    pub outcome: Outcome,
+    pub changed: usize,
+    pub elapsed_ms: u128,
+    pub error: Option<String>,
+}
+
+/// Whether the node is VRRP master of anything now, from its daemon's status file.
+fn is_master_now(f: &Facts) -> Option<bool> {
+    let st = f.files.get(roles::VRRPD_STATUS)?;
+    let v: serde_json::Value = serde_json::from_slice(&st.content).ok()?;
+    let inst = v.get("instances")?.as_array()?;
+    Some(inst.iter().any(|i| i.get("state").and_then(|s| s.as_str()) == Some("master")))
+}
+
+/// Order of a pair's targets: the BACKUP one first, so a bad change hits the node not serving.
+fn pair_order(inv: &Inventory, ts: &[&Target]) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..ts.len()).collect();
+    idx.sort_by_key(|&i| {
+        let t = ts[i];
+        let pair = &inv.pairs[t.pair];
+        // No daemon yet: the preferred master of the first VIP counts as master.
+        let master = is_master_now(&t.facts)
+            .unwrap_or_else(|| pair.vips.first().is_some_and(|v| v.master == pair.nodes[t.node].name));
+        (master, t.node)
+    });
+    idx
+}
+
+/// Carry out every plan. Returns one result per target.
+pub async fn execute(inv: &Inventory, survey: &Survey, opts: &Options, binary: &LocalBinary, ui: &Ui) -> Vec<HostResult> {
+    let sem = Arc::new(tokio::sync::Semaphore::new(opts.forks.max(1)));
+    let abort = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut pairs: Vec<Vec<&Target>> = Vec::new();
+    for t in &survey.targets {
+        match pairs.iter_mut().find(|g| g[0].pair == t.pair) {
+            Some(g) => g.push(t),
+            None => pairs.push(vec![t]),
+        }
+    }
+    let futs = pairs.into_iter().map(|group| {
+        let sem = sem.clone();
+        let abort = abort.clone();
+        async move {
+            let _permit = sem.acquire().await;
+            let mut results = Vec::new();
+            let mut failed = false;
+            for i in pair_order(inv, &group) {
+                let t = group[i];
+                let started = Instant::now();
+                let pair = &inv.pairs[t.pair];
+                let node = &pair.nodes[t.node];
+                if failed || abort.load(std::sync::atomic::Ordering::SeqCst) {
+                    ui.step(&node.name, "skipped");
+                    results.push(HostResult {
+                        node: node.name.clone(),
+                        pair: pair.name.clone(),
+                        outcome: Outcome::Skipped,
+                        changed: 0,
+                        elapsed_ms: 0,
+                        error: None,
+                    });
+                    continue;
+                }
+                let r = converge(t, node, binary, ui).await;
+                let elapsed_ms = started.elapsed().as_millis();
+                let res = match r {
+                    Ok(0) => HostResult { node: node.name.clone(), pair: pair.name.clone(), outcome: Outcome::Ok, changed: 0, elapsed_ms, error: None },
+                    Ok(n) => HostResult { node: node.name.clone(), pair: pair.name.clone(), outcome: Outcome::Changed, changed: n, elapsed_ms, error: None },
+                    Err(e) => {
+                        failed = true;
+                        if opts.fail_fast {
+                            abort.store(true, std::sync::atomic::Ordering::SeqCst);
+                        }
+                        HostResult { node: node.name.clone(), pair: pair.name.clone(), outcome: Outcome::Failed, changed: 0, elapsed_ms, error: Some(e.to_string()) }
+                    }
+                };
+                ui.done(&res);
+                results.push(res);
+            }
+            results
+        }
+    });
+    futures::future::join_all(futs).await.into_iter().flatten().collect()
+}
+
+const SIDECAR_SCRIPT: &str = r#"
+# hapair sidecar: remember the uploaded binary's hash with its size and mtime.
+# Args: BINARY SHA256 SIDECAR
+set -eu
+st=$(stat -c '%s %Y' -- "$1")
+mkdir -p -- "$(dirname -- "$3")"
+printf '%s %s\n' "$2" "$st" > "$3"
+"#;
+
+const NGINX_SWAP_SCRIPT: &str = r#"
+# hapair nginx swap: put the staged site in place, `nginx -t`, restore the old one if it fails.
+# Args: STAGED TARGET
+set -u
+s=$1 p=$2 b=
+if [ -e "$p" ]; then
+  b=$(mktemp -- "$p.hapair-old.XXXXXX") || exit 1
+  cp -p -- "$p" "$b" || { rm -f -- "$b" "$s"; exit 1; }
+fi
+mv -f -- "$s" "$p" || { rm -f -- "$s" ${b:+"$b"}; exit 1; }
+if out=$(nginx -t 2>&1); then
+  [ -z "$b" ] || rm -f -- "$b"
+  exit 0
+fi
+if [ -n "$b" ]; then mv -f -- "$b" "$p"; else rm -f -- "$p"; fi
+printf '%s\n' "$out" >&2
+exit 1
+"#;
+
+const HEALTH_SCRIPT: &str = r#"
+# hapair health: the daemon stays up and nginx answers on its port (up to ~5 s).
+# Args: PORT
+set -u
+i=0
+while [ $i -lt 20 ]; do
+  if systemctl is-active --quiet hapair-vrrpd.service nginx.service &&
+     { ! command -v curl >/dev/null 2>&1 || curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$1/"; }; then
+    a=$(systemctl show -p MainPID --value hapair-vrrpd.service)
+    sleep 0.3
+    b=$(systemctl show -p MainPID --value hapair-vrrpd.service)
+    if [ "$a" = "$b" ] && systemctl is-active --quiet hapair-vrrpd.service; then exit 0; fi
+  fi
+  i=$((i + 1))
+  sleep 0.25
+done
+systemctl --no-pager --lines=5 status hapair-vrrpd.service nginx.service >&2 2>&1
+exit 1
+"#;
+
+/// Converge one node; returns the number of changes made.
+async fn converge(t: &Target, node: &Node, binary: &LocalBinary, ui: &Ui) -> Result<usize, Error> {
+    let host = t.host.as_ref();
+    let name = node.name.as_str();
+    let changes = &t.plan.changes;
+    if changes.is_empty() {
+        return Ok(0);
+    }
+    let mut firewall_done = false;
+    for c in changes {
+        ui.change(name, c);
+        match c {
+            Change::Package { name: pkg, manager, .. } => {
+                ui.step(name, &format!("install {pkg}"));
+                let a = if manager == "dnf" {
+                    argv(["dnf", "install", "-y", "-q", pkg.as_str()])
+                } else {
+                    argv(["env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-q", "--no-install-recommends", pkg.as_str()])
+                };
+                transport::check(host, "install package", &a, None).await?;
+            }
+            Change::Binary { path, to, size, .. } => {
+                ui.step(name, "upload hapair");
+                let progress = ui.upload_progress(name, *size);
+                let a = transport::write_argv(path, 0o755, "root", "root", false);
+                let out = host.run(&a, Some(binary.bytes.as_slice()), progress).await?;
+                ui.upload_done(name);
+                if !out.success() {
+                    return Err(transport::command_failed(name, "upload binary", &a, &out));
+                }
+                let a = argv(["sh", "-c", SIDECAR_SCRIPT, "hapair-sidecar", path.as_str(), to.as_str(), roles::BINARY_SIDECAR]);
+                transport::check(host, "record binary hash", &a, None).await?;
+            }
+            Change::File { path, action, spec, .. } => {
+                let spec = &t.desired.files[*spec];
+                ui.step(name, &format!("write {path}"));
+                match (action, &spec.content) {
+                    (FileAction::Delete, _) | (_, None) => {
+                        transport::check(host, "remove file", &argv(["rm", "-f", "--", path.as_str()]), None).await?;
+                    }
+                    (_, Some(content)) => write_file(host, spec, content).await?,
+                }
+            }
+            Change::FileMeta { path, mode, owner, .. } => {
+                if let Some((_, m)) = mode {
+                    transport::check(host, "set mode", &argv(["chmod", &format!("{m:o}"), "--", path.as_str()]), None).await?;
+                }
+                if let Some((_, o)) = owner {
+                    transport::check(host, "set owner", &argv(["chown", o.as_str(), "--", path.as_str()]), None).await?;
+                }
+            }
+            Change::DaemonReload { .. } => {
+                ui.step(name, "daemon-reload");
+                transport::check(host, "daemon-reload", &argv(["systemctl", "daemon-reload"]), None).await?;
+            }
+            Change::Firewall { .. } => {
+                if !firewall_done {
+                    ui.step(name, "firewall");
+                    firewall(host, changes).await?;
+                    firewall_done = true;
+                }
+            }
+            Change::Service { unit, action, .. } => {
+                let verb = match action {
+                    ServiceAction::Enable => "enable",
+                    ServiceAction::Start => "start",
+                    ServiceAction::Reload => "reload",
+                    ServiceAction::Restart => "restart",
+                };
+                ui.step(name, &format!("{verb} {unit}"));
+                transport::check(host, &format!("{verb} {unit}"), &argv(["systemctl", verb, unit.as_str()]), None).await?;
+            }
+        }
+    }
+    ui.step(name, "health");
+    let a = argv(["sh", "-c", HEALTH_SCRIPT, "hapair-health", &node.nginx.listen.to_string()]);
+    transport::check(host, "health check", &a, None).await?;
+    Ok(changes.len())
+}
+
+/// Stage, validate, then replace.
+async fn write_file(host: &dyn Host, spec: &roles::FileSpec, content: &str) -> Result<(), Error> {
+    let name = host.name();
+    let Some(v) = spec.validate else {
+        let a = transport::write_argv(spec.path, spec.mode, spec.owner, spec.group, false);
+        transport::check(host, &format!("write {}", spec.path), &a, Some(content.as_bytes())).await?;
+        return Ok(());
+    };
+    let a = transport::write_argv(spec.path, spec.mode, spec.owner, spec.group, true);
+    let out = transport::check(host, &format!("stage {}", spec.path), &a, Some(content.as_bytes())).await?;
+    let staged = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if staged.is_empty() {
+        return Err(Error::new(format!("`{name}`: staging `{}` printed no temp path", spec.path)));
+    }
+    match v {
+        Validate::VrrpdCheckConfig => {
+            let a = argv([roles::BINARY_PATH, "vrrpd", "--check-config", staged.as_str()]);
+            let out = host.run(&a, None, None).await?;
+            if !out.success() {
+                let _ = host.run(&argv(["rm", "-f", "--", staged.as_str()]), None, None).await;
+                return Err(transport::command_failed(name, &format!("validate {}", spec.path), &a, &out)
+                    .with_fix("the rendered daemon config was rejected; the old one stays in place"));
+            }
+            transport::check(host, &format!("replace {}", spec.path), &argv(["mv", "-f", "--", staged.as_str(), spec.path]), None).await?;
+        }
+        Validate::NginxTest => {
+            let a = argv(["sh", "-c", NGINX_SWAP_SCRIPT, "hapair-nginx-swap", staged.as_str(), spec.path]);
+            transport::check(host, &format!("validate {} (nginx -t)", spec.path), &a, None)
+                .await
+                .map_err(|e| e.with_fix("`nginx -t` rejected the new site; the old one was restored and nginx not reloaded"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Firewall changes batched: firewall-cmd takes one kind of option per call, so one call per
+/// (scope, operation, item kind); permanent and runtime both explicitly, no `--reload`.
+async fn firewall(host: &dyn Host, changes: &[Change]) -> Result<(), Error> {
+    for permanent in [true, false] {
+        for (add, kind) in [(false, "rich-rule"), (true, "rich-rule"), (true, "port"), (false, "port")] {
+            let mut a = argv(["firewall-cmd"]);
+            if permanent {
+                a.push("--permanent".into());
+            }
+            let mut zone = None;
+            for c in changes {
+                if let Change::Firewall { zone: z, add: ad, item, value, runtime, permanent: perm, .. } = c {
+                    let in_scope = if permanent { *perm } else { *runtime };
+                    if in_scope && *ad == add && *item == kind {
+                        zone.get_or_insert_with(|| z.clone());
+                        a.push(format!("--{}-{item}={value}", if add { "add" } else { "remove" }));
+                    }
+                }
+            }
+            if let Some(z) = zone {
+                a.insert(1, format!("--zone={z}"));
+                let step = if permanent { "firewall (permanent)" } else { "firewall (runtime)" };
+                transport::check(host, step, &a, None).await?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,5 +1,8 @@
-//! `hapair apply`.
+//! `hapair apply`: converge the nodes to the inventory.
 
+use std::io::{BufRead, IsTerminal, Write};
+
+use crate::apply::{self, ui, Format, LocalBinary, Outcome, Ui};
 use crate::error::Error;
 
 #[derive(clap::Args, Debug)]
@@ -7,8 +10,95 @@ pub struct Args {
     /// Inventory file
     #[arg(short, long, default_value = "inventories/lab.yml")]
     pub inventory: std::path::PathBuf,
+    /// Only this node or pair
+    #[arg(long, value_name = "HOST|PAIR")]
+    pub limit: Option<String>,
+    /// Do not ask for confirmation
+    #[arg(short, long)]
+    pub yes: bool,
+    /// Pairs converged at the same time
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..))]
+    pub forks: u16,
+    /// Stop every pair at the first failure (default: only the failing pair stops)
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// Output format
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    /// Override a setting, e.g. `-e vrrp.advert_interval=100ms` or `-e web1.check.weight=-80`
+    #[arg(short = 'e', long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+    /// Add unknown host keys to the inventory's known_hosts instead of refusing
+    #[arg(long)]
+    pub accept_new_host_keys: bool,
+    /// Folder with template overrides
+    #[arg(long, value_name = "DIR")]
+    pub roles: Option<std::path::PathBuf>,
 }
 
-pub fn run(_args: Args) -> Result<u8, Error> {
-    Err(super::not_implemented("hapair apply"))
+pub fn run(args: Args) -> Result<u8, Error> {
+    let inv = apply::load::load(&args.inventory, &args.overrides)?;
+    let binary = LocalBinary::current()?;
+    let opts = apply::Options {
+        limit: args.limit,
+        forks: usize::from(args.forks),
+        fail_fast: args.fail_fast,
+        accept_new_host_keys: args.accept_new_host_keys,
+        roles_dir: args.roles,
+    };
+    let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let ui = Ui::new(args.format, false);
+    let rt = super::runtime()?;
+    let results = rt.block_on(async {
+        let survey = apply::survey(&inv, &opts, &binary.spec, &ui).await?;
+        let plans = survey.plans();
+        let pending = plans.iter().any(|p| p.has_changes());
+        match args.format {
+            Format::Json => {
+                for p in &plans {
+                    ui.json_line(serde_json::json!({"event": "plan", "plan": p}));
+                }
+            }
+            Format::Text if pending => {
+                ui.finish();
+                let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+                print!("{}", crate::plan::render_text(&plans, color));
+            }
+            Format::Text => {}
+        }
+        if pending && interactive && !args.yes && !confirm()? {
+            survey.close().await;
+            return Err(Error::new("nothing was changed: the plan was not confirmed")
+                .with_fix("answer `y`, or pass `--yes`"));
+        }
+        let results = apply::execute(&inv, &survey, &opts, &binary, &ui).await;
+        survey.close().await;
+        Ok::<_, Error>(results)
+    })?;
+    ui.finish();
+    let failed: Vec<_> = results.iter().filter(|r| r.outcome == Outcome::Failed).collect();
+    match args.format {
+        Format::Json => {
+            ui.json_line(serde_json::json!({"event": "recap", "hosts": results}));
+        }
+        Format::Text => {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(ui::recap(&results).as_bytes());
+            let _ = out.flush();
+        }
+    }
+    for r in &failed {
+        if let Some(e) = &r.error {
+            super::report(&Error::new(e.clone()));
+        }
+    }
+    Ok(if failed.is_empty() { 0 } else { 1 })
+}
+
+fn confirm() -> Result<bool, Error> {
+    print!("apply these changes? [y/N] ");
+    let _ = std::io::stdout().flush();
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(matches!(line.trim(), "y" | "Y" | "yes"))
 }

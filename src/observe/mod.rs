@@ -1,1 +1,532 @@
-//! Not implemented yet.
+//! Facts: everything a plan needs about one node, gathered in ONE round trip by a fixed,
+//! reviewed POSIX sh script. Variable parts (interface, paths, packages, units) travel as
+//! positional arguments, never spliced into the script. The output is line-oriented
+//! (`TAG<TAB>FIELDS...`); file contents follow a `content` line as raw bytes of a stated length.
+
+use std::collections::BTreeMap;
+
+use crate::error::Error;
+use crate::roles::{self, Desired};
+use crate::transport::{self, Host};
+
+/// The facts script. Args: IFACE, then tagged items:
+/// `f:PATH` (stat, hash, content), `b:PATH` (the hapair binary: hash via sidecar, version),
+/// `p:PKG`, `s:UNIT`.
+pub const SCRIPT: &str = r#"
+set -u
+iface=$1; shift
+tab=$(printf '\t')
+if [ -r /etc/os-release ]; then
+  . /etc/os-release
+  printf 'os\t%s\t%s\n' "${ID:-unknown}" "${VERSION_ID:-}"
+fi
+if command -v apt-get >/dev/null 2>&1; then printf 'pkgmgr\tapt\n'
+elif command -v dnf >/dev/null 2>&1; then printf 'pkgmgr\tdnf\n'
+else printf 'pkgmgr\tnone\n'; fi
+if [ -d /run/systemd/system ]; then printf 'init\tsystemd\n'; else printf 'init\tother\n'; fi
+# firewall-cmd is slow (python + D-Bus): both listings run in the background meanwhile.
+fw=
+if command -v firewall-cmd >/dev/null 2>&1; then
+  printf 'fwinstalled\n'
+  if systemctl is-active --quiet firewalld 2>/dev/null; then
+    printf 'fwrunning\n'
+    if command -v busctl >/dev/null 2>&1; then
+      # D-Bus straight to firewalld: milliseconds, where firewall-cmd costs a python start.
+      fwc() { busctl --json=short call org.fedoraproject.FirewallD1 "$@"; }
+      fwstr() { sed -n 's/^{"type":"[so]","data":\["\([^"]*\)"\]}$/\1/p'; }
+      z=$(fwc /org/fedoraproject/FirewallD1 org.fedoraproject.FirewallD1.zone getZoneOfInterface s "$iface" | fwstr)
+      [ -n "$z" ] || z=$(fwc /org/fedoraproject/FirewallD1 org.fedoraproject.FirewallD1 getDefaultZone | fwstr)
+      printf 'fwzone\t%s\n' "$z"
+      printf 'fwjson\trt-rich\t%s\n' "$(fwc /org/fedoraproject/FirewallD1 org.fedoraproject.FirewallD1.zone getRichRules s "$z")"
+      printf 'fwjson\trt-ports\t%s\n' "$(fwc /org/fedoraproject/FirewallD1 org.fedoraproject.FirewallD1.zone getPorts s "$z")"
+      o=$(fwc /org/fedoraproject/FirewallD1/config org.fedoraproject.FirewallD1.config getZoneByName s "$z" | fwstr)
+      printf 'fwjson\tperm-rich\t%s\n' "$(fwc "$o" org.fedoraproject.FirewallD1.config.zone getRichRules)"
+      printf 'fwjson\tperm-ports\t%s\n' "$(fwc "$o" org.fedoraproject.FirewallD1.config.zone getPorts)"
+    else
+      fw=$(mktemp -d /tmp/hapair-facts.XXXXXX)
+      trap 'rm -rf -- "$fw"' EXIT
+      firewall-cmd --list-all-zones >"$fw/rt" 2>&1 &
+      firewall-cmd --permanent --list-all-zones >"$fw/perm" 2>&1 &
+    fi
+  fi
+  z=$(sed -n 's/^DefaultZone=//p' /etc/firewalld/firewalld.conf 2>/dev/null)
+  printf 'fwdefault\t%s\n' "${z:-public}"
+fi
+ip -o -4 addr show 2>/dev/null | while read -r _ dev _ cidr _; do
+  printf 'addr\t%s\t%s\n' "$dev" "$cidr"
+done
+for a in "$@"; do
+  case $a in
+  f:*)
+    p=${a#f:}
+    if [ -L "$p" ] && [ ! -e "$p" ]; then printf 'file\t%s\tdangling\n' "$p"
+    elif [ -f "$p" ]; then
+      kind=file; [ -L "$p" ] && kind=link
+      st=$(stat -L -c '%a %U %G %s' -- "$p")
+      sum=$(sha256sum < "$p"); sum=${sum%% *}
+      printf 'file\t%s\t%s\t%s\t%s\n' "$p" "$kind" "$sum" "$st"
+      printf 'content\t%s\t%s\n' "$p" "${st##* }"
+      cat -- "$p"; printf '\n'
+    elif [ -e "$p" ]; then printf 'file\t%s\tother\n' "$p"
+    else printf 'nofile\t%s\n' "$p"; fi ;;
+  b:*)
+    p=${a#b:}
+    if [ -f "$p" ]; then
+      st=$(stat -c '%s %Y' -- "$p")
+      side=$(cat /var/lib/hapair/binary.sha256 2>/dev/null || true)
+      case $side in
+      *" $st") sum=${side%% *} ;;
+      *) sum=$(sha256sum < "$p"); sum=${sum%% *} ;;
+      esac
+      v=$("$p" --version 2>/dev/null | head -n 1)
+      printf 'binary\t%s\t%s\n' "$sum" "$v"
+    fi ;;
+  p:*)
+    n=${a#p:}
+    if command -v dpkg-query >/dev/null 2>&1; then
+      r=$(dpkg-query -W -f='${db:Status-Abbrev}\t${Version}' -- "$n" 2>/dev/null || true)
+      case $r in ii*|hi*) printf 'pkg\t%s\t%s\n' "$n" "${r#*$tab}" ;; esac
+    elif command -v rpm >/dev/null 2>&1; then
+      r=$(rpm -q --qf '%{VERSION}-%{RELEASE}' -- "$n" 2>/dev/null) && printf 'pkg\t%s\t%s\n' "$n" "$r"
+    fi ;;
+  s:*)
+    u=${a#s:}
+    systemctl show -p LoadState,ActiveState,UnitFileState,MainPID,NRestarts -- "$u" 2>/dev/null |
+    while IFS= read -r l; do printf 'svc\t%s\t%s\n' "$u" "$l"; done ;;
+  esac
+done
+if [ -n "$fw" ]; then
+  wait
+  while IFS= read -r l; do printf 'fwrt\t%s\n' "$l"; done < "$fw/rt"
+  while IFS= read -r l; do printf 'fwperm\t%s\n' "$l"; done < "$fw/perm"
+fi
+printf 'end\n'
+"#;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Facts {
+    pub os_id: String,
+    pub os_version: String,
+    /// `apt`, `dnf` or `none`.
+    pub pkg_manager: String,
+    /// `systemd` or `other`.
+    pub init: String,
+    /// (interface, `addr/prefix`)
+    pub addresses: Vec<(String, String)>,
+    /// Installed packages among those asked about, with versions.
+    pub packages: BTreeMap<String, String>,
+    /// Files asked about, by path; absent paths are not in the map.
+    pub files: BTreeMap<String, FileFact>,
+    pub services: BTreeMap<String, ServiceFact>,
+    pub firewall: FirewallFacts,
+    /// The installed hapair binary, if any.
+    pub binary: Option<BinaryFact>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileKind {
+    File,
+    /// A symlink to a regular file.
+    Link,
+    Dangling,
+    Other,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileFact {
+    pub kind: FileKind,
+    pub sha256: String,
+    pub mode: u32,
+    pub owner: String,
+    pub group: String,
+    pub content: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServiceFact {
+    /// `loaded`, `not-found`, ...
+    pub load: String,
+    /// `active`, `inactive`, `failed`, ...
+    pub active: String,
+    /// `enabled`, `disabled`, ...
+    pub enabled: String,
+    pub main_pid: u32,
+    pub n_restarts: u32,
+}
+
+impl ServiceFact {
+    pub fn exists(&self) -> bool {
+        self.load == "loaded"
+    }
+    pub fn is_active(&self) -> bool {
+        matches!(self.active.as_str(), "active" | "reloading" | "activating")
+    }
+    pub fn is_enabled(&self) -> bool {
+        matches!(self.enabled.as_str(), "enabled" | "enabled-runtime" | "static" | "alias")
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FirewallFacts {
+    pub installed: bool,
+    pub running: bool,
+    pub default_zone: String,
+    pub runtime: Vec<Zone>,
+    pub permanent: Vec<Zone>,
+    /// The zone of the interface as firewalld answered it (D-Bus path).
+    pub iface_zone: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Zone {
+    pub name: String,
+    pub interfaces: Vec<String>,
+    pub ports: Vec<String>,
+    pub rich_rules: Vec<String>,
+}
+
+impl FirewallFacts {
+    /// The zone `iface` is in: the zone listing it, else the default zone.
+    pub fn zone_of(&self, iface: &str) -> String {
+        if let Some(z) = &self.iface_zone {
+            return z.clone();
+        }
+        self.runtime
+            .iter()
+            .find(|z| z.interfaces.iter().any(|i| i == iface))
+            .map(|z| z.name.clone())
+            .unwrap_or_else(|| self.default_zone.clone())
+    }
+    pub fn runtime_zone(&self, name: &str) -> Option<&Zone> {
+        self.runtime.iter().find(|z| z.name == name)
+    }
+    pub fn permanent_zone(&self, name: &str) -> Option<&Zone> {
+        self.permanent.iter().find(|z| z.name == name)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BinaryFact {
+    pub sha256: String,
+    pub version: String,
+}
+
+/// The output did not follow the script's format: a bug or a very unusual target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError(pub String);
+
+impl std::fmt::Display for ParseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "unexpected facts output: {}", self.0)
+    }
+}
+
+/// The argv that gathers facts for `desired`.
+pub fn facts_argv(desired: &Desired, interface: &str) -> Vec<String> {
+    let mut v = transport::argv(["sh", "-c", SCRIPT, "hapair-facts", interface]);
+    v.extend(desired.managed_paths().map(|p| format!("f:{p}")));
+    v.push(format!("f:{}", roles::VRRPD_STATUS));
+    v.push(format!("b:{}", roles::BINARY_PATH));
+    for p in &desired.packages {
+        v.extend(p.satisfied_by.iter().map(|n| format!("p:{n}")));
+    }
+    for u in [roles::NGINX_SERVICE, roles::VRRPD_SERVICE, roles::FIREWALLD_SERVICE] {
+        v.push(format!("s:{u}"));
+    }
+    v
+}
+
+fn take_line<'a>(buf: &mut &'a [u8]) -> Option<&'a [u8]> {
+    if buf.is_empty() {
+        return None;
+    }
+    let (line, rest) = match buf.iter().position(|b| *b == b'\n') {
+        Some(i) => (&buf[..i], &buf[i + 1..]),
+        None => (*buf, &buf[buf.len()..]),
+    };
+    *buf = rest;
+    Some(line)
+}
+
+/// Parse the facts script's output.
+pub fn parse(out: &[u8]) -> Result<Facts, ParseError> {
+    let mut f = Facts::default();
+    let mut buf = out;
+    let mut ended = false;
+    let mut rt_lines = Vec::new();
+    let mut perm_lines = Vec::new();
+    while let Some(raw) = take_line(&mut buf) {
+        let line = String::from_utf8_lossy(raw);
+        let fields: Vec<&str> = line.split('\t').collect();
+        match fields.as_slice() {
+            ["os", id, ver] => {
+                f.os_id = id.to_string();
+                f.os_version = ver.to_string();
+            }
+            ["pkgmgr", m] => f.pkg_manager = m.to_string(),
+            ["init", i] => f.init = i.to_string(),
+            ["fwinstalled"] => f.firewall.installed = true,
+            ["fwrunning"] => f.firewall.running = true,
+            ["fwdefault", z] => f.firewall.default_zone = z.to_string(),
+            ["addr", dev, cidr] => f.addresses.push((dev.to_string(), cidr.to_string())),
+            ["file", path, "dangling"] | ["file", path, "other"] => {
+                let kind = if fields[2] == "dangling" { FileKind::Dangling } else { FileKind::Other };
+                f.files.insert(
+                    path.to_string(),
+                    FileFact { kind, sha256: String::new(), mode: 0, owner: String::new(), group: String::new(), content: Vec::new() },
+                );
+            }
+            ["file", path, kind, sum, st] => {
+                let st: Vec<&str> = st.split(' ').collect();
+                let [mode, owner, group, _size] = st.as_slice() else {
+                    return Err(ParseError(format!("bad stat for `{path}`: {}", st.join(" "))));
+                };
+                let mode = u32::from_str_radix(mode, 8)
+                    .map_err(|_| ParseError(format!("bad mode `{mode}` for `{path}`")))?;
+                f.files.insert(
+                    path.to_string(),
+                    FileFact {
+                        kind: if *kind == "link" { FileKind::Link } else { FileKind::File },
+                        sha256: sum.to_string(),
+                        mode,
+                        owner: owner.to_string(),
+                        group: group.to_string(),
+                        content: Vec::new(),
+                    },
+                );
+            }
+            ["content", path, len] => {
+                let len: usize =
+                    len.parse().map_err(|_| ParseError(format!("bad length `{len}` for `{path}`")))?;
+                if buf.len() < len + 1 || buf[len] != b'\n' {
+                    return Err(ParseError(format!("`{path}` changed while it was read; run again")));
+                }
+                let content = buf[..len].to_vec();
+                buf = &buf[len + 1..];
+                match f.files.get_mut(*path) {
+                    Some(ff) => ff.content = content,
+                    None => return Err(ParseError(format!("content of unknown file `{path}`"))),
+                }
+            }
+            ["nofile", _] => {}
+            ["binary", sum, ver] => {
+                f.binary = Some(BinaryFact { sha256: sum.to_string(), version: ver.to_string() })
+            }
+            ["pkg", name, ver] => {
+                f.packages.insert(name.to_string(), ver.to_string());
+            }
+            ["svc", unit, kv] => {
+                let s = f.services.entry(unit.to_string()).or_default();
+                if let Some((k, v)) = kv.split_once('=') {
+                    match k {
+                        "LoadState" => s.load = v.to_string(),
+                        "ActiveState" => s.active = v.to_string(),
+                        "UnitFileState" => s.enabled = v.to_string(),
+                        "MainPID" => s.main_pid = v.parse().unwrap_or(0),
+                        "NRestarts" => s.n_restarts = v.parse().unwrap_or(0),
+                        _ => {}
+                    }
+                }
+            }
+            ["fwzone", z] => f.firewall.iface_zone = Some(z.to_string()),
+            ["fwjson", which, json] => {
+                let z = f.firewall.iface_zone.clone().unwrap_or_default();
+                fw_json(&mut f.firewall, &z, which, json)?;
+            }
+            ["fwrt", ..] => rt_lines.push(line[5..].to_string()),
+            ["fwperm", ..] => perm_lines.push(line[7..].to_string()),
+            ["end"] => ended = true,
+            [""] => {}
+            _ => return Err(ParseError(format!("unknown line `{}`", line.trim_end()))),
+        }
+    }
+    if !ended {
+        return Err(ParseError("the script stopped before its end marker".into()));
+    }
+    f.firewall.runtime.extend(parse_zones(&rt_lines));
+    f.firewall.permanent.extend(parse_zones(&perm_lines));
+    if let Some(z) = f.firewall.runtime.iter().find(|z| z.name.contains("(default")) {
+        f.firewall.default_zone = z.name.split(' ').next().unwrap_or_default().to_string();
+    }
+    for z in f.firewall.runtime.iter_mut().chain(f.firewall.permanent.iter_mut()) {
+        z.name = z.name.split(' ').next().unwrap_or_default().to_string();
+    }
+    Ok(f)
+}
+
+/// One `busctl --json=short` answer: rich rules (`as`) or ports (`aas` / `a(ss)`).
+fn fw_json(fw: &mut FirewallFacts, zone: &str, which: &str, json: &str) -> Result<(), ParseError> {
+    let v: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| ParseError(format!("firewalld answered `{json}`: {e}")))?;
+    let items = v
+        .get("data")
+        .and_then(|d| d.get(0))
+        .and_then(|d| d.as_array())
+        .ok_or_else(|| ParseError(format!("firewalld answered `{json}`")))?;
+    let list = if which.starts_with("rt-") { &mut fw.runtime } else { &mut fw.permanent };
+    if !list.iter().any(|z| z.name == zone) {
+        list.push(Zone { name: zone.to_string(), ..Zone::default() });
+    }
+    let Some(z) = list.iter_mut().find(|z| z.name == zone) else { return Ok(()) };
+    for it in items {
+        match (which.ends_with("-rich"), it) {
+            (true, serde_json::Value::String(r)) => z.rich_rules.push(r.clone()),
+            (false, serde_json::Value::Array(pp)) => {
+                if let [serde_json::Value::String(port), serde_json::Value::String(proto)] = pp.as_slice() {
+                    z.ports.push(format!("{port}/{proto}"));
+                }
+            }
+            _ => return Err(ParseError(format!("firewalld answered `{json}`"))),
+        }
+    }
+    Ok(())
+}
+
+/// `firewall-cmd --list-all-zones`: a header line per zone (`public (default, active)`),
+/// indented `key: values` lines, and rich rules on tab-indented lines after `rich rules:`.
+pub fn parse_zones(lines: &[String]) -> Vec<Zone> {
+    let mut zones: Vec<Zone> = Vec::new();
+    let mut in_rich = false;
+    for l in lines {
+        if l.trim().is_empty() {
+            in_rich = false;
+            continue;
+        }
+        if !l.starts_with(' ') && !l.starts_with('\t') {
+            zones.push(Zone { name: l.trim().to_string(), ..Zone::default() });
+            in_rich = false;
+            continue;
+        }
+        let Some(z) = zones.last_mut() else { continue };
+        let t = l.trim();
+        if in_rich && l.starts_with('\t') {
+            z.rich_rules.push(t.to_string());
+            continue;
+        }
+        in_rich = false;
+        if let Some((k, v)) = t.split_once(':') {
+            let vals = || v.split_whitespace().map(str::to_string).collect::<Vec<_>>();
+            match k {
+                "interfaces" => z.interfaces = vals(),
+                "ports" => z.ports = vals(),
+                "rich rules" => {
+                    in_rich = true;
+                    if !v.trim().is_empty() {
+                        z.rich_rules.push(v.trim().to_string());
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    zones
+}
+
+/// Gather the facts of one node in one round trip.
+pub async fn gather(host: &dyn Host, desired: &Desired, interface: &str) -> Result<Facts, Error> {
+    let argv = facts_argv(desired, interface);
+    let out = host.run(&argv, None, None).await?;
+    if !out.success() {
+        return Err(transport::command_failed(host.name(), "facts", &argv, &out));
+    }
+    parse(&out.stdout).map_err(|e| {
+        Error::new(format!("`{}`: {e}", host.name()))
+            .with_fix("the target's shell or tools behave unexpectedly; run `hapair doctor`")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ZONES: &str = "block\n  target: %%REJECT%%\n  interfaces: \n  rich rules: \n\npublic (default, active)\n  target: default\n  icmp-block-inversion: no\n  interfaces: eth0\n  services: dhcpv6-client ssh\n  ports: 80/tcp\n  protocols: \n  rich rules: \n\trule family=\"ipv4\" source address=\"10.77.1.12/32\" protocol value=\"vrrp\" accept\n\trule family=\"ipv4\" source address=\"10.0.0.1\" accept\n";
+
+    #[test]
+    fn zones_parse_with_rich_rules() {
+        let lines: Vec<String> = ZONES.lines().map(str::to_string).collect();
+        let z = parse_zones(&lines);
+        assert_eq!(z.len(), 2);
+        assert_eq!(z[1].name, "public (default, active)");
+        assert_eq!(z[1].interfaces, ["eth0"]);
+        assert_eq!(z[1].ports, ["80/tcp"]);
+        assert_eq!(z[1].rich_rules.len(), 2);
+        assert!(z[0].rich_rules.is_empty());
+    }
+
+    #[test]
+    fn full_output_parses() {
+        let mut out = b"os\tdebian\t12\npkgmgr\tapt\ninit\tsystemd\nfwinstalled\nfwrunning\nfwdefault\tpublic\naddr\teth0\t10.77.1.11/24\n".to_vec();
+        out.extend_from_slice(b"file\t/etc/hapair/vrrpd.yml\tfile\tabc\t600 root root 6\ncontent\t/etc/hapair/vrrpd.yml\t6\nx: 1\n\n\n");
+        out.extend_from_slice(b"file\t/etc/nginx/sites-enabled/default\tlink\tdef\t644 root root 0\ncontent\t/etc/nginx/sites-enabled/default\t0\n\n");
+        out.extend_from_slice(b"nofile\t/etc/nginx/conf.d/hapair.conf\nbinary\tfeed\thapair 0.1.0\npkg\tnginx-light\t1.22.1-9\n");
+        out.extend_from_slice(b"svc\tnginx.service\tLoadState=loaded\nsvc\tnginx.service\tActiveState=active\nsvc\tnginx.service\tUnitFileState=enabled\nsvc\tnginx.service\tMainPID=42\nsvc\tnginx.service\tNRestarts=0\n");
+        for l in ZONES.lines() {
+            out.extend_from_slice(format!("fwrt\t{l}\n").as_bytes());
+        }
+        out.extend_from_slice(b"end\n");
+        let f = parse(&out).expect("parses");
+        assert_eq!(f.os_id, "debian");
+        assert_eq!(f.files["/etc/hapair/vrrpd.yml"].content, b"x: 1\n\n");
+        assert_eq!(f.files["/etc/hapair/vrrpd.yml"].mode, 0o600);
+        assert_eq!(f.files["/etc/nginx/sites-enabled/default"].kind, FileKind::Link);
+        assert!(!f.files.contains_key("/etc/nginx/conf.d/hapair.conf"));
+        assert_eq!(f.packages["nginx-light"], "1.22.1-9");
+        assert!(f.services["nginx.service"].is_active());
+        assert_eq!(f.services["nginx.service"].main_pid, 42);
+        assert_eq!(f.firewall.default_zone, "public");
+        assert_eq!(f.firewall.zone_of("eth0"), "public");
+        assert_eq!(f.binary.as_ref().map(|b| b.sha256.as_str()), Some("feed"));
+    }
+
+    #[test]
+    fn dbus_answers_parse() {
+        let out = b"fwinstalled\nfwrunning\nfwdefault\tpublic\nfwzone\ttrusted\n\
+fwjson\trt-rich\t{\"type\":\"as\",\"data\":[[\"rule family=\\\"ipv4\\\" protocol value=\\\"vrrp\\\" accept\"]]}\n\
+fwjson\trt-ports\t{\"type\":\"aas\",\"data\":[[[\"80\",\"tcp\"]]]}\n\
+fwjson\tperm-rich\t{\"type\":\"as\",\"data\":[[]]}\n\
+fwjson\tperm-ports\t{\"type\":\"a(ss)\",\"data\":[[[\"80\",\"tcp\"]]]}\nend\n";
+        let f = parse(out).expect("parses");
+        assert_eq!(f.firewall.zone_of("eth0"), "trusted");
+        let rt = f.firewall.runtime_zone("trusted").expect("zone");
+        assert_eq!(rt.rich_rules, ["rule family=\"ipv4\" protocol value=\"vrrp\" accept"]);
+        assert_eq!(rt.ports, ["80/tcp"]);
+        let perm = f.firewall.permanent_zone("trusted").expect("zone");
+        assert!(perm.rich_rules.is_empty());
+        assert_eq!(perm.ports, ["80/tcp"]);
+        assert!(parse(b"fwzone\tpublic\nfwjson\trt-rich\tnot json\nend\n").is_err());
+    }
+
+    #[test]
+    fn truncated_or_garbled_output_is_an_error() {
+        assert!(parse(b"os\tdebian\t12\n").is_err());
+        assert!(parse(b"file\t/x\tfile\tabc\t644 root root 5\ncontent\t/x\t5\nab").is_err());
+        assert!(parse(b"content\t/x\tnotanumber\nend\n").is_err());
+        assert!(parse(b"what\nend\n").is_err());
+    }
+
+    #[test]
+    fn the_script_runs_locally_and_parses() {
+        // Real sh, real coreutils: the script and the parser agree.
+        let dir = std::env::temp_dir().join(format!("hapair-facts-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let file = dir.join("a.conf");
+        std::fs::write(&file, b"line one\n\tline\ttwo\nno newline").expect("write");
+        let argv = transport::argv([
+            "sh".to_string(),
+            "-c".into(),
+            SCRIPT.into(),
+            "hapair-facts".into(),
+            "lo".into(),
+            format!("f:{}", file.display()),
+            format!("f:{}", dir.join("missing").display()),
+        ]);
+        let out = std::process::Command::new(&argv[0]).args(&argv[1..]).output().expect("sh runs");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let f = parse(&out.stdout).expect("parses");
+        let ff = &f.files[&file.display().to_string()];
+        assert_eq!(ff.content, b"line one\n\tline\ttwo\nno newline");
+        assert_eq!(ff.sha256.len(), 64);
+        assert_eq!(f.files.len(), 1);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Install what hapair's lab and tests need on this (Debian 12) machine, idempotently.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+if [ "$(id -u)" != 0 ]; then
+  echo "error: the lab and the tests need root (namespaces, overlays, containers)" >&2
+  echo "  fix: run this as root, e.g. with sudo" >&2
+  exit 1
+fi
+mapfile -t pkgs < <(grep -hv '^\s*#' "$here/.ci/packages" | awk 'NF {print $1}' | sort -u)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+  [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "error: hapair builds with Rust (cargo 1.80 or newer), which is not installed" >&2
+  echo "  fix: install it with rustup (https://rustup.rs), then run this again" >&2
+  exit 1
+fi

@@ -1,0 +1,118 @@
+//! The base root filesystem every lab host overlays: Debian 12 built once with debootstrap,
+//! cached in the state directory. Built into `base.partial` and renamed when complete, so a run
+//! that died halfway leaves nothing that looks finished.
+
+use super::cmd;
+use super::lock::Lock;
+use crate::error::Error;
+use std::path::{Path, PathBuf};
+
+/// Bump when the package list or the customisation changes: an older base is rebuilt.
+const STAMP: &str = ".hapair-base-v2";
+
+pub const PACKAGES: &[&str] = &[
+    "systemd", "systemd-sysv", "libpam-systemd", "dbus", "netbase", "openssh-server", "iproute2",
+    "nginx-light", "firewalld", "procps", "curl", "keepalived", "sudo", "nftables",
+];
+
+/// Units the hosts must not start at boot: keepalived is the interop peer, started by tests;
+/// addresses are set from outside, so networkd (and its 2-minute wait-online) stays off.
+const DISABLED_UNITS: &[&str] = &[
+    "keepalived.service",
+    "systemd-networkd.service",
+    "systemd-networkd.socket",
+    "systemd-networkd-wait-online.service",
+    "apt-daily.timer",
+    "apt-daily-upgrade.timer",
+    "e2scrub_all.timer",
+    "fstrim.timer",
+];
+
+/// The base directory, built if missing. Safe to call from parallel processes.
+pub fn ensure(state_dir: &Path, progress: &dyn Fn(&str)) -> Result<PathBuf, Error> {
+    let base = state_dir.join("base");
+    if base.join(STAMP).exists() {
+        return Ok(base);
+    }
+    let _lock = Lock::exclusive(&state_dir.join("base.lock"))?;
+    if base.join(STAMP).exists() {
+        return Ok(base); // another process built it while we waited
+    }
+    if base.exists() {
+        // An older base: only rebuild it when no lab overlays it.
+        let labs = state_dir.join("labs");
+        let in_use = std::fs::read_dir(&labs).map(|mut d| d.next().is_some()).unwrap_or(false);
+        if in_use {
+            return Err(Error::new(format!("the lab base `{}` is outdated but labs still use it", base.display()))
+                .with_fix("run `hapair lab down --name NAME` for each lab in `labs/`, then try again"));
+        }
+        std::fs::remove_dir_all(&base)
+            .map_err(|e| Error::new(format!("cannot remove outdated base `{}`: {e}", base.display())))?;
+    }
+    let partial = state_dir.join("base.partial");
+    if partial.exists() {
+        progress("removing a half-built base left by an earlier run");
+        std::fs::remove_dir_all(&partial)
+            .map_err(|e| Error::new(format!("cannot remove `{}`: {e}", partial.display())))?;
+    }
+    let mirror = mirror();
+    progress(&format!("building the Debian 12 base with debootstrap from {mirror} (once, ~80 s)"));
+    let include = format!("--include={}", PACKAGES.join(","));
+    let partial_s = partial.to_string_lossy().to_string();
+    cmd::run(&["debootstrap", "--variant=minbase", &include, "bookworm", &partial_s, &mirror])
+        .map_err(|e| e.with_fix("check that Debian's mirror is reachable and `debootstrap` is installed"))?;
+    customise(&partial)?;
+    std::fs::write(partial.join(STAMP), PACKAGES.join("\n"))?;
+    std::fs::rename(&partial, &base)?;
+    Ok(base)
+}
+
+fn customise(root: &Path) -> Result<(), Error> {
+    // Each host gets its own host keys and machine id; shared ones would make hosts twins.
+    for entry in std::fs::read_dir(root.join("etc/ssh"))? {
+        let entry = entry?;
+        if entry.file_name().to_string_lossy().starts_with("ssh_host_") {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    let _ = std::fs::remove_file(root.join("etc/machine-id"));
+    let root_s = root.to_string_lossy().to_string();
+    let mut argv = vec!["chroot", &root_s, "systemctl", "disable", "--quiet"];
+    argv.extend(DISABLED_UNITS);
+    cmd::run(&argv)?;
+    cmd::run(&["chroot", &root_s, "systemctl", "mask", "--quiet", "systemd-networkd-wait-online.service"])?;
+    std::fs::create_dir_all(root.join("root/.ssh"))?;
+    Ok(())
+}
+
+/// Debian's mirror as configured on this machine (HAPAIR_LAB_MIRROR overrides).
+fn mirror() -> String {
+    if let Ok(m) = std::env::var("HAPAIR_LAB_MIRROR") {
+        return m;
+    }
+    let mut texts = Vec::new();
+    if let Ok(s) = std::fs::read_to_string("/etc/apt/sources.list") {
+        texts.push(s);
+    }
+    if let Ok(dir) = std::fs::read_dir("/etc/apt/sources.list.d") {
+        for e in dir.flatten() {
+            if let Ok(s) = std::fs::read_to_string(e.path()) {
+                texts.push(s);
+            }
+        }
+    }
+    for text in &texts {
+        for line in text.lines() {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let uri = match words.as_slice() {
+                ["URIs:", uri, ..] => *uri,
+                ["deb", uri, "bookworm", ..] => *uri,
+                _ => continue,
+            };
+            if uri.ends_with("/debian") || uri.ends_with("/debian/") {
+                return uri.to_string();
+            }
+        }
+    }
+    "http://deb.debian.org/debian".to_string()
+}

@@ -1,0 +1,132 @@
+//! Shared fixture: a lab of real Debian hosts for one test binary.
+//!
+//! `Lab::up` fails the test (never skips) when the lab cannot start, with the reason.
+#![allow(dead_code)]
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// The `hapair` binary built for this test run.
+pub fn hapair() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_hapair"));
+    c.env_remove("RUST_BACKTRACE");
+    c
+}
+
+#[derive(Debug, Clone)]
+pub struct LabNode {
+    pub name: String,
+    pub address: Ipv4Addr,
+}
+
+pub struct Lab {
+    pub name: String,
+    pub inventory: PathBuf,
+    pub known_hosts: PathBuf,
+    pub key: PathBuf,
+    pub bridge: String,
+    pub subnet: u8,
+    pub nodes: Vec<LabNode>,
+}
+
+impl Lab {
+    /// Bring up a fresh lab named `name` (unique per test binary) with `nodes` hosts.
+    pub fn up(name: &str, nodes: u8, mode: &str) -> Lab {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("labs");
+        std::fs::create_dir_all(&dir).expect("create the test's lab folder");
+        let inventory = dir.join(format!("{name}.yml"));
+        // A lab left by an earlier, killed test run is replaced, not reused.
+        let _ = hapair().args(["lab", "down", "--name", name]).output();
+        let out = hapair()
+            .args(["lab", "up", "--name", name, "--mode", mode, "--nodes", &nodes.to_string(), "--out"])
+            .arg(&inventory)
+            .output()
+            .expect("run `hapair lab up`");
+        assert!(
+            out.status.success(),
+            "the lab `{name}` could not start (the integration tests need root, systemd-nspawn and debootstrap; run `make test`):\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        let (bridge, subnet) = parse_header(&stdout).unwrap_or_else(|| panic!("unexpected `lab up` output:\n{stdout}"));
+        let nodes = stdout
+            .lines()
+            .filter_map(|l| {
+                let mut w = l.split_whitespace();
+                let (n, a) = (w.next()?, w.next()?);
+                Some(LabNode { name: n.strip_prefix("node").map(|_| n.to_string())?, address: a.parse().ok()? })
+            })
+            .collect();
+        Lab {
+            name: name.to_string(),
+            known_hosts: inventory.with_extension("known_hosts"),
+            key: inventory.with_extension("key"),
+            inventory,
+            bridge,
+            subnet,
+            nodes,
+        }
+    }
+
+    pub fn node(&self, name: &str) -> &LabNode {
+        self.nodes.iter().find(|n| n.name == name).unwrap_or_else(|| panic!("no node `{name}` in lab `{}`", self.name))
+    }
+
+    /// Run a command inside a host (not over SSH).
+    pub fn exec(&self, node: &str, argv: &[&str]) -> Output {
+        hapair()
+            .args(["lab", "exec", node, "--name", &self.name, "--"])
+            .args(argv)
+            .output()
+            .expect("run `hapair lab exec`")
+    }
+
+    /// Run a command inside a host; fail the test unless it succeeds; return its stdout.
+    pub fn exec_ok(&self, node: &str, argv: &[&str]) -> String {
+        let out = self.exec(node, argv);
+        assert!(
+            out.status.success(),
+            "`{}` on `{node}` failed: {}",
+            argv.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+
+    /// Run a command on a host over real SSH with strict host-key checking.
+    pub fn ssh(&self, node: &str, remote: &str) -> Output {
+        let addr = self.node(node).address.to_string();
+        Command::new("ssh")
+            .args(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", "ConnectTimeout=10", "-F", "/dev/null"])
+            .arg("-o")
+            .arg(format!("UserKnownHostsFile={}", self.known_hosts.display()))
+            .arg("-i")
+            .arg(&self.key)
+            .arg(format!("root@{addr}"))
+            .arg(remote)
+            .output()
+            .expect("run `ssh`")
+    }
+
+    /// Bring the lab down now and fail unless it went cleanly.
+    pub fn down(self) {
+        let out = hapair().args(["lab", "down", "--name", &self.name]).output().expect("run `hapair lab down`");
+        assert!(out.status.success(), "`hapair lab down` failed: {}", String::from_utf8_lossy(&out.stderr));
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = hapair().args(["lab", "down", "--name", &self.name]).output();
+    }
+}
+
+fn parse_header(stdout: &str) -> Option<(String, u8)> {
+    // lab `NAME` is up: N hosts on `hpbrK` (10.77.K.0/24)
+    let first = stdout.lines().next()?;
+    let bridge = first.split('`').nth(3)?.to_string();
+    let subnet = first.split("(10.77.").nth(1)?.split('.').next()?.parse().ok()?;
+    Some((bridge, subnet))
+}
