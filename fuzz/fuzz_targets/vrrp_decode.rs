@@ -1,0 +1,22 @@
+//! The VRRP decoder must never panic, and whatever it accepts must re-encode to an advert
+//! that decodes to the same value.
+#![no_main]
+
+use hapair::vrrp::packet::{parse_ipv4, Advert, ChecksumMode};
+use libfuzzer_sys::fuzz_target;
+use std::net::Ipv4Addr;
+
+fuzz_target!(|data: &[u8]| {
+    let src = Ipv4Addr::new(10, 77, 250, 11);
+    let dst = Ipv4Addr::new(224, 0, 0, 18);
+    // As a raw-socket datagram (IPv4 header first) and as a bare VRRP message.
+    if let Ok((ip, payload)) = parse_ipv4(data) {
+        let _ = Advert::decode(payload, ip.src, ip.dst);
+    }
+    if let Ok((advert, mode)) = Advert::decode(data, src, dst) {
+        if let Ok(bytes) = advert.encode(mode, src, dst) {
+            let again = Advert::decode(&bytes, src, dst).map(|(a, _)| a);
+            assert_eq!(again, Ok(advert));
+        }
+    }
+});
