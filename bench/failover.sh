@@ -145,7 +145,13 @@ for impl in hapair keepalived; do
         [ "$ver" = 2 ] && sleep 1.5
         usage_a=$(usage "$a")
         t0=$(now_ns)
-        kill -$ev "$a"
+        if [ $impl = keepalived ] && [ $ev = KILL ]; then
+          # keepalived's VRRP work is in its child; killing only the parent makes the child
+          # stop gracefully (priority 0). A crash is both gone at once.
+          kill -KILL "$a" "$(cat "$DIR/a.vrrp.pid")"
+        else
+          kill -$ev "$a"
+        fi
         wait_vip $NB 10 || { echo "$impl v$ver $ev: backup never took over" >&2; exit 1; }
         t1=$(now_ns)
         times+=($(( (t1 - t0) / 1000000 )))

@@ -815,6 +815,22 @@ instances:
     transport: unicast
 ";
 
+    /// The contract with the engine: what `templates/vrrpd.yml.tera` renders must validate.
+    #[test]
+    fn engine_rendered_configs_are_valid() {
+        use crate::inventory::Mode;
+        let r = crate::render::Renderer::embedded().expect("templates parse");
+        for mode in [Mode::MasterBackup, Mode::DualMaster] {
+            let pair = crate::render::tests::pair(mode);
+            for node in &pair.nodes {
+                let text = r.vrrpd_config(&pair, node).expect("renders");
+                let c = parse(&text).unwrap_or_else(|f| panic!("{f:?}\n{text}"));
+                assert_eq!(c.instances.len(), pair.vips.len());
+                assert_eq!(c.peer, pair.peer_of(&node.name).map(|p| p.address));
+            }
+        }
+    }
+
     #[test]
     fn documented_example_is_valid() {
         let c = parse(GOOD).expect("valid");

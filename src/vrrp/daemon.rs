@@ -97,6 +97,7 @@ pub async fn run(config_path: PathBuf, mut cfg: Config, metrics: Option<std::net
                         i.handle(now, Input::Timeout);
                     }
                 }
+                dirty = true;
             }
             r = rx_sock.recv(&mut buf) => {
                 match r {
