@@ -80,9 +80,23 @@ fn check_config(path: &Path) -> Result<u8, Error> {
     let list: Vec<String> = cfg
         .instances
         .iter()
-        .map(|i| format!("`{}` (vrid {}, v{}, priority {})", i.name, i.vrid, i.version.number(), i.priority))
+        .map(|i| {
+            format!(
+                "`{}` (vrid {}, v{}, priority {})",
+                i.name,
+                i.vrid,
+                i.version.number(),
+                i.priority
+            )
+        })
         .collect();
-    println!("`{}` is valid: node `{}` on `{}`, {}", path.display(), cfg.node, cfg.interface, list.join(", "));
+    println!(
+        "`{}` is valid: node `{}` on `{}`, {}",
+        path.display(),
+        cfg.node,
+        cfg.interface,
+        list.join(", ")
+    );
     Ok(0)
 }
 
@@ -101,8 +115,11 @@ fn status(file: Option<PathBuf>, config: &Path) -> Result<u8, Error> {
     })?;
     // Printed as written (the daemon writes it pretty, fields in the documented order).
     serde_json::from_str::<serde_json::Value>(&text).map_err(|e| {
-        Error::new(format!("the status file `{}` is not valid JSON: {e}", file.display()))
-            .with_fix("the daemon rewrites it atomically on every change; wait a moment and retry")
+        Error::new(format!(
+            "the status file `{}` is not valid JSON: {e}",
+            file.display()
+        ))
+        .with_fix("the daemon rewrites it atomically on every change; wait a moment and retry")
     })?;
     println!("{}", text.trim_end());
     Ok(0)

@@ -19,14 +19,26 @@ impl Vips {
     pub fn open(index: u32, label: String) -> std::io::Result<Vips> {
         let (conn, handle, _) = rtnetlink::new_connection()?;
         tokio::spawn(conn);
-        Ok(Vips { handle, index, label })
+        Ok(Vips {
+            handle,
+            index,
+            label,
+        })
     }
 
     /// Add `vip` with our label; adding one that is already there is not an error.
     pub async fn add(&self, vip: VipCidr) -> Result<(), String> {
-        let mut req = self.handle.address().add(self.index, IpAddr::V4(vip.addr()), vip.prefix()).replace();
-        req.message_mut().attributes.push(AddressAttribute::Label(self.label.clone()));
-        req.execute().await.map_err(|e| format!("cannot add VIP `{vip}`: {e}"))
+        let mut req = self
+            .handle
+            .address()
+            .add(self.index, IpAddr::V4(vip.addr()), vip.prefix())
+            .replace();
+        req.message_mut()
+            .attributes
+            .push(AddressAttribute::Label(self.label.clone()));
+        req.execute()
+            .await
+            .map_err(|e| format!("cannot add VIP `{vip}`: {e}"))
     }
 
     /// Remove `vip` if present (whoever added it: an address we must not hold is released).
@@ -50,12 +62,17 @@ impl Vips {
     pub async fn remove_stale(&self) -> Result<Vec<String>, String> {
         let mut gone = Vec::new();
         for m in self.list().await? {
-            let ours = m.attributes.iter().any(|a| matches!(a, AddressAttribute::Label(l) if *l == self.label));
+            let ours = m
+                .attributes
+                .iter()
+                .any(|a| matches!(a, AddressAttribute::Label(l) if *l == self.label));
             if !ours {
                 continue;
             }
             let addr = m.attributes.iter().find_map(|a| match a {
-                AddressAttribute::Local(a) | AddressAttribute::Address(a) => Some(format!("{a}/{}", m.header.prefix_len)),
+                AddressAttribute::Local(a) | AddressAttribute::Address(a) => {
+                    Some(format!("{a}/{}", m.header.prefix_len))
+                }
                 _ => None,
             });
             self.handle
