@@ -217,3 +217,20 @@ fn v2_wrong_password_is_dropped_and_counted() {
     });
     assert_eq!(w.status("a")["instances"][0]["adverts_received"], 0);
 }
+
+#[test]
+fn v3_unicast_keepalived_master_hapair_backup() {
+    let w = Wire::new();
+    let unicast = "\n  unicast_src_ip 10.77.250.12\n  unicast_peer {\n    10.77.250.11\n  }";
+    let mut k = w.keepalived(1, "k", &format!("{}{unicast}", keepalived_body(3, 150, "")));
+    let a = w.hapair(0, "a", &instance(3, 100, 100, "    transport: unicast\n"));
+    wait_for("keepalived to hold the VIP", S(3), || w.holders() == (false, true));
+    always_for("keepalived the only holder", S(1), || w.holders() == (false, true));
+    wait_for("hapair to accept keepalived's unicast adverts", S(3), || {
+        w.status("a")["instances"][0]["master_seen"] == "10.77.250.12"
+    });
+    assert_eq!(w.status("a")["instances"][0]["peer_checksum"], "pseudo-header");
+    assert!(k.stop().is_some(), "keepalived stops on SIGTERM");
+    wait_for("hapair to take over", S(3), || w.holders() == (true, false));
+    assert!(a.log_text().contains("10.77.250.12 resigned (priority 0)"), "{}", a.log_text());
+}
