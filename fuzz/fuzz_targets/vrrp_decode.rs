@@ -2,7 +2,7 @@
 //! that decodes to the same value.
 #![no_main]
 
-use hapair::vrrp::packet::{parse_ipv4, Advert, ChecksumMode};
+use hapair::vrrp::packet::{parse_ipv4, Advert};
 use libfuzzer_sys::fuzz_target;
 use std::net::Ipv4Addr;
 
