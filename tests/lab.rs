@@ -94,6 +94,9 @@ fn two_hosts_are_real_servers_and_leave_nothing_behind() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("REMOTE HOST IDENTIFICATION HAS CHANGED"));
     std::fs::remove_file(&wrong).unwrap();
 
+    // The host sees its own network namespace in sysfs, not this machine's interfaces.
+    assert_eq!(lab.exec_ok("node1", &["ls", "/sys/class/net"]), "eth0\nlo\n");
+
     // `lab exec` passes the exit code through.
     assert_eq!(lab.exec("node2", &["sh", "-c", "exit 7"]).status.code(), Some(7));
     assert_eq!(lab.exec_ok("node2", &["cat", "/etc/hostname"]), "node2\n");

@@ -1,14 +1,57 @@
-//! `hapair verify`.
+//! `hapair verify`: prove each VIP is bound once, serves HTTP, and fails over in time.
 
+use crate::apply::Format;
 use crate::error::Error;
+use crate::verify;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Inventory file
     #[arg(short, long, default_value = "inventories/lab.yml")]
     pub inventory: std::path::PathBuf,
+    /// Only this pair (or the pair of this node)
+    #[arg(long, value_name = "PAIR|NODE")]
+    pub limit: Option<String>,
+    /// Also run the failover drill: stop each node's daemon, then its nginx, and time the takeover
+    #[arg(long)]
+    pub failover: bool,
+    /// Output format
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    /// Override a setting, e.g. `-e vrrp.advert_interval=100ms`
+    #[arg(short = 'e', long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+    /// Add unknown host keys to the inventory's known_hosts instead of refusing
+    #[arg(long)]
+    pub accept_new_host_keys: bool,
 }
 
-pub fn run(_args: Args) -> Result<u8, Error> {
-    Err(super::not_implemented("hapair verify"))
+pub fn run(args: Args) -> Result<u8, Error> {
+    let inv = crate::apply::load::load(&args.inventory, &args.overrides)?;
+    let opts = verify::Options { limit: args.limit, failover: args.failover, accept_new_host_keys: args.accept_new_host_keys };
+    let report = run_report(&inv, &opts, args.format)?;
+    match args.format {
+        Format::Json => println!("{}", verify::report::json(&report)),
+        Format::Text => print!("{}", verify::report::text(&report)),
+    }
+    Ok(if report.ok() { 0 } else { 1 })
+}
+
+/// Run verify with progress on stderr, restoring the nodes on Ctrl-C.
+pub(crate) fn run_report(inv: &crate::inventory::Inventory, opts: &verify::Options, format: Format) -> Result<verify::Report, Error> {
+    let quiet = format == Format::Json;
+    let progress = move |m: &str| {
+        if !quiet {
+            eprintln!("verify: {m}");
+        }
+    };
+    super::runtime()?.block_on(async {
+        tokio::spawn(async {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("verify: interrupted; restoring the nodes before stopping");
+                verify::drill::INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+        verify::run(inv, opts, &progress).await
+    })
 }

@@ -134,6 +134,9 @@ pub fn boot(lab: &str, h: &HostState, paths: &HostPaths) -> Result<u32, Error> {
         .arg("-M")
         .arg(&machine)
         .arg(format!("--network-namespace-path={ns_path}"))
+        // `--private-network` as well, or nspawn 252 bind-mounts this machine's /sys and the
+        // host would see our interfaces (and our eth0's MAC) in /sys/class/net.
+        .arg("--private-network")
         .arg("--capability=CAP_NET_ADMIN")
         .stdin(Stdio::null())
         .stdout(console)

@@ -1,0 +1,370 @@
+//! The failover drill: for each node in turn, stop its daemon, then its nginx, and time how
+//! long each VIP it held takes to appear on the peer and leave it. Everything is restored
+//! afterwards, also on error and on Ctrl-C.
+//!
+//! Timing is taken on the nodes themselves (`date +%s%3N` just before the action on the node,
+//! and when a polling loop on the peer first sees the VIP), so SSH latency does not count; on
+//! real clusters the nodes' clocks must agree (NTP) for the figures to be exact.
+
+use super::analysis::analyse;
+use super::bounds;
+use super::http;
+use super::snapshot::{self, Snapshot};
+use crate::error::Error;
+use crate::inventory::{CheckKind, Pair};
+use crate::transport::{argv, check, Host};
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Poll until the VIP is present/absent on the interface; print the time in ms, or `timeout`.
+/// Args: IFACE VIP WANT(present|absent) TIMEOUT_S
+const WATCH: &str = r#"
+i=$1 v=$2 w=$3 t=$4
+end=$(( $(date +%s) + t ))
+while :; do
+  if ip -4 -o addr show dev "$i" | grep -q -F " $v/"; then h=present; else h=absent; fi
+  if [ "$h" = "$w" ]; then date +%s%3N; exit 0; fi
+  if [ "$(date +%s)" -ge "$end" ]; then echo timeout; exit 3; fi
+done
+"#;
+
+/// Print the time in ms, then run systemctl ACTION UNIT. Args: ACTION UNIT
+const ACT: &str = r#"
+date +%s%3N
+exec systemctl "$1" "$2"
+"#;
+
+const DAEMON: &str = "hapair-vrrpd";
+const NGINX: &str = "nginx";
+
+/// One row of the drill table.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Row {
+    pub pair: String,
+    pub scenario: String,
+    pub node: String,
+    pub vip: String,
+    /// What should happen, e.g. "moves to node2".
+    pub expect: String,
+    pub bound_ms: u64,
+    pub measured_ms: Option<u64>,
+    /// How long the VIP took to leave the node, when measured.
+    pub released_ms: Option<u64>,
+    /// Longest time HTTP through the VIP did not answer, seen from this machine.
+    pub http_gap_ms: Option<u64>,
+    pub ok: bool,
+    pub detail: String,
+}
+
+pub struct PairHosts<'a> {
+    pub pair: &'a Pair,
+    pub hosts: [&'a dyn Host; 2],
+}
+
+/// Set by the Ctrl-C handler: stop after restoring.
+pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+pub async fn snapshots(p: &PairHosts<'_>) -> Result<[Snapshot; 2], Error> {
+    let (a, b) = tokio::join!(snap(p.hosts[0], &p.pair.nodes[0].interface), snap(p.hosts[1], &p.pair.nodes[1].interface));
+    Ok([a?, b?])
+}
+
+async fn snap(h: &dyn Host, iface: &str) -> Result<Snapshot, Error> {
+    let out = check(h, "verify snapshot", &snapshot::argv(iface), None).await?;
+    Ok(Snapshot::parse(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// Run the drill on one pair. Refuses when the pair is not healthy to begin with.
+pub async fn run(p: &PairHosts<'_>, progress: &(dyn Fn(&str) + Sync)) -> Result<Vec<Row>, Error> {
+    let snaps = snapshots(p).await?;
+    let bad: Vec<String> = analyse(p.pair, &snaps).into_iter().filter(|c| !c.ok).map(|c| c.detail).collect();
+    if !bad.is_empty() {
+        return Err(Error::new(format!(
+            "pair `{}` is already degraded, so the failover drill would prove nothing: {}",
+            p.pair.name,
+            bad.join("; ")
+        ))
+        .with_fix("run `hapair verify` without `--failover`, fix what it reports, then drill"));
+    }
+    let mut rows = Vec::new();
+    for n in 0..2 {
+        for scenario in [Scenario::DaemonStop, Scenario::NginxStop] {
+            if INTERRUPTED.load(Ordering::SeqCst) {
+                return Err(Error::new("interrupted; the nodes were restored").with_exit_code(130));
+            }
+            if scenario == Scenario::NginxStop && p.pair.nodes[n].check.kind == CheckKind::None {
+                continue;
+            }
+            progress(&format!("{}: {} on `{}`", p.pair.name, scenario.label(), p.pair.nodes[n].name));
+            let result = scenario_rows(p, n, scenario).await;
+            // Restore whatever happened, then wait for the pair to settle.
+            let restore = restore(p.hosts[n]).await;
+            match result {
+                Ok(mut r) => rows.append(&mut r),
+                Err(e) => {
+                    restore?;
+                    return Err(e);
+                }
+            }
+            restore?;
+            settle(p, Duration::from_secs(20)).await?;
+        }
+    }
+    Ok(rows)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scenario {
+    DaemonStop,
+    NginxStop,
+}
+
+impl Scenario {
+    fn label(self) -> &'static str {
+        match self {
+            Scenario::DaemonStop => "stop hapair-vrrpd",
+            Scenario::NginxStop => "stop nginx",
+        }
+    }
+    fn unit(self) -> &'static str {
+        match self {
+            Scenario::DaemonStop => DAEMON,
+            Scenario::NginxStop => NGINX,
+        }
+    }
+}
+
+async fn restore(h: &dyn Host) -> Result<(), Error> {
+    check(h, "restore", &argv(["systemctl", "start", NGINX, DAEMON]), None).await.map(|_| ())
+}
+
+/// Wait until every VIP is bound once on its expected node and the daemons agree.
+pub async fn settle(p: &PairHosts<'_>, limit: Duration) -> Result<(), Error> {
+    let start = Instant::now();
+    loop {
+        let snaps = snapshots(p).await?;
+        let bad: Vec<String> = analyse(p.pair, &snaps).into_iter().filter(|c| !c.ok).map(|c| c.detail).collect();
+        if bad.is_empty() {
+            return Ok(());
+        }
+        if start.elapsed() > limit {
+            return Err(Error::new(format!(
+                "pair `{}` did not settle within {} s after the drill restored it: {}",
+                p.pair.name,
+                limit.as_secs(),
+                bad.join("; ")
+            ))
+            .with_fix("see `hapair status` and `journalctl -u hapair-vrrpd` on both nodes"));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn watch(h: &dyn Host, iface: &str, vip: Ipv4Addr, want: &str, timeout: Duration) -> Result<Option<u64>, Error> {
+    let secs = timeout.as_secs().max(1).to_string();
+    let args = argv(["sh", "-c", WATCH, "hapair-watch", iface, &vip.to_string(), want, &secs]);
+    let out = h.run(&args, None, None).await?;
+    Ok(String::from_utf8_lossy(&out.stdout).trim().parse().ok())
+}
+
+async fn act(h: &dyn Host, action: &str, unit: &str) -> Result<u64, Error> {
+    let args = argv(["sh", "-c", ACT, "hapair-act", action, unit]);
+    let out = check(h, &format!("systemctl {action} {unit}"), &args, None).await?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .and_then(|l| l.trim().parse().ok())
+        .ok_or_else(|| Error::new(format!("`{}`: no timestamp from `systemctl {action} {unit}`", h.name())))
+}
+
+/// Probe HTTP through a VIP every 20 ms until told to stop and answering again (at most 5 s
+/// more); returns the longest gap, `None` when it never answered again.
+fn http_gaps(vip: Ipv4Addr, port: u16, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Option<u64>> {
+    std::thread::spawn(move || {
+        let mut last_ok: Option<Instant> = None;
+        let mut longest: Option<Duration> = None;
+        let mut failing = false;
+        let started = Instant::now();
+        let mut stopped_at: Option<Instant> = None;
+        // Bounded: 120 s hard cap, and at most 5 s after the drill says stop.
+        while started.elapsed() < Duration::from_secs(120) {
+            if stop.load(Ordering::SeqCst) {
+                let at = *stopped_at.get_or_insert_with(Instant::now);
+                if !failing || at.elapsed() > Duration::from_secs(5) {
+                    break;
+                }
+            }
+            let ok = http::get(vip, port, Duration::from_millis(200)).map(|a| a.status < 500).unwrap_or(false);
+            let now = Instant::now();
+            if ok {
+                if failing {
+                    let gap = now - last_ok.unwrap_or(started);
+                    longest = Some(longest.map_or(gap, |l| l.max(gap)));
+                    failing = false;
+                }
+                last_ok = Some(now);
+            } else {
+                failing = true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if failing {
+            return None;
+        }
+        Some(longest.map_or(0, |d| d.as_millis() as u64))
+    })
+}
+
+/// Whether this machine reaches HTTP through the VIP (tried for up to 2 s: a client's ARP
+/// cache may still point at the previous holder).
+fn reaches(vip: Ipv4Addr, port: u16) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(2) {
+        if http::get(vip, port, Duration::from_millis(300)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+async fn scenario_rows(p: &PairHosts<'_>, n: usize, scenario: Scenario) -> Result<Vec<Row>, Error> {
+    let pair = p.pair;
+    let other = 1 - n;
+    let (node, peer) = (&pair.nodes[n], &pair.nodes[other]);
+    let snaps = snapshots(p).await?;
+    // The VIPs this node holds now: the ones that must move.
+    let held: Vec<_> = pair.vips.iter().filter(|v| snaps[n].holds(v.address.addr())).collect();
+    let mut rows = Vec::new();
+    if held.is_empty() {
+        rows.push(Row {
+            pair: pair.name.clone(),
+            scenario: scenario.label().into(),
+            node: node.name.clone(),
+            vip: "-".into(),
+            expect: "nothing to move".into(),
+            bound_ms: 0,
+            measured_ms: None,
+            released_ms: None,
+            http_gap_ms: None,
+            ok: true,
+            detail: format!("`{}` holds no VIP", node.name),
+        });
+        return Ok(rows);
+    }
+    let v = &peer.vrrp;
+    let bound_of = |vip: &crate::inventory::Vip| {
+        let prio = vip.priorities[other].get();
+        match scenario {
+            Scenario::DaemonStop => bounds::graceful(v.version, prio, v.advert_interval),
+            Scenario::NginxStop => bounds::check_failure(v.version, prio, v.advert_interval, node.check.interval, node.check.fall),
+        }
+    };
+    let max_bound = held.iter().map(|vip| bound_of(vip)).max().unwrap_or_default();
+    let timeout = max_bound + Duration::from_secs(5);
+    let port = node.nginx.listen;
+    let addrs: Vec<Ipv4Addr> = held.iter().map(|v| v.address.addr()).collect();
+    let reachable = tokio::task::spawn_blocking(move || addrs.iter().map(|a| reaches(*a, port)).collect::<Vec<_>>())
+        .await
+        .unwrap_or_default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let probes: Vec<_> = held
+        .iter()
+        .zip(&reachable)
+        .map(|(vip, r)| r.then(|| http_gaps(vip.address.addr(), node.nginx.listen, stop.clone())))
+        .collect();
+
+    // Watchers first (each on its own channel of the multiplexed connection), then the action.
+    let watchers = futures::future::join_all(held.iter().map(|vip| async {
+        let a = vip.address.addr();
+        tokio::join!(
+            watch(p.hosts[other], &peer.interface, a, "present", timeout),
+            watch(p.hosts[n], &node.interface, a, "absent", timeout)
+        )
+    }));
+    let action = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        act(p.hosts[n], "stop", scenario.unit()).await
+    };
+    let (results, acted) = tokio::join!(watchers, action);
+    stop.store(true, Ordering::SeqCst);
+    let gaps: Vec<Option<u64>> = tokio::task::spawn_blocking(move || {
+        probes.into_iter().map(|h| h.and_then(|h| h.join().ok().flatten())).collect()
+    })
+    .await
+    .unwrap_or_default();
+    let t0 = acted?;
+
+    for (i, (vip, (present, absent))) in held.iter().zip(results).enumerate() {
+        let bound = bound_of(vip);
+        let measured = present?.map(|t| t.saturating_sub(t0));
+        let released = absent?.map(|t| t.saturating_sub(t0));
+        let reached = reachable.get(i).copied().unwrap_or(false);
+        let gap = if reached { gaps.get(i).copied().flatten() } else { None };
+        let ok = measured.is_some_and(|m| m <= bound.as_millis() as u64) && released.is_some() && (!reached || gap.is_some());
+        let detail = match (measured, released) {
+            (None, _) => format!("`{}` never appeared on `{}` within {} s", vip.address.addr(), peer.name, timeout.as_secs()),
+            (_, None) => format!("`{}` stayed on `{}`: duplicate address", vip.address.addr(), node.name),
+            _ if !ok && reached && gap.is_none() => "HTTP through the VIP did not answer again".into(),
+            (Some(m), _) if m > bound.as_millis() as u64 => format!("slower than the bound by {} ms", m - bound.as_millis() as u64),
+            _ => String::new(),
+        };
+        rows.push(Row {
+            pair: pair.name.clone(),
+            scenario: scenario.label().into(),
+            node: node.name.clone(),
+            vip: vip.address.addr().to_string(),
+            expect: format!("moves to {}", peer.name),
+            bound_ms: bound.as_millis() as u64,
+            measured_ms: measured,
+            released_ms: released,
+            http_gap_ms: gap,
+            ok,
+            detail,
+        });
+    }
+
+    // Bring the stopped service back and see the VIPs return (preempt) or stay (nopreempt).
+    let t1 = act(p.hosts[n], "start", scenario.unit()).await?;
+    for vip in &held {
+        let a = vip.address.addr();
+        let preempt = node.vrrp.preempt && peer.vrrp.preempt;
+        let prio = vip.priorities[n].get();
+        let nv = &node.vrrp;
+        // A returning node starts as Backup and takes over when its Master_Down_Timer fires;
+        // the daemon needs up to a second to start, the check `rise` probes to pass.
+        let mut back = bounds::master_down_interval(nv.version, prio, nv.advert_interval) + nv.preempt_delay + Duration::from_secs(1);
+        if scenario == Scenario::NginxStop {
+            back += node.check.interval * node.check.rise;
+        }
+        let (expect, measured, ok, detail) = if preempt {
+            let t = watch(p.hosts[n], &node.interface, a, "present", back + Duration::from_secs(5)).await?;
+            let m = t.map(|t| t.saturating_sub(t1));
+            let ok = m.is_some_and(|m| m <= back.as_millis() as u64);
+            let d = if m.is_none() { format!("`{a}` did not return to `{}`", node.name) } else { String::new() };
+            (format!("returns to {}", node.name), m, ok, d)
+        } else {
+            tokio::time::sleep(back).await;
+            let s = snapshots(p).await?;
+            let stays = s[other].holds(a) && !s[n].holds(a);
+            let d = if stays { String::new() } else { format!("`{a}` moved although preemption is off") };
+            (format!("stays on {}", peer.name), None, stays, d)
+        };
+        rows.push(Row {
+            pair: pair.name.clone(),
+            scenario: format!("start {}", scenario.unit()),
+            node: node.name.clone(),
+            vip: a.to_string(),
+            expect,
+            bound_ms: back.as_millis() as u64,
+            measured_ms: measured,
+            released_ms: None,
+            http_gap_ms: None,
+            ok,
+            detail,
+        });
+    }
+    Ok(rows)
+}

@@ -1,0 +1,153 @@
+//! What verify sees of a node, gathered in one round trip by a fixed script. The parser is
+//! pure; the script takes every variable part as a positional argument.
+
+use serde_json::Value;
+use std::net::Ipv4Addr;
+
+/// Args: INTERFACE STATUS_FILE. Sections start with `@name`.
+pub const SCRIPT: &str = r#"
+# hapair verify snapshot. Args: IFACE STATUS_FILE
+i=$1 s=$2
+echo @addrs; ip -4 -o addr show dev "$i" 2>&1
+echo @services
+for u in hapair-vrrpd nginx; do printf '%s %s\n' "$u" "$(systemctl is-active "$u" 2>/dev/null)"; done
+echo @now; date +%s%3N
+echo @status; cat -- "$s" 2>/dev/null
+echo; echo @end
+"#;
+
+pub const STATUS_FILE: &str = "/run/hapair/status.json";
+
+pub fn argv(interface: &str) -> Vec<String> {
+    ["sh", "-c", SCRIPT, "hapair-verify", interface, STATUS_FILE].iter().map(|s| s.to_string()).collect()
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Snapshot {
+    /// IPv4 addresses on the VRRP interface.
+    pub addrs: Vec<Ipv4Addr>,
+    /// `ip` complained (e.g. the interface does not exist).
+    pub addr_error: Option<String>,
+    pub daemon_active: bool,
+    pub nginx_active: bool,
+    pub now_unix_ms: u64,
+    /// The daemon's status file, when it could be read and parsed.
+    pub status: Option<Value>,
+}
+
+impl Snapshot {
+    pub fn parse(text: &str) -> Snapshot {
+        let mut snap = Snapshot::default();
+        let mut section = "";
+        let mut status_text = String::new();
+        for line in text.lines() {
+            if let Some(name) = line.strip_prefix('@') {
+                if ["addrs", "services", "now", "status", "end"].contains(&name) {
+                    section = match name {
+                        "addrs" => "addrs",
+                        "services" => "services",
+                        "now" => "now",
+                        "status" => "status",
+                        _ => "end",
+                    };
+                    continue;
+                }
+            }
+            match section {
+                "addrs" => {
+                    // 2: eth0    inet 10.77.1.11/24 brd 10.77.1.255 scope global eth0\ ...
+                    let mut words = line.split_whitespace();
+                    if words.clone().any(|w| w == "inet") {
+                        let addr = words.by_ref().skip_while(|w| *w != "inet").nth(1);
+                        if let Some(a) = addr.and_then(|a| a.split('/').next()).and_then(|a| a.parse().ok()) {
+                            snap.addrs.push(a);
+                        }
+                    } else if !line.trim().is_empty() {
+                        snap.addr_error = Some(line.trim().to_string());
+                    }
+                }
+                "services" => {
+                    let mut w = line.split_whitespace();
+                    let (unit, state) = (w.next().unwrap_or(""), w.next().unwrap_or(""));
+                    match unit {
+                        "hapair-vrrpd" => snap.daemon_active = state == "active",
+                        "nginx" => snap.nginx_active = state == "active",
+                        _ => {}
+                    }
+                }
+                "now" => snap.now_unix_ms = line.trim().parse().unwrap_or(0),
+                "status" => {
+                    status_text.push_str(line);
+                    status_text.push('\n');
+                }
+                _ => {}
+            }
+        }
+        snap.status = serde_json::from_str(&status_text).ok();
+        snap
+    }
+
+    pub fn holds(&self, vip: Ipv4Addr) -> bool {
+        self.addrs.contains(&vip)
+    }
+
+    /// The daemon's view of the instance with this VRID.
+    pub fn instance(&self, vrid: u8) -> Option<&Value> {
+        self.status
+            .as_ref()?
+            .get("instances")?
+            .as_array()?
+            .iter()
+            .find(|i| i.get("vrid").and_then(Value::as_u64) == Some(vrid as u64))
+    }
+
+    pub fn check_ok(&self) -> Option<bool> {
+        self.status.as_ref()?.get("check")?.get("ok")?.as_bool()
+    }
+
+    pub fn version(&self) -> Option<&str> {
+        self.status.as_ref()?.get("version")?.as_str()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = "@addrs
+2: eth0    inet 10.77.1.11/24 brd 10.77.1.255 scope global eth0\\       valid_lft forever preferred_lft forever
+2: eth0    inet 10.77.1.200/24 scope global secondary eth0:hapair\\       valid_lft forever preferred_lft forever
+@services
+hapair-vrrpd active
+nginx inactive
+@now
+1764050000123
+@status
+{\"node\": \"node1\", \"version\": \"0.1.0\", \"check\": {\"ok\": false},
+ \"instances\": [{\"vrid\": 51, \"state\": \"master\"}]}
+
+@end
+";
+
+    #[test]
+    fn parses_every_section() {
+        let s = Snapshot::parse(SAMPLE);
+        assert_eq!(s.addrs, vec![Ipv4Addr::new(10, 77, 1, 11), Ipv4Addr::new(10, 77, 1, 200)]);
+        assert!(s.holds(Ipv4Addr::new(10, 77, 1, 200)));
+        assert!(s.daemon_active);
+        assert!(!s.nginx_active);
+        assert_eq!(s.now_unix_ms, 1764050000123);
+        assert_eq!(s.check_ok(), Some(false));
+        assert_eq!(s.version(), Some("0.1.0"));
+        assert_eq!(s.instance(51).and_then(|i| i["state"].as_str()), Some("master"));
+        assert!(s.instance(52).is_none());
+    }
+
+    #[test]
+    fn a_missing_interface_is_reported_and_garbage_does_not_panic() {
+        let s = Snapshot::parse("@addrs\nDevice \"eth9\" does not exist.\n@services\n@status\n{not json\n@end\n");
+        assert_eq!(s.addr_error.as_deref(), Some("Device \"eth9\" does not exist."));
+        assert!(s.status.is_none());
+        let _ = Snapshot::parse("\u{0}@@@\n@now\nxyz\n@status");
+    }
+}

@@ -1,0 +1,105 @@
+//! `hapair status`: per pair and node, each VIP's VRRP state, priority and why, the check, the
+//! last advert, the deployed hapair version, and config drift (what `plan` would change).
+
+use super::snapshot::{self, Snapshot};
+use crate::apply::{self, LocalBinary, Ui};
+use crate::error::Error;
+use crate::inventory::Inventory;
+use crate::transport::check;
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Row {
+    pub pair: String,
+    pub node: String,
+    pub vip: String,
+    pub vrid: u8,
+    pub bound: bool,
+    pub state: String,
+    pub priority: Option<u64>,
+    pub base_priority: Option<u64>,
+    pub priority_reason: String,
+    pub check_ok: Option<bool>,
+    pub last_advert_ms_ago: Option<u64>,
+    pub version: String,
+    /// Number of changes `plan` would make on the node (0 = in sync).
+    pub drift: usize,
+}
+
+pub async fn gather(inv: &Inventory, opts: &apply::Options, binary: &LocalBinary, ui: &Ui) -> Result<Vec<Row>, Error> {
+    let survey = apply::survey(inv, opts, &binary.spec, ui).await?;
+    let snaps = futures::future::join_all(survey.targets.iter().map(|t| async move {
+        let iface = &inv.pairs[t.pair].nodes[t.node].interface;
+        let out = check(t.host.as_ref(), "status snapshot", &snapshot::argv(iface), None).await?;
+        Ok::<_, Error>(Snapshot::parse(&String::from_utf8_lossy(&out.stdout)))
+    }))
+    .await;
+    let mut rows = Vec::new();
+    for (t, snap) in survey.targets.iter().zip(snaps) {
+        let snap = snap?;
+        let pair = &inv.pairs[t.pair];
+        let node = &pair.nodes[t.node];
+        for vip in &pair.vips {
+            let inst = snap.instance(vip.vrid.get());
+            let state = if !snap.daemon_active {
+                "stopped".to_string()
+            } else {
+                inst.and_then(|i| i["state"].as_str()).unwrap_or("unknown").to_string()
+            };
+            rows.push(Row {
+                pair: pair.name.clone(),
+                node: node.name.clone(),
+                vip: vip.address.to_string(),
+                vrid: vip.vrid.get(),
+                bound: snap.holds(vip.address.addr()),
+                state,
+                priority: inst.and_then(|i| i["effective_priority"].as_u64()),
+                base_priority: inst.and_then(|i| i["base_priority"].as_u64()),
+                priority_reason: inst.and_then(|i| i["priority_reason"].as_str()).unwrap_or("").to_string(),
+                check_ok: snap.check_ok(),
+                last_advert_ms_ago: inst
+                    .and_then(|i| i["last_advert_unix_ms"].as_u64())
+                    .map(|l| snap.now_unix_ms.saturating_sub(l)),
+                version: snap.version().unwrap_or("-").to_string(),
+                drift: t.plan.changes.len(),
+            });
+        }
+    }
+    survey.close().await;
+    Ok(rows)
+}
+
+pub fn text(rows: &[Row]) -> String {
+    let mut s = format!(
+        "{:<8}  {:<6}  {:<16}  {:>4}  {:<8}  {:<5}  {:<12}  {:<6}  {:>11}  {:<8}  {}\n",
+        "PAIR", "NODE", "VIP", "VRID", "STATE", "BOUND", "PRIORITY", "CHECK", "LAST ADVERT", "VERSION", "DRIFT"
+    );
+    for r in rows {
+        let prio = match (r.priority, r.base_priority) {
+            (Some(p), Some(b)) if p != b => format!("{p} (of {b})"),
+            (Some(p), _) => p.to_string(),
+            _ => "-".into(),
+        };
+        let check = match r.check_ok {
+            Some(true) => "ok",
+            Some(false) => "FAIL",
+            None => "-",
+        };
+        let advert = r.last_advert_ms_ago.map_or("-".to_string(), |a| format!("{a} ms ago"));
+        let drift = if r.drift == 0 { "in sync".to_string() } else { format!("{} changes pending", r.drift) };
+        s.push_str(&format!(
+            "{:<8}  {:<6}  {:<16}  {:>4}  {:<8}  {:<5}  {:<12}  {:<6}  {:>11}  {:<8}  {}\n",
+            r.pair,
+            r.node,
+            r.vip,
+            r.vrid,
+            r.state,
+            if r.bound { "yes" } else { "no" },
+            prio,
+            check,
+            advert,
+            r.version,
+            drift
+        ));
+    }
+    s
+}
