@@ -205,6 +205,23 @@ fn dual_master_converges_and_each_node_serves_its_vip() {
     wait_served(&lab, "node1", &format!("10.77.{k}.200"), "node1");
     wait_served(&lab, "node1", &format!("10.77.{k}.201"), "node2");
 
+    // Firewall drift (a stale VRRP rule, a port closed at runtime) is planned and repaired.
+    let stale = format!("rule family=\"ipv4\" source address=\"10.77.{k}.99/32\" protocol value=\"vrrp\" accept");
+    lab.exec_ok("node1", &["firewall-cmd", "--permanent", &format!("--add-rich-rule={stale}")]);
+    lab.exec_ok("node1", &["firewall-cmd", &format!("--add-rich-rule={stale}")]);
+    lab.exec_ok("node1", &["firewall-cmd", "--remove-port=80/tcp"]);
+    let o = run(&["plan", "-i", &inv]);
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    let out = text(&o.stdout);
+    assert!(out.contains(&format!("  [firewalld] remove rich-rule in zone `public` (runtime and permanent): {stale}\n")), "{out}");
+    assert!(out.contains("  [firewalld] add port in zone `public` (runtime): 80/tcp\n"), "{out}");
+    assert!(out.contains("node2 (pair `pair1`): no changes\n"), "{out}");
+    let o = run(&["apply", "-i", &inv, "--yes"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let o = run(&["plan", "-i", &inv]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert!(!lab.exec_ok("node1", &["firewall-cmd", "--permanent", "--list-rich-rules"]).contains(".99/32"));
+
     // A bad site fails on the first node touched, names host, step and stderr, and leaves the
     // other node as it was.
     let site = |n: &str| lab.exec_ok(n, &["sha256sum", "/etc/nginx/conf.d/hapair.conf"]);

@@ -355,7 +355,11 @@ async fn converge(t: &Target, node: &Node, binary: &LocalBinary, ui: &Ui) -> Res
             Change::Firewall { .. } => {
                 if !firewall_done {
                     ui.step(name, "firewall");
-                    firewall(host, changes).await?;
+                    if t.facts.firewall.iface_zone.is_some() {
+                        firewall_dbus(host, changes).await?;
+                    } else {
+                        firewall(host, changes).await?;
+                    }
                     firewall_done = true;
                 }
             }
@@ -412,7 +416,68 @@ async fn write_file(host: &dyn Host, spec: &roles::FileSpec, content: &str) -> R
     Ok(())
 }
 
-/// Firewall changes batched: firewall-cmd takes one kind of option per call, so one call per
+const FW_BUS: &str = "org.fedoraproject.FirewallD1";
+const FW_PATH: &str = "/org/fedoraproject/FirewallD1";
+
+/// Firewall changes straight over D-Bus (`busctl`, as the facts did): the same firewalld calls
+/// `firewall-cmd` makes, without a python start per call. Permanent config, then runtime.
+async fn firewall_dbus(host: &dyn Host, changes: &[Change]) -> Result<(), Error> {
+    let mut config_paths: Vec<(String, String)> = Vec::new();
+    for c in changes {
+        let Change::Firewall { zone, add, item, value, permanent, .. } = c else { continue };
+        if !permanent {
+            continue;
+        }
+        let path = match config_paths.iter().find(|(z, _)| z == zone) {
+            Some((_, p)) => p.clone(),
+            None => {
+                let a = argv(["busctl", "--json=short", "call", FW_BUS, &format!("{FW_PATH}/config"), "org.fedoraproject.FirewallD1.config", "getZoneByName", "s", zone.as_str()]);
+                let out = transport::check(host, "firewall (find zone)", &a, None).await?;
+                let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+                let p = v["data"][0].as_str().unwrap_or_default().to_string();
+                if !p.starts_with('/') {
+                    return Err(transport::command_failed(host.name(), "firewall (find zone)", &a, &out));
+                }
+                config_paths.push((zone.clone(), p.clone()));
+                p
+            }
+        };
+        let verb = if *add { "add" } else { "remove" };
+        let mut a = argv(["busctl", "call", FW_BUS, path.as_str(), "org.fedoraproject.FirewallD1.config.zone"]);
+        match *item {
+            "port" => {
+                let (port, proto) = value.split_once('/').unwrap_or((value.as_str(), "tcp"));
+                a.extend(argv([format!("{verb}Port"), "ss".into(), port.into(), proto.into()]));
+            }
+            _ => a.extend(argv([format!("{verb}RichRule"), "s".into(), value.clone()])),
+        }
+        transport::check(host, "firewall (permanent)", &a, None).await?;
+    }
+    for c in changes {
+        let Change::Firewall { zone, add, item, value, runtime, .. } = c else { continue };
+        if !runtime {
+            continue;
+        }
+        let mut a = argv(["busctl", "call", FW_BUS, FW_PATH, "org.fedoraproject.FirewallD1.zone"]);
+        // Runtime adds take a timeout (0 = forever); removes do not.
+        match (*item, *add) {
+            ("port", true) => {
+                let (port, proto) = value.split_once('/').unwrap_or((value.as_str(), "tcp"));
+                a.extend(argv(["addPort", "sssi", zone.as_str(), port, proto, "0"]));
+            }
+            ("port", false) => {
+                let (port, proto) = value.split_once('/').unwrap_or((value.as_str(), "tcp"));
+                a.extend(argv(["removePort", "sss", zone.as_str(), port, proto]));
+            }
+            (_, true) => a.extend(argv(["addRichRule", "ssi", zone.as_str(), value.as_str(), "0"])),
+            (_, false) => a.extend(argv(["removeRichRule", "ss", zone.as_str(), value.as_str()])),
+        }
+        transport::check(host, "firewall (runtime)", &a, None).await?;
+    }
+    Ok(())
+}
+
+/// Fallback without busctl. Firewall changes batched: firewall-cmd takes one kind of option per call, so one call per
 /// (scope, operation, item kind); permanent and runtime both explicitly, no `--reload`.
 async fn firewall(host: &dyn Host, changes: &[Change]) -> Result<(), Error> {
     for permanent in [true, false] {
