@@ -76,9 +76,7 @@ impl Survey {
 
     /// Close every connection and remove the control directory.
     pub async fn close(self) {
-        for t in self.targets {
-            drop(t.host);
-        }
+        futures::future::join_all(self.targets.into_iter().map(|t| t.host.close())).await;
         let _ = std::fs::remove_dir_all(&self.control_dir);
     }
 }
@@ -504,4 +502,63 @@ async fn firewall(host: &dyn Host, changes: &[Change]) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::Mode;
+    use crate::observe::FileFact;
+    use crate::render::tests::pair;
+    use crate::transport::LocalHost;
+
+    fn target(inv: &Inventory, node: usize, status: Option<&str>) -> Target {
+        let p = &inv.pairs[0];
+        let r = Renderer::embedded().expect("templates parse");
+        let bin = BinarySpec { sha256: String::new(), size: 0, version: String::new() };
+        let desired = roles::desired(&r, p, &p.nodes[node], &bin).expect("renders");
+        let mut facts = Facts::default();
+        if let Some(s) = status {
+            facts.files.insert(
+                roles::VRRPD_STATUS.into(),
+                FileFact { kind: observe::FileKind::File, sha256: String::new(), mode: 0o644, owner: "root".into(), group: "root".into(), content: s.as_bytes().to_vec() },
+            );
+        }
+        let plan = plan::plan(&desired, &facts);
+        Target { pair: 0, node, host: Box::new(LocalHost::new(p.nodes[node].name.clone())), desired, facts, plan }
+    }
+
+    fn inv(mode: Mode) -> Inventory {
+        Inventory { source: "/tmp/x.yml".into(), pairs: vec![pair(mode)] }
+    }
+
+    #[test]
+    fn the_current_backup_goes_first() {
+        let inv = inv(Mode::MasterBackup);
+        // web2 (not the preferred master) is master now, e.g. after a failover.
+        let a = target(&inv, 0, Some(r#"{"instances":[{"state":"backup"}]}"#));
+        let b = target(&inv, 1, Some(r#"{"instances":[{"state":"master"}]}"#));
+        assert_eq!(pair_order(&inv, &[&a, &b]), [0, 1]);
+        let a = target(&inv, 0, Some(r#"{"instances":[{"state":"master"}]}"#));
+        let b = target(&inv, 1, Some(r#"{"instances":[{"state":"backup"}]}"#));
+        assert_eq!(pair_order(&inv, &[&a, &b]), [1, 0]);
+    }
+
+    #[test]
+    fn without_a_daemon_the_preferred_master_goes_last() {
+        let inv = inv(Mode::MasterBackup);
+        let a = target(&inv, 0, None);
+        let b = target(&inv, 1, Some("not json"));
+        assert_eq!(pair_order(&inv, &[&a, &b]), [1, 0]);
+    }
+
+    #[test]
+    fn limit_selects_a_node_or_a_pair() {
+        let inv = inv(Mode::MasterBackup);
+        assert_eq!(selected(&inv, Some("web2")).expect("found").len(), 1);
+        assert_eq!(selected(&inv, Some("web")).expect("found").len(), 2);
+        assert_eq!(selected(&inv, None).expect("found").len(), 2);
+        let e = selected(&inv, Some("nope")).err().expect("no match");
+        assert_eq!(e.message, "`--limit nope` matches no node or pair of the inventory");
+    }
 }

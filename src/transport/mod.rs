@@ -45,6 +45,11 @@ pub trait Host: Send + Sync {
         stdin: Option<&'a [u8]>,
         progress: Option<Progress>,
     ) -> BoxFuture<'a, Result<Output, Error>>;
+
+    /// End the connection cleanly (the SSH master exits instead of being killed).
+    fn close(self: Box<Self>) -> BoxFuture<'static, ()> {
+        Box::pin(async {})
+    }
 }
 
 /// `argv` as one readable line for error messages (not for execution).
@@ -357,6 +362,12 @@ async fn scan_key(host: &str, port: u16, prefer: Option<&ssh_key::Algorithm>) ->
 impl Host for SshHost {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn close(self: Box<Self>) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            let _ = self.session.close().await;
+        })
     }
 
     fn run<'a>(
