@@ -244,3 +244,34 @@ fn dual_master_converges_and_each_node_serves_its_vip() {
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
     lab.down();
 }
+
+#[test]
+fn a_failing_pair_stops_alone_and_other_pairs_converge() {
+    let lab = common::Lab::up("eng3", 4, "master-backup");
+    let inv = lab.inventory.to_string_lossy().to_string();
+    // Only node1's site is broken: node2 (the backup) goes first and converges, node1 fails
+    // validation, pair2 converges in parallel.
+    let o = run(&["apply", "-i", &inv, "--yes", "--forks", "2", "-e", "node1.nginx.server_name=bad;name"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let out = text(&o.stdout);
+    for (n, want) in [("node1", "failed"), ("node2", "changed"), ("node3", "changed"), ("node4", "changed")] {
+        assert!(out.lines().any(|l| l.starts_with(n) && l.split_whitespace().nth(1) == Some(want)), "{n} not {want}:\n{out}");
+    }
+    let err = text(&o.stderr);
+    assert!(err.contains("error: `node1`: step `validate /etc/nginx/conf.d/hapair.conf (nginx -t)` failed:"), "{err}");
+    // node1's nginx config is as before: Debian's default site back in place, no hapair site,
+    // a config that passes `nginx -t`, nginx still running.
+    assert_eq!(lab.exec_ok("node1", &["systemctl", "is-active", "nginx.service"]), "active\n");
+    lab.exec_ok("node1", &["test", "-L", "/etc/nginx/sites-enabled/default"]);
+    lab.exec_ok("node1", &["test", "!", "-e", "/etc/nginx/conf.d/hapair.conf"]);
+    lab.exec_ok("node1", &["nginx", "-t"]);
+    let leftovers = lab.exec_ok("node1", &["find", "/etc/nginx", "-name", ".hapair*"]);
+    assert_eq!(leftovers, "", "temporary files left behind");
+    let o = run(&["plan", "-i", &inv, "--limit", "pair2"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let o = run(&["apply", "-i", &inv, "--yes"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let o = run(&["plan", "-i", &inv]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    lab.down();
+}

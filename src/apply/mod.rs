@@ -257,20 +257,29 @@ printf '%s %s\n' "$2" "$st" > "$3"
 "#;
 
 const NGINX_SWAP_SCRIPT: &str = r#"
-# hapair nginx swap: put the staged site in place, `nginx -t`, restore the old one if it fails.
-# Args: STAGED TARGET
+# hapair nginx swap: set aside the sites to remove, put the staged site in place, `nginx -t`;
+# if it fails, put everything back as it was. Args: STAGED TARGET [REMOVE...]
 set -u
-s=$1 p=$2 b=
-if [ -e "$p" ]; then
-  b=$(mktemp -- "$p.hapair-old.XXXXXX") || exit 1
-  cp -p -- "$p" "$b" || { rm -f -- "$b" "$s"; exit 1; }
-fi
-mv -f -- "$s" "$p" || { rm -f -- "$s" ${b:+"$b"}; exit 1; }
-if out=$(nginx -t 2>&1); then
-  [ -z "$b" ] || rm -f -- "$b"
-  exit 0
-fi
-if [ -n "$b" ]; then mv -f -- "$b" "$p"; else rm -f -- "$p"; fi
+s=$1 p=$2; shift 2
+d=$(mktemp -d -- "$(dirname -- "$p")/.hapair-old.XXXXXX") || exit 1
+i=0
+for r in "$@"; do
+  i=$((i + 1))
+  if [ -e "$r" ] || [ -L "$r" ]; then mv -f -- "$r" "$d/r$i" || exit 1; fi
+done
+if [ -e "$p" ]; then cp -p -- "$p" "$d/old" || exit 1; fi
+restore() {
+  if [ -e "$d/old" ]; then mv -f -- "$d/old" "$p"; else rm -f -- "$p"; fi
+  i=0
+  for r in "$@"; do
+    i=$((i + 1))
+    if [ -e "$d/r$i" ] || [ -L "$d/r$i" ]; then mv -f -- "$d/r$i" "$r"; fi
+  done
+  rm -rf -- "$d" "$s"
+}
+if ! mv -f -- "$s" "$p"; then restore "$@"; exit 1; fi
+if out=$(nginx -t 2>&1); then rm -rf -- "$d"; exit 0; fi
+restore "$@"
 printf '%s\n' "$out" >&2
 exit 1
 "#;
@@ -330,12 +339,19 @@ async fn converge(t: &Target, node: &Node, binary: &LocalBinary, ui: &Ui) -> Res
             }
             Change::File { path, action, spec, .. } => {
                 let spec = &t.desired.files[*spec];
-                ui.step(name, &format!("write {path}"));
                 match (action, &spec.content) {
+                    // A site removed together with a validated site change goes in the same
+                    // swap, so a rejected change restores both.
+                    (FileAction::Delete, _) | (_, None) if spec.role == roles::Role::Nginx && nginx_swap_pending(t) => {}
                     (FileAction::Delete, _) | (_, None) => {
+                        ui.step(name, &format!("remove {path}"));
                         transport::check(host, "remove file", &argv(["rm", "-f", "--", path.as_str()]), None).await?;
                     }
-                    (_, Some(content)) => write_file(host, spec, content).await?,
+                    (_, Some(content)) => {
+                        ui.step(name, &format!("write {path}"));
+                        let removes: Vec<&str> = if spec.validate == Some(Validate::NginxTest) { nginx_removals(t) } else { vec![] };
+                        write_file(host, spec, content, &removes).await?
+                    }
                 }
             }
             Change::FileMeta { path, mode, owner, .. } => {
@@ -379,8 +395,32 @@ async fn converge(t: &Target, node: &Node, binary: &LocalBinary, ui: &Ui) -> Res
     Ok(changes.len())
 }
 
-/// Stage, validate, then replace.
-async fn write_file(host: &dyn Host, spec: &roles::FileSpec, content: &str) -> Result<(), Error> {
+fn is_nginx_swap(t: &Target, c: &Change) -> bool {
+    matches!(c, Change::File { spec, action: FileAction::Create | FileAction::Update, .. }
+        if t.desired.files[*spec].validate == Some(Validate::NginxTest))
+}
+
+/// Whether this node's plan writes a site validated with `nginx -t`.
+fn nginx_swap_pending(t: &Target) -> bool {
+    t.plan.changes.iter().any(|c| is_nginx_swap(t, c))
+}
+
+/// nginx files this plan removes (they go in the swap).
+fn nginx_removals(t: &Target) -> Vec<&'static str> {
+    t.plan
+        .changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::File { spec, action: FileAction::Delete, .. } if t.desired.files[*spec].role == roles::Role::Nginx => {
+                Some(t.desired.files[*spec].path)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Stage, validate, then replace. `removes`: files taken away in the same validated swap.
+async fn write_file(host: &dyn Host, spec: &roles::FileSpec, content: &str, removes: &[&str]) -> Result<(), Error> {
     let name = host.name();
     let Some(v) = spec.validate else {
         let a = transport::write_argv(spec.path, spec.mode, spec.owner, spec.group, false);
@@ -405,7 +445,8 @@ async fn write_file(host: &dyn Host, spec: &roles::FileSpec, content: &str) -> R
             transport::check(host, &format!("replace {}", spec.path), &argv(["mv", "-f", "--", staged.as_str(), spec.path]), None).await?;
         }
         Validate::NginxTest => {
-            let a = argv(["sh", "-c", NGINX_SWAP_SCRIPT, "hapair-nginx-swap", staged.as_str(), spec.path]);
+            let mut a = argv(["sh", "-c", NGINX_SWAP_SCRIPT, "hapair-nginx-swap", staged.as_str(), spec.path]);
+            a.extend(removes.iter().map(|r| r.to_string()));
             transport::check(host, &format!("validate {} (nginx -t)", spec.path), &a, None)
                 .await
                 .map_err(|e| e.with_fix("`nginx -t` rejected the new site; the old one was restored and nginx not reloaded"))?;
