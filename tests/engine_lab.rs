@@ -186,6 +186,21 @@ fn master_backup_plan_apply_idempotence_and_one_setting() {
         err.starts_with("error: host key of `node1` changed: expected SHA256:") && err.contains(", got SHA256:"),
         "{err}"
     );
+
+    // An unknown host is refused unless `--accept-new-host-keys`, which records its key.
+    let kh = std::fs::read_to_string(&lab.known_hosts).expect("read known_hosts");
+    let without: String = kh.lines().filter(|l| l.split_whitespace().next() != Some(addr.as_str())).map(|l| format!("{l}\n")).collect();
+    std::fs::write(&lab.known_hosts, &without).expect("write known_hosts");
+    let o = run(&["plan", "-i", &inv, "--limit", "node1"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let err = text(&o.stderr);
+    assert!(err.starts_with("error: host key of `node1` is not in `") && err.contains("got SHA256:"), "{err}");
+    assert!(err.contains("fix: check the fingerprint out of band, then run again with `--accept-new-host-keys`"), "{err}");
+    let o = run(&["plan", "-i", &inv, "--limit", "node1", "--accept-new-host-keys", "-e", "node1.check.fall=3"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let learned = std::fs::read_to_string(&lab.known_hosts).expect("read known_hosts");
+    assert!(learned.lines().any(|l| l.starts_with(&format!("{addr} "))), "key not recorded:\n{learned}");
+    std::fs::write(&lab.known_hosts, kh).expect("restore known_hosts");
     lab.down();
 }
 
