@@ -328,7 +328,7 @@ async fn converge(t: &Target, node: &Node, binary: &LocalBinary, ui: &Ui) -> Res
             Change::Binary { path, to, size, .. } => {
                 ui.step(name, "upload hapair");
                 let progress = ui.upload_progress(name, *size);
-                let a = transport::write_argv(path, 0o755, "root", "root", false);
+                let a = transport::write_argv(path, 0o755, "root", "root", false, &binary.bytes);
                 let out = host.run(&a, Some(binary.bytes.as_slice()), progress).await?;
                 ui.upload_done(name);
                 if !out.success() {
@@ -423,11 +423,11 @@ fn nginx_removals(t: &Target) -> Vec<&'static str> {
 async fn write_file(host: &dyn Host, spec: &roles::FileSpec, content: &str, removes: &[&str]) -> Result<(), Error> {
     let name = host.name();
     let Some(v) = spec.validate else {
-        let a = transport::write_argv(spec.path, spec.mode, spec.owner, spec.group, false);
+        let a = transport::write_argv(spec.path, spec.mode, spec.owner, spec.group, false, content.as_bytes());
         transport::check(host, &format!("write {}", spec.path), &a, Some(content.as_bytes())).await?;
         return Ok(());
     };
-    let a = transport::write_argv(spec.path, spec.mode, spec.owner, spec.group, true);
+    let a = transport::write_argv(spec.path, spec.mode, spec.owner, spec.group, true, content.as_bytes());
     let out = transport::check(host, &format!("stage {}", spec.path), &a, Some(content.as_bytes())).await?;
     let staged = String::from_utf8_lossy(&out.stdout).trim().to_string();
     if staged.is_empty() {
