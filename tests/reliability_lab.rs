@@ -134,3 +134,38 @@ fn the_daemon_unit_is_hardened_and_its_secret_file_private() {
     let procs = lab.exec_ok("node1", &["pgrep", "-c", "-x", "hapair"]);
     assert_eq!(procs.trim(), "1");
 }
+
+#[test]
+fn a_secret_never_appears_in_any_output_log_or_status() {
+    const SECRET: &str = "Zq7secrT"; // 8 bytes: the most VRRPv2 PASS carries
+    let lab = Lab::up("t-rel5", 2, "master-backup");
+    let inv = std::fs::read_to_string(&lab.inventory).unwrap();
+    let inv = inv.replacen("defaults:\n", &format!("defaults:\n  vrrp:\n    version: 2\n    auth_pass: {SECRET}\n"), 1);
+    std::fs::write(&lab.inventory, inv).unwrap();
+    let mut outputs = String::new();
+    let mut run = |args: &[&str]| {
+        let out = hapair().args(args).arg("-i").arg(&lab.inventory).output().unwrap();
+        outputs.push_str(&String::from_utf8_lossy(&out.stdout));
+        outputs.push_str(&String::from_utf8_lossy(&out.stderr));
+        out.status.code()
+    };
+    assert_eq!(run(&["plan"]), Some(2));
+    run(&["plan", "--format", "json"]);
+    assert_eq!(run(&["apply", "--yes", "--format", "json"]), Some(0));
+    run(&["verify"]);
+    run(&["verify", "--format", "json"]);
+    run(&["status", "--format", "json"]);
+    run(&["check", "--explain", "node1"]);
+    // A failing run: its error messages must not carry it either.
+    run(&["apply", "--yes", "-e", "vrrp.advert_interval=1500ms"]);
+    run(&["plan", "-e", "vrrp.auth_pass=other"]);
+    assert!(outputs.contains("<redacted>"), "no redaction seen at all:\n{outputs}");
+    assert!(!outputs.contains(SECRET), "the secret leaked:\n{outputs}");
+    for node in ["node1", "node2"] {
+        let logs = lab.exec_ok(node, &["sh", "-c", "journalctl --no-pager -o cat; cat /run/hapair/status.json"]);
+        assert!(!logs.contains(SECRET), "the secret is in {node}'s journal or status file");
+        // It is where it must be, and nowhere readable by others.
+        assert_eq!(lab.exec_ok(node, &["grep", "-c", SECRET, "/etc/hapair/vrrpd.yml"]), "1\n");
+        assert_eq!(lab.exec_ok(node, &["stat", "-c", "%a %U", "/etc/hapair/vrrpd.yml"]), "600 root\n");
+    }
+}
