@@ -186,6 +186,21 @@ fn master_backup_plan_apply_idempotence_and_one_setting() {
         err.starts_with("error: host key of `node1` changed: expected SHA256:") && err.contains(", got SHA256:"),
         "{err}"
     );
+
+    // An unknown host is refused unless `--accept-new-host-keys`, which records its key.
+    let kh = std::fs::read_to_string(&lab.known_hosts).expect("read known_hosts");
+    let without: String = kh.lines().filter(|l| l.split_whitespace().next() != Some(addr.as_str())).map(|l| format!("{l}\n")).collect();
+    std::fs::write(&lab.known_hosts, &without).expect("write known_hosts");
+    let o = run(&["plan", "-i", &inv, "--limit", "node1"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let err = text(&o.stderr);
+    assert!(err.starts_with("error: host key of `node1` is not in `") && err.contains("got SHA256:"), "{err}");
+    assert!(err.contains("fix: check the fingerprint out of band, then run again with `--accept-new-host-keys`"), "{err}");
+    let o = run(&["plan", "-i", &inv, "--limit", "node1", "--accept-new-host-keys", "-e", "node1.check.fall=3"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let learned = std::fs::read_to_string(&lab.known_hosts).expect("read known_hosts");
+    assert!(learned.lines().any(|l| l.starts_with(&format!("{addr} "))), "key not recorded:\n{learned}");
+    std::fs::write(&lab.known_hosts, kh).expect("restore known_hosts");
     lab.down();
 }
 
@@ -205,6 +220,23 @@ fn dual_master_converges_and_each_node_serves_its_vip() {
     wait_served(&lab, "node1", &format!("10.77.{k}.200"), "node1");
     wait_served(&lab, "node1", &format!("10.77.{k}.201"), "node2");
 
+    // Firewall drift (a stale VRRP rule, a port closed at runtime) is planned and repaired.
+    let stale = format!("rule family=\"ipv4\" source address=\"10.77.{k}.99/32\" protocol value=\"vrrp\" accept");
+    lab.exec_ok("node1", &["firewall-cmd", "--permanent", &format!("--add-rich-rule={stale}")]);
+    lab.exec_ok("node1", &["firewall-cmd", &format!("--add-rich-rule={stale}")]);
+    lab.exec_ok("node1", &["firewall-cmd", "--remove-port=80/tcp"]);
+    let o = run(&["plan", "-i", &inv]);
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    let out = text(&o.stdout);
+    assert!(out.contains(&format!("  [firewalld] remove rich-rule in zone `public` (runtime and permanent): {stale}\n")), "{out}");
+    assert!(out.contains("  [firewalld] add port in zone `public` (runtime): 80/tcp\n"), "{out}");
+    assert!(out.contains("node2 (pair `pair1`): no changes\n"), "{out}");
+    let o = run(&["apply", "-i", &inv, "--yes"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let o = run(&["plan", "-i", &inv]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert!(!lab.exec_ok("node1", &["firewall-cmd", "--permanent", "--list-rich-rules"]).contains(".99/32"));
+
     // A bad site fails on the first node touched, names host, step and stderr, and leaves the
     // other node as it was.
     let site = |n: &str| lab.exec_ok(n, &["sha256sum", "/etc/nginx/conf.d/hapair.conf"]);
@@ -223,6 +255,37 @@ fn dual_master_converges_and_each_node_serves_its_vip() {
     // Both nodes keep their old, valid site (the failed one restored it) and still serve.
     assert_eq!([site("node1"), site("node2")], untouched);
     wait_served(&lab, "node1", &format!("10.77.{k}.201"), "node2");
+    let o = run(&["plan", "-i", &inv]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    lab.down();
+}
+
+#[test]
+fn a_failing_pair_stops_alone_and_other_pairs_converge() {
+    let lab = common::Lab::up("eng3", 4, "master-backup");
+    let inv = lab.inventory.to_string_lossy().to_string();
+    // Only node1's site is broken: node2 (the backup) goes first and converges, node1 fails
+    // validation, pair2 converges in parallel.
+    let o = run(&["apply", "-i", &inv, "--yes", "--forks", "2", "-e", "node1.nginx.server_name=bad;name"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let out = text(&o.stdout);
+    for (n, want) in [("node1", "failed"), ("node2", "changed"), ("node3", "changed"), ("node4", "changed")] {
+        assert!(out.lines().any(|l| l.starts_with(n) && l.split_whitespace().nth(1) == Some(want)), "{n} not {want}:\n{out}");
+    }
+    let err = text(&o.stderr);
+    assert!(err.contains("error: `node1`: step `validate /etc/nginx/conf.d/hapair.conf (nginx -t)` failed:"), "{err}");
+    // node1's nginx config is as before: Debian's default site back in place, no hapair site,
+    // a config that passes `nginx -t`, nginx still running.
+    assert_eq!(lab.exec_ok("node1", &["systemctl", "is-active", "nginx.service"]), "active\n");
+    lab.exec_ok("node1", &["test", "-L", "/etc/nginx/sites-enabled/default"]);
+    lab.exec_ok("node1", &["test", "!", "-e", "/etc/nginx/conf.d/hapair.conf"]);
+    lab.exec_ok("node1", &["nginx", "-t"]);
+    let leftovers = lab.exec_ok("node1", &["find", "/etc/nginx", "-name", ".hapair*"]);
+    assert_eq!(leftovers, "", "temporary files left behind");
+    let o = run(&["plan", "-i", &inv, "--limit", "pair2"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let o = run(&["apply", "-i", &inv, "--yes"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
     let o = run(&["plan", "-i", &inv]);
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
     lab.down();

@@ -76,9 +76,7 @@ impl Survey {
 
     /// Close every connection and remove the control directory.
     pub async fn close(self) {
-        for t in self.targets {
-            drop(t.host);
-        }
+        futures::future::join_all(self.targets.into_iter().map(|t| t.host.close())).await;
         let _ = std::fs::remove_dir_all(&self.control_dir);
     }
 }
@@ -259,20 +257,29 @@ printf '%s %s\n' "$2" "$st" > "$3"
 "#;
 
 const NGINX_SWAP_SCRIPT: &str = r#"
-# hapair nginx swap: put the staged site in place, `nginx -t`, restore the old one if it fails.
-# Args: STAGED TARGET
+# hapair nginx swap: set aside the sites to remove, put the staged site in place, `nginx -t`;
+# if it fails, put everything back as it was. Args: STAGED TARGET [REMOVE...]
 set -u
-s=$1 p=$2 b=
-if [ -e "$p" ]; then
-  b=$(mktemp -- "$p.hapair-old.XXXXXX") || exit 1
-  cp -p -- "$p" "$b" || { rm -f -- "$b" "$s"; exit 1; }
-fi
-mv -f -- "$s" "$p" || { rm -f -- "$s" ${b:+"$b"}; exit 1; }
-if out=$(nginx -t 2>&1); then
-  [ -z "$b" ] || rm -f -- "$b"
-  exit 0
-fi
-if [ -n "$b" ]; then mv -f -- "$b" "$p"; else rm -f -- "$p"; fi
+s=$1 p=$2; shift 2
+d=$(mktemp -d -- "$(dirname -- "$p")/.hapair-old.XXXXXX") || exit 1
+i=0
+for r in "$@"; do
+  i=$((i + 1))
+  if [ -e "$r" ] || [ -L "$r" ]; then mv -f -- "$r" "$d/r$i" || exit 1; fi
+done
+if [ -e "$p" ]; then cp -p -- "$p" "$d/old" || exit 1; fi
+restore() {
+  if [ -e "$d/old" ]; then mv -f -- "$d/old" "$p"; else rm -f -- "$p"; fi
+  i=0
+  for r in "$@"; do
+    i=$((i + 1))
+    if [ -e "$d/r$i" ] || [ -L "$d/r$i" ]; then mv -f -- "$d/r$i" "$r"; fi
+  done
+  rm -rf -- "$d" "$s"
+}
+if ! mv -f -- "$s" "$p"; then restore "$@"; exit 1; fi
+if out=$(nginx -t 2>&1); then rm -rf -- "$d"; exit 0; fi
+restore "$@"
 printf '%s\n' "$out" >&2
 exit 1
 "#;
@@ -321,7 +328,7 @@ async fn converge(t: &Target, node: &Node, binary: &LocalBinary, ui: &Ui) -> Res
             Change::Binary { path, to, size, .. } => {
                 ui.step(name, "upload hapair");
                 let progress = ui.upload_progress(name, *size);
-                let a = transport::write_argv(path, 0o755, "root", "root", false);
+                let a = transport::write_argv(path, 0o755, "root", "root", false, &binary.bytes);
                 let out = host.run(&a, Some(binary.bytes.as_slice()), progress).await?;
                 ui.upload_done(name);
                 if !out.success() {
@@ -332,12 +339,19 @@ async fn converge(t: &Target, node: &Node, binary: &LocalBinary, ui: &Ui) -> Res
             }
             Change::File { path, action, spec, .. } => {
                 let spec = &t.desired.files[*spec];
-                ui.step(name, &format!("write {path}"));
                 match (action, &spec.content) {
+                    // A site removed together with a validated site change goes in the same
+                    // swap, so a rejected change restores both.
+                    (FileAction::Delete, _) | (_, None) if spec.role == roles::Role::Nginx && nginx_swap_pending(t) => {}
                     (FileAction::Delete, _) | (_, None) => {
+                        ui.step(name, &format!("remove {path}"));
                         transport::check(host, "remove file", &argv(["rm", "-f", "--", path.as_str()]), None).await?;
                     }
-                    (_, Some(content)) => write_file(host, spec, content).await?,
+                    (_, Some(content)) => {
+                        ui.step(name, &format!("write {path}"));
+                        let removes: Vec<&str> = if spec.validate == Some(Validate::NginxTest) { nginx_removals(t) } else { vec![] };
+                        write_file(host, spec, content, &removes).await?
+                    }
                 }
             }
             Change::FileMeta { path, mode, owner, .. } => {
@@ -355,7 +369,11 @@ async fn converge(t: &Target, node: &Node, binary: &LocalBinary, ui: &Ui) -> Res
             Change::Firewall { .. } => {
                 if !firewall_done {
                     ui.step(name, "firewall");
-                    firewall(host, changes).await?;
+                    if t.facts.firewall.iface_zone.is_some() {
+                        firewall_dbus(host, changes).await?;
+                    } else {
+                        firewall(host, changes).await?;
+                    }
                     firewall_done = true;
                 }
             }
@@ -377,15 +395,39 @@ async fn converge(t: &Target, node: &Node, binary: &LocalBinary, ui: &Ui) -> Res
     Ok(changes.len())
 }
 
-/// Stage, validate, then replace.
-async fn write_file(host: &dyn Host, spec: &roles::FileSpec, content: &str) -> Result<(), Error> {
+fn is_nginx_swap(t: &Target, c: &Change) -> bool {
+    matches!(c, Change::File { spec, action: FileAction::Create | FileAction::Update, .. }
+        if t.desired.files[*spec].validate == Some(Validate::NginxTest))
+}
+
+/// Whether this node's plan writes a site validated with `nginx -t`.
+fn nginx_swap_pending(t: &Target) -> bool {
+    t.plan.changes.iter().any(|c| is_nginx_swap(t, c))
+}
+
+/// nginx files this plan removes (they go in the swap).
+fn nginx_removals(t: &Target) -> Vec<&'static str> {
+    t.plan
+        .changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::File { spec, action: FileAction::Delete, .. } if t.desired.files[*spec].role == roles::Role::Nginx => {
+                Some(t.desired.files[*spec].path)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Stage, validate, then replace. `removes`: files taken away in the same validated swap.
+async fn write_file(host: &dyn Host, spec: &roles::FileSpec, content: &str, removes: &[&str]) -> Result<(), Error> {
     let name = host.name();
     let Some(v) = spec.validate else {
-        let a = transport::write_argv(spec.path, spec.mode, spec.owner, spec.group, false);
+        let a = transport::write_argv(spec.path, spec.mode, spec.owner, spec.group, false, content.as_bytes());
         transport::check(host, &format!("write {}", spec.path), &a, Some(content.as_bytes())).await?;
         return Ok(());
     };
-    let a = transport::write_argv(spec.path, spec.mode, spec.owner, spec.group, true);
+    let a = transport::write_argv(spec.path, spec.mode, spec.owner, spec.group, true, content.as_bytes());
     let out = transport::check(host, &format!("stage {}", spec.path), &a, Some(content.as_bytes())).await?;
     let staged = String::from_utf8_lossy(&out.stdout).trim().to_string();
     if staged.is_empty() {
@@ -403,7 +445,8 @@ async fn write_file(host: &dyn Host, spec: &roles::FileSpec, content: &str) -> R
             transport::check(host, &format!("replace {}", spec.path), &argv(["mv", "-f", "--", staged.as_str(), spec.path]), None).await?;
         }
         Validate::NginxTest => {
-            let a = argv(["sh", "-c", NGINX_SWAP_SCRIPT, "hapair-nginx-swap", staged.as_str(), spec.path]);
+            let mut a = argv(["sh", "-c", NGINX_SWAP_SCRIPT, "hapair-nginx-swap", staged.as_str(), spec.path]);
+            a.extend(removes.iter().map(|r| r.to_string()));
             transport::check(host, &format!("validate {} (nginx -t)", spec.path), &a, None)
                 .await
                 .map_err(|e| e.with_fix("`nginx -t` rejected the new site; the old one was restored and nginx not reloaded"))?;
@@ -412,7 +455,68 @@ async fn write_file(host: &dyn Host, spec: &roles::FileSpec, content: &str) -> R
     Ok(())
 }
 
-/// Firewall changes batched: firewall-cmd takes one kind of option per call, so one call per
+const FW_BUS: &str = "org.fedoraproject.FirewallD1";
+const FW_PATH: &str = "/org/fedoraproject/FirewallD1";
+
+/// Firewall changes straight over D-Bus (`busctl`, as the facts did): the same firewalld calls
+/// `firewall-cmd` makes, without a python start per call. Permanent config, then runtime.
+async fn firewall_dbus(host: &dyn Host, changes: &[Change]) -> Result<(), Error> {
+    let mut config_paths: Vec<(String, String)> = Vec::new();
+    for c in changes {
+        let Change::Firewall { zone, add, item, value, permanent, .. } = c else { continue };
+        if !permanent {
+            continue;
+        }
+        let path = match config_paths.iter().find(|(z, _)| z == zone) {
+            Some((_, p)) => p.clone(),
+            None => {
+                let a = argv(["busctl", "--json=short", "call", FW_BUS, &format!("{FW_PATH}/config"), "org.fedoraproject.FirewallD1.config", "getZoneByName", "s", zone.as_str()]);
+                let out = transport::check(host, "firewall (find zone)", &a, None).await?;
+                let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+                let p = v["data"][0].as_str().unwrap_or_default().to_string();
+                if !p.starts_with('/') {
+                    return Err(transport::command_failed(host.name(), "firewall (find zone)", &a, &out));
+                }
+                config_paths.push((zone.clone(), p.clone()));
+                p
+            }
+        };
+        let verb = if *add { "add" } else { "remove" };
+        let mut a = argv(["busctl", "call", FW_BUS, path.as_str(), "org.fedoraproject.FirewallD1.config.zone"]);
+        match *item {
+            "port" => {
+                let (port, proto) = value.split_once('/').unwrap_or((value.as_str(), "tcp"));
+                a.extend(argv([format!("{verb}Port"), "ss".into(), port.into(), proto.into()]));
+            }
+            _ => a.extend(argv([format!("{verb}RichRule"), "s".into(), value.clone()])),
+        }
+        transport::check(host, "firewall (permanent)", &a, None).await?;
+    }
+    for c in changes {
+        let Change::Firewall { zone, add, item, value, runtime, .. } = c else { continue };
+        if !runtime {
+            continue;
+        }
+        let mut a = argv(["busctl", "call", FW_BUS, FW_PATH, "org.fedoraproject.FirewallD1.zone"]);
+        // Runtime adds take a timeout (0 = forever); removes do not.
+        match (*item, *add) {
+            ("port", true) => {
+                let (port, proto) = value.split_once('/').unwrap_or((value.as_str(), "tcp"));
+                a.extend(argv(["addPort", "sssi", zone.as_str(), port, proto, "0"]));
+            }
+            ("port", false) => {
+                let (port, proto) = value.split_once('/').unwrap_or((value.as_str(), "tcp"));
+                a.extend(argv(["removePort", "sss", zone.as_str(), port, proto]));
+            }
+            (_, true) => a.extend(argv(["addRichRule", "ssi", zone.as_str(), value.as_str(), "0"])),
+            (_, false) => a.extend(argv(["removeRichRule", "ss", zone.as_str(), value.as_str()])),
+        }
+        transport::check(host, "firewall (runtime)", &a, None).await?;
+    }
+    Ok(())
+}
+
+/// Fallback without busctl. Firewall changes batched: firewall-cmd takes one kind of option per call, so one call per
 /// (scope, operation, item kind); permanent and runtime both explicitly, no `--reload`.
 async fn firewall(host: &dyn Host, changes: &[Change]) -> Result<(), Error> {
     for permanent in [true, false] {
@@ -439,4 +543,63 @@ async fn firewall(host: &dyn Host, changes: &[Change]) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::Mode;
+    use crate::observe::FileFact;
+    use crate::render::tests::pair;
+    use crate::transport::LocalHost;
+
+    fn target(inv: &Inventory, node: usize, status: Option<&str>) -> Target {
+        let p = &inv.pairs[0];
+        let r = Renderer::embedded().expect("templates parse");
+        let bin = BinarySpec { sha256: String::new(), size: 0, version: String::new() };
+        let desired = roles::desired(&r, p, &p.nodes[node], &bin).expect("renders");
+        let mut facts = Facts::default();
+        if let Some(s) = status {
+            facts.files.insert(
+                roles::VRRPD_STATUS.into(),
+                FileFact { kind: observe::FileKind::File, sha256: String::new(), mode: 0o644, owner: "root".into(), group: "root".into(), content: s.as_bytes().to_vec() },
+            );
+        }
+        let plan = plan::plan(&desired, &facts);
+        Target { pair: 0, node, host: Box::new(LocalHost::new(p.nodes[node].name.clone())), desired, facts, plan }
+    }
+
+    fn inv(mode: Mode) -> Inventory {
+        Inventory { source: "/tmp/x.yml".into(), pairs: vec![pair(mode)] }
+    }
+
+    #[test]
+    fn the_current_backup_goes_first() {
+        let inv = inv(Mode::MasterBackup);
+        // web2 (not the preferred master) is master now, e.g. after a failover.
+        let a = target(&inv, 0, Some(r#"{"instances":[{"state":"backup"}]}"#));
+        let b = target(&inv, 1, Some(r#"{"instances":[{"state":"master"}]}"#));
+        assert_eq!(pair_order(&inv, &[&a, &b]), [0, 1]);
+        let a = target(&inv, 0, Some(r#"{"instances":[{"state":"master"}]}"#));
+        let b = target(&inv, 1, Some(r#"{"instances":[{"state":"backup"}]}"#));
+        assert_eq!(pair_order(&inv, &[&a, &b]), [1, 0]);
+    }
+
+    #[test]
+    fn without_a_daemon_the_preferred_master_goes_last() {
+        let inv = inv(Mode::MasterBackup);
+        let a = target(&inv, 0, None);
+        let b = target(&inv, 1, Some("not json"));
+        assert_eq!(pair_order(&inv, &[&a, &b]), [1, 0]);
+    }
+
+    #[test]
+    fn limit_selects_a_node_or_a_pair() {
+        let inv = inv(Mode::MasterBackup);
+        assert_eq!(selected(&inv, Some("web2")).expect("found").len(), 1);
+        assert_eq!(selected(&inv, Some("web")).expect("found").len(), 2);
+        assert_eq!(selected(&inv, None).expect("found").len(), 2);
+        let e = selected(&inv, Some("nope")).err().expect("no match");
+        assert_eq!(e.message, "`--limit nope` matches no node or pair of the inventory");
+    }
 }

@@ -7,12 +7,17 @@ use super::lock::Lock;
 use crate::error::Error;
 use std::path::{Path, PathBuf};
 
-/// Bump when the package list or the customisation changes: an older base is rebuilt.
-const STAMP: &str = ".hapair-base-v2";
+/// Bump when the package list or the customisation changes: a new base is built beside the
+/// old one, which is removed once no lab overlays it.
+const VERSION: &str = "v3";
+const STAMP: &str = ".hapair-base-complete";
 
 pub const PACKAGES: &[&str] = &[
     "systemd", "systemd-sysv", "libpam-systemd", "dbus", "netbase", "openssh-server", "iproute2",
     "nginx-light", "firewalld", "procps", "curl", "keepalived", "sudo", "nftables",
+    // Not needed by hapair (a POSIX shell is enough); there because real Debian servers have
+    // it and the Ansible benchmark needs it on the targets.
+    "python3", "python3-apt",
 ];
 
 /// Units the hosts must not start at boot: keepalived is the interop peer, started by tests;
@@ -30,7 +35,7 @@ const DISABLED_UNITS: &[&str] = &[
 
 /// The base directory, built if missing. Safe to call from parallel processes.
 pub fn ensure(state_dir: &Path, progress: &dyn Fn(&str)) -> Result<PathBuf, Error> {
-    let base = state_dir.join("base");
+    let base = state_dir.join(format!("base-{VERSION}"));
     if base.join(STAMP).exists() {
         return Ok(base);
     }
@@ -38,25 +43,19 @@ pub fn ensure(state_dir: &Path, progress: &dyn Fn(&str)) -> Result<PathBuf, Erro
     if base.join(STAMP).exists() {
         return Ok(base); // another process built it while we waited
     }
-    if base.exists() {
-        // An older base: only rebuild it when no lab overlays it.
-        let labs = state_dir.join("labs");
-        let in_use = std::fs::read_dir(&labs).map(|mut d| d.next().is_some()).unwrap_or(false);
-        if in_use {
-            return Err(Error::new(format!("the lab base `{}` is outdated but labs still use it", base.display()))
-                .with_fix("run `hapair lab down --name NAME` for each lab in `labs/`, then try again"));
-        }
-        std::fs::remove_dir_all(&base)
-            .map_err(|e| Error::new(format!("cannot remove outdated base `{}`: {e}", base.display())))?;
-    }
-    let partial = state_dir.join("base.partial");
+    remove_unused_old_bases(state_dir, progress);
+    let partial = state_dir.join(format!("base-{VERSION}.partial"));
     if partial.exists() {
         progress("removing a half-built base left by an earlier run");
         std::fs::remove_dir_all(&partial)
             .map_err(|e| Error::new(format!("cannot remove `{}`: {e}", partial.display())))?;
     }
+    if base.exists() {
+        std::fs::remove_dir_all(&base)
+            .map_err(|e| Error::new(format!("cannot remove incomplete base `{}`: {e}", base.display())))?;
+    }
     let mirror = mirror();
-    progress(&format!("building the Debian 12 base with debootstrap from {mirror} (once, ~80 s)"));
+    progress(&format!("building the Debian 12 base with debootstrap from {mirror} (once, ~90 s)"));
     let include = format!("--include={}", PACKAGES.join(","));
     let partial_s = partial.to_string_lossy().to_string();
     cmd::run(&["debootstrap", "--variant=minbase", &include, "bookworm", &partial_s, &mirror])
@@ -65,6 +64,24 @@ pub fn ensure(state_dir: &Path, progress: &dyn Fn(&str)) -> Result<PathBuf, Erro
     std::fs::write(partial.join(STAMP), PACKAGES.join("\n"))?;
     std::fs::rename(&partial, &base)?;
     Ok(base)
+}
+
+/// Older bases (other versions) go once no lab is left that could overlay them.
+fn remove_unused_old_bases(state_dir: &Path, progress: &dyn Fn(&str)) {
+    let labs_running = std::fs::read_dir(state_dir.join("labs"))
+        .map(|d| d.flatten().any(|e| e.path().join("state.json").exists()))
+        .unwrap_or(false);
+    if labs_running {
+        return;
+    }
+    let current = format!("base-{VERSION}");
+    for e in std::fs::read_dir(state_dir).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        if (name == "base" || name.starts_with("base-")) && !name.starts_with(&current) && e.path().is_dir() {
+            progress(&format!("removing the outdated lab base `{name}`"));
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 fn customise(root: &Path) -> Result<(), Error> {

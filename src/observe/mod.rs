@@ -55,6 +55,8 @@ fi
 ip -o -4 addr show 2>/dev/null | while read -r _ dev _ cidr _; do
   printf 'addr\t%s\t%s\n' "$dev" "$cidr"
 done
+set -f  # package and unit lists below are split on spaces, never globbed
+pk= un=
 for a in "$@"; do
   case $a in
   f:*)
@@ -63,8 +65,8 @@ for a in "$@"; do
     elif [ -f "$p" ]; then
       kind=file; [ -L "$p" ] && kind=link
       st=$(stat -L -c '%a %U %G %s' -- "$p")
-      sum=$(sha256sum < "$p"); sum=${sum%% *}
-      printf 'file\t%s\t%s\t%s\t%s\n' "$p" "$kind" "$sum" "$st"
+      # The parser hashes the content itself: no sha256sum per file.
+      printf 'file\t%s\t%s\t-\t%s\n' "$p" "$kind" "$st"
       printf 'content\t%s\t%s\n' "$p" "${st##* }"
       cat -- "$p"; printf '\n'
     elif [ -e "$p" ]; then printf 'file\t%s\tother\n' "$p"
@@ -81,20 +83,28 @@ for a in "$@"; do
       v=$("$p" --version 2>/dev/null | head -n 1)
       printf 'binary\t%s\t%s\n' "$sum" "$v"
     fi ;;
-  p:*)
-    n=${a#p:}
-    if command -v dpkg-query >/dev/null 2>&1; then
-      r=$(dpkg-query -W -f='${db:Status-Abbrev}\t${Version}' -- "$n" 2>/dev/null || true)
-      case $r in ii*|hi*) printf 'pkg\t%s\t%s\n' "$n" "${r#*$tab}" ;; esac
-    elif command -v rpm >/dev/null 2>&1; then
-      r=$(rpm -q --qf '%{VERSION}-%{RELEASE}' -- "$n" 2>/dev/null) && printf 'pkg\t%s\t%s\n' "$n" "$r"
-    fi ;;
-  s:*)
-    u=${a#s:}
-    systemctl show -p LoadState,ActiveState,UnitFileState,MainPID,NRestarts -- "$u" 2>/dev/null |
-    while IFS= read -r l; do printf 'svc\t%s\t%s\n' "$u" "$l"; done ;;
+  p:*) case ${a#p:} in *[!a-z0-9.+-]*|'') ;; *) pk="$pk ${a#p:}" ;; esac ;;
+  s:*) case ${a#s:} in *[!A-Za-z0-9@._-]*|'') ;; *) un="$un ${a#s:}" ;; esac ;;
   esac
 done
+if [ -n "$pk" ]; then
+  if command -v dpkg-query >/dev/null 2>&1; then
+    dpkg-query -W -f='${db:Status-Abbrev}\t${Package}\t${Version}\n' -- $pk 2>/dev/null |
+    while IFS="$tab" read -r st n v; do
+      case $st in ii*|hi*) printf 'pkg\t%s\t%s\n' "$n" "$v" ;; esac
+    done
+  elif command -v rpm >/dev/null 2>&1; then
+    for n in $pk; do
+      r=$(rpm -q --qf '%{VERSION}-%{RELEASE}' -- "$n" 2>/dev/null) && printf 'pkg\t%s\t%s\n' "$n" "$r"
+    done
+  fi
+fi
+if [ -n "$un" ]; then
+  # One block per unit, in argument order, separated by empty lines.
+  printf 'svcunits\t%s\n' "${un# }"
+  systemctl show -p LoadState,ActiveState,UnitFileState,MainPID,NRestarts -- $un 2>/dev/null |
+  while IFS= read -r l; do printf 'svc\t%s\n' "$l"; done
+fi
 if [ -n "$fw" ]; then
   wait
   while IFS= read -r l; do printf 'fwrt\t%s\n' "$l"; done < "$fw/rt"
@@ -255,6 +265,8 @@ pub fn parse(out: &[u8]) -> Result<Facts, ParseError> {
     let mut ended = false;
     let mut rt_lines = Vec::new();
     let mut perm_lines = Vec::new();
+    let mut units: Vec<String> = Vec::new();
+    let mut unit_idx = 0usize;
     while let Some(raw) = take_line(&mut buf) {
         let line = String::from_utf8_lossy(raw);
         let fields: Vec<&str> = line.split('\t').collect();
@@ -304,7 +316,10 @@ pub fn parse(out: &[u8]) -> Result<Facts, ParseError> {
                 let content = buf[..len].to_vec();
                 buf = &buf[len + 1..];
                 match f.files.get_mut(*path) {
-                    Some(ff) => ff.content = content,
+                    Some(ff) => {
+                        ff.sha256 = crate::plan::sha256_hex(&content);
+                        ff.content = content;
+                    }
                     None => return Err(ParseError(format!("content of unknown file `{path}`"))),
                 }
             }
@@ -315,8 +330,16 @@ pub fn parse(out: &[u8]) -> Result<Facts, ParseError> {
             ["pkg", name, ver] => {
                 f.packages.insert(name.to_string(), ver.to_string());
             }
-            ["svc", unit, kv] => {
-                let s = f.services.entry(unit.to_string()).or_default();
+            ["svcunits", list] => {
+                units = list.split(' ').map(str::to_string).collect();
+                unit_idx = 0;
+            }
+            ["svc", ""] => unit_idx += 1,
+            ["svc", kv] => {
+                let Some(unit) = units.get(unit_idx) else {
+                    return Err(ParseError(format!("service facts beyond the units asked about: `{kv}`")));
+                };
+                let s = f.services.entry(unit.clone()).or_default();
                 if let Some((k, v)) = kv.split_once('=') {
                     match k {
                         "LoadState" => s.load = v.to_string(),
@@ -459,7 +482,7 @@ mod tests {
         out.extend_from_slice(b"file\t/etc/hapair/vrrpd.yml\tfile\tabc\t600 root root 6\ncontent\t/etc/hapair/vrrpd.yml\t6\nx: 1\n\n\n");
         out.extend_from_slice(b"file\t/etc/nginx/sites-enabled/default\tlink\tdef\t644 root root 0\ncontent\t/etc/nginx/sites-enabled/default\t0\n\n");
         out.extend_from_slice(b"nofile\t/etc/nginx/conf.d/hapair.conf\nbinary\tfeed\thapair 0.1.0\npkg\tnginx-light\t1.22.1-9\n");
-        out.extend_from_slice(b"svc\tnginx.service\tLoadState=loaded\nsvc\tnginx.service\tActiveState=active\nsvc\tnginx.service\tUnitFileState=enabled\nsvc\tnginx.service\tMainPID=42\nsvc\tnginx.service\tNRestarts=0\n");
+        out.extend_from_slice(b"svcunits\tfirewalld.service nginx.service\nsvc\tLoadState=not-found\nsvc\t\nsvc\tLoadState=loaded\nsvc\tActiveState=active\nsvc\tUnitFileState=enabled\nsvc\tMainPID=42\nsvc\tNRestarts=0\n");
         for l in ZONES.lines() {
             out.extend_from_slice(format!("fwrt\t{l}\n").as_bytes());
         }

@@ -270,7 +270,6 @@ pub(crate) mod tests {
     use super::*;
     use crate::inventory::*;
     use std::net::Ipv4Addr;
-    use std::path::PathBuf;
     use std::time::Duration;
 
     pub fn node(name: &str, last: u8) -> Node {
@@ -328,10 +327,6 @@ pub(crate) mod tests {
             });
         }
         Pair { name: "web".into(), mode, nodes: [node("web1", 11), node("web2", 12)], vips }
-    }
-
-    pub fn inventory(mode: Mode) -> Inventory {
-        Inventory { source: PathBuf::from("/tmp/inv.yml"), pairs: vec![pair(mode)] }
     }
 
     #[test]

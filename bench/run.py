@@ -1,0 +1,199 @@
+#!/usr/bin/env python3
+"""hapair's benchmarks, side by side with what users would pick instead, in one run on the lab.
+
+Writes bench/results.json and bench/results.md. Not part of CI (minutes of wall time, and
+figures from a shared 2-core machine are noisy: every figure is a median of repeated runs or a
+ratio of medians taken in the same run).
+
+  python3 bench/run.py [--runs 5] [--only deploy,scale,failover] [--trials 20]
+
+Needs root (the lab). Installs Ansible (PyPI `ansible`, for ansible-core + ansible.posix) into
+a venv under /var/tmp on first use.
+"""
+import argparse, json, os, platform, re, shutil, statistics, subprocess, sys, tempfile, time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = ROOT / "target" / "release" / "hapair"
+VENV = Path("/var/tmp/hapair-bench-venv")
+ANSIBLE_VERSION = "12.3.0"  # ansible-core 2.19, the newest for Python 3.11
+
+
+def sh(argv, check=True, **kw):
+    r = subprocess.run(argv, capture_output=True, text=True, **kw)
+    if check and r.returncode != 0:
+        sys.exit(f"bench: `{' '.join(map(str, argv))}` exited {r.returncode}:\n{r.stdout}\n{r.stderr}")
+    return r
+
+
+def timed(argv, want=0, env=None, cwd=None):
+    t = time.monotonic()
+    r = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=cwd)
+    dt = time.monotonic() - t
+    if r.returncode != want:
+        sys.exit(f"bench: `{' '.join(map(str, argv))}` exited {r.returncode} (want {want}):\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
+    return dt, r.stdout
+
+
+def summary(xs):
+    xs = sorted(xs)
+    return {"n": len(xs), "median": statistics.median(xs), "min": xs[0], "max": xs[-1],
+            "p95": xs[min(len(xs) - 1, int(round(0.95 * (len(xs) - 1))))]}
+
+
+def lab_up(name, nodes, workdir, mode="master-backup"):
+    sh([BIN, "lab", "down", "--name", name], check=False)
+    inv = Path(workdir) / f"{name}.yml"
+    sh([BIN, "lab", "up", "--name", name, "--nodes", str(nodes), "--mode", mode, "--out", inv])
+    return inv
+
+
+def lab_down(name):
+    sh([BIN, "lab", "down", "--name", name], check=False)
+
+
+def load_lab_inventory(inv):
+    """The few facts of a lab inventory the Ansible side needs (written by `hapair lab up`)."""
+    text = Path(inv).read_text()
+    nodes = re.findall(r"- name: (node\d+)\n\s+address: ([\d.]+)", text)
+    vips = re.findall(r"- address: ([\d./]+)\n\s+vrid: (\d+)\n\s+master: (node\d+)", text)
+    return nodes, vips
+
+
+def ansible_env():
+    if not (VENV / "bin" / "ansible-playbook").exists():
+        print(f"bench: installing ansible=={ANSIBLE_VERSION} into {VENV} (once)", flush=True)
+        sh([sys.executable, "-m", "venv", VENV])
+        sh([VENV / "bin" / "pip", "install", "--quiet", f"ansible=={ANSIBLE_VERSION}"])
+    env = dict(os.environ)
+    env["ANSIBLE_CONFIG"] = str(ROOT / "bench" / "ansible" / "ansible.cfg")
+    env["PATH"] = f"{VENV / 'bin'}:{env['PATH']}"
+    return env
+
+
+def ansible_inventory(inv, path):
+    nodes, vips = load_lab_inventory(inv)
+    base = Path(inv).with_suffix("")
+    (vip, vrid, master), = vips[:1]
+    lines = ["[pair]"]
+    for name, addr in nodes:
+        peer = next(a for n, a in nodes if n != name)
+        prio = 150 if name == master else 100
+        lines.append(f"{name} ansible_host={addr} peer_address={peer} priority={prio} vrid={vrid} vip={vip}")
+    lines += ["", "[pair:vars]", "ansible_user=root",
+              f"ansible_ssh_private_key_file={base}.key",
+              f"ansible_ssh_common_args='-o UserKnownHostsFile={base}.known_hosts'"]
+    Path(path).write_text("\n".join(lines) + "\n")
+
+
+def bench_deploy(runs, work):
+    env = ansible_env()
+    play = ROOT / "bench" / "ansible" / "site.yml"
+    res = {k: [] for k in ["hapair_fresh", "hapair_noop", "hapair_plan", "ansible_fresh", "ansible_noop", "ansible_check"]}
+    for i in range(runs):
+        print(f"bench: deploy run {i + 1}/{runs}", flush=True)
+        inv = lab_up("bdeploy", 2, work)
+        dt, _ = timed([BIN, "apply", "-i", inv, "--yes"]); res["hapair_fresh"].append(dt)
+        dt, _ = timed([BIN, "apply", "-i", inv, "--yes"]); res["hapair_noop"].append(dt)
+        dt, _ = timed([BIN, "plan", "-i", inv]); res["hapair_plan"].append(dt)
+        lab_down("bdeploy")
+        inv = lab_up("bdeploy", 2, work)
+        ainv = Path(work) / "ansible-hosts"
+        ansible_inventory(inv, ainv)
+        pb = ["ansible-playbook", "-i", str(ainv), str(play)]
+        dt, out = timed(pb, env=env); res["ansible_fresh"].append(dt)
+        dt, out = timed(pb, env=env); res["ansible_noop"].append(dt)
+        assert "changed=0" in out, out
+        dt, _ = timed(pb + ["--check", "--diff"], env=env); res["ansible_check"].append(dt)
+        lab_down("bdeploy")
+    return {k: summary(v) for k, v in res.items()}
+
+
+def bench_scale(work):
+    out = {}
+    for pairs in (1, 2, 4):
+        print(f"bench: scale, {pairs} pair(s)", flush=True)
+        inv = lab_up("bscale", 2 * pairs, work)
+        dt, _ = timed([BIN, "apply", "-i", inv, "--yes", "--forks", "8"])
+        noop, _ = timed([BIN, "apply", "-i", inv, "--yes", "--forks", "8"])
+        out[str(pairs)] = {"fresh_apply": dt, "noop_apply": noop}
+        lab_down("bscale")
+    return out
+
+
+def bench_failover(trials, work):
+    """hapair vrrpd vs keepalived with the same timers (bench/failover.sh, network namespaces)."""
+    script = ROOT / "bench" / "failover.sh"
+    r = subprocess.run(["bash", str(script), str(trials), str(BIN)], capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit(f"bench: failover.sh failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
+    return {"trials": trials, "table": r.stdout.rstrip("\n"),
+            "markdown": [f"{trials} trials per row (bench/failover.sh); times from the signal to the VIP on the backup.", "",
+                         "```", r.stdout.rstrip("\n"), "```"]}
+
+
+def fmt(s):
+    return f"{s['median']:.3f} s ({s['min']:.3f}–{s['max']:.3f})"
+
+
+def report(results):
+    m = results["machine"]
+    lines = [f"# hapair benchmarks", "",
+             f"Run {results['date']} on {m['cores']} cores, {m['kernel']}; a shared machine, so figures are medians of repeated runs (min–max in brackets).", ""]
+    d = results.get("deploy")
+    if d:
+        n = d["hapair_fresh"]["n"]
+        lines += ["## Deploy one pair (nginx + VRRP with a check + firewalld), same end state", "",
+                  f"{n} runs each; fresh = packages already present on the hosts.", "",
+                  "| run | hapair | Ansible + keepalived | ratio |", "| --- | --- | --- | --- |"]
+        for label, h, a in [("fresh provisioning", "hapair_fresh", "ansible_fresh"),
+                            ("no-op re-run", "hapair_noop", "ansible_noop"),
+                            ("dry run (`plan` / `--check --diff`)", "hapair_plan", "ansible_check")]:
+            ratio = d[a]["median"] / d[h]["median"]
+            lines.append(f"| {label} | {fmt(d[h])} | {fmt(d[a])} | {ratio:.1f}× faster |")
+        lines.append("")
+    s = results.get("scale")
+    if s:
+        lines += ["## Scale: pairs provisioned in one `apply`", "", "| pairs | fresh apply | no-op apply |", "| --- | --- | --- |"]
+        for k, v in s.items():
+            lines.append(f"| {k} | {v['fresh_apply']:.2f} s | {v['noop_apply']:.2f} s |")
+        lines.append("")
+    f = results.get("failover")
+    if f:
+        lines += ["## Failover: hapair vrrpd vs keepalived, same lab, same timers", ""]
+        lines += f.get("markdown", [])
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--trials", type=int, default=20)
+    ap.add_argument("--only", default="deploy,scale,failover")
+    a = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("bench: needs root (the lab)")
+    print("bench: building the release binary", flush=True)
+    sh(["cargo", "build", "--release", "--quiet"], cwd=ROOT)
+    work = tempfile.mkdtemp(prefix="hapair-bench.")
+    only = a.only.split(",")
+    results = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+               "machine": {"cores": os.cpu_count(), "kernel": platform.release(), "hapair_binary_bytes": BIN.stat().st_size}}
+    try:
+        if "deploy" in only:
+            results["deploy"] = bench_deploy(a.runs, work)
+        if "scale" in only:
+            results["scale"] = bench_scale(work)
+        if "failover" in only:
+            results["failover"] = bench_failover(a.trials, work)
+    finally:
+        lab_down("bdeploy"); lab_down("bscale")
+        shutil.rmtree(work, ignore_errors=True)
+    (ROOT / "bench" / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (ROOT / "bench" / "results.md").write_text(report(results) + "\n")
+    print(report(results))
+
+
+if __name__ == "__main__":
+    main()
