@@ -129,6 +129,14 @@ fn failing_http_check_lowers_priority_and_the_peer_takes_over() {
             "8080",
         ],
     );
+    // Under load python's server takes a while to listen; a check failing from the start would
+    // rightly hand the election to b.
+    wait_for("the web server to answer", S(15), || {
+        std::process::Command::new("ip")
+            .args(["netns", "exec", &w.ns[0], "curl", "-s", "-o", "/dev/null", "-m", "1", "http://127.0.0.1:8080/"])
+            .status()
+            .is_ok_and(|s| s.success())
+    });
     let check = "check:\n  type: http\n  url: http://127.0.0.1:8080/\n  interval_ms: 100\n  timeout_ms: 100\n  fall: 2\n  rise: 2\nmetrics: 127.0.0.1:9489\n";
     let _a = w.hapair_with(
         0,
