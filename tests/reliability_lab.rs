@@ -169,3 +169,30 @@ fn a_secret_never_appears_in_any_output_log_or_status() {
         assert_eq!(lab.exec_ok(node, &["stat", "-c", "%a %U", "/etc/hapair/vrrpd.yml"]), "600 root\n");
     }
 }
+
+#[test]
+fn hostile_strings_are_carried_as_data_never_executed() {
+    // 8 bytes, the most VRRPv2 PASS holds: would create /c if any shell ever evaluated it.
+    const HOSTILE: &str = "`id>/c`\"";
+    let lab = Lab::up("t-rel6", 2, "master-backup");
+    let inv = std::fs::read_to_string(&lab.inventory).unwrap();
+    let quoted = HOSTILE.replace('\\', "\\\\").replace('"', "\\\"");
+    let inv = inv.replacen("defaults:\n", &format!("defaults:\n  vrrp:\n    version: 2\n    auth_pass: \"{quoted}\"\n"), 1);
+    std::fs::write(&lab.inventory, inv).unwrap();
+    apply(&lab, &[]);
+    let addr = vip(&lab);
+    let s = sample(&lab, &addr, Duration::from_secs(10), |s| s.last() == Some(&(true, false)));
+    assert_eq!(s.last(), Some(&(true, false)), "the nodes did not agree on one master: the password did not arrive intact");
+    for node in ["node1", "node2"] {
+        assert!(!lab.exec(node, &["test", "-e", "/c"]).status.success(), "the hostile string was executed on {node}");
+        assert_eq!(status(&lab, node)["instances"][0]["drops"]["auth"], 0, "{node} drops the peer's password");
+    }
+    // Names that could not be valid never get that far.
+    let bad = std::fs::read_to_string(&lab.inventory).unwrap().replacen("name: node1", "name: \"node1;touch /c\"", 1);
+    let bad_path = lab.inventory.with_extension("bad.yml");
+    std::fs::write(&bad_path, bad).unwrap();
+    let out = hapair().args(["apply", "--yes", "-i"]).arg(&bad_path).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("error[HA013]: node name `node1;touch /c` has characters hapair does not allow"), "{}", String::from_utf8_lossy(&out.stderr));
+    let _ = std::fs::remove_file(&bad_path);
+}

@@ -1,0 +1,649 @@
+//! From the inventory file (and `-e key=value` overrides) to the resolved model: structure,
+//! layering defaults < pair < node < command line, typed values, then the rules.
+
+use super::finding::{self, Finding, Location};
+use super::model::*;
+use super::rules;
+use super::settings::{self, collect, loc, typed, unknown_key, Layer, Leaves, Raw, SecretSource, Ty, Value, SETTINGS};
+use super::tree::{self, Kind, Node, Pos, TreeError};
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+/// A loaded inventory: the model, its warnings, and where each node's settings came from.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub inventory: Inventory,
+    pub warnings: Vec<Finding>,
+    /// Per node: (setting, shown value, layer, where).
+    pub provenance: BTreeMap<String, Vec<(String, String, Layer, Location)>>,
+}
+
+/// Where the structural parts of each pair were written, for the rules' findings.
+#[derive(Debug, Clone, Default)]
+pub struct PairPlaces {
+    pub name: Location,
+    pub nodes: Location,
+    pub vips: Location,
+    pub node_name: Vec<Location>,
+    pub node_address: Vec<Location>,
+    pub vip_address: Vec<Location>,
+    pub vip_vrid: Vec<Location>,
+    pub vip_master: Vec<Location>,
+    /// Per VIP, the priorities' place (or the VIP's when defaulted).
+    pub vip_priorities: Vec<Location>,
+    /// Per node (index), per setting key, where its winning value was written.
+    pub settings: [BTreeMap<String, Location>; 2],
+    /// Whether `check.*` keys other than `type` were written anywhere for the node.
+    pub check_keys_written: [bool; 2],
+}
+
+impl Default for Location {
+    fn default() -> Self {
+        Location { file: PathBuf::new(), line: 0, column: 0 }
+    }
+}
+
+pub fn load(path: &Path, overrides: &[String]) -> Result<Loaded, Vec<Finding>> {
+    let at = |line, column| Location { file: path.to_path_buf(), line, column };
+    let bytes = std::fs::read(path).map_err(|e| {
+        vec![Finding::error("HA000", at(0, 0), format!("cannot read the inventory: {e}"), "check the path given with `-i`")]
+    })?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let upto = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = upto.iter().filter(|b| **b == b'\n').count() + 1;
+        let column = upto.iter().rev().take_while(|b| **b != b'\n').count() + 1;
+        vec![Finding::error("HA001", at(line, column), "the file is not UTF-8 text", "save the inventory as UTF-8 YAML")]
+    })?;
+    let mut findings = Vec::new();
+    let root = match tree::parse(&text) {
+        Err(TreeError::Syntax { pos, message }) => {
+            return Err(vec![Finding::error("HA001", loc(path, pos), format!("YAML syntax error: {message}"), "fix the YAML syntax at this place (indentation, quotes, brackets)")]);
+        }
+        Err(_) => return Err(vec![]),
+        Ok((root, errors)) => {
+            for e in errors {
+                match e {
+                    TreeError::DuplicateKey { key, pos, first } => findings.push(Finding::error(
+                        "HA002",
+                        loc(path, pos),
+                        format!("duplicate key `{key}` (first at line {})", first.line),
+                        "remove one of them; YAML keeps only one value per key",
+                    )),
+                    TreeError::ComplexKey { pos } => findings.push(Finding::error("HA004", loc(path, pos), "a key must be a plain name", "write `name: value`")),
+                    TreeError::Syntax { .. } => {}
+                }
+            }
+            root
+        }
+    };
+    let Some(root) = root.filter(|r| matches!(r.kind, Kind::Map(_))) else {
+        let fix = "start from an example in `inventories/` (a `pairs:` mapping, optionally `defaults:`)";
+        return Err(vec![Finding::error("HA005", at(1, 1), "the inventory is empty or not a mapping", fix)]);
+    };
+    for e in root.entries() {
+        if e.key != "defaults" && e.key != "pairs" {
+            findings.push(unknown_key(path, &e.key, e.key_pos, &["defaults", "pairs"], "the top level"));
+        }
+    }
+    let mut defaults = Leaves::new();
+    if let Some(d) = root.get("defaults") {
+        if matches!(d.kind, Kind::Map(_) | Kind::Null) {
+            collect(path, d, Layer::Defaults, &[], "`defaults`", &mut defaults, &mut findings);
+        } else {
+            findings.push(not_a(path, "defaults", d, "a mapping"));
+        }
+    }
+    let (global_cli, node_cli) = parse_overrides(overrides, &mut findings);
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+
+    let mut pairs = Vec::new();
+    let mut places = Vec::new();
+    let mut provenance = BTreeMap::new();
+    match root.get("pairs") {
+        None => findings.push(Finding::error("HA005", at(1, 1), "the inventory has no `pairs`", "add `pairs:` with at least one pair (see `inventories/master-backup.yml`)")),
+        Some(p) if !matches!(p.kind, Kind::Map(_)) => findings.push(not_a(path, "pairs", p, "a mapping of pair names to pairs")),
+        Some(p) => {
+            if p.entries().is_empty() {
+                findings.push(Finding::error("HA005", loc(path, p.pos), "`pairs` is empty", "add at least one pair"));
+            }
+            for e in p.entries() {
+                let ctx = Ctx { path, base: &base, defaults: &defaults, global_cli: &global_cli, node_cli: &node_cli };
+                if let Some((pair, pl, prov)) = pair_of(&ctx, &e.key, e.key_pos, &e.value, &mut findings) {
+                    pairs.push(pair);
+                    places.push(pl);
+                    provenance.extend(prov);
+                }
+            }
+        }
+    }
+    // `-e NODE.…` naming no node is a mistake worth saying.
+    for (node, (_, _)) in node_cli.iter().flat_map(|(n, m)| m.iter().map(move |(k, v)| (n, (k, v)))) {
+        if !pairs.iter().any(|p: &Pair| p.nodes.iter().any(|n| &n.name == node)) {
+            findings.push(Finding::error("HA003", Location { file: PathBuf::from("command line"), line: 0, column: 0 }, format!("`-e {node}.…` names no node of the inventory"), "use `-e NODE.section.key=value` with a node's name, or `-e section.key=value` for all"));
+        }
+    }
+    let inventory = Inventory { source: path.to_path_buf(), pairs };
+    if !findings.iter().any(Finding::is_error) {
+        findings.extend(rules::check(&inventory, &places));
+    }
+    finding::sort(&mut findings);
+    findings.dedup();
+    if findings.iter().any(Finding::is_error) {
+        return Err(findings);
+    }
+    Ok(Loaded { inventory, warnings: findings, provenance })
+}
+
+fn not_a(path: &Path, key: &str, node: &Node, want: &str) -> Finding {
+    Finding::error("HA004", loc(path, node.pos), format!("`{key}` must be {want}, not {}", settings::describe(node)), format!("see docs/inventory-format.md for the shape of `{key}`"))
+}
+
+struct Ctx<'a> {
+    path: &'a Path,
+    base: &'a Path,
+    defaults: &'a Leaves,
+    global_cli: &'a Leaves,
+    node_cli: &'a BTreeMap<String, Leaves>,
+}
+
+const PAIR_KEYS: &[&str] = &["mode", "interface", "nodes", "vips"];
+const NODE_KEYS: &[&str] = &["name", "address", "interface"];
+const VIP_KEYS: &[&str] = &["address", "vrid", "master", "priorities"];
+
+/// Names of nodes, pairs and interfaces: they end up in file names, unit descriptions and
+/// command arguments, so only a safe alphabet.
+pub fn valid_name(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 63 && s.starts_with(|c: char| c.is_ascii_alphanumeric()) && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_' || c == '.')
+}
+
+pub fn valid_interface(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 15 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' || c == '@')
+}
+
+type Prov = BTreeMap<String, Vec<(String, String, Layer, Location)>>;
+
+fn pair_of(ctx: &Ctx, name: &str, name_pos: Pos, node: &Node, findings: &mut Vec<Finding>) -> Option<(Pair, PairPlaces, Prov)> {
+    let path = ctx.path;
+    let mut pl = PairPlaces { name: loc(path, name_pos), nodes: loc(path, node.pos), vips: loc(path, node.pos), ..Default::default() };
+    if !valid_name(name) {
+        findings.push(Finding::error("HA013", loc(path, name_pos), format!("pair name `{}` has characters hapair does not allow", name.escape_debug()), "use lowercase letters, digits, `-`, `_` and `.`, starting with a letter or digit"));
+    }
+    if !matches!(node.kind, Kind::Map(_)) {
+        findings.push(not_a(path, name, node, "a mapping (mode, interface, nodes, vips)"));
+        return None;
+    }
+    let before = findings.len();
+    let mut pair_leaves = Leaves::new();
+    collect(path, node, Layer::Pair, PAIR_KEYS, &format!("pair `{name}`"), &mut pair_leaves, findings);
+    let mode = match node.get("mode") {
+        None => {
+            findings.push(Finding::error("HA005", loc(path, name_pos), format!("pair `{name}` has no `mode`"), "add `mode: master-backup` or `mode: dual-master`"));
+            None
+        }
+        Some(m) => match typed("mode", Ty::OneOf(&["master-backup", "dual-master"]), m) {
+            Ok(Value::Str(s)) if s == "dual-master" => Some(Mode::DualMaster),
+            Ok(_) => Some(Mode::MasterBackup),
+            Err((msg, fix)) => {
+                findings.push(Finding::error("HA004", loc(path, m.pos), msg, fix));
+                None
+            }
+        },
+    };
+    let pair_iface = match node.get("interface") {
+        Some(i) => match &i.kind {
+            Kind::Scalar(s, _) if valid_interface(s) => Some(s.clone()),
+            _ => {
+                findings.push(Finding::error("HA013", loc(path, i.pos), format!("interface {} is not an interface name", settings::describe(i)), "write the interface's name as `ip link` shows it, e.g. `eth0` (at most 15 characters)"));
+                // Reported once here, not again as a missing interface on each node.
+                Some(String::from("invalid"))
+            }
+        },
+        None => None,
+    };
+
+    // Nodes.
+    let mut nodes_raw = Vec::new();
+    match node.get("nodes") {
+        None => findings.push(Finding::error("HA010", loc(path, name_pos), format!("pair `{name}` has no `nodes`"), "list exactly two nodes, each with `name` and `address`")),
+        Some(n) => {
+            pl.nodes = loc(path, n.pos);
+            match &n.kind {
+                Kind::Seq(items) => {
+                    if items.len() != 2 {
+                        findings.push(Finding::error("HA010", loc(path, n.pos), format!("pair `{name}` has {} node{}; a pair has exactly two", items.len(), if items.len() == 1 { "" } else { "s" }), "list exactly two nodes; put more nodes in more pairs"));
+                    }
+                    nodes_raw.extend(items.iter().take(2));
+                }
+                _ => findings.push(not_a(path, "nodes", n, "a list of two nodes")),
+            }
+        }
+    }
+    let mut built = Vec::new();
+    for n in &nodes_raw {
+        if !matches!(n.kind, Kind::Map(_)) {
+            findings.push(not_a(path, "nodes", n, "a list of mappings with `name` and `address`"));
+            continue;
+        }
+        let mut leaves = Leaves::new();
+        collect(path, n, Layer::Node, NODE_KEYS, "a node", &mut leaves, findings);
+        let nname = match n.get("name") {
+            Some(Node { kind: Kind::Scalar(s, _), pos }) => {
+                if !valid_name(s) {
+                    findings.push(Finding::error("HA013", loc(path, *pos), format!("node name `{}` has characters hapair does not allow", s.escape_debug()), "use lowercase letters, digits, `-`, `_` and `.`, starting with a letter or digit"));
+                }
+                (s.clone(), loc(path, *pos))
+            }
+            Some(other) => {
+                findings.push(not_a(path, "name", other, "text"));
+                continue;
+            }
+            None => {
+                findings.push(Finding::error("HA005", loc(path, n.pos), "a node has no `name`", "add `name: web1`"));
+                continue;
+            }
+        };
+        let addr = match n.get("address") {
+            Some(a @ Node { kind: Kind::Scalar(s, _), pos }) => match s.parse::<Ipv4Addr>() {
+                Ok(ip) => (ip, loc(path, *pos)),
+                Err(_) => {
+                    let hint = if s.contains(':') { "hapair manages IPv4 VRRP; give the node's IPv4 address" } else { "write an IPv4 address like `10.0.0.11` (no prefix length)" };
+                    findings.push(Finding::error("HA004", loc(path, a.pos), format!("`address` of `{}` is {}, not an IPv4 address", nname.0, settings::describe(a)), hint));
+                    continue;
+                }
+            },
+            Some(other) => {
+                findings.push(not_a(path, "address", other, "an IPv4 address"));
+                continue;
+            }
+            None => {
+                findings.push(Finding::error("HA005", loc(path, n.pos), format!("node `{}` has no `address`", nname.0), "add `address: 10.0.0.11`, its address on the VRRP interface"));
+                continue;
+            }
+        };
+        let iface = match n.get("interface") {
+            Some(i) => match &i.kind {
+                Kind::Scalar(s, _) if valid_interface(s) => Some(s.clone()),
+                _ => {
+                    findings.push(Finding::error("HA013", loc(path, i.pos), format!("interface {} is not an interface name", settings::describe(i)), "write the interface's name as `ip link` shows it, e.g. `eth0`"));
+                    Some(String::from("invalid"))
+                }
+            },
+            None => pair_iface.clone(),
+        };
+        built.push((nname, addr, iface, leaves, n.pos));
+    }
+    if findings.len() > before && built.len() < 2 {
+        return None;
+    }
+    if built.len() != 2 {
+        return None;
+    }
+
+    // Settings, layered.
+    let mut prov = Prov::new();
+    let mut resolved: Vec<Node_> = Vec::new();
+    for (i, (nname, addr, iface, leaves, npos)) in built.iter().enumerate() {
+        pl.node_name.push(nname.1.clone());
+        pl.node_address.push(addr.1.clone());
+        let iface = match iface {
+            Some(i) => i.clone(),
+            None => {
+                findings.push(Finding::error("HA005", loc(path, *npos), format!("node `{}` has no `interface` (nor has pair `{name}`)", nname.0), "add `interface: eth0` to the pair, or to the node"));
+                continue;
+            }
+        };
+        let empty = Leaves::new();
+        let layers: [&Leaves; 5] = [ctx.defaults, &pair_leaves, leaves, ctx.global_cli, ctx.node_cli.get(&nname.0).unwrap_or(&empty)];
+        let mut values: BTreeMap<&str, Value> = BTreeMap::new();
+        let mut rows = Vec::new();
+        let mut bad = false;
+        pl.check_keys_written[i.min(1)] = layers.iter().any(|l| l.keys().any(|k| k.starts_with("check.") && k != "check.type"));
+        for (key, ty, builtin) in SETTINGS {
+            let winner: Option<&Raw> = layers.iter().rev().find_map(|l| l.get(*key));
+            let (value, layer, location) = match winner {
+                Some(raw) => match typed(key, *ty, &raw.node) {
+                    Ok(v) => (Some(v), raw.layer, raw.location.clone()),
+                    Err((msg, fix)) => {
+                        findings.push(Finding::error("HA004", raw.location.clone(), msg, fix));
+                        bad = true;
+                        continue;
+                    }
+                },
+                None => {
+                    let v = builtin.and_then(|b| tree::parse(b).ok()).and_then(|(n, _)| n).and_then(|n| typed(key, *ty, &n).ok());
+                    (v, Layer::Builtin, Location::default())
+                }
+            };
+            if let Some(v) = value {
+                pl.settings[i.min(1)].insert(key.to_string(), location.clone());
+                rows.push((key.to_string(), show(key, &v), layer, location));
+                values.insert(key, v);
+            }
+        }
+        if bad {
+            continue;
+        }
+        match node_settings(ctx, &nname.0, addr.0, &iface, &values, &pl.settings[i.min(1)], findings) {
+            Some(n) => resolved.push(n),
+            None => continue,
+        }
+        prov.insert(nname.0.clone(), rows);
+    }
+    if resolved.len() != 2 {
+        return None;
+    }
+    let nodes: [Node_; 2] = match <[Node_; 2]>::try_from(resolved) {
+        Ok(n) => n,
+        Err(_) => return None,
+    };
+
+    // VIPs.
+    let mut vips = Vec::new();
+    match node.get("vips") {
+        None => findings.push(Finding::error("HA020", loc(path, name_pos), format!("pair `{name}` has no `vips`"), "add `vips:` with an address, a `vrid` and the preferred `master`")),
+        Some(v) => {
+            pl.vips = loc(path, v.pos);
+            match &v.kind {
+                Kind::Seq(items) => {
+                    for item in items {
+                        if let Some(vip) = vip_of(path, &nodes, item, &mut pl, findings) {
+                            vips.push(vip);
+                        }
+                    }
+                }
+                _ => findings.push(not_a(path, "vips", v, "a list of VIPs")),
+            }
+        }
+    }
+    let mode = mode?;
+    Some((Pair { name: name.to_string(), mode, nodes, vips }, pl, prov))
+}
+
+type Node_ = super::model::Node;
+
+/// `~/x` is in the home folder; other relative paths start at the inventory's folder.
+fn resolve_path(base: &Path, p: &str) -> PathBuf {
+    if let Some(rest) = p.strip_prefix("~/") {
+        if let Some(home) = std::env::var_os("HOME") {
+            return PathBuf::from(home).join(rest);
+        }
+    }
+    let p = PathBuf::from(p);
+    if p.is_absolute() {
+        p
+    } else {
+        base.join(p)
+    }
+}
+
+
+fn vip_of(path: &Path, nodes: &[Node_; 2], item: &Node, pl: &mut PairPlaces, findings: &mut Vec<Finding>) -> Option<Vip> {
+    if !matches!(item.kind, Kind::Map(_)) {
+        findings.push(not_a(path, "vips", item, "a list of mappings with `address`, `vrid` and `master`"));
+        return None;
+    }
+    for e in item.entries() {
+        if !VIP_KEYS.contains(&e.key.as_str()) {
+            findings.push(unknown_key(path, &e.key, e.key_pos, VIP_KEYS, "a VIP"));
+        }
+    }
+    let req = |key: &str, findings: &mut Vec<Finding>| {
+        let n = item.get(key);
+        if n.is_none() {
+            findings.push(Finding::error("HA005", loc(path, item.pos), format!("a VIP has no `{key}`"), "a VIP needs `address` (with prefix), `vrid` and `master`"));
+        }
+        n
+    };
+    let (a, r, m) = (req("address", findings), req("vrid", findings), req("master", findings));
+    let (a, r, m) = (a?, r?, m?);
+    let address = match &a.kind {
+        Kind::Scalar(s, _) => match s.parse::<VipCidr>() {
+            Ok(v) => v,
+            Err(e) => {
+                let fix = if s.contains(':') { "hapair manages IPv4 VRRP; give an IPv4 VIP like `10.0.0.200/24`".to_string() } else { e.clone() };
+                findings.push(Finding::error("HA004", loc(path, a.pos), format!("VIP address {} is not an IPv4 address with a prefix", settings::describe(a)), fix));
+                return None;
+            }
+        },
+        _ => {
+            findings.push(not_a(path, "address", a, "an IPv4 address with a prefix, like `10.0.0.200/24`"));
+            return None;
+        }
+    };
+    let vrid = match typed("vrid", Ty::Int { min: 1, max: 255 }, r) {
+        Ok(Value::Int(v)) => Vrid::new(v as u8)?,
+        Err((msg, fix)) => {
+            findings.push(Finding::error("HA004", loc(path, r.pos), msg, fix));
+            return None;
+        }
+        _ => return None,
+    };
+    let master = match &m.kind {
+        Kind::Scalar(s, _) if nodes.iter().any(|n| &n.name == s) => s.clone(),
+        _ => {
+            findings.push(Finding::error(
+                "HA021",
+                loc(path, m.pos),
+                format!("`master` is {}, not a node of this pair", settings::describe(m)),
+                format!("use `{}` or `{}`", nodes[0].name, nodes[1].name),
+            ));
+            return None;
+        }
+    };
+    let mi = usize::from(nodes[1].name == master);
+    let mut prio = [0u8; 2];
+    prio[mi] = 150;
+    prio[1 - mi] = 100;
+    let mut prio_loc = loc(path, item.pos);
+    if let Some(p) = item.get("priorities") {
+        prio_loc = loc(path, p.pos);
+        match &p.kind {
+            Kind::Map(entries) => {
+                for e in entries {
+                    let Some(i) = nodes.iter().position(|n| n.name == e.key) else {
+                        findings.push(Finding::error("HA021", loc(path, e.key_pos), format!("`priorities` names `{}`, not a node of this pair", e.key.escape_debug()), format!("use `{}` and `{}`", nodes[0].name, nodes[1].name)));
+                        continue;
+                    };
+                    match typed("priority", Ty::Int { min: 1, max: 255 }, &e.value) {
+                        Ok(Value::Int(v)) => prio[i] = v as u8,
+                        Err((msg, fix)) => findings.push(Finding::error("HA004", loc(path, e.value.pos), msg, fix)),
+                        _ => {}
+                    }
+                }
+            }
+            _ => findings.push(not_a(path, "priorities", p, "a mapping of node name to priority")),
+        }
+    }
+    let priorities = [Priority::new(prio[0])?, Priority::new(prio[1])?];
+    pl.vip_address.push(loc(path, a.pos));
+    pl.vip_vrid.push(loc(path, r.pos));
+    pl.vip_master.push(loc(path, m.pos));
+    pl.vip_priorities.push(prio_loc);
+    Some(Vip { address, vrid, master, priorities })
+}
+
+fn show(key: &str, v: &Value) -> String {
+    match v {
+        Value::Str(s) => s.clone(),
+        Value::Int(i) => i.to_string(),
+        Value::Bool(b) => b.to_string(),
+        Value::Duration(d) => settings::show_duration(*d),
+        Value::Secret(_) => "<redacted>".into(),
+        Value::List(l) if key == "check.script" => l.join(" "),
+        Value::List(l) => format!("[{}]", l.join(", ")),
+    }
+}
+
+fn node_settings(
+    ctx: &Ctx,
+    name: &str,
+    address: Ipv4Addr,
+    iface: &str,
+    v: &BTreeMap<&str, Value>,
+    places: &BTreeMap<String, Location>,
+    findings: &mut Vec<Finding>,
+) -> Option<Node_> {
+    let s = |k: &str| match v.get(k) {
+        Some(Value::Str(s)) => Some(s.clone()),
+        _ => None,
+    };
+    let i = |k: &str| match v.get(k) {
+        Some(Value::Int(i)) => *i,
+        _ => 0,
+    };
+    let b = |k: &str| matches!(v.get(k), Some(Value::Bool(true)));
+    let d = |k: &str| match v.get(k) {
+        Some(Value::Duration(d)) => *d,
+        _ => std::time::Duration::ZERO,
+    };
+    let l = |k: &str| match v.get(k) {
+        Some(Value::List(l)) => l.clone(),
+        _ => vec![],
+    };
+    let at = |k: &str| places.get(k).cloned().unwrap_or_default();
+    let file = |k: &str| s(k).map(|p| resolve_path(ctx.base, &p));
+    let auth_pass = match v.get("vrrp.auth_pass") {
+        Some(Value::Secret(SecretSource::Inline(p))) => Some(Secret::new(p.clone())),
+        Some(Value::Secret(SecretSource::Env(var))) => match std::env::var(var) {
+            Ok(p) => Some(Secret::new(p)),
+            Err(_) => {
+                findings.push(Finding::error("HA050", at("vrrp.auth_pass"), format!("`vrrp.auth_pass` comes from `${var}`, which is not set"), format!("export {var}=… before running hapair")));
+                return None;
+            }
+        },
+        Some(Value::Secret(SecretSource::File(f))) => {
+            let p = resolve_path(ctx.base, f);
+            match std::fs::read_to_string(&p) {
+                Ok(t) => Some(Secret::new(t.trim_end_matches(['\n', '\r']).to_string())),
+                Err(e) => {
+                    findings.push(Finding::error("HA050", at("vrrp.auth_pass"), format!("`vrrp.auth_pass` comes from `{}`, which cannot be read: {e}", p.display()), "create the file (mode 0600) or point `file:` at it"));
+                    return None;
+                }
+            }
+        }
+        _ => None,
+    };
+    let check_kind = match s("check.type").as_deref() {
+        Some("script") => {
+            let argv = l("check.script");
+            if argv.is_empty() {
+                findings.push(Finding::error("HA034", at("check.type"), "`check.type` is `script` but `check.script` is not set", "set `check.script` to the command, e.g. `[\"/usr/local/bin/check-nginx\"]`"));
+                return None;
+            }
+            CheckKind::Script { argv }
+        }
+        Some("none") => CheckKind::None,
+        _ => {
+            let path = s("check.path").unwrap_or_else(|| "/".into());
+            if !path.starts_with('/') || path.chars().any(|c| c.is_whitespace() || c.is_control() || "\"'`$;\\<>{}".contains(c)) {
+                findings.push(Finding::error("HA013", at("check.path"), format!("`check.path` `{}` is not a URL path", path.escape_debug()), "write a path like `/healthz`"));
+                return None;
+            }
+            CheckKind::Http { path }
+        }
+    };
+    let server_name = s("nginx.server_name").unwrap_or_else(|| "_".into());
+    if server_name.is_empty() || server_name.chars().any(|c| c.is_control() || "\"'`$;\\{}#".contains(c)) {
+        findings.push(Finding::error("HA013", at("nginx.server_name"), format!("`nginx.server_name` `{}` is not a server name", server_name.escape_debug()), "write names separated by spaces, like `www.example.com example.com`, or `_`"));
+        return None;
+    }
+    let upstreams = l("nginx.upstreams");
+    for u in &upstreams {
+        let ok = u.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0) && h.chars().all(|c| c.is_ascii_alphanumeric() || ".-_[]:".contains(c)));
+        if !ok {
+            findings.push(Finding::error("HA013", at("nginx.upstreams"), format!("upstream `{}` is not `host:port`", u.escape_debug()), "write upstreams like `10.0.0.5:8080`"));
+            return None;
+        }
+    }
+    let user = s("connection.user").unwrap_or_else(|| "root".into());
+    if user.is_empty() || !user.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+        findings.push(Finding::error("HA013", at("connection.user"), format!("`connection.user` `{}` is not a user name", user.escape_debug()), "write a login name like `deploy`"));
+        return None;
+    }
+    let host = s("connection.host").unwrap_or_else(|| address.to_string());
+    if host.is_empty() || host.starts_with('-') || !host.chars().all(|c| c.is_ascii_alphanumeric() || ".-_:[]".contains(c)) {
+        findings.push(Finding::error("HA013", at("connection.host"), format!("`connection.host` `{}` is not a host name or address", host.escape_debug()), "write a DNS name or an IP address"));
+        return None;
+    }
+    Some(Node_ {
+        name: name.to_string(),
+        address,
+        interface: iface.to_string(),
+        connection: Connection {
+            host,
+            port: i("connection.port") as u16,
+            user,
+            identity_file: file("connection.identity_file"),
+            known_hosts: file("connection.known_hosts"),
+            jump_host: s("connection.jump_host"),
+            become_root: b("connection.become"),
+        },
+        vrrp: VrrpSettings {
+            version: i("vrrp.version") as u8,
+            advert_interval: d("vrrp.advert_interval"),
+            auth_pass,
+            preempt: b("vrrp.preempt"),
+            preempt_delay: d("vrrp.preempt_delay"),
+            transport: if s("vrrp.transport").as_deref() == Some("unicast") { Transport::Unicast } else { Transport::Multicast },
+            garp_count: i("vrrp.garp.count") as u32,
+            garp_interval: d("vrrp.garp.interval"),
+            v3_checksum_pseudo_header: b("vrrp.v3_checksum_pseudo_header"),
+        },
+        nginx: NginxSettings { listen: i("nginx.listen") as u16, server_name, upstreams },
+        check: CheckSettings {
+            kind: check_kind,
+            interval: d("check.interval"),
+            timeout: d("check.timeout"),
+            fall: i("check.fall") as u32,
+            rise: i("check.rise") as u32,
+            weight: i("check.weight") as i32,
+        },
+        firewall: FirewallSettings { manage: b("firewall.manage"), restrict_to_peer: b("firewall.restrict_to_peer") },
+    })
+}
+
+/// `-e key=value` into leaves: `section.key=v` for every node, `NODE.section.key=v` for one.
+fn parse_overrides(overrides: &[String], findings: &mut Vec<Finding>) -> (Leaves, BTreeMap<String, Leaves>) {
+    let mut global = Leaves::new();
+    let mut per_node: BTreeMap<String, Leaves> = BTreeMap::new();
+    let cli = Location { file: PathBuf::from("command line"), line: 0, column: 0 };
+    for o in overrides {
+        let Some((k, v)) = o.split_once('=') else {
+            findings.push(Finding::error("HA003", cli.clone(), format!("`-e {}` is not `key=value`", o.escape_debug()), "write `-e vrrp.advert_interval=100ms` or `-e web1.check.weight=-80`"));
+            continue;
+        };
+        let (node, key) = if settings::ty_of(k).is_some() {
+            (None, k.to_string())
+        } else {
+            match k.split_once('.') {
+                Some((n, rest)) if settings::ty_of(rest).is_some() => (Some(n.to_string()), rest.to_string()),
+                _ => {
+                    let known = SETTINGS.iter().map(|(k, _, _)| *k);
+                    let last = k.rsplit_once('.').map_or(k, |_| k);
+                    let fix = match settings::suggest(last, known) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None => "see `hapair check --explain NODE` for every setting's name".to_string(),
+                    };
+                    findings.push(Finding::error("HA003", cli.clone(), format!("`-e {}` sets no known setting", k.escape_debug()), fix));
+                    continue;
+                }
+            }
+        };
+        let value = match tree::parse(v) {
+            Ok((Some(n), _)) => n,
+            Ok((None, _)) => Node { kind: Kind::Null, pos: Pos::default() },
+            Err(_) => Node { kind: Kind::Scalar(v.to_string(), true), pos: Pos::default() },
+        };
+        let raw = Raw { node: value, layer: Layer::CommandLine, location: Location { file: PathBuf::from(format!("-e {k}")), line: 0, column: 0 } };
+        match node {
+            None => {
+                global.insert(key, raw);
+            }
+            Some(n) => {
+                per_node.entry(n).or_default().insert(key, raw);
+            }
+        }
+    }
+    (global, per_node)
+}
