@@ -7,6 +7,7 @@
 pub mod apply;
 pub mod cli;
 pub mod error;
+pub mod import;
 pub mod inventory;
 pub mod lab;
 pub mod observe;

@@ -1,0 +1,3 @@
+//! Moving existing setups over to hapair.
+
+pub mod keepalived;
