@@ -6,6 +6,7 @@
 
 pub mod apply;
 pub mod cli;
+pub mod doctor;
 pub mod error;
 pub mod import;
 pub mod inventory;

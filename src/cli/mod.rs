@@ -86,12 +86,6 @@ pub fn report(e: &Error) {
     let _ = writeln!(err, "error: {e}");
 }
 
-/// The honest answer of a command that a later issue builds.
-pub(crate) fn not_implemented(what: &str) -> Error {
-    Error::new(format!("`{what}` is not implemented yet"))
-        .with_fix("see the open issues; this command arrives with a later release")
-}
-
 /// A multi-threaded-enough runtime for commands that do I/O (SSH, sockets, netlink).
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Error> {
     tokio::runtime::Builder::new_multi_thread()

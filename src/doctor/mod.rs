@@ -1,0 +1,345 @@
+//! `hapair doctor`: the usual troubleshooting of a live pair, automated. One fixed script per
+//! node gathers what to look at (twice, a few seconds apart, to see adverts arrive); a pure
+//! diagnosis turns it into findings, each with a fix.
+
+use crate::error::Error;
+use crate::inventory::{Inventory, Pair};
+use crate::transport::{check, Host, SshHost, SshOptions};
+use crate::verify::snapshot::Snapshot;
+use crate::vrrp::config as vconf;
+use std::time::Duration;
+
+/// Args: IFACE ZONE_HINT. Sections start with `@name`; the snapshot part is verify's.
+const SCRIPT: &str = r#"
+i=$1
+echo @link; ip -o link show dev "$i" 2>&1
+echo @config; cat /etc/hapair/vrrpd.yml 2>/dev/null
+echo @firewall
+if command -v firewall-cmd >/dev/null 2>&1; then
+  echo "state $(firewall-cmd --state 2>&1)"
+  z=$(firewall-cmd --get-zone-of-interface="$i" 2>/dev/null || firewall-cmd --get-default-zone 2>/dev/null)
+  echo "zone $z"
+  firewall-cmd --zone="$z" --list-rich-rules 2>/dev/null | sed 's/^/rule /'
+  echo "ports $(firewall-cmd --zone="$z" --list-ports 2>/dev/null)"
+else
+  echo "state absent"
+fi
+echo @nginx_t; nginx -t 2>&1; echo "exit $?"
+echo @journal; journalctl -u hapair-vrrpd -n 8 --no-pager -o cat 2>/dev/null
+echo @end
+"#;
+
+/// Args: URL... ; prints `URL CODE`.
+const CURL: &str = r#"
+for u in "$@"; do printf '%s %s\n' "$u" "$(curl -s -o /dev/null -m 2 -w '%{http_code}' "$u" 2>/dev/null || echo 000)"; done
+"#;
+
+#[derive(Debug, Clone, Default)]
+pub struct NodeView {
+    pub link: String,
+    pub config: String,
+    pub firewall_state: String,
+    pub zone: String,
+    pub rich_rules: Vec<String>,
+    pub ports: String,
+    pub nginx_t: String,
+    pub nginx_t_ok: bool,
+    pub journal: Vec<String>,
+    pub before: Snapshot,
+    pub after: Snapshot,
+    /// (upstream, HTTP code) as seen from the node.
+    pub upstreams: Vec<(String, String)>,
+}
+
+pub fn parse(text: &str) -> NodeView {
+    let mut v = NodeView::default();
+    let mut section = "";
+    for line in text.lines() {
+        if let Some(s) = line.strip_prefix('@') {
+            if ["link", "config", "firewall", "nginx_t", "journal", "end"].contains(&s) {
+                section = match s {
+                    "link" => "link",
+                    "config" => "config",
+                    "firewall" => "firewall",
+                    "nginx_t" => "nginx_t",
+                    "journal" => "journal",
+                    _ => "end",
+                };
+                continue;
+            }
+        }
+        match section {
+            "link" => v.link.push_str(line),
+            "config" => {
+                v.config.push_str(line);
+                v.config.push('\n');
+            }
+            "firewall" => {
+                if let Some(s) = line.strip_prefix("state ") {
+                    v.firewall_state = s.trim().to_string();
+                } else if let Some(z) = line.strip_prefix("zone ") {
+                    v.zone = z.trim().to_string();
+                } else if let Some(r) = line.strip_prefix("rule ") {
+                    v.rich_rules.push(r.trim().to_string());
+                } else if let Some(p) = line.strip_prefix("ports ") {
+                    v.ports = p.trim().to_string();
+                }
+            }
+            "nginx_t" => {
+                if let Some(code) = line.strip_prefix("exit ") {
+                    v.nginx_t_ok = code.trim() == "0";
+                } else {
+                    v.nginx_t.push_str(line);
+                    v.nginx_t.push('\n');
+                }
+            }
+            "journal" => v.journal.push(line.to_string()),
+            _ => {}
+        }
+    }
+    v
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Finding {
+    pub pair: String,
+    pub node: String,
+    pub check: &'static str,
+    pub ok: bool,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+/// Does this rule accept VRRP from `peer`? (Any source, or the peer's address.)
+fn accepts_vrrp_from(rules: &[String], peer: std::net::Ipv4Addr) -> bool {
+    rules.iter().any(|r| {
+        let vrrp = r.contains("protocol value=\"vrrp\"") || r.contains("protocol value=\"112\"");
+        let from = !r.contains("source address=") || r.contains(&format!("source address=\"{peer}\"")) || r.contains(&format!("source address=\"{peer}/32\""));
+        vrrp && from && r.contains("accept") && !r.contains("NOT")
+    })
+}
+
+/// The diagnosis of a pair. Pure.
+pub fn diagnose(pair: &Pair, views: &[NodeView; 2]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mut push = |node: &str, check: &'static str, ok: bool, detail: String, fix: Option<String>| {
+        out.push(Finding { pair: pair.name.clone(), node: node.to_string(), check, ok, detail, fix });
+    };
+    let configs: Vec<Option<vconf::Config>> = views.iter().map(|v| vconf::parse(&v.config).ok()).collect();
+    for (i, n) in pair.nodes.iter().enumerate() {
+        let v = &views[i];
+        let peer = &pair.nodes[1 - i];
+        // Interface.
+        let up = v.link.contains("state UP") || (v.link.contains("<") && v.link.contains(",UP") && !v.link.contains("state DOWN"));
+        if v.link.contains("does not exist") || v.link.trim().is_empty() {
+            push(&n.name, "interface", false, format!("interface `{}` does not exist", n.interface), Some(format!("set `interface` in the inventory to the one holding {} (`ip -o addr` on the node)", n.address)));
+        } else {
+            push(&n.name, "interface", up, if up { format!("`{}` is up", n.interface) } else { format!("`{}` is down", n.interface) }, (!up).then(|| format!("`ip link set {} up` on `{}`", n.interface, n.name)));
+        }
+        // Deployed config.
+        match &configs[i] {
+            None => push(&n.name, "daemon config", false, "no valid /etc/hapair/vrrpd.yml".into(), Some("run `hapair apply`".into())),
+            Some(_) => push(&n.name, "daemon config", true, "/etc/hapair/vrrpd.yml is valid".into(), None),
+        }
+        // Firewall.
+        match v.firewall_state.as_str() {
+            "absent" => push(&n.name, "firewall", true, "firewalld is not installed; check any other firewall lets IP protocol 112 through".into(), None),
+            "running" => {
+                let ok = accepts_vrrp_from(&v.rich_rules, peer.address);
+                push(
+                    &n.name,
+                    "firewall",
+                    ok,
+                    if ok {
+                        format!("zone `{}` accepts VRRP (IP protocol 112) from {}", v.zone, peer.address)
+                    } else {
+                        format!("zone `{}` does not accept VRRP from {} (`{}`): VRRP is IP protocol 112, not UDP port 112, and the default zone drops it", v.zone, peer.address, peer.name)
+                    },
+                    (!ok).then(|| format!("on `{}`: firewall-cmd --zone={} --add-rich-rule='rule family=\"ipv4\" source address=\"{}/32\" protocol value=\"vrrp\" accept' (and again with --permanent), or run `hapair apply`", n.name, v.zone, peer.address)),
+                );
+            }
+            other => push(&n.name, "firewall", true, format!("firewalld is `{other}`: not filtering"), None),
+        }
+        // nginx.
+        push(&n.name, "nginx -t", v.nginx_t_ok, if v.nginx_t_ok { "the nginx configuration is valid".into() } else { format!("nginx -t fails: {}", v.nginx_t.lines().last().unwrap_or("").trim()) }, (!v.nginx_t_ok).then(|| format!("fix the nginx configuration on `{}`", n.name)));
+        if let Some(ok) = v.after.check_ok() {
+            push(&n.name, "health check", ok, if ok { "the daemon's nginx check passes".into() } else { "the daemon's nginx check fails".into() }, (!ok).then(|| format!("make nginx on `{}` answer on port {}", n.name, n.nginx.listen)));
+        }
+        for (u, code) in &v.upstreams {
+            let ok = code != "000";
+            push(&n.name, "upstream", ok, if ok { format!("{u} answers ({code})") } else { format!("{u} is not reachable from `{}`: nginx answers 502", n.name) }, (!ok).then(|| format!("check the backend and the route from `{}` to it", n.name)));
+        }
+    }
+    // The two deployed configs agree on what must match.
+    if let (Some(a), Some(b)) = (&configs[0], &configs[1]) {
+        for ia in &a.instances {
+            let Some(ib) = b.instances.iter().find(|x| x.vrid == ia.vrid) else {
+                push(&pair.nodes[1].name, "consistency", false, format!("vrid {} is configured on `{}` only", ia.vrid.get(), pair.nodes[0].name), Some("run `hapair apply` on both nodes".into()));
+                continue;
+            };
+            let mut diffs = Vec::new();
+            if ia.version != ib.version {
+                diffs.push("VRRP version");
+            }
+            if ia.advert_interval_cs != ib.advert_interval_cs {
+                diffs.push("advert interval");
+            }
+            if ia.auth_pass != ib.auth_pass {
+                diffs.push("password");
+            }
+            if ia.transport != ib.transport {
+                diffs.push("transport");
+            }
+            let ok = diffs.is_empty();
+            push("both", "consistency", ok, if ok { format!("vrid {}: version, interval and auth agree", ia.vrid.get()) } else { format!("vrid {}: the nodes differ in {}", ia.vrid.get(), diffs.join(", ")) }, (!ok).then(|| "run `hapair apply` so both nodes get the same settings".into()));
+        }
+    }
+    // Who hears whom: a backup's received-advert counter grows while the master sends.
+    for vip in &pair.vips {
+        let vrid = vip.vrid.get();
+        let counts: Vec<(Option<&str>, u64, u64)> = views
+            .iter()
+            .map(|v| {
+                let st = v.after.instance(vrid).and_then(|i| i["state"].as_str());
+                let c = |s: &Snapshot| s.instance(vrid).and_then(|i| i["adverts_received"].as_u64()).unwrap_or(0);
+                (st, c(&v.before), c(&v.after))
+            })
+            .collect();
+        for (i, n) in pair.nodes.iter().enumerate() {
+            let (state, before, after) = counts[i];
+            let peer = &pair.nodes[1 - i];
+            let hears = after > before;
+            match state {
+                Some("backup") => push(&n.name, "adverts", hears, if hears { format!("vrid {vrid}: hears `{}` ({} adverts in the sample)", peer.name, after - before) } else { format!("vrid {vrid}: BACKUP but hears no adverts") }, (!hears).then(|| format!("check that `{}` sends and that VRRP reaches `{}` (firewall, multicast)", peer.name, n.name))),
+                Some("master") => {
+                    let peer_state = counts[1 - i].0;
+                    let split = peer_state == Some("master");
+                    let (detail, fix) = match (split, hears) {
+                        (false, _) => (format!("vrid {vrid}: MASTER, sending"), None),
+                        (true, true) => (
+                            format!("vrid {vrid}: MASTER, and so is `{}` (split-brain); `{}` hears `{}` ({} adverts), so it is `{}` that does not hear `{}`", peer.name, n.name, peer.name, after - before, peer.name, n.name),
+                            Some(format!("look at `{}`'s firewall finding", peer.name)),
+                        ),
+                        (true, false) => (
+                            format!("vrid {vrid}: MASTER, and so is `{}` (split-brain); `{}` hears nothing from `{}`", peer.name, n.name, peer.name),
+                            Some(format!("VRRP from `{}` does not reach `{}`: check `{}`'s firewall (IP protocol 112) and multicast on the segment", peer.name, n.name, n.name)),
+                        ),
+                    };
+                    push(&n.name, "adverts", !split, detail, fix);
+                }
+                Some(other) => push(&n.name, "adverts", false, format!("vrid {vrid}: the daemon is {other}"), Some(format!("see `journalctl -u hapair-vrrpd` on `{}`", n.name))),
+                None => push(&n.name, "adverts", false, format!("vrid {vrid}: the daemon is not running"), Some(format!("`systemctl start hapair-vrrpd` on `{}`, or `hapair apply`", n.name))),
+            }
+        }
+    }
+    // VIP placement, as verify judges it.
+    let snaps = [views[0].after.clone(), views[1].after.clone()];
+    for c in crate::verify::analysis::analyse(pair, &snaps).into_iter().filter(|c| c.name == "bound once") {
+        out.push(Finding { pair: pair.name.clone(), node: c.subject.clone(), check: "vip", ok: c.ok, detail: c.detail, fix: c.fix });
+    }
+    out
+}
+
+/// Gather and diagnose every selected pair.
+pub async fn run(inv: &Inventory, limit: Option<&str>, accept_new: bool, progress: &(dyn Fn(&str) + Sync)) -> Result<(Vec<Finding>, Vec<(String, Vec<String>)>), Error> {
+    let pairs: Vec<&Pair> = inv.pairs.iter().filter(|p| limit.is_none_or(|l| p.name == l || p.nodes.iter().any(|n| n.name == l))).collect();
+    if pairs.is_empty() {
+        return Err(Error::new("no pair matches `--limit`").with_fix("name a pair or a node of the inventory"));
+    }
+    let control_dir = std::env::temp_dir().join(format!("hapair-doctor-{}", std::process::id()));
+    let ssh = SshOptions { control_dir: control_dir.clone(), accept_new_host_keys: accept_new };
+    let mut findings = Vec::new();
+    let mut journals = Vec::new();
+    for p in pairs {
+        progress(&format!("{}: connecting", p.name));
+        let (a, b) = tokio::join!(SshHost::connect(&p.nodes[0], &ssh), SshHost::connect(&p.nodes[1], &ssh));
+        let hosts = [a?, b?];
+        progress(&format!("{}: gathering, then listening for adverts for 3 s", p.name));
+        let (va, vb) = tokio::join!(gather(&hosts[0], &p.nodes[0]), gather(&hosts[1], &p.nodes[1]));
+        let views = [va?, vb?];
+        for (i, n) in p.nodes.iter().enumerate() {
+            journals.push((n.name.clone(), views[i].journal.clone()));
+        }
+        findings.extend(diagnose(p, &views));
+        let [a, b] = hosts;
+        a.close().await;
+        b.close().await;
+    }
+    let _ = std::fs::remove_dir_all(&control_dir);
+    Ok((findings, journals))
+}
+
+async fn gather(h: &dyn Host, n: &crate::inventory::Node) -> Result<NodeView, Error> {
+    let before = snapshot(h, &n.interface).await?;
+    let argv = crate::transport::argv(["sh", "-c", SCRIPT, "hapair-doctor", n.interface.as_str()]);
+    let out = check(h, "doctor", &argv, None).await?;
+    let mut v = parse(&String::from_utf8_lossy(&out.stdout));
+    if !n.nginx.upstreams.is_empty() {
+        let mut argv = crate::transport::argv(["sh", "-c", CURL, "hapair-curl"]);
+        argv.extend(n.nginx.upstreams.iter().map(|u| format!("http://{u}/")));
+        let out = check(h, "doctor upstreams", &argv, None).await?;
+        v.upstreams = String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.rsplit_once(' ').map(|(u, c)| (u.to_string(), c.to_string()))).collect();
+    }
+    // The status file is rewritten at most once a second: 3 s shows several adverts at 1 s.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    v.after = snapshot(h, &n.interface).await?;
+    v.before = before;
+    Ok(v)
+}
+
+async fn snapshot(h: &dyn Host, iface: &str) -> Result<Snapshot, Error> {
+    let argv = crate::verify::snapshot::argv(iface);
+    let o = check(h, "doctor snapshot", &argv, None).await?;
+    Ok(Snapshot::parse(&String::from_utf8_lossy(&o.stdout)))
+}
+
+pub fn text(findings: &[Finding], journals: &[(String, Vec<String>)]) -> String {
+    let mut s = String::new();
+    for f in findings {
+        s.push_str(&format!("{:<4}  {:<8}  {:<16}  {:<14}  {}\n", if f.ok { "ok" } else { "FAIL" }, f.pair, f.node, f.check, f.detail));
+        if let (false, Some(fix)) = (f.ok, &f.fix) {
+            s.push_str(&format!("{:<4}  {:<8}  {:<16}  {:<14}  fix: {fix}\n", "", "", "", ""));
+        }
+    }
+    let failed = findings.iter().filter(|f| !f.ok).count();
+    if failed > 0 {
+        for (node, lines) in journals {
+            if !lines.is_empty() {
+                s.push_str(&format!("\nlast daemon log lines on `{node}`:\n"));
+                for l in lines {
+                    s.push_str(&format!("  {l}\n"));
+                }
+            }
+        }
+    }
+    s.push_str(&format!("\ndoctor: {} passed, {failed} failed\n", findings.len() - failed));
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vrrp_rules_from_the_peer_or_anyone_count() {
+        let peer: std::net::Ipv4Addr = "10.0.0.12".parse().unwrap();
+        let r = |s: &str| vec![s.to_string()];
+        assert!(accepts_vrrp_from(&r("rule family=\"ipv4\" source address=\"10.0.0.12/32\" protocol value=\"vrrp\" accept"), peer));
+        assert!(accepts_vrrp_from(&r("rule protocol value=\"vrrp\" accept"), peer));
+        assert!(!accepts_vrrp_from(&r("rule family=\"ipv4\" source address=\"10.0.0.99/32\" protocol value=\"vrrp\" accept"), peer));
+        assert!(!accepts_vrrp_from(&r("rule family=\"ipv4\" port port=\"112\" protocol=\"udp\" accept"), peer));
+        assert!(!accepts_vrrp_from(&[], peer));
+    }
+
+    #[test]
+    fn parses_its_own_script_output() {
+        let v = parse("@link\n2: eth0@if5: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 state UP\n@config\nnode: a\n@firewall\nstate running\nzone public\nrule rule protocol value=\"vrrp\" accept\nports 80/tcp\n@nginx_t\nnginx: ok\nexit 0\n@journal\nMASTER for x\n@end\n");
+        assert!(v.link.contains("state UP"));
+        assert_eq!((v.firewall_state.as_str(), v.zone.as_str(), v.ports.as_str()), ("running", "public", "80/tcp"));
+        assert_eq!(v.rich_rules.len(), 1);
+        assert!(v.nginx_t_ok);
+        assert_eq!(v.journal, vec!["MASTER for x"]);
+        assert_eq!(v.config, "node: a\n");
+    }
+}
