@@ -140,7 +140,7 @@ wait_gone() { # pid: started in a subshell, so not ours to `wait` for
 }
 declare -A last_usage
 
-printf '%-10s %-3s %-9s %8s %8s %8s\n' daemon ver event min_ms med_ms max_ms
+printf '%-10s %-3s %-9s %8s %8s %8s %8s\n' daemon ver event min_ms med_ms p95_ms max_ms
 for impl in hapair keepalived; do
   for ver in 2 3; do
     for ev in TERM KILL; do
@@ -172,8 +172,9 @@ for impl in hapair keepalived; do
         last_usage[$impl]="$usage_a"
       done
       sorted=($(printf '%s\n' "${times[@]}" | sort -n))
-      printf '%-10s v%-2s %-9s %8s %8s %8s\n' $impl $ver $([ $ev = TERM ] && echo graceful || echo SIGKILL) \
-        "${sorted[0]}" "${sorted[$(( ${#sorted[@]} / 2 ))]}" "${sorted[-1]}"
+      p95=$(( (${#sorted[@]} * 95 + 99) / 100 - 1 ))
+      printf '%-10s v%-2s %-9s %8s %8s %8s %8s\n' $impl $ver $([ $ev = TERM ] && echo graceful || echo SIGKILL) \
+        "${sorted[0]}" "${sorted[$(( ${#sorted[@]} / 2 ))]}" "${sorted[$p95]}" "${sorted[-1]}"
     done
   done
 done

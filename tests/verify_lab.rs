@@ -119,21 +119,34 @@ fn stopping_nginx_on_the_master_moves_the_vip_and_verify_says_why() {
     assert!(wait_for(&lab, "node1", &vip(&lab, 200), true, Duration::from_secs(15)), "the VIP did not return");
 }
 
-#[test]
-fn demo_runs_end_to_end_in_dual_master_mode() {
+fn demo(name: &str, mode: &str) -> String {
     let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("labs");
     std::fs::create_dir_all(&dir).unwrap();
-    let inv = dir.join("t-demo.yml");
-    let _ = hapair().args(["lab", "down", "--name", "t-demo"]).output();
-    let out = hapair().args(["demo", "--name", "t-demo", "--out"]).arg(&inv).output().unwrap();
+    let inv = dir.join(format!("{name}.yml"));
+    let _ = hapair().args(["lab", "down", "--name", name]).output();
+    let out = hapair().args(["demo", "--name", name, "--mode", mode, "--out"]).arg(&inv).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let _ = hapair().args(["lab", "down", "--name", "t-demo"]).output();
+    let _ = hapair().args(["lab", "down", "--name", name]).output();
     assert!(out.status.code().is_some(), "demo died: {}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(text.matches(" moves to ").count(), 4, "{text}");
-    assert_eq!(text.matches(" returns to ").count(), 4, "{text}");
     for line in text.lines().filter(|l| l.starts_with("FAIL")) {
         // Only timing may miss on a loaded machine; the benchmarks hold the timing targets.
         assert!(line.contains("slower than the bound"), "{line}\n{text}");
     }
-    assert!(text.contains("hapair lab down --name t-demo"), "{text}");
+    assert!(text.contains(&format!("hapair lab down --name {name}")), "{text}");
+    text
+}
+
+#[test]
+fn demo_runs_end_to_end_in_master_backup_mode() {
+    let text = demo("t-demo1", "master-backup");
+    assert_eq!(text.matches(" moves to ").count(), 2, "{text}");
+    assert_eq!(text.matches(" returns to ").count(), 2, "{text}");
+    assert_eq!(text.matches(" nothing to move ").count(), 2, "{text}");
+}
+
+#[test]
+fn demo_runs_end_to_end_in_dual_master_mode() {
+    let text = demo("t-demo", "dual-master");
+    assert_eq!(text.matches(" moves to ").count(), 4, "{text}");
+    assert_eq!(text.matches(" returns to ").count(), 4, "{text}");
 }
