@@ -3,7 +3,6 @@
 //! (bounded by `forks`); inside a pair one node at a time, the node that is BACKUP now first,
 //! and it must be healthy before the other is touched.
 
-pub mod load;
 pub mod ui;
 
 use std::sync::Arc;

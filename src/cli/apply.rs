@@ -7,12 +7,8 @@ use crate::error::Error;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Inventory file
-    #[arg(short, long, default_value = "inventories/lab.yml")]
-    pub inventory: std::path::PathBuf,
-    /// Only this node or pair
-    #[arg(long, value_name = "HOST|PAIR")]
-    pub limit: Option<String>,
+    #[command(flatten)]
+    pub target: super::Target,
     /// Do not ask for confirmation
     #[arg(short, long)]
     pub yes: bool,
@@ -22,38 +18,29 @@ pub struct Args {
     /// Stop every pair at the first failure (default: only the failing pair stops)
     #[arg(long)]
     pub fail_fast: bool,
-    /// Output format
-    #[arg(long, value_enum, default_value = "text")]
-    pub format: Format,
-    /// Override a setting, e.g. `-e vrrp.advert_interval=100ms` or `-e web1.check.weight=-80`
-    #[arg(short = 'e', long = "set", value_name = "KEY=VALUE")]
-    pub overrides: Vec<String>,
-    /// Add unknown host keys to the inventory's known_hosts instead of refusing
-    #[arg(long)]
-    pub accept_new_host_keys: bool,
     /// Folder with template overrides
     #[arg(long, value_name = "DIR")]
     pub roles: Option<std::path::PathBuf>,
 }
 
 pub fn run(args: Args) -> Result<u8, Error> {
-    let inv = apply::load::load(&args.inventory, &args.overrides)?;
+    let inv = args.target.load()?;
     let binary = LocalBinary::current()?;
     let opts = apply::Options {
-        limit: args.limit,
+        limit: args.target.limit,
         forks: usize::from(args.forks),
         fail_fast: args.fail_fast,
-        accept_new_host_keys: args.accept_new_host_keys,
+        accept_new_host_keys: args.target.accept_new_host_keys,
         roles_dir: args.roles,
     };
     let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
-    let ui = Ui::new(args.format, false);
+    let ui = Ui::new(args.target.format, false);
     let rt = super::runtime()?;
     let results = rt.block_on(async {
         let survey = apply::survey(&inv, &opts, &binary.spec, &ui).await?;
         let plans = survey.plans();
         let pending = plans.iter().any(|p| p.has_changes());
-        match args.format {
+        match args.target.format {
             Format::Json => {
                 for p in &plans {
                     ui.json_line(serde_json::json!({"event": "plan", "plan": p}));
@@ -77,7 +64,7 @@ pub fn run(args: Args) -> Result<u8, Error> {
     })?;
     ui.finish();
     let failed: Vec<_> = results.iter().filter(|r| r.outcome == Outcome::Failed).collect();
-    match args.format {
+    match args.target.format {
         Format::Json => {
             ui.json_line(serde_json::json!({"event": "recap", "hosts": results}));
         }

@@ -33,23 +33,14 @@ pub fn run(args: Args) -> Result<u8, Error> {
     let inv_path = info.inventory.clone();
 
     eprintln!("demo: step 2/{steps}: the plan, then `hapair apply` ({} pair)", args.mode);
-    let code = super::apply::run(super::apply::Args {
-        inventory: inv_path.clone(),
-        limit: None,
-        yes: true,
-        forks: 5,
-        fail_fast: false,
-        format: Format::Text,
-        overrides: vec![],
-        accept_new_host_keys: false,
-        roles: None,
-    })?;
+    let target = super::Target { inventory: inv_path.clone(), limit: None, format: Format::Text, overrides: vec![], accept_new_host_keys: false };
+    let code = super::apply::run(super::apply::Args { target: target.clone(), yes: true, forks: 5, fail_fast: false, roles: None })?;
     if code != 0 {
         return Err(Error::new(format!("`hapair apply` exited with {code}")).with_fix("see the recap above"));
     }
 
     eprintln!("demo: step 3/{steps}: `hapair verify`: each VIP bound once, HTTP through it");
-    let inv = crate::apply::load::load(&inv_path, &[])?;
+    let inv = target.load()?;
     let mut report = super::verify::run_report(&inv, &verify::Options::default(), Format::Text)?;
     if !args.no_failover && report.ok() {
         eprintln!("demo: step 4/{steps}: `hapair verify --failover`: stop each node's daemon, then nginx, and time the takeover");

@@ -80,6 +80,34 @@ pub fn run(command: Command) -> Result<u8, Error> {
     }
 }
 
+/// What every command acting on nodes takes: the inventory, a selection, overrides, output
+/// format and the host-key policy.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Target {
+    /// Inventory file
+    #[arg(short, long, default_value = "inventories/lab.yml")]
+    pub inventory: std::path::PathBuf,
+    /// Only this pair, or this node (and its pair where the command works on pairs)
+    #[arg(long, value_name = "PAIR|NODE")]
+    pub limit: Option<String>,
+    /// Output format
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: crate::apply::Format,
+    /// Override a setting, e.g. `-e vrrp.advert_interval=100ms` or `-e web1.check.weight=-80`
+    #[arg(short = 'e', long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+    /// Add unknown host keys to the inventory's known_hosts instead of refusing
+    #[arg(long)]
+    pub accept_new_host_keys: bool,
+}
+
+impl Target {
+    /// The inventory, layered with the overrides; any error finding stops the command.
+    pub fn load(&self) -> Result<crate::inventory::Inventory, Error> {
+        crate::inventory::load_or_error(&self.inventory, &self.overrides)
+    }
+}
+
 /// The one place errors are printed.
 pub fn report(e: &Error) {
     let mut err = std::io::stderr().lock();

@@ -6,31 +6,18 @@ use crate::verify;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Inventory file
-    #[arg(short, long, default_value = "inventories/lab.yml")]
-    pub inventory: std::path::PathBuf,
-    /// Only this pair (or the pair of this node)
-    #[arg(long, value_name = "PAIR|NODE")]
-    pub limit: Option<String>,
+    #[command(flatten)]
+    pub target: super::Target,
     /// Also run the failover drill: stop each node's daemon, then its nginx, and time the takeover
     #[arg(long)]
     pub failover: bool,
-    /// Output format
-    #[arg(long, value_enum, default_value = "text")]
-    pub format: Format,
-    /// Override a setting, e.g. `-e vrrp.advert_interval=100ms`
-    #[arg(short = 'e', long = "set", value_name = "KEY=VALUE")]
-    pub overrides: Vec<String>,
-    /// Add unknown host keys to the inventory's known_hosts instead of refusing
-    #[arg(long)]
-    pub accept_new_host_keys: bool,
 }
 
 pub fn run(args: Args) -> Result<u8, Error> {
-    let inv = crate::apply::load::load(&args.inventory, &args.overrides)?;
-    let opts = verify::Options { limit: args.limit, failover: args.failover, accept_new_host_keys: args.accept_new_host_keys };
-    let report = run_report(&inv, &opts, args.format)?;
-    match args.format {
+    let inv = args.target.load()?;
+    let opts = verify::Options { limit: args.target.limit, failover: args.failover, accept_new_host_keys: args.target.accept_new_host_keys };
+    let report = run_report(&inv, &opts, args.target.format)?;
+    match args.target.format {
         Format::Json => println!("{}", verify::report::json(&report)),
         Format::Text => print!("{}", verify::report::text(&report)),
     }

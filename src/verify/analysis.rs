@@ -212,58 +212,10 @@ fn no_holder_cause(pair: &Pair, vip: &Vip, snaps: &[Snapshot; 2]) -> String {
 mod tests {
     use super::*;
     use crate::inventory::*;
-    use std::time::Duration;
 
-    fn node(name: &str, last: u8) -> Node {
-        Node {
-            name: name.into(),
-            address: std::net::Ipv4Addr::new(10, 77, 1, last),
-            interface: "eth0".into(),
-            connection: Connection {
-                host: format!("10.77.1.{last}"),
-                port: 22,
-                user: "root".into(),
-                identity_file: None,
-                known_hosts: None,
-                jump_host: None,
-                become_root: false,
-            },
-            vrrp: VrrpSettings {
-                version: 3,
-                advert_interval: Duration::from_secs(1),
-                auth_pass: None,
-                preempt: true,
-                preempt_delay: Duration::ZERO,
-                transport: Transport::Multicast,
-                garp_count: 5,
-                garp_interval: Duration::from_secs(1),
-                v3_checksum_pseudo_header: true,
-            },
-            nginx: NginxSettings { listen: 80, server_name: "_".into(), upstreams: vec![] },
-            check: CheckSettings {
-                kind: CheckKind::Http { path: "/".into() },
-                interval: Duration::from_secs(1),
-                timeout: Duration::from_secs(1),
-                fall: 2,
-                rise: 2,
-                weight: -60,
-            },
-            firewall: FirewallSettings { manage: true, restrict_to_peer: true },
-        }
-    }
-
+    // The engine's test pair: web1 (10.77.1.11) preferred master of 10.77.1.200, web2 backup.
     fn pair() -> Pair {
-        Pair {
-            name: "web".into(),
-            mode: Mode::MasterBackup,
-            nodes: [node("web1", 11), node("web2", 12)],
-            vips: vec![Vip {
-                address: "10.77.1.200/24".parse().unwrap(),
-                vrid: Vrid::new(51).unwrap(),
-                master: "web1".into(),
-                priorities: [Priority::new(150).unwrap(), Priority::new(100).unwrap()],
-            }],
-        }
+        crate::render::tests::pair(Mode::MasterBackup)
     }
 
     fn snap(vip: bool, state: &str, last_advert_age: Option<u64>, auth_drops: u64) -> Snapshot {
