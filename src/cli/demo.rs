@@ -51,11 +51,14 @@ pub fn run(args: Args) -> Result<u8, Error> {
     println!();
     let node1 = info.hosts.first().map(|(_, a)| a.to_string()).unwrap_or_default();
     let inv_s = inv_path.display();
+    // The binary as the user can call it from here (scripts/demo.sh runs ./target/release/hapair).
+    let exe = std::env::current_exe().ok().zip(std::env::current_dir().ok()).and_then(|(e, d)| e.strip_prefix(&d).ok().map(|r| format!("./{}", r.display())));
+    let hapair = exe.unwrap_or_else(|| "hapair".to_string());
     println!("the lab `{}` keeps running. What to try next:", info.name);
     println!("  curl http://{}/                          # a VIP, served by one of the nodes", inv.pairs.first().and_then(|p| p.vips.first()).map(|v| v.address.addr().to_string()).unwrap_or_default());
-    println!("  hapair status -i {inv_s}");
-    println!("  hapair lab exec node1 --name {} -- systemctl stop nginx; hapair verify -i {inv_s}", info.name);
+    println!("  {hapair} status -i {inv_s}");
+    println!("  {hapair} lab exec node1 --name {} -- systemctl stop nginx; {hapair} verify -i {inv_s}", info.name);
     println!("  ssh -i {} -o UserKnownHostsFile={} root@{node1}", inv_path.with_extension("key").display(), inv_path.with_extension("known_hosts").display());
-    println!("  hapair lab down --name {}", info.name);
+    println!("  {hapair} lab down --name {}", info.name);
     Ok(if report.ok() { 0 } else { 1 })
 }
