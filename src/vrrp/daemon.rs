@@ -409,16 +409,7 @@ impl Daemon {
                     adverts_sent: k.adverts_sent,
                     adverts_received: k.adverts_received,
                     transitions: k.transitions,
-                    drops: status::Drops {
-                        ttl: d.ttl,
-                        vrid: d.vrid,
-                        checksum: d.checksum,
-                        auth: d.auth,
-                        interval: d.interval,
-                        version: d.version,
-                        source: d.source,
-                        malformed: d.malformed,
-                    },
+                    drops: d,
                     peer_checksum: i.peer_checksum().map(ChecksumMode::as_str),
                 }
             })

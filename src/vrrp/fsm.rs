@@ -174,7 +174,7 @@ impl fmt::Display for Reason {
 }
 
 /// Dropped adverts, by reason (RFC 5798 §7.1, RFC 3768 §7.1).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Drops {
     pub ttl: u64,
     pub vrid: u64,

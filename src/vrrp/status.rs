@@ -42,17 +42,8 @@ pub struct InstanceStatus {
     pub peer_checksum: Option<&'static str>,
 }
 
-#[derive(Debug, Clone, Copy, Default, Serialize)]
-pub struct Drops {
-    pub ttl: u64,
-    pub vrid: u64,
-    pub checksum: u64,
-    pub auth: u64,
-    pub interval: u64,
-    pub version: u64,
-    pub source: u64,
-    pub malformed: u64,
-}
+/// The state machine's own counters, written as they are.
+pub use super::fsm::Drops;
 
 impl Status {
     pub fn to_json(&self) -> String {
