@@ -26,13 +26,7 @@ pub struct Args {
 pub fn run(args: Args) -> Result<u8, Error> {
     let inv = args.target.load()?;
     let binary = LocalBinary::current()?;
-    let opts = apply::Options {
-        limit: args.target.limit,
-        forks: usize::from(args.forks),
-        fail_fast: args.fail_fast,
-        accept_new_host_keys: args.target.accept_new_host_keys,
-        roles_dir: args.roles,
-    };
+    let opts = apply::Options { forks: usize::from(args.forks), fail_fast: args.fail_fast, ..args.target.engine_options(args.roles) };
     let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let ui = Ui::new(args.target.format, false);
     let rt = super::runtime()?;

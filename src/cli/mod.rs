@@ -106,6 +106,18 @@ impl Target {
     pub fn load(&self) -> Result<crate::inventory::Inventory, Error> {
         crate::inventory::load_or_error(&self.inventory, &self.overrides)
     }
+
+    /// Engine options for this selection: one pair at a time, no fail-fast, unless the caller
+    /// (`apply`) says otherwise.
+    pub fn engine_options(&self, roles_dir: Option<std::path::PathBuf>) -> crate::apply::Options {
+        crate::apply::Options {
+            limit: self.limit.clone(),
+            forks: 1,
+            fail_fast: false,
+            accept_new_host_keys: self.accept_new_host_keys,
+            roles_dir,
+        }
+    }
 }
 
 /// The one place errors are printed.

@@ -18,13 +18,7 @@ pub struct Args {
 pub fn run(args: Args) -> Result<u8, Error> {
     let inv = args.target.load()?;
     let binary = LocalBinary::current()?;
-    let opts = apply::Options {
-        limit: args.target.limit,
-        forks: 1,
-        fail_fast: false,
-        accept_new_host_keys: args.target.accept_new_host_keys,
-        roles_dir: args.roles,
-    };
+    let opts = args.target.engine_options(args.roles);
     let ui = Ui::new(args.target.format, true);
     let plans = super::runtime()?.block_on(async {
         let survey = apply::survey(&inv, &opts, &binary.spec, &ui).await?;

@@ -1,6 +1,6 @@
 //! `hapair status`: VRRP state, checks and config drift of every node.
 
-use crate::apply::{self, Format, LocalBinary, Ui};
+use crate::apply::{Format, LocalBinary, Ui};
 use crate::error::Error;
 use crate::verify::status;
 
@@ -13,13 +13,7 @@ pub struct Args {
 pub fn run(args: Args) -> Result<u8, Error> {
     let inv = args.target.load()?;
     let binary = LocalBinary::current()?;
-    let opts = apply::Options {
-        limit: args.target.limit,
-        forks: 1,
-        fail_fast: false,
-        accept_new_host_keys: args.target.accept_new_host_keys,
-        roles_dir: None,
-    };
+    let opts = args.target.engine_options(None);
     let ui = Ui::new(args.target.format, true);
     let rows = super::runtime()?.block_on(status::gather(&inv, &opts, &binary, &ui))?;
     match args.target.format {
