@@ -271,7 +271,7 @@ pub async fn run(inv: &Inventory, limit: Option<&str>, accept_new: bool, progres
 }
 
 async fn gather(h: &dyn Host, n: &crate::inventory::Node) -> Result<NodeView, Error> {
-    let before = snapshot(h, &n.interface).await?;
+    let before = crate::verify::snapshot::take(h, &n.interface, "doctor snapshot").await?;
     let argv = crate::transport::argv(["sh", "-c", SCRIPT, "hapair-doctor", n.interface.as_str()]);
     let out = check(h, "doctor", &argv, None).await?;
     let mut v = parse(&String::from_utf8_lossy(&out.stdout));
@@ -283,15 +283,9 @@ async fn gather(h: &dyn Host, n: &crate::inventory::Node) -> Result<NodeView, Er
     }
     // The status file is rewritten at most once a second: 3 s shows several adverts at 1 s.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    v.after = snapshot(h, &n.interface).await?;
+    v.after = crate::verify::snapshot::take(h, &n.interface, "doctor snapshot").await?;
     v.before = before;
     Ok(v)
-}
-
-async fn snapshot(h: &dyn Host, iface: &str) -> Result<Snapshot, Error> {
-    let argv = crate::verify::snapshot::argv(iface);
-    let o = check(h, "doctor snapshot", &argv, None).await?;
-    Ok(Snapshot::parse(&String::from_utf8_lossy(&o.stdout)))
 }
 
 pub fn text(findings: &[Finding], journals: &[(String, Vec<String>)]) -> String {

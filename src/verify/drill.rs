@@ -72,8 +72,7 @@ pub async fn snapshots(p: &PairHosts<'_>) -> Result<[Snapshot; 2], Error> {
 }
 
 async fn snap(h: &dyn Host, iface: &str) -> Result<Snapshot, Error> {
-    let out = check(h, "verify snapshot", &snapshot::argv(iface), None).await?;
-    Ok(Snapshot::parse(&String::from_utf8_lossy(&out.stdout)))
+    snapshot::take(h, iface, "verify snapshot").await
 }
 
 /// Run the drill on one pair. Refuses when the pair is not healthy to begin with.

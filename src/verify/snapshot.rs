@@ -22,6 +22,12 @@ pub fn argv(interface: &str) -> Vec<String> {
     ["sh", "-c", SCRIPT, "hapair-verify", interface, STATUS_FILE].iter().map(|s| s.to_string()).collect()
 }
 
+/// Take a snapshot of `host` (one round trip). `step` names it in errors.
+pub async fn take(host: &dyn crate::transport::Host, interface: &str, step: &str) -> Result<Snapshot, crate::error::Error> {
+    let out = crate::transport::check(host, step, &argv(interface), None).await?;
+    Ok(Snapshot::parse(&String::from_utf8_lossy(&out.stdout)))
+}
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Snapshot {
     /// IPv4 addresses on the VRRP interface.

@@ -1,11 +1,10 @@
 //! `hapair status`: per pair and node, each VIP's VRRP state, priority and why, the check, the
 //! last advert, the deployed hapair version, and config drift (what `plan` would change).
 
-use super::snapshot::{self, Snapshot};
+use super::snapshot;
 use crate::apply::{self, LocalBinary, Ui};
 use crate::error::Error;
 use crate::inventory::Inventory;
-use crate::transport::check;
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Row {
@@ -29,8 +28,7 @@ pub async fn gather(inv: &Inventory, opts: &apply::Options, binary: &LocalBinary
     let survey = apply::survey(inv, opts, &binary.spec, ui).await?;
     let snaps = futures::future::join_all(survey.targets.iter().map(|t| async move {
         let iface = &inv.pairs[t.pair].nodes[t.node].interface;
-        let out = check(t.host.as_ref(), "status snapshot", &snapshot::argv(iface), None).await?;
-        Ok::<_, Error>(Snapshot::parse(&String::from_utf8_lossy(&out.stdout)))
+        snapshot::take(t.host.as_ref(), iface, "status snapshot").await
     }))
     .await;
     let mut rows = Vec::new();
