@@ -33,7 +33,8 @@ fn the_corpus_is_rejected_with_exact_messages() {
         let stdout = String::from_utf8_lossy(&out.stdout).to_string();
         let stderr = String::from_utf8_lossy(&out.stderr).to_string();
         assert!(!stderr.contains("panicked"), "{}: panicked\n{stderr}", rel.display());
-        let expected = std::fs::read_to_string(f.with_extension("expected")).unwrap_or_else(|_| panic!("no .expected for {}", rel.display()));
+        let expected = std::fs::read_to_string(f.with_extension("expected"))
+            .unwrap_or_else(|_| panic!("no .expected for {}", rel.display()));
         if stdout != expected {
             mismatches.push(format!("--- {}\nexpected:\n{expected}got:\n{stdout}", rel.display()));
         }
@@ -51,14 +52,19 @@ fn every_documented_rule_fires_somewhere() {
     assert!(codes.len() >= 20, "{codes:?}");
     let all: String = corpus().iter().map(|f| std::fs::read_to_string(f.with_extension("expected")).unwrap()).collect();
     // HA000 (unreadable file) and HA051 (missing key file) are shown by the tests below.
-    let missing: Vec<&&str> = codes.iter().filter(|c| !["000", "051"].contains(c) && !all.contains(&format!("[HA{c}]"))).collect();
+    let missing: Vec<&&str> =
+        codes.iter().filter(|c| !["000", "051"].contains(c) && !all.contains(&format!("[HA{c}]"))).collect();
     assert!(missing.is_empty(), "rules never shown by the corpus: {missing:?}");
 }
 
 #[test]
 fn the_examples_pass() {
     for name in ["master-backup", "dual-master", "multi-pair"] {
-        let out = hapair().args(["check", "-i", &format!("inventories/{name}.yml")]).env("VRRP_PASS", "s3cret").output().unwrap();
+        let out = hapair()
+            .args(["check", "-i", &format!("inventories/{name}.yml")])
+            .env("VRRP_PASS", "s3cret")
+            .output()
+            .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert_eq!(out.status.code(), Some(0), "{name}: {stdout}");
         assert!(!stdout.contains(": error["), "{name}: {stdout}");
@@ -76,7 +82,12 @@ fn explain_shows_each_setting_and_its_layer_with_the_secret_redacted() {
         "defaults:\n  vrrp:\n    version: 2\n    auth_pass: hunter2\npairs:\n  web:\n    mode: master-backup\n    interface: eth0\n    check:\n      fall: 3\n    nodes:\n      - name: web1\n        address: 10.0.0.11\n        nginx:\n          listen: 8080\n      - name: web2\n        address: 10.0.0.12\n    vips:\n      - address: 10.0.0.200/24\n        vrid: 51\n        master: web1\n",
     )
     .unwrap();
-    let out = hapair().args(["check", "-i"]).arg(&inv).args(["--explain", "web1", "-e", "web1.check.rise=4", "-e", "vrrp.advert_interval=2s"]).output().unwrap();
+    let out = hapair()
+        .args(["check", "-i"])
+        .arg(&inv)
+        .args(["--explain", "web1", "-e", "web1.check.rise=4", "-e", "vrrp.advert_interval=2s"])
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(!text.contains("hunter2"), "{text}");
@@ -95,12 +106,18 @@ fn explain_shows_each_setting_and_its_layer_with_the_secret_redacted() {
     }
     let out = hapair().args(["check", "-i"]).arg(&inv).args(["--explain", "web9"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(String::from_utf8_lossy(&out.stderr), format!("error: `{p}` has no node `web9`\n  fix: use one of `web1`, `web2`\n"));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!("error: `{p}` has no node `web9`\n  fix: use one of `web1`, `web2`\n")
+    );
 }
 
 #[test]
 fn json_output_carries_every_field() {
-    let out = hapair().args(["check", "-i", "tests/inventory_corpus/weight-cannot-move.yml", "--format", "json"]).output().unwrap();
+    let out = hapair()
+        .args(["check", "-i", "tests/inventory_corpus/weight-cannot-move.yml", "--format", "json"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["errors"], 1);
@@ -111,7 +128,10 @@ fn json_output_carries_every_field() {
     assert_eq!(f["file"], "tests/inventory_corpus/weight-cannot-move.yml");
     assert_eq!(f["line"], 17);
     assert_eq!(f["column"], 15);
-    assert_eq!(f["message"], "an nginx failure on `web1` never moves 10.0.0.200: 100 - 5 = 95 is still above `web2`'s 90");
+    assert_eq!(
+        f["message"],
+        "an nginx failure on `web1` never moves 10.0.0.200: 100 - 5 = 95 is still above `web2`'s 90"
+    );
     assert_eq!(f["fix"], "set `check.weight` to -11 or lower (or 0 to release the VIP on failure)");
 }
 
@@ -121,7 +141,20 @@ fn unreadable_files_and_bad_overrides_are_findings_too() {
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with("tests/inventory_corpus/no-such-file.yml: error[HA000]: cannot read the inventory: No such file or directory"), "{text}");
-    let out = hapair().args(["check", "-i", "inventories/master-backup.yml", "-e", "vrrp.advert_intervall=1s", "-e", "nosuchnode.check.fall=3", "-e", "oops"]).output().unwrap();
+    let out = hapair()
+        .args([
+            "check",
+            "-i",
+            "inventories/master-backup.yml",
+            "-e",
+            "vrrp.advert_intervall=1s",
+            "-e",
+            "nosuchnode.check.fall=3",
+            "-e",
+            "oops",
+        ])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stdout);
     for want in [
@@ -131,6 +164,9 @@ fn unreadable_files_and_bad_overrides_are_findings_too() {
     ] {
         assert!(text.contains(want), "missing {want:?} in:\n{text}");
     }
-    let out = hapair().args(["check", "-i", "tests/inventory_corpus/weight-cannot-move.yml", "-e", "web1.check.weight=-20"]).output().unwrap();
+    let out = hapair()
+        .args(["check", "-i", "tests/inventory_corpus/weight-cannot-move.yml", "-e", "web1.check.weight=-20"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
 }

@@ -32,7 +32,9 @@ fn doctor_is_green_on_a_healthy_pair_and_names_the_node_that_drops_vrrp() {
     let rule = format!("rule family=\"ipv4\" source address=\"{n1}/32\" protocol value=\"vrrp\" accept");
     lab.exec_ok("node2", &["firewall-cmd", "--remove-rich-rule", &rule]);
     let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(10) && !lab.exec_ok("node2", &["ip", "-4", "-o", "addr", "show", "dev", "eth0"]).contains(&format!(" {vip}/")) {
+    while start.elapsed() < Duration::from_secs(10)
+        && !lab.exec_ok("node2", &["ip", "-4", "-o", "addr", "show", "dev", "eth0"]).contains(&format!(" {vip}/"))
+    {
         std::thread::sleep(Duration::from_millis(200));
     }
     let out = hapair().args(["doctor", "-i"]).arg(&lab.inventory).output().unwrap();
@@ -40,11 +42,17 @@ fn doctor_is_green_on_a_healthy_pair_and_names_the_node_that_drops_vrrp() {
     assert_eq!(out.status.code(), Some(1), "{text}");
     let fail_lines: Vec<&str> = text.lines().filter(|l| l.starts_with("FAIL")).collect();
     assert!(
-        fail_lines.iter().any(|l| l.contains("node2") && l.contains("firewall") && l.contains(&format!("does not accept VRRP from {n1}")) && l.contains("not UDP port 112")),
+        fail_lines.iter().any(|l| l.contains("node2")
+            && l.contains("firewall")
+            && l.contains(&format!("does not accept VRRP from {n1}"))
+            && l.contains("not UDP port 112")),
         "{text}"
     );
     assert!(text.contains(&format!("fix: on `node2`: firewall-cmd --zone=public --add-rich-rule='{rule}'")), "{text}");
     let col = |l: &str, i: usize| l.split_whitespace().nth(i).unwrap_or("").to_string();
-    assert!(!fail_lines.iter().any(|l| col(l, 2) == "node1" && col(l, 3) == "firewall"), "node1's firewall is fine: {text}");
+    assert!(
+        !fail_lines.iter().any(|l| col(l, 2) == "node1" && col(l, 3) == "firewall"),
+        "node1's firewall is fine: {text}"
+    );
     assert!(text.contains("`node2` hears nothing from `node1`"), "{text}");
 }

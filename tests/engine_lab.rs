@@ -81,7 +81,10 @@ fn master_backup_plan_apply_idempotence_and_one_setting() {
     assert!(out.contains("+++ /etc/hapair/vrrpd.yml (planned)"), "{out}");
     assert!(out.contains("+    auth_pass: <redacted>"), "{out}");
     assert!(out.contains("+        return 200 \"served by node1\\n\";"), "{out}");
-    assert!(out.contains("add rich-rule in zone `public` (runtime and permanent): rule family=\"ipv4\" source address="), "{out}");
+    assert!(
+        out.contains("add rich-rule in zone `public` (runtime and permanent): rule family=\"ipv4\" source address="),
+        "{out}"
+    );
     assert!(!out.contains(SECRET) && !text(&o.stderr).contains(SECRET), "the secret leaked:\n{}", show(&o));
     let o = run(&["plan", "-i", &inv, "--format", "json"]);
     assert_eq!(o.status.code(), Some(2), "{}", show(&o));
@@ -99,7 +102,10 @@ fn master_backup_plan_apply_idempotence_and_one_setting() {
     let cfg = lab.exec_ok("node1", &["sh", "-c", "stat -c '%a %U' /etc/hapair/vrrpd.yml; cat /etc/hapair/vrrpd.yml"]);
     assert!(cfg.starts_with("600 root\n") && cfg.contains(&format!("auth_pass: \"{SECRET}\"")), "{cfg}");
     for n in ["node1", "node2"] {
-        assert_eq!(lab.exec_ok(n, &["systemctl", "is-active", "hapair-vrrpd.service", "nginx.service"]), "active\nactive\n");
+        assert_eq!(
+            lab.exec_ok(n, &["systemctl", "is-active", "hapair-vrrpd.service", "nginx.service"]),
+            "active\nactive\n"
+        );
         assert_eq!(lab.exec_ok(n, &["systemctl", "is-enabled", "hapair-vrrpd.service"]), "enabled\n");
         let rules = lab.exec_ok(n, &["firewall-cmd", "--permanent", "--list-rich-rules"]);
         assert!(rules.contains("protocol value=\"vrrp\" accept"), "{rules}");
@@ -109,7 +115,10 @@ fn master_backup_plan_apply_idempotence_and_one_setting() {
     // Nothing left to do, and a second apply restarts nothing.
     let o = run(&["plan", "-i", &inv]);
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
-    assert_eq!(text(&o.stdout), "node1 (pair `pair1`): no changes\nnode2 (pair `pair1`): no changes\nnothing to do on 2 hosts\n");
+    assert_eq!(
+        text(&o.stdout),
+        "node1 (pair `pair1`): no changes\nnode2 (pair `pair1`): no changes\nnothing to do on 2 hosts\n"
+    );
     let pids_before: Vec<String> = ["node1", "node2"].iter().map(|n| pids(&lab, n)).collect();
     let o = run(&["apply", "-i", &inv, "--yes", "--format", "json"]);
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
@@ -131,7 +140,10 @@ fn master_backup_plan_apply_idempotence_and_one_setting() {
     assert_eq!(out.matches("+++ ").count(), 1, "{out}");
     assert!(out.contains("-  fall: 2\n      +  fall: 3\n"), "{out}");
     assert!(out.contains("  [vrrp] reload `hapair-vrrpd.service` (config changed)\n"), "{out}");
-    assert!(out.contains("node2 (pair `pair1`): no changes\n") && out.contains("2 changes pending on 1 of 2 hosts"), "{out}");
+    assert!(
+        out.contains("node2 (pair `pair1`): no changes\n") && out.contains("2 changes pending on 1 of 2 hosts"),
+        "{out}"
+    );
     let o = run(&["apply", "-i", &inv, "--yes", "--format", "json", "-e", "node1.check.fall=3"]);
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
     let changes: Vec<String> = text(&o.stdout)
@@ -189,13 +201,17 @@ fn master_backup_plan_apply_idempotence_and_one_setting() {
 
     // An unknown host is refused unless `--accept-new-host-keys`, which records its key.
     let kh = std::fs::read_to_string(&lab.known_hosts).expect("read known_hosts");
-    let without: String = kh.lines().filter(|l| l.split_whitespace().next() != Some(addr.as_str())).map(|l| format!("{l}\n")).collect();
+    let without: String =
+        kh.lines().filter(|l| l.split_whitespace().next() != Some(addr.as_str())).map(|l| format!("{l}\n")).collect();
     std::fs::write(&lab.known_hosts, &without).expect("write known_hosts");
     let o = run(&["plan", "-i", &inv, "--limit", "node1"]);
     assert_eq!(o.status.code(), Some(1), "{}", show(&o));
     let err = text(&o.stderr);
     assert!(err.starts_with("error: host key of `node1` is not in `") && err.contains("got SHA256:"), "{err}");
-    assert!(err.contains("fix: check the fingerprint out of band, then run again with `--accept-new-host-keys`"), "{err}");
+    assert!(
+        err.contains("fix: check the fingerprint out of band, then run again with `--accept-new-host-keys`"),
+        "{err}"
+    );
     let o = run(&["plan", "-i", &inv, "--limit", "node1", "--accept-new-host-keys", "-e", "node1.check.fall=3"]);
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
     let learned = std::fs::read_to_string(&lab.known_hosts).expect("read known_hosts");
@@ -228,7 +244,10 @@ fn dual_master_converges_and_each_node_serves_its_vip() {
     let o = run(&["plan", "-i", &inv]);
     assert_eq!(o.status.code(), Some(2), "{}", show(&o));
     let out = text(&o.stdout);
-    assert!(out.contains(&format!("  [firewalld] remove rich-rule in zone `public` (runtime and permanent): {stale}\n")), "{out}");
+    assert!(
+        out.contains(&format!("  [firewalld] remove rich-rule in zone `public` (runtime and permanent): {stale}\n")),
+        "{out}"
+    );
     assert!(out.contains("  [firewalld] add port in zone `public` (runtime): 80/tcp\n"), "{out}");
     assert!(out.contains("node2 (pair `pair1`): no changes\n"), "{out}");
     let o = run(&["apply", "-i", &inv, "--yes"]);
@@ -270,7 +289,10 @@ fn a_failing_pair_stops_alone_and_other_pairs_converge() {
     assert_eq!(o.status.code(), Some(1), "{}", show(&o));
     let out = text(&o.stdout);
     for (n, want) in [("node1", "failed"), ("node2", "changed"), ("node3", "changed"), ("node4", "changed")] {
-        assert!(out.lines().any(|l| l.starts_with(n) && l.split_whitespace().nth(1) == Some(want)), "{n} not {want}:\n{out}");
+        assert!(
+            out.lines().any(|l| l.starts_with(n) && l.split_whitespace().nth(1) == Some(want)),
+            "{n} not {want}:\n{out}"
+        );
     }
     let err = text(&o.stderr);
     assert!(err.contains("error: `node1`: step `validate /etc/nginx/conf.d/hapair.conf (nginx -t)` failed:"), "{err}");

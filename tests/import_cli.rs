@@ -17,19 +17,33 @@ fn run_case(case: &str, args: &[&str]) {
     let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stderr), read("expected.stderr"), "{case}: stderr");
     assert_eq!(String::from_utf8_lossy(&out.stdout), read("expected.stdout"), "{case}: stdout");
-    assert_eq!(out.status.code().map(|c| c.to_string()), Some(read("expected.code").trim().to_string()), "{case}: exit code");
+    assert_eq!(
+        out.status.code().map(|c| c.to_string()),
+        Some(read("expected.code").trim().to_string()),
+        "{case}: exit code"
+    );
 }
 
 #[test]
 fn a_check_script_tracked_by_no_instance_is_said_and_flagged() {
-    run_case("untracked", &["tests/fixtures/keepalived/untracked/lb1.conf", "tests/fixtures/keepalived/untracked/lb2.conf"]);
+    run_case(
+        "untracked",
+        &["tests/fixtures/keepalived/untracked/lb1.conf", "tests/fixtures/keepalived/untracked/lb2.conf"],
+    );
 }
 
 #[test]
 fn dual_master_with_two_instances_per_file_and_an_include() {
     run_case(
         "dual",
-        &["tests/fixtures/keepalived/dual/web-a.conf", "tests/fixtures/keepalived/dual/web-b.conf", "--node", "web-a=192.168.40.11", "--node", "web-b=192.168.40.12"],
+        &[
+            "tests/fixtures/keepalived/dual/web-a.conf",
+            "tests/fixtures/keepalived/dual/web-b.conf",
+            "--node",
+            "web-a=192.168.40.11",
+            "--node",
+            "web-b=192.168.40.12",
+        ],
     );
 }
 
@@ -58,7 +72,12 @@ fn the_imported_inventory_written_with_o_passes_check_the_same_way() {
     let out_file = Path::new(env!("CARGO_TARGET_TMPDIR")).join("imported-dual.yml");
     let out = Command::new(env!("CARGO_BIN_EXE_hapair"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["import", "keepalived", "tests/fixtures/keepalived/dual/web-a.conf", "tests/fixtures/keepalived/dual/web-b.conf"])
+        .args([
+            "import",
+            "keepalived",
+            "tests/fixtures/keepalived/dual/web-a.conf",
+            "tests/fixtures/keepalived/dual/web-b.conf",
+        ])
         .args(["--node", "web-a=192.168.40.11", "--node", "web-b=192.168.40.12", "-o"])
         .arg(&out_file)
         .output()

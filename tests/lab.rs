@@ -67,7 +67,11 @@ fn two_hosts_are_real_servers_and_leave_nothing_behind() {
             "hostname; systemctl is-system-running; systemctl is-active firewalld nginx; \
              firewall-cmd --get-default-zone; systemctl is-enabled keepalived; cat /proc/1/comm",
         );
-        assert!(out.status.success() || out.status.code() == Some(1), "ssh to {node}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success() || out.status.code() == Some(1),
+            "ssh to {node}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert_eq!(stdout, format!("{node}\nrunning\nactive\nactive\npublic\ndisabled\nsystemd\n"), "on {node}");
     }
@@ -102,15 +106,15 @@ fn two_hosts_are_real_servers_and_leave_nothing_behind() {
     assert_eq!(lab.exec_ok("node2", &["cat", "/etc/hostname"]), "node2\n");
 
     // A second `up` reuses the running hosts.
-    let pids = nspawn_pids("t-lab2");
+    let pids = nspawn_pids(&lab.name);
     let again = hapair()
-        .args(["lab", "up", "--name", "t-lab2", "--nodes", "2", "--out"])
+        .args(["lab", "up", "--name", &lab.name, "--nodes", "2", "--out"])
         .arg(&lab.inventory)
         .output()
         .unwrap();
     assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
     assert!(String::from_utf8_lossy(&again.stderr).contains("already running; reusing it"));
-    assert_eq!(nspawn_pids("t-lab2"), pids);
+    assert_eq!(nspawn_pids(&lab.name), pids);
 
     let (name, bridge) = (lab.name.clone(), lab.bridge.clone());
     let files = [lab.inventory.clone(), lab.key.clone(), lab.known_hosts.clone()];
@@ -130,13 +134,13 @@ fn four_nodes_up_and_down_twice() {
         for n in ["node1", "node2", "node3", "node4"] {
             assert_eq!(lab.exec_ok(n, &["systemctl", "is-system-running"]), "running\n");
         }
-        let pids = nspawn_pids("t-lab4");
+        let pids = nspawn_pids(&lab.name);
         let (name, bridge, inventory) = (lab.name.clone(), lab.bridge.clone(), lab.inventory.clone());
         lab.down();
         assert_eq!(leftovers(&name, &bridge, &pids, &[inventory.as_path()]), Vec::<String>::new(), "round {round}");
     }
     // Down twice is harmless.
-    let out = hapair().args(["lab", "down", "--name", "t-lab4"]).output().unwrap();
+    let out = hapair().args(["lab", "down", "--name", &common::lab_name("t-lab4")]).output().unwrap();
     assert!(out.status.success());
 }
 

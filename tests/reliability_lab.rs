@@ -12,7 +12,12 @@ const FORGE: &str = include_str!("support/forge_vrrp.py");
 
 fn apply(lab: &Lab, extra: &[&str]) {
     let out = hapair().args(["apply", "--yes", "-i"]).arg(&lab.inventory).args(extra).output().unwrap();
-    assert!(out.status.success(), "apply failed:\n{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "apply failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn vip(lab: &Lab) -> String {
@@ -87,7 +92,9 @@ fn the_masters_link_going_down_moves_the_vip_and_it_converges_back() {
     assert!(took_over, "node2 did not take over while node1's link was down");
     lab.exec_ok("node1", &["ip", "link", "set", "eth0", "up"]);
     // Preempt is on: node1 (150) takes the VIP back, node2 (100) lets go.
-    let seen = sample(&lab, &addr, Duration::from_secs(12), |s| s.len() > 3 && s[s.len() - 3..].iter().all(|x| *x == (true, false)));
+    let seen = sample(&lab, &addr, Duration::from_secs(12), |s| {
+        s.len() > 3 && s[s.len() - 3..].iter().all(|x| *x == (true, false))
+    });
     assert_eq!(seen.last(), Some(&(true, false)), "ownership did not converge after the link came back: {seen:?}");
 }
 
@@ -124,7 +131,8 @@ fn the_daemon_unit_is_hardened_and_its_secret_file_private() {
     let text = String::from_utf8_lossy(&out.stdout);
     let line = text.lines().find(|l| l.contains("Overall exposure level")).unwrap_or_else(|| panic!("{text}"));
     // "→ Overall exposure level for hapair-vrrpd.service: 2.1 OK 🙂"
-    let level: f64 = line.split(": ").nth(1).and_then(|r| r.split_whitespace().next()).and_then(|v| v.parse().ok()).unwrap();
+    let level: f64 =
+        line.split(": ").nth(1).and_then(|r| r.split_whitespace().next()).and_then(|v| v.parse().ok()).unwrap();
     eprintln!("systemd-analyze security: {line}");
     assert!(level <= 3.0, "exposure {level} (keep it OK or better): {line}");
     // One process, whatever the daemon does.
@@ -177,12 +185,17 @@ fn hostile_strings_are_carried_as_data_never_executed() {
     let lab = Lab::up("t-rel6", 2, "master-backup");
     let inv = std::fs::read_to_string(&lab.inventory).unwrap();
     let quoted = HOSTILE.replace('\\', "\\\\").replace('"', "\\\"");
-    let inv = inv.replacen("defaults:\n", &format!("defaults:\n  vrrp:\n    version: 2\n    auth_pass: \"{quoted}\"\n"), 1);
+    let inv =
+        inv.replacen("defaults:\n", &format!("defaults:\n  vrrp:\n    version: 2\n    auth_pass: \"{quoted}\"\n"), 1);
     std::fs::write(&lab.inventory, inv).unwrap();
     apply(&lab, &[]);
     let addr = vip(&lab);
     let s = sample(&lab, &addr, Duration::from_secs(10), |s| s.last() == Some(&(true, false)));
-    assert_eq!(s.last(), Some(&(true, false)), "the nodes did not agree on one master: the password did not arrive intact");
+    assert_eq!(
+        s.last(),
+        Some(&(true, false)),
+        "the nodes did not agree on one master: the password did not arrive intact"
+    );
     for node in ["node1", "node2"] {
         assert!(!lab.exec(node, &["test", "-e", "/c"]).status.success(), "the hostile string was executed on {node}");
         assert_eq!(status(&lab, node)["instances"][0]["drops"]["auth"], 0, "{node} drops the peer's password");
@@ -193,6 +206,11 @@ fn hostile_strings_are_carried_as_data_never_executed() {
     std::fs::write(&bad_path, bad).unwrap();
     let out = hapair().args(["apply", "--yes", "-i"]).arg(&bad_path).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("error[HA013]: node name `node1;touch /c` has characters hapair does not allow"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("error[HA013]: node name `node1;touch /c` has characters hapair does not allow"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let _ = std::fs::remove_file(&bad_path);
 }

@@ -10,7 +10,12 @@ use std::time::{Duration, Instant};
 
 fn apply(lab: &Lab) {
     let out = hapair().args(["apply", "--yes", "-i"]).arg(&lab.inventory).output().unwrap();
-    assert!(out.status.success(), "apply failed:\n{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "apply failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn verify(lab: &Lab, extra: &[&str]) -> (Option<i32>, String) {
@@ -49,7 +54,13 @@ fn failover_drill_measures_every_takeover() {
     let rows = report["drill"].as_array().expect("drill rows");
     let scenarios: Vec<(String, String, String)> = rows
         .iter()
-        .map(|r| (r["scenario"].as_str().unwrap().into(), r["node"].as_str().unwrap().into(), r["expect"].as_str().unwrap().into()))
+        .map(|r| {
+            (
+                r["scenario"].as_str().unwrap().into(),
+                r["node"].as_str().unwrap().into(),
+                r["expect"].as_str().unwrap().into(),
+            )
+        })
         .collect();
     let s = |a: &str, b: &str, c: &str| (a.to_string(), b.to_string(), c.to_string());
     assert_eq!(
@@ -85,13 +96,22 @@ fn blocked_vrrp_is_reported_as_split_brain_naming_the_firewall() {
     apply(&lab);
     let (code, text) = verify(&lab, &[]);
     assert_eq!(code, Some(0), "{text}");
-    let rule = format!("rule family=\"ipv4\" source address=\"{}/32\" protocol value=\"vrrp\" accept", lab.node("node1").address);
+    let rule = format!(
+        "rule family=\"ipv4\" source address=\"{}/32\" protocol value=\"vrrp\" accept",
+        lab.node("node1").address
+    );
     lab.exec_ok("node2", &["firewall-cmd", "--remove-rich-rule", &rule]);
     assert!(wait_for(&lab, "node2", &vip(&lab, 200), true, Duration::from_secs(10)), "node2 never took the VIP");
     let (code, text) = verify(&lab, &[]);
     assert_eq!(code, Some(1), "{text}");
-    assert!(text.contains(&format!("split-brain: `{}` (vrid 51) is bound on both `node1` and `node2`", vip(&lab, 200))), "{text}");
-    assert!(text.contains("check that firewalld accepts VRRP (IP protocol 112, not a UDP port) from the peer"), "{text}");
+    assert!(
+        text.contains(&format!("split-brain: `{}` (vrid 51) is bound on both `node1` and `node2`", vip(&lab, 200))),
+        "{text}"
+    );
+    assert!(
+        text.contains("check that firewalld accepts VRRP (IP protocol 112, not a UDP port) from the peer"),
+        "{text}"
+    );
     // `status` shows both masters.
     let out = hapair().args(["status", "-i"]).arg(&lab.inventory).output().unwrap();
     let status = String::from_utf8_lossy(&out.stdout);
@@ -119,7 +139,8 @@ fn stopping_nginx_on_the_master_moves_the_vip_and_verify_says_why() {
     assert!(wait_for(&lab, "node1", &vip(&lab, 200), true, Duration::from_secs(15)), "the VIP did not return");
 }
 
-fn demo(name: &str, mode: &str) -> String {
+fn demo(base: &str, mode: &str) -> String {
+    let name = &common::lab_name(base);
     let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("labs");
     std::fs::create_dir_all(&dir).unwrap();
     let inv = dir.join(format!("{name}.yml"));

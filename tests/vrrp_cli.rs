@@ -36,18 +36,11 @@ instances:
 #[test]
 fn check_config_accepts_a_valid_file() {
     let p = write("valid.yml", VALID);
-    let out = hapair()
-        .args(["vrrpd", "--check-config"])
-        .arg(&p)
-        .output()
-        .expect("run hapair");
+    let out = hapair().args(["vrrpd", "--check-config"]).arg(&p).output().expect("run hapair");
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
-        format!(
-            "`{}` is valid: node `web1` on `eth0`, `web-51` (vrid 51, v2, priority 150)\n",
-            p.display()
-        )
+        format!("`{}` is valid: node `web1` on `eth0`, `web-51` (vrid 51, v2, priority 150)\n", p.display())
     );
     assert_eq!(out.status.code(), Some(1 - 1));
 }
@@ -58,11 +51,7 @@ fn check_config_reports_every_finding_with_its_place() {
         .replace("auth_pass: s3cret", "auth_pass: much-too-long")
         .replace("advert_interval_ms: 1000", "advert_interval_ms: 250");
     let p = write("invalid.yml", &bad);
-    let out = hapair()
-        .args(["vrrpd", "--check-config"])
-        .arg(&p)
-        .output()
-        .expect("run hapair");
+    let out = hapair().args(["vrrpd", "--check-config"]).arg(&p).output().expect("run hapair");
     let f = p.display();
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
@@ -79,10 +68,7 @@ fn check_config_reports_every_finding_with_its_place() {
 
 #[test]
 fn check_config_reports_a_missing_file() {
-    let out = hapair()
-        .args(["vrrpd", "--check-config", "/nonexistent/vrrpd.yml"])
-        .output()
-        .expect("run hapair");
+    let out = hapair().args(["vrrpd", "--check-config", "/nonexistent/vrrpd.yml"]).output().expect("run hapair");
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
         "error: cannot read `/nonexistent/vrrpd.yml`: No such file or directory (os error 2)\n  fix: pass the daemon configuration with `--config FILE`\n"
@@ -92,18 +78,8 @@ fn check_config_reports_a_missing_file() {
 
 #[test]
 fn status_prints_the_status_file() {
-    let p = write(
-        "status.json",
-        "{\n  \"node\": \"web1\",\n  \"instances\": []\n}\n",
-    );
-    let out = hapair()
-        .args(["vrrpd", "status", "--file"])
-        .arg(&p)
-        .output()
-        .expect("run hapair");
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "{\n  \"node\": \"web1\",\n  \"instances\": []\n}\n"
-    );
+    let p = write("status.json", "{\n  \"node\": \"web1\",\n  \"instances\": []\n}\n");
+    let out = hapair().args(["vrrpd", "status", "--file"]).arg(&p).output().expect("run hapair");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "{\n  \"node\": \"web1\",\n  \"instances\": []\n}\n");
     assert_eq!(out.status.code(), Some(0));
 }

@@ -29,38 +29,18 @@ fn hapair_instance(version: u8, priority: u8) -> String {
 /// Every VRRP packet in the capture: TTL 255 and a checksum tshark calls good; both sources
 /// seen; returns the lines `src ttl version priority checksum-status`.
 fn check_capture(file: &Path, version: u8) -> Vec<String> {
-    let lines = tshark_fields(
-        file,
-        &[
-            "ip.src",
-            "ip.ttl",
-            "vrrp.version",
-            "vrrp.prio",
-            "vrrp.checksum.status",
-        ],
-    );
+    let lines = tshark_fields(file, &["ip.src", "ip.ttl", "vrrp.version", "vrrp.prio", "vrrp.checksum.status"]);
     assert!(
         lines.iter().any(|l| l.starts_with("10.77.250.11\t")),
         "no advert from hapair or keepalived on .11: {lines:?}"
     );
-    assert!(
-        lines.iter().any(|l| l.starts_with("10.77.250.12\t")),
-        "no advert from .12: {lines:?}"
-    );
+    assert!(lines.iter().any(|l| l.starts_with("10.77.250.12\t")), "no advert from .12: {lines:?}");
     for l in &lines {
         let f: Vec<&str> = l.split('\t').collect();
         assert_eq!(f.get(1), Some(&"255"), "TTL in {l}");
-        assert_eq!(
-            f.get(2),
-            Some(&version.to_string().as_str()),
-            "version in {l}"
-        );
+        assert_eq!(f.get(2), Some(&version.to_string().as_str()), "version in {l}");
         // tshark prints the checksum status as its enum value: 1 = good (0 bad, 2 unverified).
-        assert_eq!(
-            f.get(4),
-            Some(&"1"),
-            "tshark reports a bad or unverified checksum: {l}"
-        );
+        assert_eq!(f.get(4), Some(&"1"), "tshark reports a bad or unverified checksum: {l}");
     }
     lines
 }
@@ -71,52 +51,26 @@ fn hapair_master(version: u8) {
     let (mut cap, file) = w.capture(1, "cap");
     let mut a = w.hapair(0, "a", &hapair_instance(version, 150));
     let _k = w.keepalived(1, "k", &keepalived_body(version, 100, "secret"));
-    let (elect, back) = if version == 2 {
-        (S(6), S(8))
-    } else {
-        (S(3), S(3))
-    };
-    wait_for("hapair to hold the VIP", elect, || {
-        w.holders() == (true, false)
-    });
-    always_for("hapair the only holder", S(2), || {
-        w.holders() == (true, false)
-    });
+    let (elect, back) = if version == 2 { (S(6), S(8)) } else { (S(3), S(3)) };
+    wait_for("hapair to hold the VIP", elect, || w.holders() == (true, false));
+    always_for("hapair the only holder", S(2), || w.holders() == (true, false));
 
-    assert!(
-        a.stop().is_some_and(|s| s.success()),
-        "hapair exits 0 on SIGTERM"
-    );
-    wait_for(
-        "keepalived to take over after hapair's priority 0",
-        S(3),
-        || w.holders() == (false, true),
-    );
+    assert!(a.stop().is_some_and(|s| s.success()), "hapair exits 0 on SIGTERM");
+    wait_for("keepalived to take over after hapair's priority 0", S(3), || w.holders() == (false, true));
 
     let _a2 = w.hapair(0, "a2", &hapair_instance(version, 150));
-    wait_for("hapair to preempt keepalived", back, || {
-        w.holders() == (true, false)
-    });
-    always_for("hapair the only holder", S(1), || {
-        w.holders() == (true, false)
-    });
+    wait_for("hapair to preempt keepalived", back, || w.holders() == (true, false));
+    always_for("hapair the only holder", S(1), || w.holders() == (true, false));
     let st = w.status("a2");
     let inst = &st["instances"][0];
     assert_eq!(inst["state"], "master");
-    let drops: u64 = inst["drops"]
-        .as_object()
-        .expect("drops")
-        .values()
-        .filter_map(|v| v.as_u64())
-        .sum();
+    let drops: u64 = inst["drops"].as_object().expect("drops").values().filter_map(|v| v.as_u64()).sum();
     assert_eq!(drops, 0, "no advert dropped: {st}");
 
     cap.stop();
     let lines = check_capture(&file, version);
     assert!(
-        lines
-            .iter()
-            .any(|l| l.starts_with("10.77.250.11\t255\t") && l.ends_with("\t0\t1")),
+        lines.iter().any(|l| l.starts_with("10.77.250.11\t255\t") && l.ends_with("\t0\t1")),
         "hapair's priority 0: {lines:?}"
     );
 }
@@ -127,54 +81,25 @@ fn keepalived_master(version: u8) {
     let (mut cap, file) = w.capture(0, "cap");
     let mut k = w.keepalived(1, "k", &keepalived_body(version, 150, "secret"));
     let a = w.hapair(0, "a", &hapair_instance(version, 100));
-    let (elect, back) = if version == 2 {
-        (S(6), S(8))
-    } else {
-        (S(3), S(3))
-    };
-    wait_for("keepalived to hold the VIP", elect, || {
-        w.holders() == (false, true)
-    });
-    always_for("keepalived the only holder", S(2), || {
-        w.holders() == (false, true)
-    });
+    let (elect, back) = if version == 2 { (S(6), S(8)) } else { (S(3), S(3)) };
+    wait_for("keepalived to hold the VIP", elect, || w.holders() == (false, true));
+    always_for("keepalived the only holder", S(2), || w.holders() == (false, true));
     wait_for("hapair's status to see keepalived", S(3), || {
         w.status("a")["instances"][0]["master_seen"] == "10.77.250.12"
     });
     let st = w.status("a");
     assert_eq!(st["instances"][0]["state"], "backup");
-    assert_eq!(
-        st["instances"][0]["peer_checksum"],
-        if version == 2 {
-            "plain"
-        } else {
-            "pseudo-header"
-        }
-    );
+    assert_eq!(st["instances"][0]["peer_checksum"], if version == 2 { "plain" } else { "pseudo-header" });
 
     assert!(k.stop().is_some(), "keepalived stops on SIGTERM");
-    wait_for(
-        "hapair to take over after keepalived's priority 0",
-        S(3),
-        || w.holders() == (true, false),
-    );
-    assert!(
-        a.log_text().contains("10.77.250.12 resigned (priority 0)"),
-        "{}",
-        a.log_text()
-    );
+    wait_for("hapair to take over after keepalived's priority 0", S(3), || w.holders() == (true, false));
+    assert!(a.log_text().contains("10.77.250.12 resigned (priority 0)"), "{}", a.log_text());
 
     let _k2 = w.keepalived(1, "k2", &keepalived_body(version, 150, "secret"));
-    wait_for("keepalived to preempt hapair", back, || {
-        w.holders() == (false, true)
-    });
-    always_for("keepalived the only holder", S(1), || {
-        w.holders() == (false, true)
-    });
+    wait_for("keepalived to preempt hapair", back, || w.holders() == (false, true));
+    always_for("keepalived the only holder", S(1), || w.holders() == (false, true));
     assert!(
-        a.log_text().contains(
-            "BACKUP for 10.77.250.200 (vrid 51): 10.77.250.12 advertises priority 150 > ours 100"
-        ),
+        a.log_text().contains("BACKUP for 10.77.250.200 (vrid 51): 10.77.250.12 advertises priority 150 > ours 100"),
         "{}",
         a.log_text()
     );
@@ -210,10 +135,7 @@ fn v2_wrong_password_is_dropped_and_counted() {
     let _a = w.hapair(0, "a", &hapair_instance(2, 100));
     // keepalived sends once it is master itself, after its Master_Down_Interval (3.4 s).
     wait_for("hapair to count auth drops", S(10), || {
-        w.status("a")["instances"][0]["drops"]["auth"]
-            .as_u64()
-            .unwrap_or(0)
-            >= 2
+        w.status("a")["instances"][0]["drops"]["auth"].as_u64().unwrap_or(0) >= 2
     });
     assert_eq!(w.status("a")["instances"][0]["adverts_received"], 0);
 }

@@ -10,8 +10,7 @@ use hapair::vrrp::config::{self, Version};
 use std::time::{Duration, Instant};
 
 fn holds(lab: &Lab, node: &str, vip: &str) -> bool {
-    lab.exec_ok(node, &["ip", "-4", "-o", "addr", "show", "dev", "eth0"])
-        .contains(&format!(" {vip}/"))
+    lab.exec_ok(node, &["ip", "-4", "-o", "addr", "show", "dev", "eth0"]).contains(&format!(" {vip}/"))
 }
 
 /// Poll (100 ms) until exactly `owner` holds `vip`; fail with both nodes' view.
@@ -22,10 +21,7 @@ fn wait_owner(lab: &Lab, owner: &str, vip: &str, limit: Duration) {
         if (a, b) == (owner == "node1", owner == "node2") {
             return;
         }
-        assert!(
-            start.elapsed() < limit,
-            "`{vip}` not on `{owner}` alone after {limit:?}: node1={a} node2={b}"
-        );
+        assert!(start.elapsed() < limit, "`{vip}` not on `{owner}` alone after {limit:?}: node1={a} node2={b}");
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -33,11 +29,7 @@ fn wait_owner(lab: &Lab, owner: &str, vip: &str, limit: Duration) {
 #[test]
 fn hapair_and_keepalived_interoperate_on_lab_hosts() {
     let lab = Lab::up("t-vrrp1", 2, "master-backup");
-    let out = hapair()
-        .args(["apply", "--yes", "-i"])
-        .arg(&lab.inventory)
-        .output()
-        .expect("run apply");
+    let out = hapair().args(["apply", "--yes", "-i"]).arg(&lab.inventory).output().expect("run apply");
     assert!(
         out.status.success(),
         "apply failed:\n{}\n{}",
@@ -47,8 +39,7 @@ fn hapair_and_keepalived_interoperate_on_lab_hosts() {
 
     // node2's own settings, as the engine rendered them.
     let text = lab.exec_ok("node2", &["cat", "/etc/hapair/vrrpd.yml"]);
-    let cfg = config::parse(&text)
-        .unwrap_or_else(|f| panic!("node2's vrrpd.yml does not validate: {f:?}"));
+    let cfg = config::parse(&text).unwrap_or_else(|f| panic!("node2's vrrpd.yml does not validate: {f:?}"));
     let inst = &cfg.instances[0];
     let vip = inst.vips[0].addr().to_string();
     wait_owner(&lab, "node1", &vip, Duration::from_secs(15));
@@ -68,39 +59,22 @@ fn hapair_and_keepalived_interoperate_on_lab_hosts() {
             .find_map(|l| l.trim().strip_prefix("auth_pass: "))
             .map(|p| p.trim_matches('"').to_string())
             .expect("auth_pass in the rendered config");
-        conf.push_str(&format!(
-            "  authentication {{\n    auth_type PASS\n    auth_pass {pass}\n  }}\n"
-        ));
+        conf.push_str(&format!("  authentication {{\n    auth_type PASS\n    auth_pass {pass}\n  }}\n"));
     }
     if !inst.preempt {
         conf.push_str("  nopreempt\n");
     }
     conf.push_str("}\n");
     lab.exec_ok("node2", &["systemctl", "stop", "hapair-vrrpd"]);
-    lab.exec_ok(
-        "node2",
-        &[
-            "sh",
-            "-c",
-            "printf '%s' \"$1\" > /etc/keepalived/keepalived.conf",
-            "sh",
-            &conf,
-        ],
-    );
+    lab.exec_ok("node2", &["sh", "-c", "printf '%s' \"$1\" > /etc/keepalived/keepalived.conf", "sh", &conf]);
     lab.exec_ok("node2", &["systemctl", "start", "keepalived"]);
 
     // keepalived hears hapair's adverts and stays backup.
     std::thread::sleep(Duration::from_secs(5));
     wait_owner(&lab, "node1", &vip, Duration::from_secs(1));
-    let journal = lab.exec_ok(
-        "node2",
-        &["journalctl", "-u", "keepalived", "--no-pager", "-o", "cat"],
-    );
+    let journal = lab.exec_ok("node2", &["journalctl", "-u", "keepalived", "--no-pager", "-o", "cat"]);
     assert!(journal.contains("Entering BACKUP STATE"), "{journal}");
-    assert!(
-        !journal.contains("Entering MASTER STATE"),
-        "keepalived became master next to hapair:\n{journal}"
-    );
+    assert!(!journal.contains("Entering MASTER STATE"), "keepalived became master next to hapair:\n{journal}");
 
     // Graceful stop of hapair: priority 0, keepalived takes over.
     lab.exec_ok("node1", &["systemctl", "stop", "hapair-vrrpd"]);

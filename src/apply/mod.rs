@@ -37,10 +37,9 @@ pub struct LocalBinary {
 
 impl LocalBinary {
     pub fn current() -> Result<LocalBinary, Error> {
-        let exe = std::env::current_exe()
-            .map_err(|e| Error::new(format!("cannot find the running `hapair` binary: {e}")))?;
-        let bytes = std::fs::read(&exe)
-            .map_err(|e| Error::new(format!("cannot read `{}`: {e}", exe.display())))?;
+        let exe =
+            std::env::current_exe().map_err(|e| Error::new(format!("cannot find the running `hapair` binary: {e}")))?;
+        let bytes = std::fs::read(&exe).map_err(|e| Error::new(format!("cannot read `{}`: {e}", exe.display())))?;
         Ok(LocalBinary {
             spec: BinarySpec {
                 sha256: plan::sha256_hex(&bytes),
@@ -190,7 +189,13 @@ fn pair_order(inv: &Inventory, ts: &[&Target]) -> Vec<usize> {
 }
 
 /// Carry out every plan. Returns one result per target.
-pub async fn execute(inv: &Inventory, survey: &Survey, opts: &Options, binary: &LocalBinary, ui: &Ui) -> Vec<HostResult> {
+pub async fn execute(
+    inv: &Inventory,
+    survey: &Survey,
+    opts: &Options,
+    binary: &LocalBinary,
+    ui: &Ui,
+) -> Vec<HostResult> {
     let sem = Arc::new(tokio::sync::Semaphore::new(opts.forks.max(1)));
     let abort = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut pairs: Vec<Vec<&Target>> = Vec::new();
@@ -227,14 +232,35 @@ pub async fn execute(inv: &Inventory, survey: &Survey, opts: &Options, binary: &
                 let r = converge(t, node, binary, ui).await;
                 let elapsed_ms = started.elapsed().as_millis();
                 let res = match r {
-                    Ok(0) => HostResult { node: node.name.clone(), pair: pair.name.clone(), outcome: Outcome::Ok, changed: 0, elapsed_ms, error: None },
-                    Ok(n) => HostResult { node: node.name.clone(), pair: pair.name.clone(), outcome: Outcome::Changed, changed: n, elapsed_ms, error: None },
+                    Ok(0) => HostResult {
+                        node: node.name.clone(),
+                        pair: pair.name.clone(),
+                        outcome: Outcome::Ok,
+                        changed: 0,
+                        elapsed_ms,
+                        error: None,
+                    },
+                    Ok(n) => HostResult {
+                        node: node.name.clone(),
+                        pair: pair.name.clone(),
+                        outcome: Outcome::Changed,
+                        changed: n,
+                        elapsed_ms,
+                        error: None,
+                    },
                     Err(e) => {
                         failed = true;
                         if opts.fail_fast {
                             abort.store(true, std::sync::atomic::Ordering::SeqCst);
                         }
-                        HostResult { node: node.name.clone(), pair: pair.name.clone(), outcome: Outcome::Failed, changed: 0, elapsed_ms, error: Some(e.to_string()) }
+                        HostResult {
+                            node: node.name.clone(),
+                            pair: pair.name.clone(),
+                            outcome: Outcome::Failed,
+                            changed: 0,
+                            elapsed_ms,
+                            error: Some(e.to_string()),
+                        }
                     }
                 };
                 ui.done(&res);
@@ -320,7 +346,16 @@ async fn converge(t: &Target, node: &Node, binary: &LocalBinary, ui: &Ui) -> Res
                 let a = if manager == "dnf" {
                     argv(["dnf", "install", "-y", "-q", pkg.as_str()])
                 } else {
-                    argv(["env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-q", "--no-install-recommends", pkg.as_str()])
+                    argv([
+                        "env",
+                        "DEBIAN_FRONTEND=noninteractive",
+                        "apt-get",
+                        "install",
+                        "-y",
+                        "-q",
+                        "--no-install-recommends",
+                        pkg.as_str(),
+                    ])
                 };
                 transport::check(host, "install package", &a, None).await?;
             }
@@ -333,7 +368,15 @@ async fn converge(t: &Target, node: &Node, binary: &LocalBinary, ui: &Ui) -> Res
                 if !out.success() {
                     return Err(transport::command_failed(name, "upload binary", &a, &out));
                 }
-                let a = argv(["sh", "-c", SIDECAR_SCRIPT, "hapair-sidecar", path.as_str(), to.as_str(), roles::BINARY_SIDECAR]);
+                let a = argv([
+                    "sh",
+                    "-c",
+                    SIDECAR_SCRIPT,
+                    "hapair-sidecar",
+                    path.as_str(),
+                    to.as_str(),
+                    roles::BINARY_SIDECAR,
+                ]);
                 transport::check(host, "record binary hash", &a, None).await?;
             }
             Change::File { path, action, spec, .. } => {
@@ -341,24 +384,28 @@ async fn converge(t: &Target, node: &Node, binary: &LocalBinary, ui: &Ui) -> Res
                 match (action, &spec.content) {
                     // A site removed together with a validated site change goes in the same
                     // swap, so a rejected change restores both.
-                    (FileAction::Delete, _) | (_, None) if spec.role == roles::Role::Nginx && nginx_swap_pending(t) => {}
+                    (FileAction::Delete, _) | (_, None) if spec.role == roles::Role::Nginx && nginx_swap_pending(t) => {
+                    }
                     (FileAction::Delete, _) | (_, None) => {
                         ui.step(name, &format!("remove {path}"));
                         transport::check(host, "remove file", &argv(["rm", "-f", "--", path.as_str()]), None).await?;
                     }
                     (_, Some(content)) => {
                         ui.step(name, &format!("write {path}"));
-                        let removes: Vec<&str> = if spec.validate == Some(Validate::NginxTest) { nginx_removals(t) } else { vec![] };
+                        let removes: Vec<&str> =
+                            if spec.validate == Some(Validate::NginxTest) { nginx_removals(t) } else { vec![] };
                         write_file(host, spec, content, &removes).await?
                     }
                 }
             }
             Change::FileMeta { path, mode, owner, .. } => {
                 if let Some((_, m)) = mode {
-                    transport::check(host, "set mode", &argv(["chmod", &format!("{m:o}"), "--", path.as_str()]), None).await?;
+                    transport::check(host, "set mode", &argv(["chmod", &format!("{m:o}"), "--", path.as_str()]), None)
+                        .await?;
                 }
                 if let Some((_, o)) = owner {
-                    transport::check(host, "set owner", &argv(["chown", o.as_str(), "--", path.as_str()]), None).await?;
+                    transport::check(host, "set owner", &argv(["chown", o.as_str(), "--", path.as_str()]), None)
+                        .await?;
                 }
             }
             Change::DaemonReload { .. } => {
@@ -384,7 +431,8 @@ async fn converge(t: &Target, node: &Node, binary: &LocalBinary, ui: &Ui) -> Res
                     ServiceAction::Restart => "restart",
                 };
                 ui.step(name, &format!("{verb} {unit}"));
-                transport::check(host, &format!("{verb} {unit}"), &argv(["systemctl", verb, unit.as_str()]), None).await?;
+                transport::check(host, &format!("{verb} {unit}"), &argv(["systemctl", verb, unit.as_str()]), None)
+                    .await?;
             }
         }
     }
@@ -410,7 +458,9 @@ fn nginx_removals(t: &Target) -> Vec<&'static str> {
         .changes
         .iter()
         .filter_map(|c| match c {
-            Change::File { spec, action: FileAction::Delete, .. } if t.desired.files[*spec].role == roles::Role::Nginx => {
+            Change::File { spec, action: FileAction::Delete, .. }
+                if t.desired.files[*spec].role == roles::Role::Nginx =>
+            {
                 Some(t.desired.files[*spec].path)
             }
             _ => None,
@@ -441,14 +491,20 @@ async fn write_file(host: &dyn Host, spec: &roles::FileSpec, content: &str, remo
                 return Err(transport::command_failed(name, &format!("validate {}", spec.path), &a, &out)
                     .with_fix("the rendered daemon config was rejected; the old one stays in place"));
             }
-            transport::check(host, &format!("replace {}", spec.path), &argv(["mv", "-f", "--", staged.as_str(), spec.path]), None).await?;
+            transport::check(
+                host,
+                &format!("replace {}", spec.path),
+                &argv(["mv", "-f", "--", staged.as_str(), spec.path]),
+                None,
+            )
+            .await?;
         }
         Validate::NginxTest => {
             let mut a = argv(["sh", "-c", NGINX_SWAP_SCRIPT, "hapair-nginx-swap", staged.as_str(), spec.path]);
             a.extend(removes.iter().map(|r| r.to_string()));
-            transport::check(host, &format!("validate {} (nginx -t)", spec.path), &a, None)
-                .await
-                .map_err(|e| e.with_fix("`nginx -t` rejected the new site; the old one was restored and nginx not reloaded"))?;
+            transport::check(host, &format!("validate {} (nginx -t)", spec.path), &a, None).await.map_err(|e| {
+                e.with_fix("`nginx -t` rejected the new site; the old one was restored and nginx not reloaded")
+            })?;
         }
     }
     Ok(())
@@ -469,7 +525,17 @@ async fn firewall_dbus(host: &dyn Host, changes: &[Change]) -> Result<(), Error>
         let path = match config_paths.iter().find(|(z, _)| z == zone) {
             Some((_, p)) => p.clone(),
             None => {
-                let a = argv(["busctl", "--json=short", "call", FW_BUS, &format!("{FW_PATH}/config"), "org.fedoraproject.FirewallD1.config", "getZoneByName", "s", zone.as_str()]);
+                let a = argv([
+                    "busctl",
+                    "--json=short",
+                    "call",
+                    FW_BUS,
+                    &format!("{FW_PATH}/config"),
+                    "org.fedoraproject.FirewallD1.config",
+                    "getZoneByName",
+                    "s",
+                    zone.as_str(),
+                ]);
                 let out = transport::check(host, "firewall (find zone)", &a, None).await?;
                 let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
                 let p = v["data"][0].as_str().unwrap_or_default().to_string();
@@ -561,7 +627,14 @@ mod tests {
         if let Some(s) = status {
             facts.files.insert(
                 roles::VRRPD_STATUS.into(),
-                FileFact { kind: observe::FileKind::File, sha256: String::new(), mode: 0o644, owner: "root".into(), group: "root".into(), content: s.as_bytes().to_vec() },
+                FileFact {
+                    kind: observe::FileKind::File,
+                    sha256: String::new(),
+                    mode: 0o644,
+                    owner: "root".into(),
+                    group: "root".into(),
+                    content: s.as_bytes().to_vec(),
+                },
             );
         }
         let plan = plan::plan(&desired, &facts);
@@ -598,7 +671,7 @@ mod tests {
         assert_eq!(selected(&inv, Some("web2")).expect("found").len(), 1);
         assert_eq!(selected(&inv, Some("web")).expect("found").len(), 2);
         assert_eq!(selected(&inv, None).expect("found").len(), 2);
-        let e = selected(&inv, Some("nope")).err().expect("no match");
+        let e = selected(&inv, Some("nope")).expect_err("no match");
         assert_eq!(e.message, "`--limit nope` matches no node or pair of the inventory");
     }
 }

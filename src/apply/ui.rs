@@ -31,7 +31,8 @@ impl Ui {
     /// Bars only on a terminal and outside CI; `quiet` prints no step lines at all (plan).
     pub fn new(format: Format, quiet: bool) -> Ui {
         let tty = std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
-        let multi = (format == Format::Text && tty).then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+        let multi =
+            (format == Format::Text && tty).then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
         Ui {
             format,
             plain: format == Format::Text && !tty && !quiet,

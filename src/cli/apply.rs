@@ -26,7 +26,11 @@ pub struct Args {
 pub fn run(args: Args) -> Result<u8, Error> {
     let inv = args.target.load()?;
     let binary = LocalBinary::current()?;
-    let opts = apply::Options { forks: usize::from(args.forks), fail_fast: args.fail_fast, ..args.target.engine_options(args.roles) };
+    let opts = apply::Options {
+        forks: usize::from(args.forks),
+        fail_fast: args.fail_fast,
+        ..args.target.engine_options(args.roles)
+    };
     let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let ui = Ui::new(args.target.format, false);
     let rt = super::runtime()?;
@@ -49,8 +53,9 @@ pub fn run(args: Args) -> Result<u8, Error> {
         }
         if pending && interactive && !args.yes && !confirm()? {
             survey.close().await;
-            return Err(Error::new("nothing was changed: the plan was not confirmed")
-                .with_fix("answer `y`, or pass `--yes`"));
+            return Err(
+                Error::new("nothing was changed: the plan was not confirmed").with_fix("answer `y`, or pass `--yes`")
+            );
         }
         let results = apply::execute(&inv, &survey, &opts, &binary, &ui).await;
         survey.close().await;

@@ -49,8 +49,10 @@ pub fn run(args: Args) -> Result<u8, Error> {
         match explain::text(l, node) {
             Some(t) => print!("{t}"),
             None => {
-                let names: Vec<String> = l.inventory.pairs.iter().flat_map(|p| p.nodes.iter().map(|n| format!("`{}`", n.name))).collect();
-                return Err(Error::new(format!("`{file}` has no node `{node}`")).with_fix(format!("use one of {}", names.join(", "))));
+                let names: Vec<String> =
+                    l.inventory.pairs.iter().flat_map(|p| p.nodes.iter().map(|n| format!("`{}`", n.name))).collect();
+                return Err(Error::new(format!("`{file}` has no node `{node}`"))
+                    .with_fix(format!("use one of {}", names.join(", "))));
             }
         }
     }
@@ -69,7 +71,12 @@ fn summary(file: &str, findings: &[Finding], loaded: Option<&inventory::Loaded>)
             let inv = &l.inventory;
             let vips: usize = inv.pairs.iter().map(|p| p.vips.len()).sum();
             let w = if warnings > 0 { format!(" ({})", plural(warnings, "warning")) } else { String::new() };
-            format!("`{file}` is valid: {}, {}, {}{w}", plural(inv.pairs.len(), "pair"), plural(inv.pairs.len() * 2, "node"), plural(vips, "VIP"))
+            format!(
+                "`{file}` is valid: {}, {}, {}{w}",
+                plural(inv.pairs.len(), "pair"),
+                plural(inv.pairs.len() * 2, "node"),
+                plural(vips, "VIP")
+            )
         }
         None => format!("`{file}`: {}, {}", plural(errors, "error"), plural(warnings, "warning")),
     }

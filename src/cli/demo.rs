@@ -33,8 +33,20 @@ pub fn run(args: Args) -> Result<u8, Error> {
     let inv_path = info.inventory.clone();
 
     eprintln!("demo: step 2/{steps}: the plan, then `hapair apply` ({} pair)", args.mode);
-    let target = super::Target { inventory: inv_path.clone(), limit: None, format: Format::Text, overrides: vec![], accept_new_host_keys: false };
-    let code = super::apply::run(super::apply::Args { target: target.clone(), yes: true, forks: 5, fail_fast: false, roles: None })?;
+    let target = super::Target {
+        inventory: inv_path.clone(),
+        limit: None,
+        format: Format::Text,
+        overrides: vec![],
+        accept_new_host_keys: false,
+    };
+    let code = super::apply::run(super::apply::Args {
+        target: target.clone(),
+        yes: true,
+        forks: 5,
+        fail_fast: false,
+        roles: None,
+    })?;
     if code != 0 {
         return Err(Error::new(format!("`hapair apply` exited with {code}")).with_fix("see the recap above"));
     }
@@ -52,13 +64,23 @@ pub fn run(args: Args) -> Result<u8, Error> {
     let node1 = info.hosts.first().map(|(_, a)| a.to_string()).unwrap_or_default();
     let inv_s = inv_path.display();
     // The binary as the user can call it from here (scripts/demo.sh runs ./target/release/hapair).
-    let exe = std::env::current_exe().ok().zip(std::env::current_dir().ok()).and_then(|(e, d)| e.strip_prefix(&d).ok().map(|r| format!("./{}", r.display())));
+    let exe = std::env::current_exe()
+        .ok()
+        .zip(std::env::current_dir().ok())
+        .and_then(|(e, d)| e.strip_prefix(&d).ok().map(|r| format!("./{}", r.display())));
     let hapair = exe.unwrap_or_else(|| "hapair".to_string());
     println!("the lab `{}` keeps running. What to try next:", info.name);
-    println!("  curl http://{}/                          # a VIP, served by one of the nodes", inv.pairs.first().and_then(|p| p.vips.first()).map(|v| v.address.addr().to_string()).unwrap_or_default());
+    println!(
+        "  curl http://{}/                          # a VIP, served by one of the nodes",
+        inv.pairs.first().and_then(|p| p.vips.first()).map(|v| v.address.addr().to_string()).unwrap_or_default()
+    );
     println!("  {hapair} status -i {inv_s}");
     println!("  {hapair} lab exec node1 --name {} -- systemctl stop nginx; {hapair} verify -i {inv_s}", info.name);
-    println!("  ssh -i {} -o UserKnownHostsFile={} root@{node1}", inv_path.with_extension("key").display(), inv_path.with_extension("known_hosts").display());
+    println!(
+        "  ssh -i {} -o UserKnownHostsFile={} root@{node1}",
+        inv_path.with_extension("key").display(),
+        inv_path.with_extension("known_hosts").display()
+    );
     println!("  {hapair} lab down --name {}", info.name);
     Ok(if report.ok() { 0 } else { 1 })
 }

@@ -17,7 +17,12 @@ pub fn run(args: Args) -> Result<u8, Error> {
             eprintln!("doctor: {m}");
         }
     };
-    let (findings, journals) = super::runtime()?.block_on(crate::doctor::run(&inv, args.target.limit.as_deref(), args.target.accept_new_host_keys, &progress))?;
+    let (findings, journals) = super::runtime()?.block_on(crate::doctor::run(
+        &inv,
+        args.target.limit.as_deref(),
+        args.target.accept_new_host_keys,
+        &progress,
+    ))?;
     match args.target.format {
         Format::Json => println!("{}", serde_json::json!({"findings": findings})),
         Format::Text => print!("{}", crate::doctor::text(&findings, &journals)),

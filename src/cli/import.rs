@@ -26,7 +26,9 @@ pub fn run(c: Command) -> Result<u8, Error> {
     for n in &nodes {
         let parsed = n.split_once('=').and_then(|(k, v)| v.parse().ok().map(|a| (k.to_string(), a)));
         let Some((k, a)) = parsed else {
-            return Err(Error::new(format!("`--node {n}` is not `NAME=ADDRESS`")).with_fix("write e.g. `--node lb1=10.0.0.11`"));
+            return Err(
+                Error::new(format!("`--node {n}` is not `NAME=ADDRESS`")).with_fix("write e.g. `--node lb1=10.0.0.11`")
+            );
         };
         addrs.insert(k, a);
     }
@@ -40,7 +42,8 @@ pub fn run(c: Command) -> Result<u8, Error> {
         Some(p) => p.clone(),
         None => std::env::temp_dir().join(format!("hapair-import-{}.yml", std::process::id())),
     };
-    std::fs::write(&check_path, &imported.yaml).map_err(|e| Error::new(format!("cannot write `{}`: {e}", check_path.display())))?;
+    std::fs::write(&check_path, &imported.yaml)
+        .map_err(|e| Error::new(format!("cannot write `{}`: {e}", check_path.display())))?;
     let findings = match crate::inventory::load(&check_path, &[]) {
         Ok(l) => l.warnings,
         Err(f) => f,

@@ -52,7 +52,13 @@ pub fn run(c: Command) -> Result<u8, Error> {
         Command::Up { nodes, name, mode, out } => {
             let out = out.unwrap_or_else(|| PathBuf::from(format!("inventories/{name}.yml")));
             let info = lab::up(&lab::UpOptions { name, nodes, mode, out }, &progress)?;
-            println!("lab `{}` is up: {} hosts on `{}` (10.77.{}.0/24)", info.name, info.hosts.len(), info.bridge, info.subnet);
+            println!(
+                "lab `{}` is up: {} hosts on `{}` (10.77.{}.0/24)",
+                info.name,
+                info.hosts.len(),
+                info.bridge,
+                info.subnet
+            );
             for (node, addr) in &info.hosts {
                 println!("  {node:<8} {addr}");
             }
@@ -67,7 +73,13 @@ pub fn run(c: Command) -> Result<u8, Error> {
         Command::Exec { node, name, cmd } => lab::exec(&name, &node, &cmd),
         Command::Status { name } => {
             let (info, rows) = lab::status(&name)?;
-            println!("lab `{}` on `{}` (10.77.{}.0/24), inventory {}", info.name, info.bridge, info.subnet, info.inventory.display());
+            println!(
+                "lab `{}` on `{}` (10.77.{}.0/24), inventory {}",
+                info.name,
+                info.bridge,
+                info.subnet,
+                info.inventory.display()
+            );
             println!("  {:<8} {:<15} {:<8} STATE", "NODE", "ADDRESS", "PID");
             for r in rows {
                 let pid = r.pid.map_or("-".to_string(), |p| p.to_string());

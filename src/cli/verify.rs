@@ -15,7 +15,11 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<u8, Error> {
     let inv = args.target.load()?;
-    let opts = verify::Options { limit: args.target.limit, failover: args.failover, accept_new_host_keys: args.target.accept_new_host_keys };
+    let opts = verify::Options {
+        limit: args.target.limit,
+        failover: args.failover,
+        accept_new_host_keys: args.target.accept_new_host_keys,
+    };
     let report = run_report(&inv, &opts, args.target.format)?;
     match args.target.format {
         Format::Json => println!("{}", verify::report::json(&report)),
@@ -25,7 +29,11 @@ pub fn run(args: Args) -> Result<u8, Error> {
 }
 
 /// Run verify with progress on stderr, restoring the nodes on Ctrl-C.
-pub(crate) fn run_report(inv: &crate::inventory::Inventory, opts: &verify::Options, format: Format) -> Result<verify::Report, Error> {
+pub(crate) fn run_report(
+    inv: &crate::inventory::Inventory,
+    opts: &verify::Options,
+    format: Format,
+) -> Result<verify::Report, Error> {
     let quiet = format == Format::Json;
     let progress = move |m: &str| {
         if !quiet {

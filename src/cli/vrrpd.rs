@@ -51,8 +51,9 @@ fn daemon(path: &Path, metrics: Option<std::net::SocketAddr>) -> Result<u8, Erro
         .build()
         .map_err(|e| Error::new(format!("cannot start the async runtime: {e}")))?;
     rt.block_on(crate::vrrp::daemon::run(path.to_path_buf(), cfg, metrics)).map_err(|e| {
-        Error::new(format!("`hapair vrrpd` stopped: {e}"))
-            .with_fix("run it as root (raw sockets and netlink need CAP_NET_RAW and CAP_NET_ADMIN) and check `interface`")
+        Error::new(format!("`hapair vrrpd` stopped: {e}")).with_fix(
+            "run it as root (raw sockets and netlink need CAP_NET_RAW and CAP_NET_ADMIN) and check `interface`",
+        )
     })?;
     Ok(0)
 }
@@ -80,23 +81,9 @@ fn check_config(path: &Path) -> Result<u8, Error> {
     let list: Vec<String> = cfg
         .instances
         .iter()
-        .map(|i| {
-            format!(
-                "`{}` (vrid {}, v{}, priority {})",
-                i.name,
-                i.vrid,
-                i.version.number(),
-                i.priority
-            )
-        })
+        .map(|i| format!("`{}` (vrid {}, v{}, priority {})", i.name, i.vrid, i.version.number(), i.priority))
         .collect();
-    println!(
-        "`{}` is valid: node `{}` on `{}`, {}",
-        path.display(),
-        cfg.node,
-        cfg.interface,
-        list.join(", ")
-    );
+    println!("`{}` is valid: node `{}` on `{}`, {}", path.display(), cfg.node, cfg.interface, list.join(", "));
     Ok(0)
 }
 
@@ -115,11 +102,8 @@ fn status(file: Option<PathBuf>, config: &Path) -> Result<u8, Error> {
     })?;
     // Printed as written (the daemon writes it pretty, fields in the documented order).
     serde_json::from_str::<serde_json::Value>(&text).map_err(|e| {
-        Error::new(format!(
-            "the status file `{}` is not valid JSON: {e}",
-            file.display()
-        ))
-        .with_fix("the daemon rewrites it atomically on every change; wait a moment and retry")
+        Error::new(format!("the status file `{}` is not valid JSON: {e}", file.display()))
+            .with_fix("the daemon rewrites it atomically on every change; wait a moment and retry")
     })?;
     println!("{}", text.trim_end());
     Ok(0)

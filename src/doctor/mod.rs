@@ -115,7 +115,9 @@ pub struct Finding {
 fn accepts_vrrp_from(rules: &[String], peer: std::net::Ipv4Addr) -> bool {
     rules.iter().any(|r| {
         let vrrp = r.contains("protocol value=\"vrrp\"") || r.contains("protocol value=\"112\"");
-        let from = !r.contains("source address=") || r.contains(&format!("source address=\"{peer}\"")) || r.contains(&format!("source address=\"{peer}/32\""));
+        let from = !r.contains("source address=")
+            || r.contains(&format!("source address=\"{peer}\""))
+            || r.contains(&format!("source address=\"{peer}/32\""));
         vrrp && from && r.contains("accept") && !r.contains("NOT")
     })
 }
@@ -131,20 +133,48 @@ pub fn diagnose(pair: &Pair, views: &[NodeView; 2]) -> Vec<Finding> {
         let v = &views[i];
         let peer = &pair.nodes[1 - i];
         // Interface.
-        let up = v.link.contains("state UP") || (v.link.contains("<") && v.link.contains(",UP") && !v.link.contains("state DOWN"));
+        let up = v.link.contains("state UP")
+            || (v.link.contains("<") && v.link.contains(",UP") && !v.link.contains("state DOWN"));
         if v.link.contains("does not exist") || v.link.trim().is_empty() {
-            push(&n.name, "interface", false, format!("interface `{}` does not exist", n.interface), Some(format!("set `interface` in the inventory to the one holding {} (`ip -o addr` on the node)", n.address)));
+            push(
+                &n.name,
+                "interface",
+                false,
+                format!("interface `{}` does not exist", n.interface),
+                Some(format!(
+                    "set `interface` in the inventory to the one holding {} (`ip -o addr` on the node)",
+                    n.address
+                )),
+            );
         } else {
-            push(&n.name, "interface", up, if up { format!("`{}` is up", n.interface) } else { format!("`{}` is down", n.interface) }, (!up).then(|| format!("`ip link set {} up` on `{}`", n.interface, n.name)));
+            push(
+                &n.name,
+                "interface",
+                up,
+                if up { format!("`{}` is up", n.interface) } else { format!("`{}` is down", n.interface) },
+                (!up).then(|| format!("`ip link set {} up` on `{}`", n.interface, n.name)),
+            );
         }
         // Deployed config.
         match &configs[i] {
-            None => push(&n.name, "daemon config", false, "no valid /etc/hapair/vrrpd.yml".into(), Some("run `hapair apply`".into())),
+            None => push(
+                &n.name,
+                "daemon config",
+                false,
+                "no valid /etc/hapair/vrrpd.yml".into(),
+                Some("run `hapair apply`".into()),
+            ),
             Some(_) => push(&n.name, "daemon config", true, "/etc/hapair/vrrpd.yml is valid".into(), None),
         }
         // Firewall.
         match v.firewall_state.as_str() {
-            "absent" => push(&n.name, "firewall", true, "firewalld is not installed; check any other firewall lets IP protocol 112 through".into(), None),
+            "absent" => push(
+                &n.name,
+                "firewall",
+                true,
+                "firewalld is not installed; check any other firewall lets IP protocol 112 through".into(),
+                None,
+            ),
             "running" => {
                 let ok = accepts_vrrp_from(&v.rich_rules, peer.address);
                 push(
@@ -162,20 +192,52 @@ pub fn diagnose(pair: &Pair, views: &[NodeView; 2]) -> Vec<Finding> {
             other => push(&n.name, "firewall", true, format!("firewalld is `{other}`: not filtering"), None),
         }
         // nginx.
-        push(&n.name, "nginx -t", v.nginx_t_ok, if v.nginx_t_ok { "the nginx configuration is valid".into() } else { format!("nginx -t fails: {}", v.nginx_t.lines().last().unwrap_or("").trim()) }, (!v.nginx_t_ok).then(|| format!("fix the nginx configuration on `{}`", n.name)));
+        push(
+            &n.name,
+            "nginx -t",
+            v.nginx_t_ok,
+            if v.nginx_t_ok {
+                "the nginx configuration is valid".into()
+            } else {
+                format!("nginx -t fails: {}", v.nginx_t.lines().last().unwrap_or("").trim())
+            },
+            (!v.nginx_t_ok).then(|| format!("fix the nginx configuration on `{}`", n.name)),
+        );
         if let Some(ok) = v.after.check_ok() {
-            push(&n.name, "health check", ok, if ok { "the daemon's nginx check passes".into() } else { "the daemon's nginx check fails".into() }, (!ok).then(|| format!("make nginx on `{}` answer on port {}", n.name, n.nginx.listen)));
+            push(
+                &n.name,
+                "health check",
+                ok,
+                if ok { "the daemon's nginx check passes".into() } else { "the daemon's nginx check fails".into() },
+                (!ok).then(|| format!("make nginx on `{}` answer on port {}", n.name, n.nginx.listen)),
+            );
         }
         for (u, code) in &v.upstreams {
             let ok = code != "000";
-            push(&n.name, "upstream", ok, if ok { format!("{u} answers ({code})") } else { format!("{u} is not reachable from `{}`: nginx answers 502", n.name) }, (!ok).then(|| format!("check the backend and the route from `{}` to it", n.name)));
+            push(
+                &n.name,
+                "upstream",
+                ok,
+                if ok {
+                    format!("{u} answers ({code})")
+                } else {
+                    format!("{u} is not reachable from `{}`: nginx answers 502", n.name)
+                },
+                (!ok).then(|| format!("check the backend and the route from `{}` to it", n.name)),
+            );
         }
     }
     // The two deployed configs agree on what must match.
     if let (Some(a), Some(b)) = (&configs[0], &configs[1]) {
         for ia in &a.instances {
             let Some(ib) = b.instances.iter().find(|x| x.vrid == ia.vrid) else {
-                push(&pair.nodes[1].name, "consistency", false, format!("vrid {} is configured on `{}` only", ia.vrid.get(), pair.nodes[0].name), Some("run `hapair apply` on both nodes".into()));
+                push(
+                    &pair.nodes[1].name,
+                    "consistency",
+                    false,
+                    format!("vrid {} is configured on `{}` only", ia.vrid.get(), pair.nodes[0].name),
+                    Some("run `hapair apply` on both nodes".into()),
+                );
                 continue;
             };
             let mut diffs = Vec::new();
@@ -192,7 +254,17 @@ pub fn diagnose(pair: &Pair, views: &[NodeView; 2]) -> Vec<Finding> {
                 diffs.push("transport");
             }
             let ok = diffs.is_empty();
-            push("both", "consistency", ok, if ok { format!("vrid {}: version, interval and auth agree", ia.vrid.get()) } else { format!("vrid {}: the nodes differ in {}", ia.vrid.get(), diffs.join(", ")) }, (!ok).then(|| "run `hapair apply` so both nodes get the same settings".into()));
+            push(
+                "both",
+                "consistency",
+                ok,
+                if ok {
+                    format!("vrid {}: version, interval and auth agree", ia.vrid.get())
+                } else {
+                    format!("vrid {}: the nodes differ in {}", ia.vrid.get(), diffs.join(", "))
+                },
+                (!ok).then(|| "run `hapair apply` so both nodes get the same settings".into()),
+            );
         }
     }
     // Who hears whom: a backup's received-advert counter grows while the master sends.
@@ -211,7 +283,22 @@ pub fn diagnose(pair: &Pair, views: &[NodeView; 2]) -> Vec<Finding> {
             let peer = &pair.nodes[1 - i];
             let hears = after > before;
             match state {
-                Some("backup") => push(&n.name, "adverts", hears, if hears { format!("vrid {vrid}: hears `{}` ({} adverts in the sample)", peer.name, after - before) } else { format!("vrid {vrid}: BACKUP but hears no adverts") }, (!hears).then(|| format!("check that `{}` sends and that VRRP reaches `{}` (firewall, multicast)", peer.name, n.name))),
+                Some("backup") => push(
+                    &n.name,
+                    "adverts",
+                    hears,
+                    if hears {
+                        format!("vrid {vrid}: hears `{}` ({} adverts in the sample)", peer.name, after - before)
+                    } else {
+                        format!("vrid {vrid}: BACKUP but hears no adverts")
+                    },
+                    (!hears).then(|| {
+                        format!(
+                            "check that `{}` sends and that VRRP reaches `{}` (firewall, multicast)",
+                            peer.name, n.name
+                        )
+                    }),
+                ),
                 Some("master") => {
                     let peer_state = counts[1 - i].0;
                     let split = peer_state == Some("master");
@@ -228,22 +315,47 @@ pub fn diagnose(pair: &Pair, views: &[NodeView; 2]) -> Vec<Finding> {
                     };
                     push(&n.name, "adverts", !split, detail, fix);
                 }
-                Some(other) => push(&n.name, "adverts", false, format!("vrid {vrid}: the daemon is {other}"), Some(format!("see `journalctl -u hapair-vrrpd` on `{}`", n.name))),
-                None => push(&n.name, "adverts", false, format!("vrid {vrid}: the daemon is not running"), Some(format!("`systemctl start hapair-vrrpd` on `{}`, or `hapair apply`", n.name))),
+                Some(other) => push(
+                    &n.name,
+                    "adverts",
+                    false,
+                    format!("vrid {vrid}: the daemon is {other}"),
+                    Some(format!("see `journalctl -u hapair-vrrpd` on `{}`", n.name)),
+                ),
+                None => push(
+                    &n.name,
+                    "adverts",
+                    false,
+                    format!("vrid {vrid}: the daemon is not running"),
+                    Some(format!("`systemctl start hapair-vrrpd` on `{}`, or `hapair apply`", n.name)),
+                ),
             }
         }
     }
     // VIP placement, as verify judges it.
     let snaps = [views[0].after.clone(), views[1].after.clone()];
     for c in crate::verify::analysis::analyse(pair, &snaps).into_iter().filter(|c| c.name == "bound once") {
-        out.push(Finding { pair: pair.name.clone(), node: c.subject.clone(), check: "vip", ok: c.ok, detail: c.detail, fix: c.fix });
+        out.push(Finding {
+            pair: pair.name.clone(),
+            node: c.subject.clone(),
+            check: "vip",
+            ok: c.ok,
+            detail: c.detail,
+            fix: c.fix,
+        });
     }
     out
 }
 
 /// Gather and diagnose every selected pair.
-pub async fn run(inv: &Inventory, limit: Option<&str>, accept_new: bool, progress: &(dyn Fn(&str) + Sync)) -> Result<(Vec<Finding>, Vec<(String, Vec<String>)>), Error> {
-    let pairs: Vec<&Pair> = inv.pairs.iter().filter(|p| limit.is_none_or(|l| p.name == l || p.nodes.iter().any(|n| n.name == l))).collect();
+pub async fn run(
+    inv: &Inventory,
+    limit: Option<&str>,
+    accept_new: bool,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<(Vec<Finding>, Vec<(String, Vec<String>)>), Error> {
+    let pairs: Vec<&Pair> =
+        inv.pairs.iter().filter(|p| limit.is_none_or(|l| p.name == l || p.nodes.iter().any(|n| n.name == l))).collect();
     if pairs.is_empty() {
         return Err(Error::new("no pair matches `--limit`").with_fix("name a pair or a node of the inventory"));
     }
@@ -279,7 +391,10 @@ async fn gather(h: &dyn Host, n: &crate::inventory::Node) -> Result<NodeView, Er
         let mut argv = crate::transport::argv(["sh", "-c", CURL, "hapair-curl"]);
         argv.extend(n.nginx.upstreams.iter().map(|u| format!("http://{u}/")));
         let out = check(h, "doctor upstreams", &argv, None).await?;
-        v.upstreams = String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.rsplit_once(' ').map(|(u, c)| (u.to_string(), c.to_string()))).collect();
+        v.upstreams = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.rsplit_once(' ').map(|(u, c)| (u.to_string(), c.to_string())))
+            .collect();
     }
     // The status file is rewritten at most once a second: 3 s shows several adverts at 1 s.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -291,7 +406,14 @@ async fn gather(h: &dyn Host, n: &crate::inventory::Node) -> Result<NodeView, Er
 pub fn text(findings: &[Finding], journals: &[(String, Vec<String>)]) -> String {
     let mut s = String::new();
     for f in findings {
-        s.push_str(&format!("{:<4}  {:<8}  {:<16}  {:<14}  {}\n", if f.ok { "ok" } else { "FAIL" }, f.pair, f.node, f.check, f.detail));
+        s.push_str(&format!(
+            "{:<4}  {:<8}  {:<16}  {:<14}  {}\n",
+            if f.ok { "ok" } else { "FAIL" },
+            f.pair,
+            f.node,
+            f.check,
+            f.detail
+        ));
         if let (false, Some(fix)) = (f.ok, &f.fix) {
             s.push_str(&format!("{:<4}  {:<8}  {:<16}  {:<14}  fix: {fix}\n", "", "", "", ""));
         }
@@ -319,9 +441,15 @@ mod tests {
     fn vrrp_rules_from_the_peer_or_anyone_count() {
         let peer: std::net::Ipv4Addr = "10.0.0.12".parse().unwrap();
         let r = |s: &str| vec![s.to_string()];
-        assert!(accepts_vrrp_from(&r("rule family=\"ipv4\" source address=\"10.0.0.12/32\" protocol value=\"vrrp\" accept"), peer));
+        assert!(accepts_vrrp_from(
+            &r("rule family=\"ipv4\" source address=\"10.0.0.12/32\" protocol value=\"vrrp\" accept"),
+            peer
+        ));
         assert!(accepts_vrrp_from(&r("rule protocol value=\"vrrp\" accept"), peer));
-        assert!(!accepts_vrrp_from(&r("rule family=\"ipv4\" source address=\"10.0.0.99/32\" protocol value=\"vrrp\" accept"), peer));
+        assert!(!accepts_vrrp_from(
+            &r("rule family=\"ipv4\" source address=\"10.0.0.99/32\" protocol value=\"vrrp\" accept"),
+            peer
+        ));
         assert!(!accepts_vrrp_from(&r("rule family=\"ipv4\" port port=\"112\" protocol=\"udp\" accept"), peer));
         assert!(!accepts_vrrp_from(&[], peer));
     }

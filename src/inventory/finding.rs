@@ -30,11 +30,21 @@ pub struct Finding {
 }
 
 impl Finding {
-    pub fn error(code: &'static str, location: Location, message: impl Into<String>, fix: impl Into<String>) -> Finding {
+    pub fn error(
+        code: &'static str,
+        location: Location,
+        message: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Finding {
         Finding { code, severity: Severity::Error, location, message: message.into(), fix: fix.into() }
     }
 
-    pub fn warning(code: &'static str, location: Location, message: impl Into<String>, fix: impl Into<String>) -> Finding {
+    pub fn warning(
+        code: &'static str,
+        location: Location,
+        message: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Finding {
         Finding { code, severity: Severity::Warning, location, message: message.into(), fix: fix.into() }
     }
 
@@ -65,7 +75,13 @@ impl fmt::Display for Finding {
 /// Findings in file order, errors before warnings at the same place.
 pub fn sort(findings: &mut [Finding]) {
     findings.sort_by(|a, b| {
-        (a.location.line == 0, a.location.line, a.location.column, a.severity, a.code, &a.message)
-            .cmp(&(b.location.line == 0, b.location.line, b.location.column, b.severity, b.code, &b.message))
+        (a.location.line == 0, a.location.line, a.location.column, a.severity, a.code, &a.message).cmp(&(
+            b.location.line == 0,
+            b.location.line,
+            b.location.column,
+            b.severity,
+            b.code,
+            &b.message,
+        ))
     });
 }

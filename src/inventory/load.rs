@@ -47,18 +47,33 @@ impl Default for Location {
 pub fn load(path: &Path, overrides: &[String]) -> Result<Loaded, Vec<Finding>> {
     let at = |line, column| Location { file: path.to_path_buf(), line, column };
     let bytes = std::fs::read(path).map_err(|e| {
-        vec![Finding::error("HA000", at(0, 0), format!("cannot read the inventory: {e}"), "check the path given with `-i`")]
+        vec![Finding::error(
+            "HA000",
+            at(0, 0),
+            format!("cannot read the inventory: {e}"),
+            "check the path given with `-i`",
+        )]
     })?;
     let text = String::from_utf8(bytes).map_err(|e| {
         let upto = &e.as_bytes()[..e.utf8_error().valid_up_to()];
         let line = upto.iter().filter(|b| **b == b'\n').count() + 1;
         let column = upto.iter().rev().take_while(|b| **b != b'\n').count() + 1;
-        vec![Finding::error("HA001", at(line, column), "the file is not UTF-8 text", "save the inventory as UTF-8 YAML")]
+        vec![Finding::error(
+            "HA001",
+            at(line, column),
+            "the file is not UTF-8 text",
+            "save the inventory as UTF-8 YAML",
+        )]
     })?;
     let mut findings = Vec::new();
     let root = match tree::parse(&text) {
         Err(TreeError::Syntax { pos, message }) => {
-            return Err(vec![Finding::error("HA001", loc(path, pos), format!("YAML syntax error: {message}"), "fix the YAML syntax at this place (indentation, quotes, brackets)")]);
+            return Err(vec![Finding::error(
+                "HA001",
+                loc(path, pos),
+                format!("YAML syntax error: {message}"),
+                "fix the YAML syntax at this place (indentation, quotes, brackets)",
+            )]);
         }
         Err(_) => return Err(vec![]),
         Ok((root, errors)) => {
@@ -70,7 +85,12 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<Loaded, Vec<Finding>> {
                         format!("duplicate key `{key}` (first at line {})", first.line),
                         "remove one of them; YAML keeps only one value per key",
                     )),
-                    TreeError::ComplexKey { pos } => findings.push(Finding::error("HA004", loc(path, pos), "a key must be a plain name", "write `name: value`")),
+                    TreeError::ComplexKey { pos } => findings.push(Finding::error(
+                        "HA004",
+                        loc(path, pos),
+                        "a key must be a plain name",
+                        "write `name: value`",
+                    )),
                     TreeError::Syntax { .. } => {}
                 }
             }
@@ -101,8 +121,15 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<Loaded, Vec<Finding>> {
     let mut places = Vec::new();
     let mut provenance = BTreeMap::new();
     match root.get("pairs") {
-        None => findings.push(Finding::error("HA005", at(1, 1), "the inventory has no `pairs`", "add `pairs:` with at least one pair (see `inventories/master-backup.yml`)")),
-        Some(p) if !matches!(p.kind, Kind::Map(_)) => findings.push(not_a(path, "pairs", p, "a mapping of pair names to pairs")),
+        None => findings.push(Finding::error(
+            "HA005",
+            at(1, 1),
+            "the inventory has no `pairs`",
+            "add `pairs:` with at least one pair (see `inventories/master-backup.yml`)",
+        )),
+        Some(p) if !matches!(p.kind, Kind::Map(_)) => {
+            findings.push(not_a(path, "pairs", p, "a mapping of pair names to pairs"))
+        }
         Some(p) => {
             if p.entries().is_empty() {
                 findings.push(Finding::error("HA005", loc(path, p.pos), "`pairs` is empty", "add at least one pair"));
@@ -120,7 +147,12 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<Loaded, Vec<Finding>> {
     // `-e NODE.…` naming no node is a mistake worth saying.
     for (node, (_, _)) in node_cli.iter().flat_map(|(n, m)| m.iter().map(move |(k, v)| (n, (k, v)))) {
         if !pairs.iter().any(|p: &Pair| p.nodes.iter().any(|n| &n.name == node)) {
-            findings.push(Finding::error("HA003", Location { file: PathBuf::from("command line"), line: 0, column: 0 }, format!("`-e {node}.…` names no node of the inventory"), "use `-e NODE.section.key=value` with a node's name, or `-e section.key=value` for all"));
+            findings.push(Finding::error(
+                "HA003",
+                Location { file: PathBuf::from("command line"), line: 0, column: 0 },
+                format!("`-e {node}.…` names no node of the inventory"),
+                "use `-e NODE.section.key=value` with a node's name, or `-e section.key=value` for all",
+            ));
         }
     }
     let inventory = Inventory { source: path.to_path_buf(), pairs };
@@ -136,7 +168,12 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<Loaded, Vec<Finding>> {
 }
 
 fn not_a(path: &Path, key: &str, node: &Node, want: &str) -> Finding {
-    Finding::error("HA004", loc(path, node.pos), format!("`{key}` must be {want}, not {}", settings::describe(node)), format!("see docs/inventory-format.md for the shape of `{key}`"))
+    Finding::error(
+        "HA004",
+        loc(path, node.pos),
+        format!("`{key}` must be {want}, not {}", settings::describe(node)),
+        format!("see docs/inventory-format.md for the shape of `{key}`"),
+    )
 }
 
 struct Ctx<'a> {
@@ -154,20 +191,41 @@ const VIP_KEYS: &[&str] = &["address", "vrid", "master", "priorities"];
 /// Names of nodes, pairs and interfaces: they end up in file names, unit descriptions and
 /// command arguments, so only a safe alphabet.
 pub fn valid_name(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 63 && s.starts_with(|c: char| c.is_ascii_alphanumeric()) && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_' || c == '.')
+    !s.is_empty()
+        && s.len() <= 63
+        && s.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_' || c == '.')
 }
 
 pub fn valid_interface(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 15 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' || c == '@')
+    !s.is_empty()
+        && s.len() <= 15
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' || c == '@')
 }
 
 type Prov = BTreeMap<String, Vec<(String, String, Layer, Location)>>;
 
-fn pair_of(ctx: &Ctx, name: &str, name_pos: Pos, node: &Node, findings: &mut Vec<Finding>) -> Option<(Pair, PairPlaces, Prov)> {
+fn pair_of(
+    ctx: &Ctx,
+    name: &str,
+    name_pos: Pos,
+    node: &Node,
+    findings: &mut Vec<Finding>,
+) -> Option<(Pair, PairPlaces, Prov)> {
     let path = ctx.path;
-    let mut pl = PairPlaces { name: loc(path, name_pos), nodes: loc(path, node.pos), vips: loc(path, node.pos), ..Default::default() };
+    let mut pl = PairPlaces {
+        name: loc(path, name_pos),
+        nodes: loc(path, node.pos),
+        vips: loc(path, node.pos),
+        ..Default::default()
+    };
     if !valid_name(name) {
-        findings.push(Finding::error("HA013", loc(path, name_pos), format!("pair name `{}` has characters hapair does not allow", name.escape_debug()), "use lowercase letters, digits, `-`, `_` and `.`, starting with a letter or digit"));
+        findings.push(Finding::error(
+            "HA013",
+            loc(path, name_pos),
+            format!("pair name `{}` has characters hapair does not allow", name.escape_debug()),
+            "use lowercase letters, digits, `-`, `_` and `.`, starting with a letter or digit",
+        ));
     }
     if !matches!(node.kind, Kind::Map(_)) {
         findings.push(not_a(path, name, node, "a mapping (mode, interface, nodes, vips)"));
@@ -178,7 +236,12 @@ fn pair_of(ctx: &Ctx, name: &str, name_pos: Pos, node: &Node, findings: &mut Vec
     collect(path, node, Layer::Pair, PAIR_KEYS, &format!("pair `{name}`"), &mut pair_leaves, findings);
     let mode = match node.get("mode") {
         None => {
-            findings.push(Finding::error("HA005", loc(path, name_pos), format!("pair `{name}` has no `mode`"), "add `mode: master-backup` or `mode: dual-master`"));
+            findings.push(Finding::error(
+                "HA005",
+                loc(path, name_pos),
+                format!("pair `{name}` has no `mode`"),
+                "add `mode: master-backup` or `mode: dual-master`",
+            ));
             None
         }
         Some(m) => match typed("mode", Ty::OneOf(&["master-backup", "dual-master"]), m) {
@@ -194,7 +257,12 @@ fn pair_of(ctx: &Ctx, name: &str, name_pos: Pos, node: &Node, findings: &mut Vec
         Some(i) => match &i.kind {
             Kind::Scalar(s, _) if valid_interface(s) => Some(s.clone()),
             _ => {
-                findings.push(Finding::error("HA013", loc(path, i.pos), format!("interface {} is not an interface name", settings::describe(i)), "write the interface's name as `ip link` shows it, e.g. `eth0` (at most 15 characters)"));
+                findings.push(Finding::error(
+                    "HA013",
+                    loc(path, i.pos),
+                    format!("interface {} is not an interface name", settings::describe(i)),
+                    "write the interface's name as `ip link` shows it, e.g. `eth0` (at most 15 characters)",
+                ));
                 // Reported once here, not again as a missing interface on each node.
                 Some(String::from("invalid"))
             }
@@ -205,13 +273,27 @@ fn pair_of(ctx: &Ctx, name: &str, name_pos: Pos, node: &Node, findings: &mut Vec
     // Nodes.
     let mut nodes_raw = Vec::new();
     match node.get("nodes") {
-        None => findings.push(Finding::error("HA010", loc(path, name_pos), format!("pair `{name}` has no `nodes`"), "list exactly two nodes, each with `name` and `address`")),
+        None => findings.push(Finding::error(
+            "HA010",
+            loc(path, name_pos),
+            format!("pair `{name}` has no `nodes`"),
+            "list exactly two nodes, each with `name` and `address`",
+        )),
         Some(n) => {
             pl.nodes = loc(path, n.pos);
             match &n.kind {
                 Kind::Seq(items) => {
                     if items.len() != 2 {
-                        findings.push(Finding::error("HA010", loc(path, n.pos), format!("pair `{name}` has {} node{}; a pair has exactly two", items.len(), if items.len() == 1 { "" } else { "s" }), "list exactly two nodes; put more nodes in more pairs"));
+                        findings.push(Finding::error(
+                            "HA010",
+                            loc(path, n.pos),
+                            format!(
+                                "pair `{name}` has {} node{}; a pair has exactly two",
+                                items.len(),
+                                if items.len() == 1 { "" } else { "s" }
+                            ),
+                            "list exactly two nodes; put more nodes in more pairs",
+                        ));
                     }
                     nodes_raw.extend(items.iter().take(2));
                 }
@@ -230,7 +312,12 @@ fn pair_of(ctx: &Ctx, name: &str, name_pos: Pos, node: &Node, findings: &mut Vec
         let nname = match n.get("name") {
             Some(Node { kind: Kind::Scalar(s, _), pos }) => {
                 if !valid_name(s) {
-                    findings.push(Finding::error("HA013", loc(path, *pos), format!("node name `{}` has characters hapair does not allow", s.escape_debug()), "use lowercase letters, digits, `-`, `_` and `.`, starting with a letter or digit"));
+                    findings.push(Finding::error(
+                        "HA013",
+                        loc(path, *pos),
+                        format!("node name `{}` has characters hapair does not allow", s.escape_debug()),
+                        "use lowercase letters, digits, `-`, `_` and `.`, starting with a letter or digit",
+                    ));
                 }
                 (s.clone(), loc(path, *pos))
             }
@@ -247,8 +334,17 @@ fn pair_of(ctx: &Ctx, name: &str, name_pos: Pos, node: &Node, findings: &mut Vec
             Some(a @ Node { kind: Kind::Scalar(s, _), pos }) => match s.parse::<Ipv4Addr>() {
                 Ok(ip) => (ip, loc(path, *pos)),
                 Err(_) => {
-                    let hint = if s.contains(':') { "hapair manages IPv4 VRRP; give the node's IPv4 address" } else { "write an IPv4 address like `10.0.0.11` (no prefix length)" };
-                    findings.push(Finding::error("HA004", loc(path, a.pos), format!("`address` of `{}` is {}, not an IPv4 address", nname.0, settings::describe(a)), hint));
+                    let hint = if s.contains(':') {
+                        "hapair manages IPv4 VRRP; give the node's IPv4 address"
+                    } else {
+                        "write an IPv4 address like `10.0.0.11` (no prefix length)"
+                    };
+                    findings.push(Finding::error(
+                        "HA004",
+                        loc(path, a.pos),
+                        format!("`address` of `{}` is {}, not an IPv4 address", nname.0, settings::describe(a)),
+                        hint,
+                    ));
                     continue;
                 }
             },
@@ -257,7 +353,12 @@ fn pair_of(ctx: &Ctx, name: &str, name_pos: Pos, node: &Node, findings: &mut Vec
                 continue;
             }
             None => {
-                findings.push(Finding::error("HA005", loc(path, n.pos), format!("node `{}` has no `address`", nname.0), "add `address: 10.0.0.11`, its address on the VRRP interface"));
+                findings.push(Finding::error(
+                    "HA005",
+                    loc(path, n.pos),
+                    format!("node `{}` has no `address`", nname.0),
+                    "add `address: 10.0.0.11`, its address on the VRRP interface",
+                ));
                 continue;
             }
         };
@@ -265,7 +366,12 @@ fn pair_of(ctx: &Ctx, name: &str, name_pos: Pos, node: &Node, findings: &mut Vec
             Some(i) => match &i.kind {
                 Kind::Scalar(s, _) if valid_interface(s) => Some(s.clone()),
                 _ => {
-                    findings.push(Finding::error("HA013", loc(path, i.pos), format!("interface {} is not an interface name", settings::describe(i)), "write the interface's name as `ip link` shows it, e.g. `eth0`"));
+                    findings.push(Finding::error(
+                        "HA013",
+                        loc(path, i.pos),
+                        format!("interface {} is not an interface name", settings::describe(i)),
+                        "write the interface's name as `ip link` shows it, e.g. `eth0`",
+                    ));
                     Some(String::from("invalid"))
                 }
             },
@@ -289,16 +395,23 @@ fn pair_of(ctx: &Ctx, name: &str, name_pos: Pos, node: &Node, findings: &mut Vec
         let iface = match iface {
             Some(i) => i.clone(),
             None => {
-                findings.push(Finding::error("HA005", loc(path, *npos), format!("node `{}` has no `interface` (nor has pair `{name}`)", nname.0), "add `interface: eth0` to the pair, or to the node"));
+                findings.push(Finding::error(
+                    "HA005",
+                    loc(path, *npos),
+                    format!("node `{}` has no `interface` (nor has pair `{name}`)", nname.0),
+                    "add `interface: eth0` to the pair, or to the node",
+                ));
                 continue;
             }
         };
         let empty = Leaves::new();
-        let layers: [&Leaves; 5] = [ctx.defaults, &pair_leaves, leaves, ctx.global_cli, ctx.node_cli.get(&nname.0).unwrap_or(&empty)];
+        let layers: [&Leaves; 5] =
+            [ctx.defaults, &pair_leaves, leaves, ctx.global_cli, ctx.node_cli.get(&nname.0).unwrap_or(&empty)];
         let mut values: BTreeMap<&str, Value> = BTreeMap::new();
         let mut rows = Vec::new();
         let mut bad = false;
-        pl.check_keys_written[i.min(1)] = layers.iter().any(|l| l.keys().any(|k| k.starts_with("check.") && k != "check.type"));
+        pl.check_keys_written[i.min(1)] =
+            layers.iter().any(|l| l.keys().any(|k| k.starts_with("check.") && k != "check.type"));
         for (key, ty, builtin) in SETTINGS {
             let winner: Option<&Raw> = layers.iter().rev().find_map(|l| l.get(*key));
             let (value, layer, location) = match winner {
@@ -311,7 +424,10 @@ fn pair_of(ctx: &Ctx, name: &str, name_pos: Pos, node: &Node, findings: &mut Vec
                     }
                 },
                 None => {
-                    let v = builtin.and_then(|b| tree::parse(b).ok()).and_then(|(n, _)| n).and_then(|n| typed(key, *ty, &n).ok());
+                    let v = builtin
+                        .and_then(|b| tree::parse(b).ok())
+                        .and_then(|(n, _)| n)
+                        .and_then(|n| typed(key, *ty, &n).ok());
                     (v, Layer::Builtin, Location::default())
                 }
             };
@@ -341,7 +457,12 @@ fn pair_of(ctx: &Ctx, name: &str, name_pos: Pos, node: &Node, findings: &mut Vec
     // VIPs.
     let mut vips = Vec::new();
     match node.get("vips") {
-        None => findings.push(Finding::error("HA020", loc(path, name_pos), format!("pair `{name}` has no `vips`"), "add `vips:` with an address, a `vrid` and the preferred `master`")),
+        None => findings.push(Finding::error(
+            "HA020",
+            loc(path, name_pos),
+            format!("pair `{name}` has no `vips`"),
+            "add `vips:` with an address, a `vrid` and the preferred `master`",
+        )),
         Some(v) => {
             pl.vips = loc(path, v.pos);
             match &v.kind {
@@ -377,8 +498,13 @@ fn resolve_path(base: &Path, p: &str) -> PathBuf {
     }
 }
 
-
-fn vip_of(path: &Path, nodes: &[Node_; 2], item: &Node, pl: &mut PairPlaces, findings: &mut Vec<Finding>) -> Option<Vip> {
+fn vip_of(
+    path: &Path,
+    nodes: &[Node_; 2],
+    item: &Node,
+    pl: &mut PairPlaces,
+    findings: &mut Vec<Finding>,
+) -> Option<Vip> {
     if !matches!(item.kind, Kind::Map(_)) {
         findings.push(not_a(path, "vips", item, "a list of mappings with `address`, `vrid` and `master`"));
         return None;
@@ -391,7 +517,12 @@ fn vip_of(path: &Path, nodes: &[Node_; 2], item: &Node, pl: &mut PairPlaces, fin
     let req = |key: &str, findings: &mut Vec<Finding>| {
         let n = item.get(key);
         if n.is_none() {
-            findings.push(Finding::error("HA005", loc(path, item.pos), format!("a VIP has no `{key}`"), "a VIP needs `address` (with prefix), `vrid` and `master`"));
+            findings.push(Finding::error(
+                "HA005",
+                loc(path, item.pos),
+                format!("a VIP has no `{key}`"),
+                "a VIP needs `address` (with prefix), `vrid` and `master`",
+            ));
         }
         n
     };
@@ -401,8 +532,17 @@ fn vip_of(path: &Path, nodes: &[Node_; 2], item: &Node, pl: &mut PairPlaces, fin
         Kind::Scalar(s, _) => match s.parse::<VipCidr>() {
             Ok(v) => v,
             Err(e) => {
-                let fix = if s.contains(':') { "hapair manages IPv4 VRRP; give an IPv4 VIP like `10.0.0.200/24`".to_string() } else { e.clone() };
-                findings.push(Finding::error("HA004", loc(path, a.pos), format!("VIP address {} is not an IPv4 address with a prefix", settings::describe(a)), fix));
+                let fix = if s.contains(':') {
+                    "hapair manages IPv4 VRRP; give an IPv4 VIP like `10.0.0.200/24`".to_string()
+                } else {
+                    e.clone()
+                };
+                findings.push(Finding::error(
+                    "HA004",
+                    loc(path, a.pos),
+                    format!("VIP address {} is not an IPv4 address with a prefix", settings::describe(a)),
+                    fix,
+                ));
                 return None;
             }
         },
@@ -442,7 +582,12 @@ fn vip_of(path: &Path, nodes: &[Node_; 2], item: &Node, pl: &mut PairPlaces, fin
             Kind::Map(entries) => {
                 for e in entries {
                     let Some(i) = nodes.iter().position(|n| n.name == e.key) else {
-                        findings.push(Finding::error("HA021", loc(path, e.key_pos), format!("`priorities` names `{}`, not a node of this pair", e.key.escape_debug()), format!("use `{}` and `{}`", nodes[0].name, nodes[1].name)));
+                        findings.push(Finding::error(
+                            "HA021",
+                            loc(path, e.key_pos),
+                            format!("`priorities` names `{}`, not a node of this pair", e.key.escape_debug()),
+                            format!("use `{}` and `{}`", nodes[0].name, nodes[1].name),
+                        ));
                         continue;
                     };
                     match typed("priority", Ty::Int { min: 1, max: 255 }, &e.value) {
@@ -508,7 +653,12 @@ fn node_settings(
         Some(Value::Secret(SecretSource::Env(var))) => match std::env::var(var) {
             Ok(p) => Some(Secret::new(p)),
             Err(_) => {
-                findings.push(Finding::error("HA050", at("vrrp.auth_pass"), format!("`vrrp.auth_pass` comes from `${var}`, which is not set"), format!("export {var}=… before running hapair")));
+                findings.push(Finding::error(
+                    "HA050",
+                    at("vrrp.auth_pass"),
+                    format!("`vrrp.auth_pass` comes from `${var}`, which is not set"),
+                    format!("export {var}=… before running hapair"),
+                ));
                 return None;
             }
         },
@@ -517,7 +667,12 @@ fn node_settings(
             match std::fs::read_to_string(&p) {
                 Ok(t) => Some(Secret::new(t.trim_end_matches(['\n', '\r']).to_string())),
                 Err(e) => {
-                    findings.push(Finding::error("HA050", at("vrrp.auth_pass"), format!("`vrrp.auth_pass` comes from `{}`, which cannot be read: {e}", p.display()), "create the file (mode 0600) or point `file:` at it"));
+                    findings.push(Finding::error(
+                        "HA050",
+                        at("vrrp.auth_pass"),
+                        format!("`vrrp.auth_pass` comes from `{}`, which cannot be read: {e}", p.display()),
+                        "create the file (mode 0600) or point `file:` at it",
+                    ));
                     return None;
                 }
             }
@@ -528,7 +683,12 @@ fn node_settings(
         Some("script") => {
             let argv = l("check.script");
             if argv.is_empty() {
-                findings.push(Finding::error("HA034", at("check.type"), "`check.type` is `script` but `check.script` is not set", "set `check.script` to the command, e.g. `[\"/usr/local/bin/check-nginx\"]`"));
+                findings.push(Finding::error(
+                    "HA034",
+                    at("check.type"),
+                    "`check.type` is `script` but `check.script` is not set",
+                    "set `check.script` to the command, e.g. `[\"/usr/local/bin/check-nginx\"]`",
+                ));
                 return None;
             }
             CheckKind::Script { argv }
@@ -536,8 +696,15 @@ fn node_settings(
         Some("none") => CheckKind::None,
         _ => {
             let path = s("check.path").unwrap_or_else(|| "/".into());
-            if !path.starts_with('/') || path.chars().any(|c| c.is_whitespace() || c.is_control() || "\"'`$;\\<>{}".contains(c)) {
-                findings.push(Finding::error("HA013", at("check.path"), format!("`check.path` `{}` is not a URL path", path.escape_debug()), "write a path like `/healthz`"));
+            if !path.starts_with('/')
+                || path.chars().any(|c| c.is_whitespace() || c.is_control() || "\"'`$;\\<>{}".contains(c))
+            {
+                findings.push(Finding::error(
+                    "HA013",
+                    at("check.path"),
+                    format!("`check.path` `{}` is not a URL path", path.escape_debug()),
+                    "write a path like `/healthz`",
+                ));
                 return None;
             }
             CheckKind::Http { path }
@@ -545,25 +712,52 @@ fn node_settings(
     };
     let server_name = s("nginx.server_name").unwrap_or_else(|| "_".into());
     if server_name.is_empty() || server_name.chars().any(|c| c.is_control() || "\"'`$;\\{}#".contains(c)) {
-        findings.push(Finding::error("HA013", at("nginx.server_name"), format!("`nginx.server_name` `{}` is not a server name", server_name.escape_debug()), "write names separated by spaces, like `www.example.com example.com`, or `_`"));
+        findings.push(Finding::error(
+            "HA013",
+            at("nginx.server_name"),
+            format!("`nginx.server_name` `{}` is not a server name", server_name.escape_debug()),
+            "write names separated by spaces, like `www.example.com example.com`, or `_`",
+        ));
         return None;
     }
     let upstreams = l("nginx.upstreams");
     for u in &upstreams {
-        let ok = u.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0) && h.chars().all(|c| c.is_ascii_alphanumeric() || ".-_[]:".contains(c)));
+        let ok = u.rsplit_once(':').is_some_and(|(h, p)| {
+            !h.is_empty()
+                && p.parse::<u16>().is_ok_and(|p| p > 0)
+                && h.chars().all(|c| c.is_ascii_alphanumeric() || ".-_[]:".contains(c))
+        });
         if !ok {
-            findings.push(Finding::error("HA013", at("nginx.upstreams"), format!("upstream `{}` is not `host:port`", u.escape_debug()), "write upstreams like `10.0.0.5:8080`"));
+            findings.push(Finding::error(
+                "HA013",
+                at("nginx.upstreams"),
+                format!("upstream `{}` is not `host:port`", u.escape_debug()),
+                "write upstreams like `10.0.0.5:8080`",
+            ));
             return None;
         }
     }
     let user = s("connection.user").unwrap_or_else(|| "root".into());
     if user.is_empty() || !user.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-        findings.push(Finding::error("HA013", at("connection.user"), format!("`connection.user` `{}` is not a user name", user.escape_debug()), "write a login name like `deploy`"));
+        findings.push(Finding::error(
+            "HA013",
+            at("connection.user"),
+            format!("`connection.user` `{}` is not a user name", user.escape_debug()),
+            "write a login name like `deploy`",
+        ));
         return None;
     }
     let host = s("connection.host").unwrap_or_else(|| address.to_string());
-    if host.is_empty() || host.starts_with('-') || !host.chars().all(|c| c.is_ascii_alphanumeric() || ".-_:[]".contains(c)) {
-        findings.push(Finding::error("HA013", at("connection.host"), format!("`connection.host` `{}` is not a host name or address", host.escape_debug()), "write a DNS name or an IP address"));
+    if host.is_empty()
+        || host.starts_with('-')
+        || !host.chars().all(|c| c.is_ascii_alphanumeric() || ".-_:[]".contains(c))
+    {
+        findings.push(Finding::error(
+            "HA013",
+            at("connection.host"),
+            format!("`connection.host` `{}` is not a host name or address", host.escape_debug()),
+            "write a DNS name or an IP address",
+        ));
         return None;
     }
     Some(Node_ {
@@ -585,7 +779,11 @@ fn node_settings(
             auth_pass,
             preempt: b("vrrp.preempt"),
             preempt_delay: d("vrrp.preempt_delay"),
-            transport: if s("vrrp.transport").as_deref() == Some("unicast") { Transport::Unicast } else { Transport::Multicast },
+            transport: if s("vrrp.transport").as_deref() == Some("unicast") {
+                Transport::Unicast
+            } else {
+                Transport::Multicast
+            },
             garp_count: i("vrrp.garp.count") as u32,
             garp_interval: d("vrrp.garp.interval"),
             v3_checksum_pseudo_header: b("vrrp.v3_checksum_pseudo_header"),
@@ -610,7 +808,12 @@ fn parse_overrides(overrides: &[String], findings: &mut Vec<Finding>) -> (Leaves
     let cli = Location { file: PathBuf::from("command line"), line: 0, column: 0 };
     for o in overrides {
         let Some((k, v)) = o.split_once('=') else {
-            findings.push(Finding::error("HA003", cli.clone(), format!("`-e {}` is not `key=value`", o.escape_debug()), "write `-e vrrp.advert_interval=100ms` or `-e web1.check.weight=-80`"));
+            findings.push(Finding::error(
+                "HA003",
+                cli.clone(),
+                format!("`-e {}` is not `key=value`", o.escape_debug()),
+                "write `-e vrrp.advert_interval=100ms` or `-e web1.check.weight=-80`",
+            ));
             continue;
         };
         let (node, key) = if settings::ty_of(k).is_some() {
@@ -625,7 +828,12 @@ fn parse_overrides(overrides: &[String], findings: &mut Vec<Finding>) -> (Leaves
                         Some(s) => format!("did you mean `{s}`?"),
                         None => "see `hapair check --explain NODE` for every setting's name".to_string(),
                     };
-                    findings.push(Finding::error("HA003", cli.clone(), format!("`-e {}` sets no known setting", k.escape_debug()), fix));
+                    findings.push(Finding::error(
+                        "HA003",
+                        cli.clone(),
+                        format!("`-e {}` sets no known setting", k.escape_debug()),
+                        fix,
+                    ));
                     continue;
                 }
             }
@@ -635,7 +843,11 @@ fn parse_overrides(overrides: &[String], findings: &mut Vec<Finding>) -> (Leaves
             Ok((None, _)) => Node { kind: Kind::Null, pos: Pos::default() },
             Err(_) => Node { kind: Kind::Scalar(v.to_string(), true), pos: Pos::default() },
         };
-        let raw = Raw { node: value, layer: Layer::CommandLine, location: Location { file: PathBuf::from(format!("-e {k}")), line: 0, column: 0 } };
+        let raw = Raw {
+            node: value,
+            layer: Layer::CommandLine,
+            location: Location { file: PathBuf::from(format!("-e {k}")), line: 0, column: 0 },
+        };
         match node {
             None => {
                 global.insert(key, raw);

@@ -78,15 +78,10 @@ impl fmt::Display for VipCidr {
 impl std::str::FromStr for VipCidr {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (a, p) = s
-            .split_once('/')
-            .ok_or_else(|| format!("`{s}` has no prefix length; write it as `{s}/24`"))?;
+        let (a, p) = s.split_once('/').ok_or_else(|| format!("`{s}` has no prefix length; write it as `{s}/24`"))?;
         let addr: Ipv4Addr = a.parse().map_err(|_| format!("`{a}` is not an IPv4 address"))?;
-        let prefix: u8 = p
-            .parse()
-            .ok()
-            .filter(|p| *p <= 32)
-            .ok_or_else(|| format!("`{p}` is not a prefix length (0 to 32)"))?;
+        let prefix: u8 =
+            p.parse().ok().filter(|p| *p <= 32).ok_or_else(|| format!("`{p}` is not a prefix length (0 to 32)"))?;
         Ok(VipCidr { addr, prefix })
     }
 }

@@ -19,11 +19,21 @@ pub fn check(inv: &Inventory, places: &[PairPlaces]) -> Vec<Finding> {
         for (i, n) in pair.nodes.iter().enumerate() {
             let at = &pl.node_name[i];
             if let Some(first) = node_names.insert(&n.name, at) {
-                out.push(Finding::error("HA011", at.clone(), format!("node name `{}` is used twice (first at line {})", n.name, first.line), "give every node its own name"));
+                out.push(Finding::error(
+                    "HA011",
+                    at.clone(),
+                    format!("node name `{}` is used twice (first at line {})", n.name, first.line),
+                    "give every node its own name",
+                ));
             }
             let at = &pl.node_address[i];
             if let Some((other, _)) = node_addrs.insert(n.address, (&n.name, at)) {
-                out.push(Finding::error("HA012", at.clone(), format!("address {} of `{}` is also `{other}`'s", n.address, n.name), "give every node its own address"));
+                out.push(Finding::error(
+                    "HA012",
+                    at.clone(),
+                    format!("address {} of `{}` is also `{other}`'s", n.address, n.name),
+                    "give every node its own address",
+                ));
             }
         }
         pair_rules(pair, pl, &mut out);
@@ -31,17 +41,32 @@ pub fn check(inv: &Inventory, places: &[PairPlaces]) -> Vec<Finding> {
             let at = &pl.vip_address[v];
             let a = vip.address.addr();
             if let Some((other, _)) = vip_seen.insert(a, (&pair.name, at)) {
-                out.push(Finding::error("HA023", at.clone(), format!("VIP {a} is also used by pair `{other}`"), "give every VIP its own address"));
+                out.push(Finding::error(
+                    "HA023",
+                    at.clone(),
+                    format!("VIP {a} is also used by pair `{other}`"),
+                    "give every VIP its own address",
+                ));
             }
             if let Some((owner, _)) = node_addrs.get(&a) {
-                out.push(Finding::error("HA024", at.clone(), format!("VIP {a} is the address of node `{owner}`"), "pick an unused address in the nodes' subnet for the VIP"));
+                out.push(Finding::error(
+                    "HA024",
+                    at.clone(),
+                    format!("VIP {a} is the address of node `{owner}`"),
+                    "pick an unused address in the nodes' subnet for the VIP",
+                ));
             }
             let prefix = vip.address.prefix();
             let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix) };
             let net = u32::from(a) & mask;
             if let Some((other, first)) = vrids.insert((net, vip.vrid.get()), (&pair.name, &pl.vip_vrid[v])) {
                 let same = if *other == pair.name { "this pair".to_string() } else { format!("pair `{other}`") };
-                out.push(Finding::error("HA022", pl.vip_vrid[v].clone(), format!("vrid {} is also used by {same} on the same segment (line {})", vip.vrid, first.line), "give every VIP on a segment its own vrid (1 to 255)"));
+                out.push(Finding::error(
+                    "HA022",
+                    pl.vip_vrid[v].clone(),
+                    format!("vrid {} is also used by {same} on the same segment (line {})", vip.vrid, first.line),
+                    "give every VIP on a segment its own vrid (1 to 255)",
+                ));
             }
         }
     }
@@ -52,13 +77,31 @@ fn pair_rules(pair: &Pair, pl: &PairPlaces, out: &mut Vec<Finding>) {
     let name = &pair.name;
     match (pair.mode, pair.vips.len()) {
         (Mode::MasterBackup, 1) => {}
-        (Mode::MasterBackup, n) => out.push(Finding::error("HA020", pl.vips.clone(), format!("pair `{name}` is `master-backup` but has {n} VIPs; it has exactly one"), "keep one VIP, or make the pair `dual-master` with two")),
+        (Mode::MasterBackup, n) => out.push(Finding::error(
+            "HA020",
+            pl.vips.clone(),
+            format!("pair `{name}` is `master-backup` but has {n} VIPs; it has exactly one"),
+            "keep one VIP, or make the pair `dual-master` with two",
+        )),
         (Mode::DualMaster, 2) => {
             if pair.vips[0].master == pair.vips[1].master {
-                out.push(Finding::error("HA020", pl.vip_master[1].clone(), format!("both VIPs of dual-master pair `{name}` prefer `{}`", pair.vips[0].master), "make each node the master of one VIP"));
+                out.push(Finding::error(
+                    "HA020",
+                    pl.vip_master[1].clone(),
+                    format!("both VIPs of dual-master pair `{name}` prefer `{}`", pair.vips[0].master),
+                    "make each node the master of one VIP",
+                ));
             }
         }
-        (Mode::DualMaster, n) => out.push(Finding::error("HA020", pl.vips.clone(), format!("pair `{name}` is `dual-master` but has {n} VIP{}; it has exactly two", if n == 1 { "" } else { "s" }), "give it two VIPs with different masters, or make it `master-backup`")),
+        (Mode::DualMaster, n) => out.push(Finding::error(
+            "HA020",
+            pl.vips.clone(),
+            format!(
+                "pair `{name}` is `dual-master` but has {n} VIP{}; it has exactly two",
+                if n == 1 { "" } else { "s" }
+            ),
+            "give it two VIPs with different masters, or make it `master-backup`",
+        )),
     }
     let [a, b] = &pair.nodes;
     // Settings both nodes must agree on, or they will not hear each other.
@@ -70,7 +113,15 @@ fn pair_rules(pair: &Pair, pl: &PairPlaces, out: &mut Vec<Finding>) {
         ("vrrp.v3_checksum_pseudo_header", a.vrrp.v3_checksum_pseudo_header == b.vrrp.v3_checksum_pseudo_header),
     ] {
         if !same {
-            out.push(Finding::error("HA046", at(pl, 1, key), format!("`{}` and `{}` disagree on `{key}`; they would not accept each other's adverts", a.name, b.name), format!("set `{key}` on the pair, not per node")));
+            out.push(Finding::error(
+                "HA046",
+                at(pl, 1, key),
+                format!(
+                    "`{}` and `{}` disagree on `{key}`; they would not accept each other's adverts",
+                    a.name, b.name
+                ),
+                format!("set `{key}` on the pair, not per node"),
+            ));
         }
     }
     if a.name == b.name {
@@ -85,7 +136,9 @@ fn pair_rules(pair: &Pair, pl: &PairPlaces, out: &mut Vec<Finding>) {
     let [first, second] = per_node;
     let mut second: Vec<Option<Finding>> = second.into_iter().map(Some).collect();
     for mut f in first {
-        let twin = second.iter_mut().find(|g| g.as_ref().is_some_and(|g| g.code == f.code && g.location == f.location && g.message == f.message));
+        let twin = second.iter_mut().find(|g| {
+            g.as_ref().is_some_and(|g| g.code == f.code && g.location == f.location && g.message == f.message)
+        });
         let who = match twin {
             Some(t) => {
                 *t = None;
@@ -103,7 +156,12 @@ fn pair_rules(pair: &Pair, pl: &PairPlaces, out: &mut Vec<Finding>) {
     for n in &pair.nodes {
         if !pair.vips.is_empty() && !pair.vips.iter().all(|v| v.address.contains(n.address)) {
             if let Some((v, vip)) = pair.vips.iter().enumerate().find(|(_, v)| !v.address.contains(n.address)) {
-                out.push(Finding::error("HA025", pl.vip_address[v].clone(), format!("VIP {} is not in the subnet of `{}` ({})", vip.address, n.name, n.address), format!("use a VIP inside {}'s subnet, or fix its prefix length", n.name)));
+                out.push(Finding::error(
+                    "HA025",
+                    pl.vip_address[v].clone(),
+                    format!("VIP {} is not in the subnet of `{}` ({})", vip.address, n.name, n.address),
+                    format!("use a VIP inside {}'s subnet, or fix its prefix length", n.name),
+                ));
             }
         }
     }
@@ -112,11 +170,30 @@ fn pair_rules(pair: &Pair, pl: &PairPlaces, out: &mut Vec<Finding>) {
         let (pm, pb) = (vip.priorities[m].get(), vip.priorities[1 - m].get());
         let (master, peer) = (&pair.nodes[m], &pair.nodes[1 - m]);
         if pm <= pb {
-            out.push(Finding::error("HA030", pl.vip_priorities[v].clone(), format!("`{}` is the preferred master of {} but its priority {pm} is not above `{}`'s {pb}", master.name, vip.address.addr(), peer.name), format!("give `{}` the higher priority, e.g. {}", master.name, pb.saturating_add(50).min(254))));
+            out.push(Finding::error(
+                "HA030",
+                pl.vip_priorities[v].clone(),
+                format!(
+                    "`{}` is the preferred master of {} but its priority {pm} is not above `{}`'s {pb}",
+                    master.name,
+                    vip.address.addr(),
+                    peer.name
+                ),
+                format!("give `{}` the higher priority, e.g. {}", master.name, pb.saturating_add(50).min(254)),
+            ));
         }
         for (i, p) in vip.priorities.iter().enumerate() {
             if p.get() == 255 {
-                out.push(Finding::error("HA031", pl.vip_priorities[v].clone(), format!("priority 255 for `{}` is reserved for the owner of {} (a node whose own address is the VIP)", pair.nodes[i].name, vip.address.addr()), "use 254 or lower"));
+                out.push(Finding::error(
+                    "HA031",
+                    pl.vip_priorities[v].clone(),
+                    format!(
+                        "priority 255 for `{}` is reserved for the owner of {} (a node whose own address is the VIP)",
+                        pair.nodes[i].name,
+                        vip.address.addr()
+                    ),
+                    "use 254 or lower",
+                ));
             }
         }
         // The headline rule: a failing check must be able to move the VIP.
@@ -145,49 +222,127 @@ fn pair_rules(pair: &Pair, pl: &PairPlaces, out: &mut Vec<Finding>) {
 }
 
 fn at(pl: &PairPlaces, node: usize, key: &str) -> Location {
-    pl.settings[node.min(1)].get(key).filter(|l| l.line > 0 || !l.file.as_os_str().is_empty()).cloned().unwrap_or_else(|| pl.name.clone())
+    pl.settings[node.min(1)]
+        .get(key)
+        .filter(|l| l.line > 0 || !l.file.as_os_str().is_empty())
+        .cloned()
+        .unwrap_or_else(|| pl.name.clone())
 }
 
 fn node_rules(n: &Node, i: usize, pl: &PairPlaces, out: &mut Vec<Finding>) {
     let v = &n.vrrp;
     let name = "{node}";
     if v.version == 3 && v.auth_pass.is_some() {
-        out.push(Finding::error("HA040", at(pl, i, "vrrp.auth_pass"), format!("VRRPv3 has no authentication, but `vrrp.auth_pass` is set on {name}"), "remove `auth_pass`, or use `vrrp.version: 2`"));
+        out.push(Finding::error(
+            "HA040",
+            at(pl, i, "vrrp.auth_pass"),
+            format!("VRRPv3 has no authentication, but `vrrp.auth_pass` is set on {name}"),
+            "remove `auth_pass`, or use `vrrp.version: 2`",
+        ));
     }
-    if v.version == 2 && (v.advert_interval.subsec_nanos() != 0 || v.advert_interval < Duration::from_secs(1) || v.advert_interval > Duration::from_secs(255)) {
-        out.push(Finding::error("HA041", at(pl, i, "vrrp.advert_interval"), format!("VRRPv2 carries whole seconds (1 to 255), but the advert interval on {name} is {}", super::settings::show_duration(v.advert_interval)), "use whole seconds, or `vrrp.version: 3` for sub-second intervals"));
+    if v.version == 2
+        && (v.advert_interval.subsec_nanos() != 0
+            || v.advert_interval < Duration::from_secs(1)
+            || v.advert_interval > Duration::from_secs(255))
+    {
+        out.push(Finding::error(
+            "HA041",
+            at(pl, i, "vrrp.advert_interval"),
+            format!(
+                "VRRPv2 carries whole seconds (1 to 255), but the advert interval on {name} is {}",
+                super::settings::show_duration(v.advert_interval)
+            ),
+            "use whole seconds, or `vrrp.version: 3` for sub-second intervals",
+        ));
     }
-    if v.version == 3 && (v.advert_interval < Duration::from_millis(10) || v.advert_interval > Duration::from_millis(40950) || v.advert_interval.as_millis() % 10 != 0) {
-        out.push(Finding::error("HA042", at(pl, i, "vrrp.advert_interval"), format!("VRRPv3 carries 10 ms steps from 10 ms to 40.95 s, but the advert interval on {name} is {}", super::settings::show_duration(v.advert_interval)), "use a multiple of 10 ms between 10ms and 40950ms"));
+    if v.version == 3
+        && (v.advert_interval < Duration::from_millis(10)
+            || v.advert_interval > Duration::from_millis(40950)
+            || v.advert_interval.as_millis() % 10 != 0)
+    {
+        out.push(Finding::error(
+            "HA042",
+            at(pl, i, "vrrp.advert_interval"),
+            format!(
+                "VRRPv3 carries 10 ms steps from 10 ms to 40.95 s, but the advert interval on {name} is {}",
+                super::settings::show_duration(v.advert_interval)
+            ),
+            "use a multiple of 10 ms between 10ms and 40950ms",
+        ));
     }
     if let Some(p) = &v.auth_pass {
         if v.version == 2 && p.expose().len() > 8 {
-            out.push(Finding::error("HA043", at(pl, i, "vrrp.auth_pass"), format!("the VRRPv2 password on {name} is {} bytes; PASS carries 8 and keepalived silently cuts the rest", p.expose().len()), "use at most 8 bytes"));
+            out.push(Finding::error(
+                "HA043",
+                at(pl, i, "vrrp.auth_pass"),
+                format!(
+                    "the VRRPv2 password on {name} is {} bytes; PASS carries 8 and keepalived silently cuts the rest",
+                    p.expose().len()
+                ),
+                "use at most 8 bytes",
+            ));
         }
         if p.expose().is_empty() {
-            out.push(Finding::error("HA043", at(pl, i, "vrrp.auth_pass"), format!("the VRRPv2 password on {name} is empty"), "set a password of 1 to 8 bytes, or remove `auth_pass`"));
+            out.push(Finding::error(
+                "HA043",
+                at(pl, i, "vrrp.auth_pass"),
+                format!("the VRRPv2 password on {name} is empty"),
+                "set a password of 1 to 8 bytes, or remove `auth_pass`",
+            ));
         }
     }
     if !v.preempt && v.preempt_delay > Duration::ZERO {
-        out.push(Finding::warning("HA044", at(pl, i, "vrrp.preempt_delay"), format!("`preempt` is false on {name}, so `preempt_delay` has no effect"), "remove `preempt_delay`, or set `preempt: true`"));
+        out.push(Finding::warning(
+            "HA044",
+            at(pl, i, "vrrp.preempt_delay"),
+            format!("`preempt` is false on {name}, so `preempt_delay` has no effect"),
+            "remove `preempt_delay`, or set `preempt: true`",
+        ));
     }
     if v.transport == Transport::Unicast && v.garp_count == 0 {
         out.push(Finding::warning("HA045", at(pl, i, "vrrp.garp.count"), format!("no gratuitous ARP is sent on takeover on {name}: clients keep the old MAC until their ARP cache expires"), "keep `vrrp.garp.count` at 1 or more"));
     }
     let c = &n.check;
     if c.kind == CheckKind::None && pl.check_keys_written[i.min(1)] {
-        out.push(Finding::warning("HA033", at(pl, i, "check.type"), format!("`check` options are set on {name}, but `check.type` is `none`: the check tracks nothing"), "set `check.type: http` (or `script`), or remove the other `check` keys"));
+        out.push(Finding::warning(
+            "HA033",
+            at(pl, i, "check.type"),
+            format!("`check` options are set on {name}, but `check.type` is `none`: the check tracks nothing"),
+            "set `check.type: http` (or `script`), or remove the other `check` keys",
+        ));
     }
     if c.kind != CheckKind::None && c.timeout > c.interval {
-        out.push(Finding::warning("HA047", at(pl, i, "check.timeout"), format!("the check timeout on {name} ({}) is longer than the check interval ({})", super::settings::show_duration(c.timeout), super::settings::show_duration(c.interval)), "keep `check.timeout` at or below `check.interval`"));
+        out.push(Finding::warning(
+            "HA047",
+            at(pl, i, "check.timeout"),
+            format!(
+                "the check timeout on {name} ({}) is longer than the check interval ({})",
+                super::settings::show_duration(c.timeout),
+                super::settings::show_duration(c.interval)
+            ),
+            "keep `check.timeout` at or below `check.interval`",
+        ));
     }
     if c.kind != CheckKind::None && c.interval.is_zero() {
-        out.push(Finding::error("HA047", at(pl, i, "check.interval"), format!("the check interval on {name} is 0"), "use an interval like `1s`"));
+        out.push(Finding::error(
+            "HA047",
+            at(pl, i, "check.interval"),
+            format!("the check interval on {name} is 0"),
+            "use an interval like `1s`",
+        ));
     }
-    for (key, file) in [("connection.identity_file", &n.connection.identity_file), ("connection.known_hosts", &n.connection.known_hosts)] {
+    for (key, file) in [
+        ("connection.identity_file", &n.connection.identity_file),
+        ("connection.known_hosts", &n.connection.known_hosts),
+    ] {
         if let Some(f) = file {
             if !f.exists() {
-                out.push(Finding::warning("HA051", at(pl, i, key), format!("`{key}` is `{}`, which does not exist on this machine", f.display()), "fix the path (`~/` is your home; other relative paths start at the inventory's folder)"));
+                out.push(Finding::warning(
+                    "HA051",
+                    at(pl, i, key),
+                    format!("`{key}` is `{}`, which does not exist on this machine", f.display()),
+                    "fix the path (`~/` is your home; other relative paths start at the inventory's folder)",
+                ));
             }
         }
     }

@@ -31,7 +31,10 @@ impl Layer {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ty {
     Str,
-    Int { min: i64, max: i64 },
+    Int {
+        min: i64,
+        max: i64,
+    },
     Bool,
     Duration,
     Secret,
@@ -128,7 +131,15 @@ pub fn unknown_key(file: &Path, key: &str, pos: Pos, known: &[&str], what: &str)
 
 /// Flatten the settings sections of a mapping (`defaults`, a pair, a node) into leaves.
 /// `allowed_other` are the mapping's own keys that are not settings (e.g. `name`).
-pub fn collect(file: &Path, map: &Node, layer: Layer, allowed_other: &[&str], what: &str, out: &mut Leaves, findings: &mut Vec<Finding>) {
+pub fn collect(
+    file: &Path,
+    map: &Node,
+    layer: Layer,
+    allowed_other: &[&str],
+    what: &str,
+    out: &mut Leaves,
+    findings: &mut Vec<Finding>,
+) {
     for e in map.entries() {
         if allowed_other.contains(&e.key.as_str()) {
             continue;
@@ -143,7 +154,14 @@ pub fn collect(file: &Path, map: &Node, layer: Layer, allowed_other: &[&str], wh
     }
 }
 
-fn collect_section(file: &Path, prefix: &str, node: &Node, layer: Layer, out: &mut Leaves, findings: &mut Vec<Finding>) {
+fn collect_section(
+    file: &Path,
+    prefix: &str,
+    node: &Node,
+    layer: Layer,
+    out: &mut Leaves,
+    findings: &mut Vec<Finding>,
+) {
     match &node.kind {
         Kind::Map(entries) => {
             for e in entries {
@@ -197,7 +215,10 @@ pub fn typed(key: &str, ty: Ty, node: &Node) -> Result<Value, (String, String)> 
         _ => None,
     };
     let wrong = |want: &str, example: &str| {
-        (format!("`{key}` must be {want}, not {}", describe(node)), format!("write it like `{}: {example}`", key.rsplit('.').next().unwrap_or(key)))
+        (
+            format!("`{key}` must be {want}, not {}", describe(node)),
+            format!("write it like `{}: {example}`", key.rsplit('.').next().unwrap_or(key)),
+        )
     };
     match ty {
         Ty::Str => match scalar(node) {
@@ -207,10 +228,12 @@ pub fn typed(key: &str, ty: Ty, node: &Node) -> Result<Value, (String, String)> 
         Ty::Int { min, max } => match scalar(node) {
             Some((s, false)) => match s.parse::<i64>() {
                 Ok(v) if (min..=max).contains(&v) => Ok(Value::Int(v)),
-                Ok(_) | Err(_) if s.trim_start_matches('-').chars().all(|c| c.is_ascii_digit()) && !s.is_empty() => Err((
-                    format!("`{key}` is {s}, outside {min} to {max}"),
-                    format!("use a whole number from {min} to {max}"),
-                )),
+                Ok(_) | Err(_) if s.trim_start_matches('-').chars().all(|c| c.is_ascii_digit()) && !s.is_empty() => {
+                    Err((
+                        format!("`{key}` is {s}, outside {min} to {max}"),
+                        format!("use a whole number from {min} to {max}"),
+                    ))
+                }
                 _ => Err(wrong(&format!("a whole number from {min} to {max}"), &min.max(0).to_string())),
             },
             _ => Err(wrong(&format!("a whole number from {min} to {max}"), &min.max(0).to_string())),
@@ -222,7 +245,10 @@ pub fn typed(key: &str, ty: Ty, node: &Node) -> Result<Value, (String, String)> 
         },
         Ty::Duration => match scalar(node) {
             Some((s, _)) => parse_duration(&s).map(Value::Duration).ok_or_else(|| {
-                (format!("`{key}` is `{s}`, not a duration"), format!("write a number with a unit: `100ms`, `1s`, `1.5s`"))
+                (
+                    format!("`{key}` is `{s}`, not a duration"),
+                    "write a number with a unit: `100ms`, `1s`, `1.5s`".to_string(),
+                )
             }),
             None => Err(wrong("a duration", "1s")),
         },
@@ -233,10 +259,16 @@ pub fn typed(key: &str, ty: Ty, node: &Node) -> Result<Value, (String, String)> 
                 match (e.key.as_str(), &e.value.kind) {
                     ("env", Kind::Scalar(v, _)) => Ok(Value::Secret(SecretSource::Env(v.clone()))),
                     ("file", Kind::Scalar(v, _)) => Ok(Value::Secret(SecretSource::File(v.clone()))),
-                    _ => Err((format!("`{key}` takes a string, `{{env: VAR}}` or `{{file: PATH}}`"), "write `auth_pass: {env: VRRP_PASS}`".into())),
+                    _ => Err((
+                        format!("`{key}` takes a string, `{{env: VAR}}` or `{{file: PATH}}`"),
+                        "write `auth_pass: {env: VRRP_PASS}`".into(),
+                    )),
                 }
             }
-            _ => Err((format!("`{key}` takes a string, `{{env: VAR}}` or `{{file: PATH}}`"), "write `auth_pass: {env: VRRP_PASS}`".into())),
+            _ => Err((
+                format!("`{key}` takes a string, `{{env: VAR}}` or `{{file: PATH}}`"),
+                "write `auth_pass: {env: VRRP_PASS}`".into(),
+            )),
         },
         Ty::StrList | Ty::Argv => match &node.kind {
             Kind::Seq(items) => {
@@ -255,7 +287,11 @@ pub fn typed(key: &str, ty: Ty, node: &Node) -> Result<Value, (String, String)> 
         Ty::OneOf(options) => match scalar(node) {
             Some((s, _)) if options.contains(&s.as_str()) => Ok(Value::Str(s)),
             _ => Err((
-                format!("`{key}` must be one of {}, not {}", options.iter().map(|o| format!("`{o}`")).collect::<Vec<_>>().join(", "), describe(node)),
+                format!(
+                    "`{key}` must be one of {}, not {}",
+                    options.iter().map(|o| format!("`{o}`")).collect::<Vec<_>>().join(", "),
+                    describe(node)
+                ),
                 match scalar(node).and_then(|(s, _)| suggest(&s, options.iter().copied())) {
                     Some(s) => format!("did you mean `{s}`?"),
                     None => format!("use one of {}", options.join(", ")),

@@ -106,7 +106,11 @@ impl Builder {
                 },
                 Some((key, key_pos)) => {
                     if let Some(first) = entries.iter().find(|e| e.key == key) {
-                        self.errors.push(TreeError::DuplicateKey { key: key.clone(), pos: key_pos, first: first.key_pos });
+                        self.errors.push(TreeError::DuplicateKey {
+                            key: key.clone(),
+                            pos: key_pos,
+                            first: first.key_pos,
+                        });
                     } else {
                         entries.push(Entry { key, key_pos, value: node });
                     }
@@ -142,7 +146,9 @@ impl MarkedEventReceiver for Builder {
                 self.push_value(node.unwrap_or(Node { kind: Kind::Null, pos: p }));
             }
             Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq { items: Vec::new(), pos: p, anchor }),
-            Event::MappingStart(anchor, _) => self.stack.push(Frame::Map { entries: Vec::new(), pending: None, pos: p, anchor }),
+            Event::MappingStart(anchor, _) => {
+                self.stack.push(Frame::Map { entries: Vec::new(), pending: None, pos: p, anchor })
+            }
             Event::SequenceEnd | Event::MappingEnd => {
                 let (node, anchor) = match self.stack.pop() {
                     Some(Frame::Seq { items, pos, anchor }) => (Node { kind: Kind::Seq(items), pos }, anchor),
@@ -169,7 +175,10 @@ pub fn parse(text: &str) -> Result<(Option<Node>, Vec<TreeError>), TreeError> {
         return Err(TreeError::Syntax { pos: pos(*m), message: e.info().to_string() });
     }
     if b.documents > 1 {
-        return Err(TreeError::Syntax { pos: Pos { line: 1, col: 1 }, message: "more than one YAML document in the file".into() });
+        return Err(TreeError::Syntax {
+            pos: Pos { line: 1, col: 1 },
+            message: "more than one YAML document in the file".into(),
+        });
     }
     Ok((b.root, b.errors))
 }
@@ -198,7 +207,14 @@ mod tests {
     #[test]
     fn reports_duplicate_keys_with_both_places() {
         let (_, errs) = parse("a: 1\nb: 2\na: 3\n").unwrap();
-        assert_eq!(errs, vec![TreeError::DuplicateKey { key: "a".into(), pos: Pos { line: 3, col: 1 }, first: Pos { line: 1, col: 1 } }]);
+        assert_eq!(
+            errs,
+            vec![TreeError::DuplicateKey {
+                key: "a".into(),
+                pos: Pos { line: 3, col: 1 },
+                first: Pos { line: 1, col: 1 }
+            }]
+        );
     }
 
     #[test]

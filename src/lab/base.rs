@@ -13,11 +13,24 @@ const VERSION: &str = "v3";
 const STAMP: &str = ".hapair-base-complete";
 
 pub const PACKAGES: &[&str] = &[
-    "systemd", "systemd-sysv", "libpam-systemd", "dbus", "netbase", "openssh-server", "iproute2",
-    "nginx-light", "firewalld", "procps", "curl", "keepalived", "sudo", "nftables",
+    "systemd",
+    "systemd-sysv",
+    "libpam-systemd",
+    "dbus",
+    "netbase",
+    "openssh-server",
+    "iproute2",
+    "nginx-light",
+    "firewalld",
+    "procps",
+    "curl",
+    "keepalived",
+    "sudo",
+    "nftables",
     // Not needed by hapair (a POSIX shell is enough); there because real Debian servers have
     // it and the Ansible benchmark needs it on the targets.
-    "python3", "python3-apt",
+    "python3",
+    "python3-apt",
 ];
 
 /// Units the hosts must not start at boot: keepalived is the interop peer, started by tests;

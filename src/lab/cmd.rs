@@ -15,14 +15,11 @@ pub fn run(argv: &[&str]) -> Result<Output, Error> {
 /// Run `argv` and return its output whatever its exit status.
 pub fn output(argv: &[&str]) -> Result<Output, Error> {
     let (prog, args) = argv.split_first().ok_or_else(|| Error::new("empty command"))?;
-    Command::new(prog)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| {
-            Error::new(format!("cannot run `{prog}`: {e}"))
-                .with_fix(format!("install `{prog}` (the lab needs systemd-container, debootstrap, iproute2, openssh-client)"))
-        })
+    Command::new(prog).args(args).stdin(Stdio::null()).output().map_err(|e| {
+        Error::new(format!("cannot run `{prog}`: {e}")).with_fix(format!(
+            "install `{prog}` (the lab needs systemd-container, debootstrap, iproute2, openssh-client)"
+        ))
+    })
 }
 
 /// Run `argv`, ignoring failure: for idempotent teardown of things that may already be gone.
@@ -33,9 +30,5 @@ pub fn quiet(argv: &[&str]) -> bool {
 pub fn failed(argv: &[&str], out: &Output) -> Error {
     let stderr = String::from_utf8_lossy(&out.stderr);
     let code = out.status.code().map_or("a signal".to_string(), |c| c.to_string());
-    Error::new(format!(
-        "`{}` exited with {code}: {}",
-        argv.join(" "),
-        stderr.trim()
-    ))
+    Error::new(format!("`{}` exited with {code}: {}", argv.join(" "), stderr.trim()))
 }

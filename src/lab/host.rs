@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 const CGROUP_ROOTS: &[&str] = &["/sys/fs/cgroup/unified", "/sys/fs/cgroup/systemd"];
 
 pub struct HostPaths {
-
     pub upper: PathBuf,
     pub work: PathBuf,
     pub merged: PathBuf,
@@ -30,7 +29,6 @@ impl HostPaths {
             work: dir.join("work"),
             merged: dir.join("merged"),
             console: dir.join("console.log"),
-
         }
     }
 }
@@ -61,12 +59,8 @@ pub fn prepare(
         std::fs::create_dir_all(d)?;
     }
     if !is_mounted(&paths.merged) {
-        let opts = format!(
-            "lowerdir={},upperdir={},workdir={}",
-            base.display(),
-            paths.upper.display(),
-            paths.work.display()
-        );
+        let opts =
+            format!("lowerdir={},upperdir={},workdir={}", base.display(), paths.upper.display(), paths.work.display());
         let merged = paths.merged.to_string_lossy().to_string();
         cmd::run(&["mount", "-t", "overlay", "overlay", "-o", &opts, &merged])
             .map_err(|e| e.with_fix("the lab needs overlayfs (modprobe overlay) and root"))?;
@@ -161,10 +155,10 @@ pub fn boot(lab: &str, h: &HostState, paths: &HostPaths) -> Result<u32, Error> {
             Ok(())
         });
     }
-    let child = command
-        .spawn()
-        .map_err(|e| Error::new(format!("cannot start `systemd-nspawn` for `{machine}`: {e}"))
-            .with_fix("install systemd-container (`apt-get install systemd-container`)"))?;
+    let child = command.spawn().map_err(|e| {
+        Error::new(format!("cannot start `systemd-nspawn` for `{machine}`: {e}"))
+            .with_fix("install systemd-container (`apt-get install systemd-container`)")
+    })?;
     Ok(child.id())
 }
 
@@ -196,10 +190,7 @@ pub fn leader(nspawn_pid: u32) -> Option<u32> {
 
 /// argv prefix that runs a command inside the host's namespaces.
 pub fn nsenter_argv(leader: u32) -> Vec<String> {
-    ["nsenter", "-t", &leader.to_string(), "-m", "-u", "-i", "-n", "-p", "--"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
+    ["nsenter", "-t", &leader.to_string(), "-m", "-u", "-i", "-n", "-p", "--"].iter().map(|s| s.to_string()).collect()
 }
 
 /// Wait until the host's systemd reports `running` and its sshd answers with a banner.

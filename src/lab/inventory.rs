@@ -41,8 +41,7 @@ fn absolute(p: &Path) -> PathBuf {
 /// The lab's SSH key (made once); returns the public key line.
 pub fn ensure_key(key: &Path) -> Result<String, Error> {
     if let Some(dir) = key.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Error::new(format!("cannot create `{}`: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| Error::new(format!("cannot create `{}`: {e}", dir.display())))?;
     }
     if !key.exists() || !pub_of(key).exists() {
         let _ = std::fs::remove_file(key);

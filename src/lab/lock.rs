@@ -18,11 +18,7 @@ impl Lock {
         // SAFETY: flock on a file descriptor we own; no memory is involved.
         let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
         if rc != 0 {
-            return Err(Error::new(format!(
-                "cannot lock `{}`: {}",
-                path.display(),
-                std::io::Error::last_os_error()
-            )));
+            return Err(Error::new(format!("cannot lock `{}`: {}", path.display(), std::io::Error::last_os_error())));
         }
         Ok(Lock(file))
     }

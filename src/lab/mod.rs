@@ -224,9 +224,10 @@ fn try_reuse(st: &LabState, opts: &UpOptions) -> Result<Option<LabInfo>, Error> 
     if st.hosts.len() != opts.nodes as usize || st.mode != opts.mode {
         return Ok(None);
     }
-    let alive = st.hosts.iter().all(|h| {
-        h.nspawn_pid.is_some_and(|p| host::is_our_nspawn(p, &host::machine_name(&st.name, &h.node)))
-    });
+    let alive = st
+        .hosts
+        .iter()
+        .all(|h| h.nspawn_pid.is_some_and(|p| host::is_our_nspawn(p, &host::machine_name(&st.name, &h.node))));
     if !alive {
         return Ok(None);
     }
@@ -292,10 +293,10 @@ fn allocate_subnet(name: &str) -> Result<u8, Error> {
     }
     let hash = name.bytes().fold(2166136261u32, |h, b| (h ^ b as u32).wrapping_mul(16777619));
     let start = (hash % 240) as u8 + 1;
-    (0..240u32)
-        .map(|i| ((start as u32 - 1 + i) % 240 + 1) as u8)
-        .find(|k| !used.contains(k))
-        .ok_or_else(|| Error::new("every lab subnet in 10.77.0.0/16 is in use").with_fix("bring a lab down with `hapair lab down --name NAME`"))
+    (0..240u32).map(|i| ((start as u32 - 1 + i) % 240 + 1) as u8).find(|k| !used.contains(k)).ok_or_else(|| {
+        Error::new("every lab subnet in 10.77.0.0/16 is in use")
+            .with_fix("bring a lab down with `hapair lab down --name NAME`")
+    })
 }
 
 /// Remove a lab: everything in its state file, and anything of it found without one.
@@ -465,18 +466,18 @@ pub fn exec_output(name: &str, node: &str, argv: &[&str]) -> Result<std::process
 
 fn leader_of(name: &str, node: &str) -> Result<u32, Error> {
     validate_name(name)?;
-    let st = LabState::load(&state_path(name))?
-        .ok_or_else(|| Error::new(format!("lab `{name}` is not up")).with_fix(format!("run `hapair lab up --name {name}`")))?;
+    let st = LabState::load(&state_path(name))?.ok_or_else(|| {
+        Error::new(format!("lab `{name}` is not up")).with_fix(format!("run `hapair lab up --name {name}`"))
+    })?;
     let h = st.host(node).ok_or_else(|| {
         let names: Vec<&str> = st.hosts.iter().map(|h| h.node.as_str()).collect();
         Error::new(format!("lab `{name}` has no node `{node}`")).with_fix(format!("use one of: {}", names.join(", ")))
     })?;
     let machine = host::machine_name(name, node);
-    h.nspawn_pid
-        .filter(|p| host::is_our_nspawn(*p, &machine))
-        .and_then(host::leader)
-        .ok_or_else(|| Error::new(format!("host `{node}` of lab `{name}` is not running"))
-            .with_fix(format!("run `hapair lab up --name {name}` to bring it back")))
+    h.nspawn_pid.filter(|p| host::is_our_nspawn(*p, &machine)).and_then(host::leader).ok_or_else(|| {
+        Error::new(format!("host `{node}` of lab `{name}` is not running"))
+            .with_fix(format!("run `hapair lab up --name {name}` to bring it back"))
+    })
 }
 
 /// One row of `lab status`.
@@ -490,8 +491,9 @@ pub struct HostStatus {
 
 pub fn status(name: &str) -> Result<(LabInfo, Vec<HostStatus>), Error> {
     validate_name(name)?;
-    let st = LabState::load(&state_path(name))?
-        .ok_or_else(|| Error::new(format!("lab `{name}` is not up")).with_fix(format!("run `hapair lab up --name {name}`")))?;
+    let st = LabState::load(&state_path(name))?.ok_or_else(|| {
+        Error::new(format!("lab `{name}` is not up")).with_fix(format!("run `hapair lab up --name {name}`"))
+    })?;
     let rows = st
         .hosts
         .iter()

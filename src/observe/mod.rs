@@ -285,7 +285,14 @@ pub fn parse(out: &[u8]) -> Result<Facts, ParseError> {
                 let kind = if fields[2] == "dangling" { FileKind::Dangling } else { FileKind::Other };
                 f.files.insert(
                     path.to_string(),
-                    FileFact { kind, sha256: String::new(), mode: 0, owner: String::new(), group: String::new(), content: Vec::new() },
+                    FileFact {
+                        kind,
+                        sha256: String::new(),
+                        mode: 0,
+                        owner: String::new(),
+                        group: String::new(),
+                        content: Vec::new(),
+                    },
                 );
             }
             ["file", path, kind, sum, st] => {
@@ -293,8 +300,8 @@ pub fn parse(out: &[u8]) -> Result<Facts, ParseError> {
                 let [mode, owner, group, _size] = st.as_slice() else {
                     return Err(ParseError(format!("bad stat for `{path}`: {}", st.join(" "))));
                 };
-                let mode = u32::from_str_radix(mode, 8)
-                    .map_err(|_| ParseError(format!("bad mode `{mode}` for `{path}`")))?;
+                let mode =
+                    u32::from_str_radix(mode, 8).map_err(|_| ParseError(format!("bad mode `{mode}` for `{path}`")))?;
                 f.files.insert(
                     path.to_string(),
                     FileFact {
@@ -308,8 +315,7 @@ pub fn parse(out: &[u8]) -> Result<Facts, ParseError> {
                 );
             }
             ["content", path, len] => {
-                let len: usize =
-                    len.parse().map_err(|_| ParseError(format!("bad length `{len}` for `{path}`")))?;
+                let len: usize = len.parse().map_err(|_| ParseError(format!("bad length `{len}` for `{path}`")))?;
                 if buf.len() < len + 1 || buf[len] != b'\n' {
                     return Err(ParseError(format!("`{path}` changed while it was read; run again")));
                 }
@@ -324,9 +330,7 @@ pub fn parse(out: &[u8]) -> Result<Facts, ParseError> {
                 }
             }
             ["nofile", _] => {}
-            ["binary", sum, ver] => {
-                f.binary = Some(BinaryFact { sha256: sum.to_string(), version: ver.to_string() })
-            }
+            ["binary", sum, ver] => f.binary = Some(BinaryFact { sha256: sum.to_string(), version: ver.to_string() }),
             ["pkg", name, ver] => {
                 f.packages.insert(name.to_string(), ver.to_string());
             }
@@ -479,9 +483,13 @@ mod tests {
     #[test]
     fn full_output_parses() {
         let mut out = b"os\tdebian\t12\npkgmgr\tapt\ninit\tsystemd\nfwinstalled\nfwrunning\nfwdefault\tpublic\naddr\teth0\t10.77.1.11/24\n".to_vec();
-        out.extend_from_slice(b"file\t/etc/hapair/vrrpd.yml\tfile\tabc\t600 root root 6\ncontent\t/etc/hapair/vrrpd.yml\t6\nx: 1\n\n\n");
+        out.extend_from_slice(
+            b"file\t/etc/hapair/vrrpd.yml\tfile\tabc\t600 root root 6\ncontent\t/etc/hapair/vrrpd.yml\t6\nx: 1\n\n\n",
+        );
         out.extend_from_slice(b"file\t/etc/nginx/sites-enabled/default\tlink\tdef\t644 root root 0\ncontent\t/etc/nginx/sites-enabled/default\t0\n\n");
-        out.extend_from_slice(b"nofile\t/etc/nginx/conf.d/hapair.conf\nbinary\tfeed\thapair 0.1.0\npkg\tnginx-light\t1.22.1-9\n");
+        out.extend_from_slice(
+            b"nofile\t/etc/nginx/conf.d/hapair.conf\nbinary\tfeed\thapair 0.1.0\npkg\tnginx-light\t1.22.1-9\n",
+        );
         out.extend_from_slice(b"svcunits\tfirewalld.service nginx.service\nsvc\tLoadState=not-found\nsvc\t\nsvc\tLoadState=loaded\nsvc\tActiveState=active\nsvc\tUnitFileState=enabled\nsvc\tMainPID=42\nsvc\tNRestarts=0\n");
         for l in ZONES.lines() {
             out.extend_from_slice(format!("fwrt\t{l}\n").as_bytes());

@@ -31,8 +31,18 @@ pub enum ServiceAction {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Change {
-    Package { role: Role, name: String, manager: String },
-    Binary { role: Role, path: String, from: Option<String>, to: String, size: u64 },
+    Package {
+        role: Role,
+        name: String,
+        manager: String,
+    },
+    Binary {
+        role: Role,
+        path: String,
+        from: Option<String>,
+        to: String,
+        size: u64,
+    },
     File {
         role: Role,
         path: String,
@@ -45,8 +55,17 @@ pub enum Change {
         #[serde(skip)]
         spec: usize,
     },
-    FileMeta { role: Role, path: String, mode: Option<(u32, u32)>, owner: Option<(String, String)>, #[serde(skip)] spec: usize },
-    DaemonReload { role: Role },
+    FileMeta {
+        role: Role,
+        path: String,
+        mode: Option<(u32, u32)>,
+        owner: Option<(String, String)>,
+        #[serde(skip)]
+        spec: usize,
+    },
+    DaemonReload {
+        role: Role,
+    },
     Firewall {
         role: Role,
         zone: String,
@@ -57,7 +76,12 @@ pub enum Change {
         runtime: bool,
         permanent: bool,
     },
-    Service { role: Role, unit: String, action: ServiceAction, reason: String },
+    Service {
+        role: Role,
+        unit: String,
+        action: ServiceAction,
+        reason: String,
+    },
 }
 
 impl Change {
@@ -165,11 +189,8 @@ fn shown(spec: &FileSpec, text: &str) -> String {
 
 fn diff(path: &str, old: &str, new: &str) -> String {
     let d = similar::TextDiff::from_lines(old, new);
-    let mut out = d
-        .unified_diff()
-        .context_radius(3)
-        .header(&format!("{path} (now)"), &format!("{path} (planned)"))
-        .to_string();
+    let mut out =
+        d.unified_diff().context_radius(3).header(&format!("{path} (now)"), &format!("{path} (planned)")).to_string();
     if out.is_empty() {
         // Called only for files whose bytes differ: what differs was redacted.
         out = "(only redacted values differ)\n".to_string();
@@ -195,7 +216,11 @@ pub fn plan(d: &Desired, f: &Facts) -> HostPlan {
                 });
             } else {
                 installing = true;
-                changes.push(Change::Package { role: p.role, name: p.install.to_string(), manager: f.pkg_manager.clone() });
+                changes.push(Change::Package {
+                    role: p.role,
+                    name: p.install.to_string(),
+                    manager: f.pkg_manager.clone(),
+                });
             }
         }
     }
@@ -260,7 +285,13 @@ pub fn plan(d: &Desired, f: &Facts) -> HostPlan {
                     let mode = (ff.mode != spec.mode).then_some((ff.mode, spec.mode));
                     let own = (have_owner != owner).then(|| (have_owner, owner.clone()));
                     if mode.is_some() || own.is_some() {
-                        changes.push(Change::FileMeta { role: spec.role, path: spec.path.to_string(), mode, owner: own, spec: i });
+                        changes.push(Change::FileMeta {
+                            role: spec.role,
+                            path: spec.path.to_string(),
+                            mode,
+                            owner: own,
+                            spec: i,
+                        });
                     }
                 }
             }
@@ -279,18 +310,29 @@ pub fn plan(d: &Desired, f: &Facts) -> HostPlan {
         let fact = f.services.get(s.unit).cloned().unwrap_or_default();
         // A unit that is being installed now does not exist yet; it will once files land.
         if s.enabled && !fact.is_enabled() {
-            changes.push(Change::Service { role: s.role, unit: s.unit.into(), action: ServiceAction::Enable, reason: "not enabled".into() });
+            changes.push(Change::Service {
+                role: s.role,
+                unit: s.unit.into(),
+                action: ServiceAction::Enable,
+                reason: "not enabled".into(),
+            });
         }
         if s.active && !fact.is_active() {
             let reason = if installing && s.unit == roles::NGINX_SERVICE { "installed now" } else { "not running" };
             // Debian starts nginx on install; starting it again is harmless and states intent.
-            changes.push(Change::Service { role: s.role, unit: s.unit.into(), action: ServiceAction::Start, reason: reason.into() });
+            changes.push(Change::Service {
+                role: s.role,
+                unit: s.unit.into(),
+                action: ServiceAction::Start,
+                reason: reason.into(),
+            });
             continue;
         }
         let (action, reason) = if s.unit == roles::VRRPD_SERVICE {
             if binary_changed {
                 (Some(ServiceAction::Restart), "binary changed")
-            } else if handlers.contains(&Handler::DaemonReloadRestartVrrpd) || handlers.contains(&Handler::RestartVrrpd) {
+            } else if handlers.contains(&Handler::DaemonReloadRestartVrrpd) || handlers.contains(&Handler::RestartVrrpd)
+            {
                 (Some(ServiceAction::Restart), "unit changed")
             } else if handlers.contains(&Handler::ReloadVrrpd) {
                 (Some(ServiceAction::Reload), "config changed")
@@ -339,21 +381,51 @@ fn firewall(d: &Desired, f: &Facts, fw: &roles::FirewallSpec, changes: &mut Vec<
     for r in &fw.rich_rules {
         let (runtime, permanent) = (!has(&rt.rich_rules, r), !has(&perm.rich_rules, r));
         if runtime || permanent {
-            changes.push(Change::Firewall { role: Role::Firewalld, zone: zone.clone(), add: true, item: "rich-rule", value: r.clone(), runtime, permanent });
+            changes.push(Change::Firewall {
+                role: Role::Firewalld,
+                zone: zone.clone(),
+                add: true,
+                item: "rich-rule",
+                value: r.clone(),
+                runtime,
+                permanent,
+            });
         }
     }
     // VRRP rules for another peer are ours from an earlier inventory: remove them.
-    let mut stale: Vec<String> = rt.rich_rules.iter().chain(perm.rich_rules.iter()).filter(|r| r.contains("protocol value=\"vrrp\"") && !has(&fw.rich_rules, r)).cloned().collect();
+    let mut stale: Vec<String> = rt
+        .rich_rules
+        .iter()
+        .chain(perm.rich_rules.iter())
+        .filter(|r| r.contains("protocol value=\"vrrp\"") && !has(&fw.rich_rules, r))
+        .cloned()
+        .collect();
     stale.sort();
     stale.dedup();
     for r in stale {
         let (runtime, permanent) = (has(&rt.rich_rules, &r), has(&perm.rich_rules, &r));
-        changes.push(Change::Firewall { role: Role::Firewalld, zone: zone.clone(), add: false, item: "rich-rule", value: r, runtime, permanent });
+        changes.push(Change::Firewall {
+            role: Role::Firewalld,
+            zone: zone.clone(),
+            add: false,
+            item: "rich-rule",
+            value: r,
+            runtime,
+            permanent,
+        });
     }
     for p in &fw.ports {
         let (runtime, permanent) = (!rt.ports.contains(p), !perm.ports.contains(p));
         if runtime || permanent {
-            changes.push(Change::Firewall { role: Role::Firewalld, zone: zone.clone(), add: true, item: "port", value: p.clone(), runtime, permanent });
+            changes.push(Change::Firewall {
+                role: Role::Firewalld,
+                zone: zone.clone(),
+                add: true,
+                item: "port",
+                value: p.clone(),
+                runtime,
+                permanent,
+            });
         }
     }
 }
@@ -435,7 +507,14 @@ mod tests {
         f.firewall.permanent = f.firewall.runtime.clone();
         f.files.insert(
             roles::NGINX_DEFAULT_SITE.into(),
-            FileFact { kind: FileKind::Link, sha256: "x".into(), mode: 0o644, owner: "root".into(), group: "root".into(), content: b"server {}\n".to_vec() },
+            FileFact {
+                kind: FileKind::Link,
+                sha256: "x".into(),
+                mode: 0o644,
+                owner: "root".into(),
+                group: "root".into(),
+                content: b"server {}\n".to_vec(),
+            },
         );
         f
     }
@@ -450,12 +529,28 @@ mod tests {
             if let Some(c) = &s.content {
                 f.files.insert(
                     s.path.into(),
-                    FileFact { kind: FileKind::File, sha256: sha256_hex(c.as_bytes()), mode: s.mode, owner: "root".into(), group: "root".into(), content: c.as_bytes().to_vec() },
+                    FileFact {
+                        kind: FileKind::File,
+                        sha256: sha256_hex(c.as_bytes()),
+                        mode: s.mode,
+                        owner: "root".into(),
+                        group: "root".into(),
+                        content: c.as_bytes().to_vec(),
+                    },
                 );
             }
         }
         for u in [roles::NGINX_SERVICE, roles::VRRPD_SERVICE] {
-            f.services.insert(u.into(), ServiceFact { load: "loaded".into(), active: "active".into(), enabled: "enabled".into(), main_pid: 7, n_restarts: 0 });
+            f.services.insert(
+                u.into(),
+                ServiceFact {
+                    load: "loaded".into(),
+                    active: "active".into(),
+                    enabled: "enabled".into(),
+                    main_pid: 7,
+                    n_restarts: 0,
+                },
+            );
         }
         let fw = d.firewall.as_ref().expect("managed");
         for z in f.firewall.runtime.iter_mut().chain(f.firewall.permanent.iter_mut()) {
@@ -545,7 +640,9 @@ mod tests {
     fn stale_vrrp_rule_is_removed_and_mode_fixed_without_handlers() {
         let d = want();
         let mut facts = converged(&d);
-        facts.firewall.permanent[0].rich_rules.push("rule family=\"ipv4\" source address=\"10.77.1.99/32\" protocol value=\"vrrp\" accept".into());
+        facts.firewall.permanent[0]
+            .rich_rules
+            .push("rule family=\"ipv4\" source address=\"10.77.1.99/32\" protocol value=\"vrrp\" accept".into());
         facts.files.get_mut(roles::VRRPD_CONFIG).expect("cfg").mode = 0o644;
         let s: Vec<String> = plan(&d, &facts).changes.iter().map(Change::summary).collect();
         assert_eq!(

@@ -30,8 +30,7 @@ impl std::fmt::Display for RenderError {
 
 impl From<RenderError> for crate::error::Error {
     fn from(e: RenderError) -> Self {
-        crate::error::Error::new(e.to_string())
-            .with_fix("fix the template (or the `--roles` override) and run again")
+        crate::error::Error::new(e.to_string()).with_fix("fix the template (or the `--roles` override) and run again")
     }
 }
 
@@ -68,11 +67,7 @@ impl Renderer {
             serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_string())
         });
         for (name, text) in TEMPLATES {
-            let text = overrides
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, t)| t.as_str())
-                .unwrap_or(text);
+            let text = overrides.iter().find(|(n, _)| n == name).map(|(_, t)| t.as_str()).unwrap_or(text);
             tera.add_raw_template(name, text).map_err(|e| tera_err(name, e))?;
         }
         Ok(Renderer { tera })
@@ -206,9 +201,7 @@ impl VrrpdCtx {
                 preempt: v.preempt,
                 preempt_delay_ms: v.preempt_delay.as_millis(),
                 // PASS auth exists only in VRRPv2 (RFC 3768 §5.3.6); v3 removed it.
-                auth_pass: (v.version == 2)
-                    .then(|| v.auth_pass.as_ref().map(|s| s.expose().to_string()))
-                    .flatten(),
+                auth_pass: (v.version == 2).then(|| v.auth_pass.as_ref().map(|s| s.expose().to_string())).flatten(),
                 transport: match v.transport {
                     Transport::Multicast => "multicast",
                     Transport::Unicast => "unicast",
@@ -393,8 +386,7 @@ instances:
         let r = Renderer::embedded().expect("templates parse");
         let mut pair = pair(Mode::MasterBackup);
         pair.nodes[0].vrrp.version = 3;
-        pair.nodes[0].check.kind =
-            CheckKind::Script { argv: vec!["/bin/check".into(), "a \"b\"".into()] };
+        pair.nodes[0].check.kind = CheckKind::Script { argv: vec!["/bin/check".into(), "a \"b\"".into()] };
         let text = r.vrrpd_config(&pair, &pair.nodes[0]).expect("renders");
         assert!(text.contains("    auth_pass: null\n"), "{text}");
         assert!(text.contains("  script: [\"/bin/check\", \"a \\\"b\\\"\"]\n"), "{text}");
@@ -445,16 +437,17 @@ instances:
         n.nginx.listen = 8080;
         n.nginx.upstreams = vec!["10.0.0.5:8080".into(), "10.0.0.6:8080".into()];
         let text = r.nginx_site(&n).expect("renders");
-        assert!(text.contains("upstream hapair_backends {\n    server 10.0.0.5:8080;\n    server 10.0.0.6:8080;\n}\n"), "{text}");
+        assert!(
+            text.contains("upstream hapair_backends {\n    server 10.0.0.5:8080;\n    server 10.0.0.6:8080;\n}\n"),
+            "{text}"
+        );
         assert!(text.contains("    listen 8080 default_server;\n"), "{text}");
         assert!(text.contains("proxy_pass http://hapair_backends;"), "{text}");
     }
 
     #[test]
     fn a_broken_override_is_an_error_not_a_panic() {
-        let e = Renderer::with_overrides(&[(NGINX_TEMPLATE.into(), "{% if %}".into())])
-            .err()
-            .expect("must fail");
+        let e = Renderer::with_overrides(&[(NGINX_TEMPLATE.into(), "{% if %}".into())]).err().expect("must fail");
         assert_eq!(e.template, NGINX_TEMPLATE);
     }
 }

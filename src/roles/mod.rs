@@ -137,12 +137,7 @@ pub fn vrrp_rich_rule(peer: Option<std::net::Ipv4Addr>) -> String {
 }
 
 /// The desired state of `node` in `pair`, roles `vrrp`, `nginx` and `firewalld`.
-pub fn desired(
-    r: &Renderer,
-    pair: &Pair,
-    node: &Node,
-    binary: &BinarySpec,
-) -> Result<Desired, RenderError> {
+pub fn desired(r: &Renderer, pair: &Pair, node: &Node, binary: &BinarySpec) -> Result<Desired, RenderError> {
     let file = |role, path, content: Option<String>, mode, why| FileSpec {
         role,
         path,

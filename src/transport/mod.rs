@@ -88,10 +88,7 @@ pub fn command_failed(host: &str, step: &str, argv: &[String], out: &Output) -> 
     let code = out.code.map(|c| c.to_string()).unwrap_or_else(|| "a signal".into());
     let stderr = out.stderr_text();
     let stderr = if stderr.is_empty() { String::from_utf8_lossy(&out.stdout).trim().to_string() } else { stderr };
-    Error::new(format!(
-        "`{host}`: step `{step}` failed: `{}` exited with {code}: {stderr}",
-        display_argv(argv)
-    ))
+    Error::new(format!("`{host}`: step `{step}` failed: `{}` exited with {code}: {stderr}", display_argv(argv)))
 }
 
 const WRITE_SCRIPT: &str = r#"
@@ -164,18 +161,16 @@ impl Host for LocalHost {
         Box::pin(async move {
             use std::process::Stdio;
             use tokio::io::AsyncWriteExt;
-            let (prog, args) = argv
-                .split_first()
-                .ok_or_else(|| Error::new(format!("`{}`: empty command", self.name)))?;
+            let (prog, args) =
+                argv.split_first().ok_or_else(|| Error::new(format!("`{}`: empty command", self.name)))?;
             let mut cmd = tokio::process::Command::new(prog);
             cmd.args(args)
                 .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .kill_on_drop(true);
-            let mut child = cmd.spawn().map_err(|e| {
-                Error::new(format!("`{}`: cannot run `{prog}`: {e}", self.name))
-            })?;
+            let mut child =
+                cmd.spawn().map_err(|e| Error::new(format!("`{}`: cannot run `{prog}`: {e}", self.name)))?;
             let w = child.stdin.take();
             let feed = async move {
                 if let (Some(data), Some(mut w)) = (stdin, w) {
@@ -236,9 +231,8 @@ pub struct SshHost {
 impl SshHost {
     pub async fn connect(node: &Node, opts: &SshOptions) -> Result<SshHost, Error> {
         let c = &node.connection;
-        std::fs::create_dir_all(&opts.control_dir).map_err(|e| {
-            Error::new(format!("cannot create `{}`: {e}", opts.control_dir.display()))
-        })?;
+        std::fs::create_dir_all(&opts.control_dir)
+            .map_err(|e| Error::new(format!("cannot create `{}`: {e}", opts.control_dir.display())))?;
         // A config of our own: nothing from ~/.ssh/config or /etc/ssh/ssh_config leaks in.
         let config = opts.control_dir.join("ssh_config");
         let mut cfg = String::from(
@@ -246,13 +240,14 @@ impl SshHost {
         );
         // curve25519 first: the post-quantum hybrid (sntrup761) costs ~100 ms per handshake
         // on small hosts, a fifth of a no-op run; it stays allowed as a fallback.
-        cfg.push_str("  KexAlgorithms curve25519-sha256,curve25519-sha256@libssh.org,sntrup761x25519-sha512@openssh.com\n");
+        cfg.push_str(
+            "  KexAlgorithms curve25519-sha256,curve25519-sha256@libssh.org,sntrup761x25519-sha512@openssh.com\n",
+        );
         if c.known_hosts.is_some() {
             // Only the inventory's known_hosts is trusted.
             cfg.push_str("  GlobalKnownHostsFile /dev/null\n");
         }
-        std::fs::write(&config, cfg)
-            .map_err(|e| Error::new(format!("cannot write `{}`: {e}", config.display())))?;
+        std::fs::write(&config, cfg).map_err(|e| Error::new(format!("cannot write `{}`: {e}", config.display())))?;
 
         let mut b = openssh::SessionBuilder::default();
         b.user(c.user.clone())
@@ -310,20 +305,16 @@ async fn connect_error(node: &Node, chain: &str) -> Error {
         let got = scan_key(&c.host, c.port, algorithm.as_ref()).await;
         let fp = |k: &ssh_key::PublicKey| k.fingerprint(ssh_key::HashAlg::Sha256).to_string();
         let got_s = got.as_ref().map(fp).unwrap_or_else(|| "an unreadable key".into());
-        let kh = c
-            .known_hosts
-            .as_deref()
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|| "~/.ssh/known_hosts".into());
+        let kh =
+            c.known_hosts.as_deref().map(|p| p.display().to_string()).unwrap_or_else(|| "~/.ssh/known_hosts".into());
         return match expected {
-            Some(exp) if changed => Error::new(format!(
-                "host key of `{}` changed: expected {}, got {got_s}",
-                node.name,
-                fp(&exp)
-            ))
-            .with_fix(format!(
-                "if the host was reinstalled on purpose, replace its line in `{kh}`; otherwise do not connect"
-            )),
+            Some(exp) if changed => {
+                Error::new(format!("host key of `{}` changed: expected {}, got {got_s}", node.name, fp(&exp))).with_fix(
+                    format!(
+                        "if the host was reinstalled on purpose, replace its line in `{kh}`; otherwise do not connect"
+                    ),
+                )
+            }
             _ => Error::new(format!("host key of `{}` is not in `{kh}`: got {got_s}", node.name))
                 .with_fix("check the fingerprint out of band, then run again with `--accept-new-host-keys`"),
         };
@@ -396,9 +387,8 @@ impl Host for SshHost {
             } else {
                 argv.iter().map(String::as_str).collect()
             };
-            let (prog, args) = full
-                .split_first()
-                .ok_or_else(|| Error::new(format!("`{}`: empty command", self.name)))?;
+            let (prog, args) =
+                full.split_first().ok_or_else(|| Error::new(format!("`{}`: empty command", self.name)))?;
             // `command`/`arg` quote every word for the remote shell: argv stays argv.
             let mut cmd = self.session.command(*prog);
             cmd.args(args.iter().copied())
@@ -441,9 +431,7 @@ mod tests {
     #[test]
     fn local_host_runs_argv_without_a_shell() {
         let h = LocalHost::new("local");
-        let out = rt()
-            .block_on(h.run(&argv(["printf", "%s|", "a b", "$(id)", "'"]), None, None))
-            .expect("runs");
+        let out = rt().block_on(h.run(&argv(["printf", "%s|", "a b", "$(id)", "'"]), None, None)).expect("runs");
         assert_eq!(String::from_utf8_lossy(&out.stdout), "a b|$(id)|'|");
     }
 

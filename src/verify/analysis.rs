@@ -63,7 +63,8 @@ pub fn analyse(pair: &Pair, snaps: &[Snapshot; 2]) -> Vec<Check> {
             "daemon",
             s.daemon_active,
             if s.daemon_active { "hapair-vrrpd is active".into() } else { "hapair-vrrpd is not running".into() },
-            (!s.daemon_active).then(|| format!("run `hapair apply` or `systemctl start hapair-vrrpd` on `{}`", node.name)),
+            (!s.daemon_active)
+                .then(|| format!("run `hapair apply` or `systemctl start hapair-vrrpd` on `{}`", node.name)),
         ));
         out.push(check(
             node.name.clone(),
@@ -87,7 +88,8 @@ pub fn analyse(pair: &Pair, snaps: &[Snapshot; 2]) -> Vec<Check> {
     for vip in &pair.vips {
         let addr = vip.address.addr();
         let holders: Vec<usize> = (0..2).filter(|i| snaps[*i].holds(addr)).collect();
-        let names = |v: &[usize]| v.iter().map(|i| format!("`{}`", pair.nodes[*i].name)).collect::<Vec<_>>().join(" and ");
+        let names =
+            |v: &[usize]| v.iter().map(|i| format!("`{}`", pair.nodes[*i].name)).collect::<Vec<_>>().join(" and ");
         let subject = vip.address.to_string();
         match holders.as_slice() {
             [] => out.push(check(
@@ -101,7 +103,12 @@ pub fn analyse(pair: &Pair, snaps: &[Snapshot; 2]) -> Vec<Check> {
                 subject,
                 "bound once",
                 false,
-                format!("split-brain: `{addr}` (vrid {}) is bound on both {}{}", vip.vrid, names(&holders), evidence(pair, vip, snaps)),
+                format!(
+                    "split-brain: `{addr}` (vrid {}) is bound on both {}{}",
+                    vip.vrid,
+                    names(&holders),
+                    evidence(pair, vip, snaps)
+                ),
                 Some(split_brain_cause(pair, vip, snaps)),
             )),
             [h] => {
@@ -116,12 +123,21 @@ pub fn analyse(pair: &Pair, snaps: &[Snapshot; 2]) -> Vec<Check> {
                     } else {
                         format!("`{addr}` is bound on `{}`, expected `{}`", pair.nodes[*h].name, pair.nodes[want].name)
                     },
-                    (!ok).then(|| format!("check priorities and the health check on `{}`; `hapair status` shows why", pair.nodes[want].name)),
+                    (!ok).then(|| {
+                        format!(
+                            "check priorities and the health check on `{}`; `hapair status` shows why",
+                            pair.nodes[want].name
+                        )
+                    }),
                 ));
             }
             _ => {}
         }
-        out.extend(agreement(pair, vip, snaps).into_iter().map(|(ok, detail, fix)| check(format!("vrid {}", vip.vrid), "daemons agree", ok, detail, fix)));
+        out.extend(
+            agreement(pair, vip, snaps)
+                .into_iter()
+                .map(|(ok, detail, fix)| check(format!("vrid {}", vip.vrid), "daemons agree", ok, detail, fix)),
+        );
     }
     out
 }
@@ -141,7 +157,11 @@ fn agreement(pair: &Pair, vip: &Vip, snaps: &[Snapshot; 2]) -> Option<(bool, Str
     let mut sorted = states.clone();
     sorted.sort();
     if sorted != ["backup", "master"] {
-        return Some((false, format!("vrid {vrid}: {desc}; expected one master and one backup"), Some("see `hapair status` and the daemon logs (`journalctl -u hapair-vrrpd`)".into())));
+        return Some((
+            false,
+            format!("vrid {vrid}: {desc}; expected one master and one backup"),
+            Some("see `hapair status` and the daemon logs (`journalctl -u hapair-vrrpd`)".into()),
+        ));
     }
     let b = states.iter().position(|s| s == "backup").unwrap_or(0);
     let inst = snaps[b].instance(vrid).cloned().unwrap_or(Value::Null);
@@ -151,8 +171,16 @@ fn agreement(pair: &Pair, vip: &Vip, snaps: &[Snapshot; 2]) -> Option<(bool, Str
     let age = last.map(|l| snaps[b].now_unix_ms.saturating_sub(l));
     match age {
         Some(a) if a <= limit => Some((true, format!("vrid {vrid}: {desc}; last advert {a} ms ago"), None)),
-        Some(a) => Some((false, format!("vrid {vrid}: {desc}, but the backup's last advert is {a} ms old"), Some("the backup stops hearing the master: check the VRRP firewall rule on both nodes".into()))),
-        None => Some((false, format!("vrid {vrid}: {desc}, but the backup never heard an advert"), Some("the backup does not hear the master: check the VRRP firewall rule on both nodes".into()))),
+        Some(a) => Some((
+            false,
+            format!("vrid {vrid}: {desc}, but the backup's last advert is {a} ms old"),
+            Some("the backup stops hearing the master: check the VRRP firewall rule on both nodes".into()),
+        )),
+        None => Some((
+            false,
+            format!("vrid {vrid}: {desc}, but the backup never heard an advert"),
+            Some("the backup does not hear the master: check the VRRP firewall rule on both nodes".into()),
+        )),
     }
 }
 
@@ -182,9 +210,17 @@ fn drops(snap: &Snapshot, vrid: u8, reason: &str) -> u64 {
 
 fn split_brain_cause(pair: &Pair, vip: &Vip, snaps: &[Snapshot; 2]) -> String {
     let vrid = vip.vrid.get();
-    for (reason, what) in [("auth", "the VRRP password differs"), ("interval", "the advert interval differs"), ("version", "the VRRP version differs"), ("checksum", "the checksum form differs")] {
+    for (reason, what) in [
+        ("auth", "the VRRP password differs"),
+        ("interval", "the advert interval differs"),
+        ("version", "the VRRP version differs"),
+        ("checksum", "the checksum form differs"),
+    ] {
         if let Some(i) = (0..2).find(|i| drops(&snaps[*i], vrid, reason) > 0) {
-            return format!("`{}` drops the peer's adverts because {what}: make both nodes' `vrrp` settings equal and apply", pair.nodes[i].name);
+            return format!(
+                "`{}` drops the peer's adverts because {what}: make both nodes' `vrrp` settings equal and apply",
+                pair.nodes[i].name
+            );
         }
     }
     format!(

@@ -38,7 +38,13 @@ pub fn crash(version: u8, taker_priority: u8, advert: Duration) -> Duration {
 /// nginx stops on the master: `fall` failed probes, one `interval` apart, lower its priority;
 /// a preempting backup discards the lower-priority adverts (RFC 5798 §6.4.2) and takes over
 /// when its Master_Down_Timer, last reset by a higher-priority advert, fires.
-pub fn check_failure(version: u8, taker_priority: u8, advert: Duration, check_interval: Duration, fall: u32) -> Duration {
+pub fn check_failure(
+    version: u8,
+    taker_priority: u8,
+    advert: Duration,
+    check_interval: Duration,
+    fall: u32,
+) -> Duration {
     check_interval * fall + master_down_interval(version, taker_priority, advert) + MARGIN
 }
 

@@ -67,7 +67,8 @@ pub struct PairHosts<'a> {
 pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 pub async fn snapshots(p: &PairHosts<'_>) -> Result<[Snapshot; 2], Error> {
-    let (a, b) = tokio::join!(snap(p.hosts[0], &p.pair.nodes[0].interface), snap(p.hosts[1], &p.pair.nodes[1].interface));
+    let (a, b) =
+        tokio::join!(snap(p.hosts[0], &p.pair.nodes[0].interface), snap(p.hosts[1], &p.pair.nodes[1].interface));
     Ok([a?, b?])
 }
 
@@ -258,7 +259,9 @@ async fn scenario_rows(p: &PairHosts<'_>, n: usize, scenario: Scenario) -> Resul
         let prio = vip.priorities[other].get();
         match scenario {
             Scenario::DaemonStop => bounds::graceful(v.version, prio, v.advert_interval),
-            Scenario::NginxStop => bounds::check_failure(v.version, prio, v.advert_interval, node.check.interval, node.check.fall),
+            Scenario::NginxStop => {
+                bounds::check_failure(v.version, prio, v.advert_interval, node.check.interval, node.check.fall)
+            }
         }
     };
     let max_bound = held.iter().map(|vip| bound_of(vip)).max().unwrap_or_default();
@@ -302,12 +305,18 @@ async fn scenario_rows(p: &PairHosts<'_>, n: usize, scenario: Scenario) -> Resul
         let released = absent?.map(|t| t.saturating_sub(t0));
         let reached = reachable.get(i).copied().unwrap_or(false);
         let gap = if reached { gaps.get(i).copied().flatten() } else { None };
-        let ok = measured.is_some_and(|m| m <= bound.as_millis() as u64) && released.is_some() && (!reached || gap.is_some());
+        let ok = measured.is_some_and(|m| m <= bound.as_millis() as u64)
+            && released.is_some()
+            && (!reached || gap.is_some());
         let detail = match (measured, released) {
-            (None, _) => format!("`{}` never appeared on `{}` within {} s", vip.address.addr(), peer.name, timeout.as_secs()),
+            (None, _) => {
+                format!("`{}` never appeared on `{}` within {} s", vip.address.addr(), peer.name, timeout.as_secs())
+            }
             (_, None) => format!("`{}` stayed on `{}`: duplicate address", vip.address.addr(), node.name),
             _ if !ok && reached && gap.is_none() => "HTTP through the VIP did not answer again".into(),
-            (Some(m), _) if m > bound.as_millis() as u64 => format!("slower than the bound by {} ms", m - bound.as_millis() as u64),
+            (Some(m), _) if m > bound.as_millis() as u64 => {
+                format!("slower than the bound by {} ms", m - bound.as_millis() as u64)
+            }
             _ => String::new(),
         };
         rows.push(Row {
@@ -334,7 +343,9 @@ async fn scenario_rows(p: &PairHosts<'_>, n: usize, scenario: Scenario) -> Resul
         let nv = &node.vrrp;
         // A returning node starts as Backup and takes over when its Master_Down_Timer fires;
         // the daemon needs up to a second to start, the check `rise` probes to pass.
-        let mut back = bounds::master_down_interval(nv.version, prio, nv.advert_interval) + nv.preempt_delay + Duration::from_secs(1);
+        let mut back = bounds::master_down_interval(nv.version, prio, nv.advert_interval)
+            + nv.preempt_delay
+            + Duration::from_secs(1);
         if scenario == Scenario::NginxStop {
             back += node.check.interval * node.check.rise;
         }

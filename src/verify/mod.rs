@@ -38,11 +38,8 @@ impl Report {
 }
 
 fn selected<'a>(inv: &'a Inventory, limit: Option<&str>) -> Result<Vec<&'a Pair>, Error> {
-    let pairs: Vec<&Pair> = inv
-        .pairs
-        .iter()
-        .filter(|p| limit.is_none_or(|l| p.name == l || p.nodes.iter().any(|n| n.name == l)))
-        .collect();
+    let pairs: Vec<&Pair> =
+        inv.pairs.iter().filter(|p| limit.is_none_or(|l| p.name == l || p.nodes.iter().any(|n| n.name == l))).collect();
     if pairs.is_empty() {
         if let Some(l) = limit {
             return Err(Error::new(format!("`--limit {l}` matches no pair or node in the inventory"))
@@ -61,7 +58,12 @@ pub async fn run(inv: &Inventory, opts: &Options, progress: &(dyn Fn(&str) + Syn
     result
 }
 
-async fn run_pairs(pairs: &[&Pair], opts: &Options, ssh: &SshOptions, progress: &(dyn Fn(&str) + Sync)) -> Result<Report, Error> {
+async fn run_pairs(
+    pairs: &[&Pair],
+    opts: &Options,
+    ssh: &SshOptions,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<Report, Error> {
     progress(&format!("connecting to {} nodes", pairs.len() * 2));
     let conns = futures::future::join_all(pairs.iter().map(|p| async move {
         let (a, b) = tokio::join!(SshHost::connect(&p.nodes[0], ssh), SshHost::connect(&p.nodes[1], ssh));
@@ -91,7 +93,11 @@ async fn run_pairs(pairs: &[&Pair], opts: &Options, ssh: &SshOptions, progress: 
     Ok(report)
 }
 
-async fn verify_pair(p: &PairHosts<'_>, opts: &Options, progress: &(dyn Fn(&str) + Sync)) -> Result<(Vec<Check>, Vec<Row>), Error> {
+async fn verify_pair(
+    p: &PairHosts<'_>,
+    opts: &Options,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<(Vec<Check>, Vec<Row>), Error> {
     progress(&format!("{}: reading addresses, services and daemon status", p.pair.name));
     // Right after `apply` an election may still be running: give the pair the time the
     // protocol needs to converge before judging it.
@@ -104,7 +110,11 @@ async fn verify_pair(p: &PairHosts<'_>, opts: &Options, progress: &(dyn Fn(&str)
             break (snaps, checks);
         }
         if started.elapsed() < Duration::from_millis(300) {
-            progress(&format!("{}: not converged yet; waiting up to {:.1} s for the election", p.pair.name, limit.as_secs_f64()));
+            progress(&format!(
+                "{}: not converged yet; waiting up to {:.1} s for the election",
+                p.pair.name,
+                limit.as_secs_f64()
+            ));
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
@@ -165,7 +175,8 @@ async fn http_check(p: &PairHosts<'_>, vip: &crate::inventory::Vip, snaps: &[sna
             let url = format!("http://{a}:{port}/");
             let args = argv(["curl", "-si", "-m", "2", &url]);
             match p.hosts[from].run(&args, None, None).await {
-                Ok(out) if out.success() => http::parse(&String::from_utf8_lossy(&out.stdout)).map(|ans| (p.pair.nodes[from].name.as_str(), ans)),
+                Ok(out) if out.success() => http::parse(&String::from_utf8_lossy(&out.stdout))
+                    .map(|ans| (p.pair.nodes[from].name.as_str(), ans)),
                 _ => None,
             }
         }
@@ -178,10 +189,21 @@ async fn http_check(p: &PairHosts<'_>, vip: &crate::inventory::Vip, snaps: &[sna
             mk(
                 ok,
                 format!("http://{a}:{port}/ answers {} from {from}, served by {served}", ans.status),
-                (!ok).then(|| "the VIP's holder is not the node that answered: check for a duplicate address on the segment".into()),
+                (!ok).then(|| {
+                    "the VIP's holder is not the node that answered: check for a duplicate address on the segment"
+                        .into()
+                }),
             )
         }
-        (Some((from, ans)), _) => mk(false, format!("http://{a}:{port}/ answers {} from {from}", ans.status), Some("check nginx's upstreams and error log on the VIP's holder".into())),
-        (None, _) => mk(false, format!("http://{a}:{port}/ does not answer"), Some("check that firewalld allows the nginx port and that nginx listens on it".into())),
+        (Some((from, ans)), _) => mk(
+            false,
+            format!("http://{a}:{port}/ answers {} from {from}", ans.status),
+            Some("check nginx's upstreams and error log on the VIP's holder".into()),
+        ),
+        (None, _) => mk(
+            false,
+            format!("http://{a}:{port}/ does not answer"),
+            Some("check that firewalld allows the nginx port and that nginx listens on it".into()),
+        ),
     }
 }

@@ -12,7 +12,15 @@ pub fn text(r: &Report) -> String {
     s.push_str(&format!("{:<4}  {:<8}  {:<w$}  {:<13}  {}\n", "", "PAIR", "SUBJECT", "CHECK", "DETAIL", w = w_subject));
     for c in &r.checks {
         let mark = if c.ok { "ok" } else { "FAIL" };
-        s.push_str(&format!("{:<4}  {:<8}  {:<w$}  {:<13}  {}\n", mark, c.pair, c.subject, c.name, c.detail, w = w_subject));
+        s.push_str(&format!(
+            "{:<4}  {:<8}  {:<w$}  {:<13}  {}\n",
+            mark,
+            c.pair,
+            c.subject,
+            c.name,
+            c.detail,
+            w = w_subject
+        ));
         if let Some(fix) = &c.fix {
             if !c.ok {
                 s.push_str(&format!("{:<4}  {:<8}  {:<w$}  {:<13}  fix: {fix}\n", "", "", "", "", w = w_subject));

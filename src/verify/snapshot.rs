@@ -23,7 +23,11 @@ pub fn argv(interface: &str) -> Vec<String> {
 }
 
 /// Take a snapshot of `host` (one round trip). `step` names it in errors.
-pub async fn take(host: &dyn crate::transport::Host, interface: &str, step: &str) -> Result<Snapshot, crate::error::Error> {
+pub async fn take(
+    host: &dyn crate::transport::Host,
+    interface: &str,
+    step: &str,
+) -> Result<Snapshot, crate::error::Error> {
     let out = crate::transport::check(host, step, &argv(interface), None).await?;
     Ok(Snapshot::parse(&String::from_utf8_lossy(&out.stdout)))
 }

@@ -20,21 +20,16 @@ async fn attempt(kind: &CheckKind) -> Result<(), String> {
     match kind {
         CheckKind::None => Ok(()),
         CheckKind::Http { addr, host, path } => {
-            let mut s = tokio::net::TcpStream::connect(*addr)
-                .await
-                .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
-            let req = format!("GET {path} HTTP/1.0\r\nHost: {host}\r\nUser-Agent: hapair-vrrpd\r\nConnection: close\r\n\r\n");
-            s.write_all(req.as_bytes())
-                .await
-                .map_err(|e| format!("cannot send the request to {addr}: {e}"))?;
+            let mut s =
+                tokio::net::TcpStream::connect(*addr).await.map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+            let req =
+                format!("GET {path} HTTP/1.0\r\nHost: {host}\r\nUser-Agent: hapair-vrrpd\r\nConnection: close\r\n\r\n");
+            s.write_all(req.as_bytes()).await.map_err(|e| format!("cannot send the request to {addr}: {e}"))?;
             // The status line is all we need; read a little, never the whole body.
             let mut buf = [0u8; 64];
             let mut n = 0;
             while n < buf.len() && !buf[..n].contains(&b'\n') {
-                let k = s
-                    .read(&mut buf[n..])
-                    .await
-                    .map_err(|e| format!("cannot read the answer from {addr}: {e}"))?;
+                let k = s.read(&mut buf[n..]).await.map_err(|e| format!("cannot read the answer from {addr}: {e}"))?;
                 if k == 0 {
                     break;
                 }
@@ -84,10 +79,7 @@ mod tests {
     #[test]
     fn status_lines() {
         assert_eq!(status_code(b"HTTP/1.1 200 OK\r\nServer: nginx"), Some(200));
-        assert_eq!(
-            status_code(b"HTTP/1.0 503 Service Unavailable\r\n"),
-            Some(503)
-        );
+        assert_eq!(status_code(b"HTTP/1.0 503 Service Unavailable\r\n"), Some(503));
         assert_eq!(status_code(b"SSH-2.0-OpenSSH\r\n"), None);
         assert_eq!(status_code(b""), None);
         assert_eq!(status_code(b"HTTP/1.1 abc"), None);

@@ -248,10 +248,7 @@ fn default_multicast() -> RawTransport {
 /// the first syntax/type error; semantic checks report all).
 pub fn parse(src: &str) -> Result<Config, Vec<Finding>> {
     let raw: RawConfig = serde_yaml_ng::from_str(src).map_err(|e| {
-        let (line, column) = e
-            .location()
-            .map(|l| (l.line(), l.column()))
-            .unwrap_or((1, 1));
+        let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((1, 1));
         // serde_yaml_ng appends " at line L column C"; we print the location in front.
         let mut msg = e.to_string();
         if let Some(i) = msg.find(" at line ") {
@@ -264,10 +261,7 @@ pub fn parse(src: &str) -> Result<Config, Vec<Finding>> {
             fix: Some("see docs/vrrpd-config.md for the fields and their types".into()),
         }]
     })?;
-    let mut v = Validator {
-        src,
-        findings: Vec::new(),
-    };
+    let mut v = Validator { src, findings: Vec::new() };
     let cfg = v.config(raw);
     if v.findings.is_empty() {
         cfg.ok_or_else(Vec::new)
@@ -284,25 +278,15 @@ struct Validator<'a> {
 impl Validator<'_> {
     fn err(&mut self, path: &[Seg], message: String, fix: impl Into<String>) {
         let (line, column) = locate(self.src, path);
-        self.findings.push(Finding {
-            line,
-            column,
-            message,
-            fix: Some(fix.into()),
-        });
+        self.findings.push(Finding { line, column, message, fix: Some(fix.into()) });
     }
 
     fn config(&mut self, raw: RawConfig) -> Option<Config> {
         if raw.node.trim().is_empty() {
-            self.err(
-                &[Seg::Key("node")],
-                "`node` is empty".into(),
-                "name this node, e.g. `node: web1`",
-            );
+            self.err(&[Seg::Key("node")], "`node` is empty".into(), "name this node, e.g. `node: web1`");
         }
-        let iface_ok = !raw.interface.is_empty()
-            && raw.interface.len() <= 15
-            && !raw.interface.contains(['/', ':', ' ']);
+        let iface_ok =
+            !raw.interface.is_empty() && raw.interface.len() <= 15 && !raw.interface.contains(['/', ':', ' ']);
         if !iface_ok {
             self.err(
                 &[Seg::Key("interface")],
@@ -479,11 +463,7 @@ impl Validator<'_> {
         }
         for (k, v) in [("fall", raw.fall), ("rise", raw.rise)] {
             if v == 0 {
-                self.err(
-                    &at(k),
-                    format!("`check.{k}` is 0"),
-                    format!("set `{k}` to 1 or more (2 is usual)"),
-                );
+                self.err(&at(k), format!("`check.{k}` is 0"), format!("set `{k}` to 1 or more (2 is usual)"));
             }
         }
         Some(CheckConfig {
@@ -506,20 +486,12 @@ impl Validator<'_> {
         let who = format!("instance `{}`", raw.name);
         let mut ok = true;
         if raw.name.trim().is_empty() {
-            self.err(
-                &at("name"),
-                "an instance has an empty `name`".into(),
-                "name it, e.g. `web-51`",
-            );
+            self.err(&at("name"), "an instance has an empty `name`".into(), "name it, e.g. `web-51`");
             ok = false;
         }
         let vrid = Vrid::new(raw.vrid);
         if vrid.is_none() {
-            self.err(
-                &at("vrid"),
-                format!("{who}: `vrid` 0 is not a virtual router id"),
-                "use a `vrid` from 1 to 255",
-            );
+            self.err(&at("vrid"), format!("{who}: `vrid` 0 is not a virtual router id"), "use a `vrid` from 1 to 255");
         }
         let version = match raw.version {
             2 => Some(Version::V2),
@@ -559,18 +531,9 @@ impl Validator<'_> {
             ok = false;
         }
         for (j, s) in raw.vips.iter().enumerate() {
-            let here = [
-                Seg::Key("instances"),
-                Seg::Index(i),
-                Seg::Key("vips"),
-                Seg::Index(j),
-            ];
+            let here = [Seg::Key("instances"), Seg::Index(i), Seg::Key("vips"), Seg::Index(j)];
             match s.parse::<VipCidr>() {
-                Ok(v)
-                    if v.addr().is_multicast()
-                        || v.addr().is_unspecified()
-                        || v.addr().is_broadcast() =>
-                {
+                Ok(v) if v.addr().is_multicast() || v.addr().is_unspecified() || v.addr().is_broadcast() => {
                     self.err(
                         &here,
                         format!("{who}: `{s}` is not a unicast address"),
@@ -580,11 +543,7 @@ impl Validator<'_> {
                 }
                 Ok(v) => {
                     if vips.iter().any(|o: &VipCidr| o.addr() == v.addr()) {
-                        self.err(
-                            &here,
-                            format!("{who}: VIP `{s}` is listed twice"),
-                            "remove the duplicate",
-                        );
+                        self.err(&here, format!("{who}: VIP `{s}` is listed twice"), "remove the duplicate");
                         ok = false;
                     }
                     vips.push(v)
@@ -637,10 +596,7 @@ impl Validator<'_> {
         if raw.preempt_delay_ms > 3_600_000 {
             self.err(
                 &at("preempt_delay_ms"),
-                format!(
-                    "{who}: `preempt_delay_ms` {} is over an hour",
-                    raw.preempt_delay_ms
-                ),
+                format!("{who}: `preempt_delay_ms` {} is over an hour", raw.preempt_delay_ms),
                 "use at most 3600000",
             );
             ok = false;
@@ -650,9 +606,7 @@ impl Validator<'_> {
             (Some(_), Some(Version::V3)) => {
                 self.err(
                     &at("auth_pass"),
-                    format!(
-                        "{who}: `auth_pass` is set but VRRPv3 has no authentication (RFC 5798 §9)"
-                    ),
+                    format!("{who}: `auth_pass` is set but VRRPv3 has no authentication (RFC 5798 §9)"),
                     "remove `auth_pass`, or use `version: 2`",
                 );
                 ok = false;
@@ -683,18 +637,17 @@ impl Validator<'_> {
                 None
             }
         };
-        let check_weight =
-            match i16::try_from(raw.check_weight) {
-                Ok(w) if (-253..=253).contains(&w) => Some(w),
-                _ => {
-                    self.err(
+        let check_weight = match i16::try_from(raw.check_weight) {
+            Ok(w) if (-253..=253).contains(&w) => Some(w),
+            _ => {
+                self.err(
                     &at("check_weight"),
                     format!("{who}: `check_weight` {} is outside -253..=253", raw.check_weight),
                     "use a negative weight such as -60, or 0 to enter FAULT while the check fails",
                 );
-                    None
-                }
-            };
+                None
+            }
+        };
         if raw.garp_count > 100 {
             self.err(
                 &at("garp_count"),
@@ -706,10 +659,7 @@ impl Validator<'_> {
         if raw.garp_interval_ms > 60_000 {
             self.err(
                 &at("garp_interval_ms"),
-                format!(
-                    "{who}: `garp_interval_ms` {} is over a minute",
-                    raw.garp_interval_ms
-                ),
+                format!("{who}: `garp_interval_ms` {} is over a minute", raw.garp_interval_ms),
                 "1000 is usual",
             );
             ok = false;
@@ -738,35 +688,24 @@ impl Validator<'_> {
 
 /// `http://IPV4[:PORT][/PATH]` → (address, Host header, path).
 fn parse_http_url(url: &str) -> Result<(SocketAddrV4, String, String), String> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| format!("`{url}` is not an `http://` URL"))?;
+    let rest = url.strip_prefix("http://").ok_or_else(|| format!("`{url}` is not an `http://` URL"))?;
     let (hostport, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
     let (host, port) = match hostport.rsplit_once(':') {
-        Some((h, p)) => (
-            h,
-            p.parse::<u16>()
-                .map_err(|_| format!("`{url}` has a bad port `{p}`"))?,
-        ),
+        Some((h, p)) => (h, p.parse::<u16>().map_err(|_| format!("`{url}` has a bad port `{p}`"))?),
         None => (hostport, 80),
     };
     let ip: Ipv4Addr = if host == "localhost" {
         Ipv4Addr::LOCALHOST
     } else {
-        host.parse()
-            .map_err(|_| format!("`{url}` does not name an IPv4 address (`{host}`)"))?
+        host.parse().map_err(|_| format!("`{url}` does not name an IPv4 address (`{host}`)"))?
     };
     if path.contains(['\r', '\n', ' ']) {
         return Err(format!("`{url}` has spaces or line breaks in its path"));
     }
-    Ok((
-        SocketAddrV4::new(ip, port),
-        hostport.to_string(),
-        path.to_string(),
-    ))
+    Ok((SocketAddrV4::new(ip, port), hostport.to_string(), path.to_string()))
 }
 
 // ---- locating a field in the source -------------------------------------------------------
@@ -794,30 +733,18 @@ fn locate(src: &str, path: &[Seg]) -> (usize, usize) {
         match *seg {
             Seg::Key(k) => {
                 // Keys of this mapping sit at the smallest key column in the range.
-                let col = (lo..hi)
-                    .filter(|&n| meaningful(lines[n]))
-                    .map(|n| key_col(lines[n]))
-                    .min();
+                let col = (lo..hi).filter(|&n| meaningful(lines[n])).map(|n| key_col(lines[n])).min();
                 let Some(col) = col else { return pos };
                 let found = (lo..hi).find(|&n| {
                     meaningful(lines[n])
                         && key_col(lines[n]) == col
-                        && lines[n][col..]
-                            .strip_prefix(k)
-                            .is_some_and(|r| r.starts_with(':'))
+                        && lines[n][col..].strip_prefix(k).is_some_and(|r| r.starts_with(':'))
                 });
                 let Some(n) = found else { return pos };
                 let after = col + k.len() + 1;
                 let rest = &lines[n][after..];
                 let value_col = after + (rest.len() - rest.trim_start().len());
-                pos = (
-                    n + 1,
-                    if rest.trim().is_empty() {
-                        col + 1
-                    } else {
-                        value_col + 1
-                    },
-                );
+                pos = (n + 1, if rest.trim().is_empty() { col + 1 } else { value_col + 1 });
                 // Children: following lines indented deeper, or "- " items at the key's column.
                 let mut end = n + 1;
                 while end < hi {
@@ -942,35 +869,23 @@ instances:
         let c = parse(GOOD).expect("valid");
         assert_eq!(c.instances.len(), 2);
         assert_eq!(c.instances[0].advert_interval_cs, 100);
-        assert_eq!(
-            c.instances[1].transport,
-            Transport::Unicast(Ipv4Addr::new(10, 77, 1, 12))
-        );
+        assert_eq!(c.instances[1].transport, Transport::Unicast(Ipv4Addr::new(10, 77, 1, 12)));
         assert_eq!(
             c.check.kind,
-            CheckKind::Http {
-                addr: "127.0.0.1:80".parse().unwrap(),
-                host: "127.0.0.1:80".into(),
-                path: "/".into()
-            }
+            CheckKind::Http { addr: "127.0.0.1:80".parse().unwrap(), host: "127.0.0.1:80".into(), path: "/".into() }
         );
         assert_eq!(c.vip_label(), "eth0:hapair");
     }
 
     fn findings(src: &str) -> Vec<String> {
-        parse(src)
-            .expect_err("invalid")
-            .iter()
-            .map(|f| format!("{}:{}: {}", f.line, f.column, f.message))
-            .collect()
+        parse(src).expect_err("invalid").iter().map(|f| format!("{}:{}: {}", f.line, f.column, f.message)).collect()
     }
 
     #[test]
     fn semantic_errors_point_at_the_value() {
-        let bad = GOOD.replace("priority: 100", "priority: 255").replace(
-            "advert_interval_ms: 1000\n    vips:",
-            "advert_interval_ms: 1500\n    vips:",
-        );
+        let bad = GOOD
+            .replace("priority: 100", "priority: 255")
+            .replace("advert_interval_ms: 1000\n    vips:", "advert_interval_ms: 1500\n    vips:");
         assert_eq!(
             findings(&bad),
             [
@@ -982,9 +897,7 @@ instances:
 
     #[test]
     fn list_items_and_nested_keys_are_located() {
-        let bad = GOOD
-            .replace("      - 10.77.1.201/24", "      - 10.77.1.201")
-            .replace("  fall: 2", "  fall: 0");
+        let bad = GOOD.replace("      - 10.77.1.201/24", "      - 10.77.1.201").replace("  fall: 2", "  fall: 0");
         assert_eq!(
             findings(&bad),
             [
@@ -997,23 +910,15 @@ instances:
     #[test]
     fn serde_errors_carry_their_location() {
         let bad = GOOD.replace("vrid: 51", "vrid: 300");
-        assert_eq!(
-            findings(&bad),
-            ["18:11: instances[0].vrid: invalid value: integer `300`, expected u8"]
-        );
+        assert_eq!(findings(&bad), ["18:11: instances[0].vrid: invalid value: integer `300`, expected u8"]);
         let bad = GOOD.replace("garp_count: 5", "garp_cuont: 5");
         let f = findings(&bad);
-        assert!(
-            f[0].starts_with("29:5: instances[0]: unknown field `garp_cuont`"),
-            "{f:?}"
-        );
+        assert!(f[0].starts_with("29:5: instances[0]: unknown field `garp_cuont`"), "{f:?}");
     }
 
     #[test]
     fn v3_with_auth_and_unicast_without_peer() {
-        let bad = GOOD
-            .replace("auth_pass: null", "auth_pass: x")
-            .replace("peer: 10.77.1.12\n", "");
+        let bad = GOOD.replace("auth_pass: null", "auth_pass: x").replace("peer: 10.77.1.12\n", "");
         assert_eq!(
             findings(&bad),
             [

@@ -19,22 +19,16 @@ use super::status::{self, Status};
 use super::vip::Vips;
 
 /// Run until SIGTERM/SIGINT. `config_path` is re-read on SIGHUP. Errors are for the CLI.
-pub async fn run(
-    config_path: PathBuf,
-    mut cfg: Config,
-    metrics: Option<std::net::SocketAddr>,
-) -> Result<(), String> {
-    let index =
-        ifindex(&cfg.interface).map_err(|e| format!("interface `{}`: {e}", cfg.interface))?;
+pub async fn run(config_path: PathBuf, mut cfg: Config, metrics: Option<std::net::SocketAddr>) -> Result<(), String> {
+    let index = ifindex(&cfg.interface).map_err(|e| format!("interface `{}`: {e}", cfg.interface))?;
     let sock = Rc::new(
         VrrpSocket::open(&cfg.interface, cfg.address)
             .map_err(|e| format!("cannot open the VRRP socket on `{}`: {e}", cfg.interface))?,
     );
     let rx_sock = Rc::clone(&sock);
-    let garp = Garp::open(&cfg.interface)
-        .map_err(|e| format!("cannot open the ARP socket on `{}`: {e}", cfg.interface))?;
-    let vips =
-        Vips::open(index, cfg.vip_label()).map_err(|e| format!("cannot open netlink: {e}"))?;
+    let garp =
+        Garp::open(&cfg.interface).map_err(|e| format!("cannot open the ARP socket on `{}`: {e}", cfg.interface))?;
+    let vips = Vips::open(index, cfg.vip_label()).map_err(|e| format!("cannot open netlink: {e}"))?;
 
     // A daemon killed with SIGKILL leaves its VIPs; never start next to a duplicate.
     for v in vips.remove_stale().await? {
@@ -46,11 +40,9 @@ pub async fn run(
     let mut sighup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
     let metrics_addr = metrics.or(cfg.metrics);
     let listener = match metrics_addr {
-        Some(a) => Some(
-            tokio::net::TcpListener::bind(a)
-                .await
-                .map_err(|e| format!("cannot serve metrics on {a}: {e}"))?,
-        ),
+        Some(a) => {
+            Some(tokio::net::TcpListener::bind(a).await.map_err(|e| format!("cannot serve metrics on {a}: {e}"))?)
+        }
         None => None,
     };
 
@@ -165,24 +157,15 @@ pub async fn run(
 }
 
 fn reload(path: &Path, old: &Config) -> Result<Config, String> {
-    let src = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
-    let new = config::parse(&src).map_err(|f| {
-        f.iter()
-            .map(|f| f.to_string())
-            .collect::<Vec<_>>()
-            .join("; ")
-    })?;
+    let src = std::fs::read_to_string(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    let new = config::parse(&src).map_err(|f| f.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("; "))?;
     if new.interface != old.interface || new.address != old.address {
         return Err("`interface` and `address` change only with a restart".into());
     }
     Ok(new)
 }
 
-fn spawn_check(
-    c: CheckConfig,
-    tx: mpsc::Sender<Result<(), String>>,
-) -> tokio::task::JoinHandle<()> {
+fn spawn_check(c: CheckConfig, tx: mpsc::Sender<Result<(), String>>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         if c.kind == config::CheckKind::None {
             return;
@@ -224,15 +207,7 @@ impl Daemon {
         match Advert::decode(payload, ip.src, ip.dst) {
             Ok((advert, checksum)) => {
                 let vrid = advert.vrid;
-                self.dispatch(
-                    Some(vrid),
-                    Input::Advert {
-                        src: ip.src,
-                        ttl: ip.ttl,
-                        checksum,
-                        advert,
-                    },
-                )
+                self.dispatch(Some(vrid), Input::Advert { src: ip.src, ttl: ip.ttl, checksum, advert })
             }
             // A bad packet is charged to the instance its VRID byte names, if any.
             Err(e) => self.dispatch(payload.get(1).copied(), Input::Malformed(e)),
@@ -242,11 +217,7 @@ impl Daemon {
     /// To the instance with `vrid`; to every instance when none matches (each counts a drop).
     fn dispatch(&mut self, vrid: Option<u8>, input: Input) {
         let now = Instant::now();
-        if let Some(i) = self
-            .instances
-            .iter_mut()
-            .find(|i| Some(i.config().vrid.get()) == vrid)
-        {
+        if let Some(i) = self.instances.iter_mut().find(|i| Some(i.config().vrid.get()) == vrid) {
             return i.handle(now, input);
         }
         for i in &mut self.instances {
@@ -295,17 +266,9 @@ impl Daemon {
                     }
                 }
             }
-            Action::Transition {
-                from: _,
-                to,
-                reason,
-            } => {
+            Action::Transition { from: _, to, reason } => {
                 let vips: Vec<String> = ic.vips.iter().map(|v| v.addr().to_string()).collect();
-                log(&format!(
-                    "{to} for {} (vrid {}): {reason}",
-                    vips.join(", "),
-                    ic.vrid
-                ));
+                log(&format!("{to} for {} (vrid {}): {reason}", vips.join(", "), ic.vrid));
                 if let Some(argv) = &self.cfg.notify {
                     notify(argv, ic.vrid.get(), to);
                 }
@@ -318,24 +281,14 @@ impl Daemon {
             Transport::Multicast => MULTICAST_GROUP,
             Transport::Unicast(p) => p,
         };
-        let mode = if ic.v3_checksum_pseudo_header {
-            ChecksumMode::PseudoHeader
-        } else {
-            ChecksumMode::Plain
-        };
+        let mode = if ic.v3_checksum_pseudo_header { ChecksumMode::PseudoHeader } else { ChecksumMode::Plain };
         match adv.encode(mode, self.cfg.address, dst) {
             Ok(b) => {
                 if let Err(e) = self.sock.send(&b, dst) {
-                    log(&format!(
-                        "cannot send the advert for vrid {} to {dst}: {e}",
-                        ic.vrid
-                    ));
+                    log(&format!("cannot send the advert for vrid {} to {dst}: {e}", ic.vrid));
                 }
             }
-            Err(e) => log(&format!(
-                "cannot encode the advert for vrid {}: {e}",
-                ic.vrid
-            )),
+            Err(e) => log(&format!("cannot encode the advert for vrid {}: {e}", ic.vrid)),
         }
     }
 
@@ -343,11 +296,7 @@ impl Daemon {
     /// take new settings in place; others are stopped (priority 0) and started anew.
     fn reconfigure(&mut self, new: &Config) {
         let now = Instant::now();
-        let mut old: HashMap<u8, Instance> = self
-            .instances
-            .drain(..)
-            .map(|i| (i.config().vrid.get(), i))
-            .collect();
+        let mut old: HashMap<u8, Instance> = self.instances.drain(..).map(|i| (i.config().vrid.get(), i)).collect();
         let mut next = Vec::new();
         for ic in &new.instances {
             match old.remove(&ic.vrid.get()) {
@@ -383,8 +332,7 @@ impl Daemon {
 
     fn unix_ms(&self, t: Instant) -> u64 {
         let st = self.clock.1 + t.saturating_duration_since(self.clock.0);
-        st.duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64)
+        st.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
     }
 
     fn snapshot(&self) -> Status {
@@ -441,10 +389,7 @@ impl Daemon {
             std::fs::rename(&tmp, path)
         })();
         if let Err(e) = r {
-            log(&format!(
-                "cannot write the status file `{}`: {e}",
-                path.display()
-            ));
+            log(&format!("cannot write the status file `{}`: {e}", path.display()));
         }
     }
 }

@@ -48,12 +48,7 @@ pub enum Input {
     /// RFC 5798 §6.4.2/§6.4.3: the Shutdown event.
     Shutdown,
     /// A decoded advert for this instance's interface, with the IP header fields that matter.
-    Advert {
-        src: Ipv4Addr,
-        ttl: u8,
-        checksum: ChecksumMode,
-        advert: Advert,
-    },
+    Advert { src: Ipv4Addr, ttl: u8, checksum: ChecksumMode, advert: Advert },
     /// A packet that could not be decoded (counted as a drop).
     Malformed(DecodeError),
     /// The node's health check changed state (after fall/rise).
@@ -74,11 +69,7 @@ pub enum Action {
     /// Send one gratuitous ARP for each VIP.
     Garp,
     /// The state changed; log it, notify, update the status.
-    Transition {
-        from: State,
-        to: State,
-        reason: Reason,
-    },
+    Transition { from: State, to: State, reason: Reason },
 }
 
 /// Why a transition happened; `Display` is the log line's explanation.
@@ -119,51 +110,22 @@ impl fmt::Display for Reason {
         match self {
             Reason::Startup => f.write_str("started, waiting for a master"),
             Reason::Owner => f.write_str("address owner (priority 255)"),
-            Reason::MasterDown {
-                last_master: Some(m),
-                silent,
-            } => {
+            Reason::MasterDown { last_master: Some(m), silent } => {
                 write!(f, "no advert from {m} for {:.2} s", silent.as_secs_f64())
             }
-            Reason::MasterDown {
-                last_master: None,
-                silent,
-            } => {
-                write!(
-                    f,
-                    "no advert from any master for {:.2} s",
-                    silent.as_secs_f64()
-                )
+            Reason::MasterDown { last_master: None, silent } => {
+                write!(f, "no advert from any master for {:.2} s", silent.as_secs_f64())
             }
             Reason::MasterResigned { master, skew } => {
-                write!(
-                    f,
-                    "{master} resigned (priority 0), took over after skew {:.3} s",
-                    skew.as_secs_f64()
-                )
+                write!(f, "{master} resigned (priority 0), took over after skew {:.3} s", skew.as_secs_f64())
             }
-            Reason::Preempt {
-                master,
-                their,
-                ours,
-            } => {
+            Reason::Preempt { master, their, ours } => {
                 write!(f, "preempted {master} (its priority {their} < ours {ours})")
             }
-            Reason::Superseded {
-                master,
-                their,
-                ours,
-            } if their == ours => {
-                write!(
-                    f,
-                    "{master} has equal priority {their} and a higher address"
-                )
+            Reason::Superseded { master, their, ours } if their == ours => {
+                write!(f, "{master} has equal priority {their} and a higher address")
             }
-            Reason::Superseded {
-                master,
-                their,
-                ours,
-            } => {
+            Reason::Superseded { master, their, ours } => {
                 write!(f, "{master} advertises priority {their} > ours {ours}")
             }
             Reason::Shutdown => f.write_str("shutting down"),
@@ -240,9 +202,7 @@ impl Instance {
             master_adver_cs,
             adver_timer: None,
             master_down_timer: None,
-            down_reason: DownReason::Silence {
-                armed: Instant::now(),
-            },
+            down_reason: DownReason::Silence { armed: Instant::now() },
             garp_timer: None,
             garps_left: 0,
             lower_since: None,
@@ -316,9 +276,7 @@ impl Instance {
     pub fn skew_time(&self) -> Duration {
         let p = 256 - u64::from(self.effective_priority());
         match self.cfg.version {
-            Version::V3 => {
-                Duration::from_micros(p * u64::from(self.master_adver_cs) * 10_000 / 256)
-            }
+            Version::V3 => Duration::from_micros(p * u64::from(self.master_adver_cs) * 10_000 / 256),
             Version::V2 => Duration::from_micros(p * 1_000_000 / 256),
         }
     }
@@ -334,10 +292,7 @@ impl Instance {
 
     /// The earliest time `handle(now, Input::Timeout)` has work to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [self.adver_timer, self.master_down_timer, self.garp_timer]
-            .into_iter()
-            .flatten()
-            .min()
+        [self.adver_timer, self.master_down_timer, self.garp_timer].into_iter().flatten().min()
     }
 
     /// The next thing to carry out.
@@ -358,12 +313,7 @@ impl Instance {
         match input {
             Input::Startup => self.startup(now),
             Input::Shutdown => self.shutdown(now),
-            Input::Advert {
-                src,
-                ttl,
-                checksum,
-                advert,
-            } => self.receive(now, src, ttl, checksum, advert),
+            Input::Advert { src, ttl, checksum, advert } => self.receive(now, src, ttl, checksum, advert),
             Input::Malformed(e) => {
                 let d = &mut self.counters.drops;
                 match e {
@@ -391,11 +341,7 @@ impl Instance {
             self.become_master(now, Reason::Owner);
         } else {
             self.master_adver_cs = self.cfg.advert_interval_cs;
-            self.arm_master_down(
-                now,
-                DownReason::Silence { armed: now },
-                self.master_down_interval(),
-            );
+            self.arm_master_down(now, DownReason::Silence { armed: now }, self.master_down_interval());
             self.transition(now, State::Backup, Reason::Startup);
         }
     }
@@ -449,11 +395,7 @@ impl Instance {
             self.become_master(now, Reason::CheckRecovered);
         } else {
             self.master_adver_cs = self.cfg.advert_interval_cs;
-            self.arm_master_down(
-                now,
-                DownReason::Silence { armed: now },
-                self.master_down_interval(),
-            );
+            self.arm_master_down(now, DownReason::Silence { armed: now }, self.master_down_interval());
             self.state = State::Fault;
             self.transition(now, State::Backup, Reason::CheckRecovered);
         }
@@ -473,14 +415,10 @@ impl Instance {
                         last_master: self.master_seen,
                         silent: now.saturating_duration_since(armed),
                     },
-                    DownReason::Resigned { master, skew } => {
-                        Reason::MasterResigned { master, skew }
+                    DownReason::Resigned { master, skew } => Reason::MasterResigned { master, skew },
+                    DownReason::Preempt { master, their } => {
+                        Reason::Preempt { master, their, ours: self.effective_priority() }
                     }
-                    DownReason::Preempt { master, their } => Reason::Preempt {
-                        master,
-                        their,
-                        ours: self.effective_priority(),
-                    },
                 };
                 self.become_master(now, reason);
             }
@@ -518,10 +456,7 @@ impl Instance {
         }
         if self.cfg.version == Version::V2 {
             // RFC 3768 §7.1: auth type and data must match the configured ones.
-            let want = self
-                .cfg
-                .auth_pass
-                .map_or(Auth::None, |p| Auth::Pass(p.bytes()));
+            let want = self.cfg.auth_pass.map_or(Auth::None, |p| Auth::Pass(p.bytes()));
             if a.auth != want {
                 d.auth += 1;
                 return;
@@ -575,10 +510,7 @@ impl Instance {
                         self.arm_master_down(now, DownReason::Silence { armed: now }, down);
                     } else if !matches!(self.down_reason, DownReason::Preempt { .. }) {
                         // The timer keeps running from the last accepted advert; note why.
-                        self.down_reason = DownReason::Preempt {
-                            master: src,
-                            their: a.priority,
-                        };
+                        self.down_reason = DownReason::Preempt { master: src, their: a.priority };
                         if self.cfg.preempt_delay > Duration::ZERO {
                             // The delay has passed: take over now rather than wait again.
                             self.master_down_timer = Some(now);
@@ -591,9 +523,7 @@ impl Instance {
                     // RFC 5798 §6.4.3: another master resigned; assert ourselves at once.
                     self.send(ours);
                     self.adver_timer = Some(now + self.advertisement_interval());
-                } else if a.priority > ours
-                    || (a.priority == ours && u32::from(src) > u32::from(self.own))
-                {
+                } else if a.priority > ours || (a.priority == ours && u32::from(src) > u32::from(self.own)) {
                     // RFC 5798 §6.4.3: a better master → backup.
                     if self.cfg.version == Version::V3 {
                         self.master_adver_cs = a.interval_cs;
@@ -606,15 +536,7 @@ impl Instance {
                     let down = self.master_down_interval();
                     self.arm_master_down(now, DownReason::Silence { armed: now }, down);
                     self.actions.push_back(Action::RemoveVips);
-                    self.transition(
-                        now,
-                        State::Backup,
-                        Reason::Superseded {
-                            master: src,
-                            their: a.priority,
-                            ours,
-                        },
-                    );
+                    self.transition(now, State::Backup, Reason::Superseded { master: src, their: a.priority, ours });
                 }
                 // Otherwise discard (RFC 5798 §6.4.3): our next advert asserts us.
             }
@@ -658,10 +580,7 @@ impl Instance {
             vrid: self.cfg.vrid.get(),
             priority,
             interval_cs: self.cfg.advert_interval_cs,
-            auth: self
-                .cfg
-                .auth_pass
-                .map_or(Auth::None, |p| Auth::Pass(p.bytes())),
+            auth: self.cfg.auth_pass.map_or(Auth::None, |p| Auth::Pass(p.bytes())),
             addrs: self.cfg.vips.iter().map(|v| v.addr()).collect(),
         }));
     }
@@ -671,8 +590,7 @@ impl Instance {
         self.state = to;
         self.since = Some(now);
         self.counters.transitions += 1;
-        self.actions
-            .push_back(Action::Transition { from, to, reason });
+        self.actions.push_back(Action::Transition { from, to, reason });
     }
 }
 
@@ -693,24 +611,14 @@ pub struct CheckTracker {
 
 impl CheckTracker {
     pub fn new(fall: u32, rise: u32) -> CheckTracker {
-        CheckTracker {
-            fall: fall.max(1),
-            rise: rise.max(1),
-            ok: true,
-            run: 0,
-            consecutive_failures: 0,
-        }
+        CheckTracker { fall: fall.max(1), rise: rise.max(1), ok: true, run: 0, consecutive_failures: 0 }
     }
     pub fn ok(&self) -> bool {
         self.ok
     }
     /// Record one result; returns the new state when it changed.
     pub fn record(&mut self, success: bool) -> Option<bool> {
-        self.consecutive_failures = if success {
-            0
-        } else {
-            self.consecutive_failures + 1
-        };
+        self.consecutive_failures = if success { 0 } else { self.consecutive_failures + 1 };
         if success == self.ok {
             self.run = 0;
             return None;

@@ -16,8 +16,7 @@ const TOS_CS6: u32 = 0xc0;
 
 /// The kernel index of `iface`.
 pub fn ifindex(iface: &str) -> io::Result<u32> {
-    let name = std::ffi::CString::new(iface)
-        .map_err(|_| io::Error::other("interface name has a NUL byte"))?;
+    let name = std::ffi::CString::new(iface).map_err(|_| io::Error::other("interface name has a NUL byte"))?;
     // SAFETY: `name` is a valid NUL-terminated string for the duration of the call.
     let i = unsafe { libc::if_nametoindex(name.as_ptr()) };
     if i == 0 {
@@ -37,11 +36,7 @@ impl VrrpSocket {
     /// bound to a unicast address would only see packets sent to it, never 224.0.0.18.
     pub fn open(iface: &str, local: Ipv4Addr) -> io::Result<VrrpSocket> {
         let index = ifindex(iface)?;
-        let s = Socket::new(
-            Domain::IPV4,
-            Type::RAW,
-            Some(Protocol::from(i32::from(IPPROTO_VRRP))),
-        )?;
+        let s = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(i32::from(IPPROTO_VRRP))))?;
         s.bind_device(Some(iface.as_bytes()))?;
         s.set_multicast_if_v4(&local)?;
         s.set_multicast_ttl_v4(u32::from(TTL))?;
@@ -52,8 +47,7 @@ impl VrrpSocket {
         s.join_multicast_v4_n(&MULTICAST_GROUP, &InterfaceIndexOrAddress::Index(index))?;
         s.set_nonblocking(true)?;
         // SAFETY: the socket's fd is open and owned by the AsyncFd for its whole life.
-        let fd = unsafe { AsyncFd::register_with_interest(s, Interest::READABLE) }
-            .map_err(|e| e.into_parts().1)?;
+        let fd = unsafe { AsyncFd::register_with_interest(s, Interest::READABLE) }.map_err(|e| e.into_parts().1)?;
         Ok(VrrpSocket { fd })
     }
 
@@ -95,11 +89,7 @@ impl Garp {
     pub fn open(iface: &str) -> io::Result<Garp> {
         let index = ifindex(iface)?;
         let mac = read_mac(iface)?;
-        let sock = Socket::new(
-            Domain::PACKET,
-            Type::DGRAM,
-            Some(Protocol::from(i32::from(ETH_P_ARP.to_be()))),
-        )?;
+        let sock = Socket::new(Domain::PACKET, Type::DGRAM, Some(Protocol::from(i32::from(ETH_P_ARP.to_be()))))?;
         sock.set_nonblocking(true)?;
         Ok(Garp { sock, index, mac })
     }
@@ -137,13 +127,10 @@ fn read_mac(iface: &str) -> io::Result<[u8; 6]> {
     let mut mac = [0u8; 6];
     let parts: Vec<&str> = s.trim().split(':').collect();
     if parts.len() != 6 {
-        return Err(io::Error::other(format!(
-            "`{iface}` has no Ethernet address"
-        )));
+        return Err(io::Error::other(format!("`{iface}` has no Ethernet address")));
     }
     for (m, p) in mac.iter_mut().zip(parts) {
-        *m = u8::from_str_radix(p, 16)
-            .map_err(|_| io::Error::other(format!("`{iface}` has a bad address")))?;
+        *m = u8::from_str_radix(p, 16).map_err(|_| io::Error::other(format!("`{iface}` has a bad address")))?;
     }
     Ok(mac)
 }

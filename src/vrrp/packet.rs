@@ -169,13 +169,7 @@ const AUTH_LEN: usize = 8;
 impl Advert {
     /// Length on the wire.
     pub fn len(&self) -> usize {
-        HEADER
-            + 4 * self.addrs.len()
-            + if self.version == Version::V2 {
-                AUTH_LEN
-            } else {
-                0
-            }
+        HEADER + 4 * self.addrs.len() + if self.version == Version::V2 { AUTH_LEN } else { 0 }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -184,14 +178,8 @@ impl Advert {
 
     /// Encode with the checksum filled in. `src`/`dst` are the IPv4 addresses the packet is
     /// sent with; they matter only for a v3 pseudo-header checksum.
-    pub fn encode(
-        &self,
-        mode: ChecksumMode,
-        src: Ipv4Addr,
-        dst: Ipv4Addr,
-    ) -> Result<Vec<u8>, EncodeError> {
-        let count = u8::try_from(self.addrs.len())
-            .map_err(|_| EncodeError::TooManyAddresses(self.addrs.len()))?;
+    pub fn encode(&self, mode: ChecksumMode, src: Ipv4Addr, dst: Ipv4Addr) -> Result<Vec<u8>, EncodeError> {
+        let count = u8::try_from(self.addrs.len()).map_err(|_| EncodeError::TooManyAddresses(self.addrs.len()))?;
         let mut b = Vec::with_capacity(self.len());
         match self.version {
             Version::V2 => {
@@ -226,9 +214,7 @@ impl Advert {
             }
         }
         let sum = match (self.version, mode) {
-            (Version::V3, ChecksumMode::PseudoHeader) => {
-                checksum(&pseudo_header(src, dst, b.len()), &b)
-            }
+            (Version::V3, ChecksumMode::PseudoHeader) => checksum(&pseudo_header(src, dst, b.len()), &b),
             _ => checksum(&[], &b),
         };
         b[6..8].copy_from_slice(&sum.to_be_bytes());
@@ -237,15 +223,8 @@ impl Advert {
 
     /// Decode a VRRP message (without IP header) received from `src` to `dst`. Returns the
     /// advert and which checksum form verified it (always `Plain` for v2).
-    pub fn decode(
-        buf: &[u8],
-        src: Ipv4Addr,
-        dst: Ipv4Addr,
-    ) -> Result<(Advert, ChecksumMode), DecodeError> {
-        let head = buf.get(..HEADER).ok_or(DecodeError::Truncated {
-            need: HEADER,
-            got: buf.len(),
-        })?;
+    pub fn decode(buf: &[u8], src: Ipv4Addr, dst: Ipv4Addr) -> Result<(Advert, ChecksumMode), DecodeError> {
+        let head = buf.get(..HEADER).ok_or(DecodeError::Truncated { need: HEADER, got: buf.len() })?;
         let version = match head[0] >> 4 {
             2 => Version::V2,
             3 => Version::V3,
@@ -257,10 +236,7 @@ impl Advert {
         let (vrid, priority, count) = (head[1], head[2], usize::from(head[3]));
         let need = HEADER + 4 * count + if version == Version::V2 { AUTH_LEN } else { 0 };
         // Trailing bytes beyond `need` are ignored (RFC 5798 §7.1 checks the length is enough).
-        let msg = buf.get(..need).ok_or(DecodeError::Truncated {
-            need,
-            got: buf.len(),
-        })?;
+        let msg = buf.get(..need).ok_or(DecodeError::Truncated { need, got: buf.len() })?;
         let mode = match version {
             Version::V2 => {
                 if checksum(&[], msg) != 0 {
@@ -278,10 +254,8 @@ impl Advert {
                 }
             }
         };
-        let addrs = msg[HEADER..HEADER + 4 * count]
-            .chunks_exact(4)
-            .map(|c| Ipv4Addr::new(c[0], c[1], c[2], c[3]))
-            .collect();
+        let addrs =
+            msg[HEADER..HEADER + 4 * count].chunks_exact(4).map(|c| Ipv4Addr::new(c[0], c[1], c[2], c[3])).collect();
         let (interval_cs, auth) = match version {
             Version::V2 => {
                 let auth = match head[4] {
@@ -297,17 +271,7 @@ impl Advert {
             }
             Version::V3 => (u16::from_be_bytes([head[4], head[5]]) & 0x0fff, Auth::None),
         };
-        Ok((
-            Advert {
-                version,
-                vrid,
-                priority,
-                interval_cs,
-                auth,
-                addrs,
-            },
-            mode,
-        ))
+        Ok((Advert { version, vrid, priority, interval_cs, auth, addrs }, mode))
     }
 }
 
@@ -321,9 +285,7 @@ pub struct Ipv4Info {
 
 /// Split a raw-socket datagram (IPv4 header included) into its header fields and payload.
 pub fn parse_ipv4(buf: &[u8]) -> Result<(Ipv4Info, &[u8]), DecodeError> {
-    let first = *buf
-        .first()
-        .ok_or(DecodeError::Truncated { need: 20, got: 0 })?;
+    let first = *buf.first().ok_or(DecodeError::Truncated { need: 20, got: 0 })?;
     if first >> 4 != 4 {
         return Err(DecodeError::Ipv4Header);
     }
@@ -331,20 +293,13 @@ pub fn parse_ipv4(buf: &[u8]) -> Result<(Ipv4Info, &[u8]), DecodeError> {
     if ihl < 20 {
         return Err(DecodeError::Ipv4Header);
     }
-    let h = buf.get(..ihl).ok_or(DecodeError::Truncated {
-        need: ihl,
-        got: buf.len(),
-    })?;
+    let h = buf.get(..ihl).ok_or(DecodeError::Truncated { need: ihl, got: buf.len() })?;
     if h[9] != IPPROTO_VRRP {
         return Err(DecodeError::Protocol(h[9]));
     }
     let total = usize::from(u16::from_be_bytes([h[2], h[3]]));
     // Linux raw sockets hand over the whole packet; trust the shorter of the two lengths.
-    let end = if total >= ihl {
-        total.min(buf.len())
-    } else {
-        buf.len()
-    };
+    let end = if total >= ihl { total.min(buf.len()) } else { buf.len() };
     let info = Ipv4Info {
         src: Ipv4Addr::new(h[12], h[13], h[14], h[15]),
         dst: Ipv4Addr::new(h[16], h[17], h[18], h[19]),
@@ -402,130 +357,66 @@ mod tests {
     // Golden bytes computed by hand: header, one address, checksum per RFC 1071.
     #[test]
     fn v3_golden_bytes_with_pseudo_header() {
-        let b = v3()
-            .encode(ChecksumMode::PseudoHeader, SRC, MULTICAST_GROUP)
-            .unwrap();
+        let b = v3().encode(ChecksumMode::PseudoHeader, SRC, MULTICAST_GROUP).unwrap();
         // Checksums computed independently (Python, RFC 1071) over pseudo-header + message.
-        assert_eq!(
-            b,
-            [0x31, 0x33, 0x96, 0x01, 0x00, 0x64, 0x4e, 0x69, 10, 77, 250, 200]
-        );
-        assert_eq!(
-            Advert::decode(&b, SRC, MULTICAST_GROUP),
-            Ok((v3(), ChecksumMode::PseudoHeader))
-        );
+        assert_eq!(b, [0x31, 0x33, 0x96, 0x01, 0x00, 0x64, 0x4e, 0x69, 10, 77, 250, 200]);
+        assert_eq!(Advert::decode(&b, SRC, MULTICAST_GROUP), Ok((v3(), ChecksumMode::PseudoHeader)));
     }
 
     #[test]
     fn v3_golden_bytes_plain_checksum() {
-        let b = v3()
-            .encode(ChecksumMode::Plain, SRC, MULTICAST_GROUP)
-            .unwrap();
-        assert_eq!(
-            b,
-            [0x31, 0x33, 0x96, 0x01, 0x00, 0x64, 0x33, 0x51, 10, 77, 250, 200]
-        );
-        assert_eq!(
-            Advert::decode(&b, SRC, MULTICAST_GROUP),
-            Ok((v3(), ChecksumMode::Plain))
-        );
+        let b = v3().encode(ChecksumMode::Plain, SRC, MULTICAST_GROUP).unwrap();
+        assert_eq!(b, [0x31, 0x33, 0x96, 0x01, 0x00, 0x64, 0x33, 0x51, 10, 77, 250, 200]);
+        assert_eq!(Advert::decode(&b, SRC, MULTICAST_GROUP), Ok((v3(), ChecksumMode::Plain)));
     }
 
     #[test]
     fn v2_golden_bytes_with_pass_auth() {
-        let a = Advert {
-            version: Version::V2,
-            auth: Auth::Pass(*b"secret\0\0"),
-            interval_cs: 100,
-            ..v3()
-        };
-        let b = a
-            .encode(ChecksumMode::PseudoHeader, SRC, MULTICAST_GROUP)
-            .unwrap();
+        let a = Advert { version: Version::V2, auth: Auth::Pass(*b"secret\0\0"), interval_cs: 100, ..v3() };
+        let b = a.encode(ChecksumMode::PseudoHeader, SRC, MULTICAST_GROUP).unwrap();
         assert_eq!(
             b,
             [
-                0x21, 0x33, 0x96, 0x01, 0x01, 0x01, 0x06, 0x68, 10, 77, 250, 200, b's', b'e', b'c',
-                b'r', b'e', b't', 0, 0
+                0x21, 0x33, 0x96, 0x01, 0x01, 0x01, 0x06, 0x68, 10, 77, 250, 200, b's', b'e', b'c', b'r', b'e', b't',
+                0, 0
             ]
         );
-        assert_eq!(
-            Advert::decode(&b, SRC, MULTICAST_GROUP),
-            Ok((a, ChecksumMode::Plain))
-        );
+        assert_eq!(Advert::decode(&b, SRC, MULTICAST_GROUP), Ok((a, ChecksumMode::Plain)));
     }
 
     #[test]
     fn typed_errors() {
-        let good = v3()
-            .encode(ChecksumMode::PseudoHeader, SRC, MULTICAST_GROUP)
-            .unwrap();
-        assert_eq!(
-            Advert::decode(&good[..5], SRC, MULTICAST_GROUP),
-            Err(DecodeError::Truncated { need: 8, got: 5 })
-        );
+        let good = v3().encode(ChecksumMode::PseudoHeader, SRC, MULTICAST_GROUP).unwrap();
+        assert_eq!(Advert::decode(&good[..5], SRC, MULTICAST_GROUP), Err(DecodeError::Truncated { need: 8, got: 5 }));
         assert_eq!(
             Advert::decode(&good[..10], SRC, MULTICAST_GROUP),
             Err(DecodeError::Truncated { need: 12, got: 10 })
         );
         let mut b = good.clone();
         b[0] = 0x41;
-        assert_eq!(
-            Advert::decode(&b, SRC, MULTICAST_GROUP),
-            Err(DecodeError::Version(4))
-        );
+        assert_eq!(Advert::decode(&b, SRC, MULTICAST_GROUP), Err(DecodeError::Version(4)));
         b[0] = 0x32;
-        assert_eq!(
-            Advert::decode(&b, SRC, MULTICAST_GROUP),
-            Err(DecodeError::Type(2))
-        );
+        assert_eq!(Advert::decode(&b, SRC, MULTICAST_GROUP), Err(DecodeError::Type(2)));
         let mut b = good.clone();
         b[2] = 1;
-        assert_eq!(
-            Advert::decode(&b, SRC, MULTICAST_GROUP),
-            Err(DecodeError::Checksum)
-        );
+        assert_eq!(Advert::decode(&b, SRC, MULTICAST_GROUP), Err(DecodeError::Checksum));
         // The pseudo-header binds the addresses: another source fails the check.
-        assert_eq!(
-            Advert::decode(&good, Ipv4Addr::new(10, 77, 250, 12), MULTICAST_GROUP),
-            Err(DecodeError::Checksum)
-        );
-        let bad_interval = Advert {
-            interval_cs: 150,
-            version: Version::V2,
-            ..v3()
-        };
-        assert_eq!(
-            bad_interval.encode(ChecksumMode::Plain, SRC, MULTICAST_GROUP),
-            Err(EncodeError::Interval(150))
-        );
+        assert_eq!(Advert::decode(&good, Ipv4Addr::new(10, 77, 250, 12), MULTICAST_GROUP), Err(DecodeError::Checksum));
+        let bad_interval = Advert { interval_cs: 150, version: Version::V2, ..v3() };
+        assert_eq!(bad_interval.encode(ChecksumMode::Plain, SRC, MULTICAST_GROUP), Err(EncodeError::Interval(150)));
     }
 
     #[test]
     fn ipv4_header_is_split() {
-        let payload = v3()
-            .encode(ChecksumMode::PseudoHeader, SRC, MULTICAST_GROUP)
-            .unwrap();
-        let mut ip = vec![
-            0x45, 0xc0, 0, 32, 0, 0, 0, 0, 255, 112, 0, 0, 10, 77, 250, 11, 224, 0, 0, 18,
-        ];
+        let payload = v3().encode(ChecksumMode::PseudoHeader, SRC, MULTICAST_GROUP).unwrap();
+        let mut ip = vec![0x45, 0xc0, 0, 32, 0, 0, 0, 0, 255, 112, 0, 0, 10, 77, 250, 11, 224, 0, 0, 18];
         ip.extend_from_slice(&payload);
         let (info, rest) = parse_ipv4(&ip).unwrap();
-        assert_eq!(
-            info,
-            Ipv4Info {
-                src: SRC,
-                dst: MULTICAST_GROUP,
-                ttl: 255
-            }
-        );
+        assert_eq!(info, Ipv4Info { src: SRC, dst: MULTICAST_GROUP, ttl: 255 });
         assert_eq!(rest, &payload[..]);
         ip[9] = 17;
         assert_eq!(parse_ipv4(&ip), Err(DecodeError::Protocol(17)));
-        assert_eq!(
-            parse_ipv4(&[0x46, 0]),
-            Err(DecodeError::Truncated { need: 24, got: 2 })
-        );
+        assert_eq!(parse_ipv4(&[0x46, 0]), Err(DecodeError::Truncated { need: 24, got: 2 }));
     }
 
     fn advert() -> impl Strategy<Value = Advert> {
@@ -550,14 +441,7 @@ mod tests {
                         addrs,
                     }
                 } else {
-                    Advert {
-                        version: Version::V3,
-                        vrid,
-                        priority,
-                        interval_cs: cs,
-                        auth: Auth::None,
-                        addrs,
-                    }
+                    Advert { version: Version::V3, vrid, priority, interval_cs: cs, auth: Auth::None, addrs }
                 }
             })
     }

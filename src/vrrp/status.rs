@@ -53,62 +53,35 @@ impl Status {
     /// Prometheus text exposition format 0.0.4.
     pub fn to_metrics(&self) -> String {
         let mut o = String::new();
-        let _ = writeln!(
-            o,
-            "# HELP hapair_vrrp_state 1 for the current state of each instance."
-        );
+        let _ = writeln!(o, "# HELP hapair_vrrp_state 1 for the current state of each instance.");
         let _ = writeln!(o, "# TYPE hapair_vrrp_state gauge");
         for i in &self.instances {
             for s in ["initialize", "backup", "master", "fault"] {
                 let v = u8::from(i.state == s);
-                let _ = writeln!(
-                    o,
-                    "hapair_vrrp_state{{instance=\"{}\",vrid=\"{}\",state=\"{s}\"}} {v}",
-                    i.name, i.vrid
-                );
+                let _ =
+                    writeln!(o, "hapair_vrrp_state{{instance=\"{}\",vrid=\"{}\",state=\"{s}\"}} {v}", i.name, i.vrid);
             }
         }
         type Series = (&'static str, &'static str, fn(&InstanceStatus) -> u64);
         let gauges: [Series; 2] = [
-            ("hapair_vrrp_priority", "Effective priority.", |i| {
-                u64::from(i.effective_priority)
-            }),
-            ("hapair_vrrp_base_priority", "Configured priority.", |i| {
-                u64::from(i.base_priority)
-            }),
+            ("hapair_vrrp_priority", "Effective priority.", |i| u64::from(i.effective_priority)),
+            ("hapair_vrrp_base_priority", "Configured priority.", |i| u64::from(i.base_priority)),
         ];
         let counters: [Series; 3] = [
-            ("hapair_vrrp_transitions_total", "State transitions.", |i| {
-                i.transitions
-            }),
-            ("hapair_vrrp_adverts_sent_total", "Adverts sent.", |i| {
-                i.adverts_sent
-            }),
-            (
-                "hapair_vrrp_adverts_received_total",
-                "Valid adverts received.",
-                |i| i.adverts_received,
-            ),
+            ("hapair_vrrp_transitions_total", "State transitions.", |i| i.transitions),
+            ("hapair_vrrp_adverts_sent_total", "Adverts sent.", |i| i.adverts_sent),
+            ("hapair_vrrp_adverts_received_total", "Valid adverts received.", |i| i.adverts_received),
         ];
         for (kind, list) in [("gauge", &gauges[..]), ("counter", &counters[..])] {
             for (name, help, f) in list {
                 let _ = writeln!(o, "# HELP {name} {help}");
                 let _ = writeln!(o, "# TYPE {name} {kind}");
                 for i in &self.instances {
-                    let _ = writeln!(
-                        o,
-                        "{name}{{instance=\"{}\",vrid=\"{}\"}} {}",
-                        i.name,
-                        i.vrid,
-                        f(i)
-                    );
+                    let _ = writeln!(o, "{name}{{instance=\"{}\",vrid=\"{}\"}} {}", i.name, i.vrid, f(i));
                 }
             }
         }
-        let _ = writeln!(
-            o,
-            "# HELP hapair_vrrp_drops_total Adverts dropped, by reason."
-        );
+        let _ = writeln!(o, "# HELP hapair_vrrp_drops_total Adverts dropped, by reason.");
         let _ = writeln!(o, "# TYPE hapair_vrrp_drops_total counter");
         for i in &self.instances {
             let d = i.drops;
@@ -129,22 +102,12 @@ impl Status {
                 );
             }
         }
-        let _ = writeln!(
-            o,
-            "# HELP hapair_check_ok 1 while the health check passes (after fall/rise)."
-        );
+        let _ = writeln!(o, "# HELP hapair_check_ok 1 while the health check passes (after fall/rise).");
         let _ = writeln!(o, "# TYPE hapair_check_ok gauge");
         let _ = writeln!(o, "hapair_check_ok {}", u8::from(self.check.ok));
-        let _ = writeln!(
-            o,
-            "# HELP hapair_check_consecutive_failures Failed checks in a row."
-        );
+        let _ = writeln!(o, "# HELP hapair_check_consecutive_failures Failed checks in a row.");
         let _ = writeln!(o, "# TYPE hapair_check_consecutive_failures gauge");
-        let _ = writeln!(
-            o,
-            "hapair_check_consecutive_failures {}",
-            self.check.consecutive_failures
-        );
+        let _ = writeln!(o, "hapair_check_consecutive_failures {}", self.check.consecutive_failures);
         o
     }
 }
@@ -160,11 +123,7 @@ mod tests {
             pid: 1,
             version: "0.1.0".into(),
             updated_unix_ms: 0,
-            check: CheckStatus {
-                ok: true,
-                consecutive_failures: 0,
-                last_error: None,
-            },
+            check: CheckStatus { ok: true, consecutive_failures: 0, last_error: None },
             instances: vec![InstanceStatus {
                 name: "web-51".into(),
                 vrid: 51,
@@ -179,10 +138,7 @@ mod tests {
                 adverts_sent: 7,
                 adverts_received: 0,
                 transitions: 2,
-                drops: Drops {
-                    ttl: 1,
-                    ..Drops::default()
-                },
+                drops: Drops { ttl: 1, ..Drops::default() },
                 peer_checksum: None,
             }],
         };

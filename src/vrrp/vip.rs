@@ -19,26 +19,14 @@ impl Vips {
     pub fn open(index: u32, label: String) -> std::io::Result<Vips> {
         let (conn, handle, _) = rtnetlink::new_connection()?;
         tokio::spawn(conn);
-        Ok(Vips {
-            handle,
-            index,
-            label,
-        })
+        Ok(Vips { handle, index, label })
     }
 
     /// Add `vip` with our label; adding one that is already there is not an error.
     pub async fn add(&self, vip: VipCidr) -> Result<(), String> {
-        let mut req = self
-            .handle
-            .address()
-            .add(self.index, IpAddr::V4(vip.addr()), vip.prefix())
-            .replace();
-        req.message_mut()
-            .attributes
-            .push(AddressAttribute::Label(self.label.clone()));
-        req.execute()
-            .await
-            .map_err(|e| format!("cannot add VIP `{vip}`: {e}"))
+        let mut req = self.handle.address().add(self.index, IpAddr::V4(vip.addr()), vip.prefix()).replace();
+        req.message_mut().attributes.push(AddressAttribute::Label(self.label.clone()));
+        req.execute().await.map_err(|e| format!("cannot add VIP `{vip}`: {e}"))
     }
 
     /// Remove `vip` if present (whoever added it: an address we must not hold is released).
@@ -46,12 +34,7 @@ impl Vips {
         let mut removed = false;
         for m in self.list().await? {
             if has_addr(&m, vip) {
-                self.handle
-                    .address()
-                    .del(m)
-                    .execute()
-                    .await
-                    .map_err(|e| format!("cannot remove VIP `{vip}`: {e}"))?;
+                self.handle.address().del(m).execute().await.map_err(|e| format!("cannot remove VIP `{vip}`: {e}"))?;
                 removed = true;
             }
         }
@@ -62,10 +45,7 @@ impl Vips {
     pub async fn remove_stale(&self) -> Result<Vec<String>, String> {
         let mut gone = Vec::new();
         for m in self.list().await? {
-            let ours = m
-                .attributes
-                .iter()
-                .any(|a| matches!(a, AddressAttribute::Label(l) if *l == self.label));
+            let ours = m.attributes.iter().any(|a| matches!(a, AddressAttribute::Label(l) if *l == self.label));
             if !ours {
                 continue;
             }
@@ -75,12 +55,7 @@ impl Vips {
                 }
                 _ => None,
             });
-            self.handle
-                .address()
-                .del(m)
-                .execute()
-                .await
-                .map_err(|e| format!("cannot remove a stale VIP: {e}"))?;
+            self.handle.address().del(m).execute().await.map_err(|e| format!("cannot remove a stale VIP: {e}"))?;
             gone.extend(addr);
         }
         Ok(gone)
@@ -99,7 +74,5 @@ impl Vips {
 }
 
 fn has_addr(m: &AddressMessage, vip: VipCidr) -> bool {
-    m.attributes
-        .iter()
-        .any(|a| matches!(a, AddressAttribute::Local(IpAddr::V4(x)) if *x == vip.addr()))
+    m.attributes.iter().any(|a| matches!(a, AddressAttribute::Local(IpAddr::V4(x)) if *x == vip.addr()))
 }

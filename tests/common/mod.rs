@@ -14,6 +14,14 @@ pub fn hapair() -> Command {
     c
 }
 
+/// The lab name a test uses: `base`, prefixed with `$HAPAIR_TEST_LAB_PREFIX` when set, so that
+/// several checkouts can run the lab tests on one machine at once without sharing labs.
+pub fn lab_name(base: &str) -> String {
+    let name = format!("{}{base}", std::env::var("HAPAIR_TEST_LAB_PREFIX").unwrap_or_default());
+    assert!(name.len() <= 16, "lab name `{name}` is longer than 16 characters: shorten HAPAIR_TEST_LAB_PREFIX");
+    name
+}
+
 #[derive(Debug, Clone)]
 pub struct LabNode {
     pub name: String,
@@ -32,7 +40,8 @@ pub struct Lab {
 
 impl Lab {
     /// Bring up a fresh lab named `name` (unique per test binary) with `nodes` hosts.
-    pub fn up(name: &str, nodes: u8, mode: &str) -> Lab {
+    pub fn up(base: &str, nodes: u8, mode: &str) -> Lab {
+        let name = &lab_name(base);
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("labs");
         std::fs::create_dir_all(&dir).expect("create the test's lab folder");
         let inventory = dir.join(format!("{name}.yml"));
@@ -98,7 +107,16 @@ impl Lab {
     pub fn ssh(&self, node: &str, remote: &str) -> Output {
         let addr = self.node(node).address.to_string();
         Command::new("ssh")
-            .args(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", "ConnectTimeout=10", "-F", "/dev/null"])
+            .args([
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "StrictHostKeyChecking=yes",
+                "-o",
+                "ConnectTimeout=10",
+                "-F",
+                "/dev/null",
+            ])
             .arg("-o")
             .arg(format!("UserKnownHostsFile={}", self.known_hosts.display()))
             .arg("-i")

@@ -18,27 +18,18 @@ pub fn hapair_bin() -> &'static str {
 }
 
 fn run(cmd: &[&str]) -> Output {
-    Command::new(cmd[0])
-        .args(&cmd[1..])
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run `{}`: {e}", cmd.join(" ")))
+    Command::new(cmd[0]).args(&cmd[1..]).output().unwrap_or_else(|e| panic!("cannot run `{}`: {e}", cmd.join(" ")))
 }
 
 fn must(cmd: &[&str]) {
     let out = run(cmd);
-    assert!(
-        out.status.success(),
-        "`{}` failed: {}",
-        cmd.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "`{}` failed: {}", cmd.join(" "), String::from_utf8_lossy(&out.stderr));
 }
 
 /// Fail (never skip) when a prerequisite is missing.
 pub fn require(tool: &str, package: &str) {
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
-        .unwrap_or(false);
+    let found =
+        std::env::var_os("PATH").map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file())).unwrap_or(false);
     assert!(found, "`{tool}` is not installed: run `apt-get install -y {package}` (it is listed in .ci/packages)");
 }
 
@@ -111,29 +102,15 @@ impl Wire {
         let dir = std::env::temp_dir().join(format!("hapair-vrrp-{tag}"));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("temp dir");
-        let w = Wire {
-            ns: ns.clone(),
-            dir,
-        };
+        let w = Wire { ns: ns.clone(), dir };
         let (va, vb) = (format!("hv{tag}a"), format!("hv{tag}b"));
         must(&["ip", "netns", "add", &ns[0]]);
         must(&["ip", "netns", "add", &ns[1]]);
-        must(&[
-            "ip", "link", "add", &va, "type", "veth", "peer", "name", &vb,
-        ]);
+        must(&["ip", "link", "add", &va, "type", "veth", "peer", "name", &vb]);
         for (i, v) in [&va, &vb].into_iter().enumerate() {
             must(&["ip", "link", "set", v, "netns", &ns[i]]);
             must(&["ip", "-n", &ns[i], "link", "set", v, "name", "eth0"]);
-            must(&[
-                "ip",
-                "-n",
-                &ns[i],
-                "addr",
-                "add",
-                &format!("{}/24", ADDR[i]),
-                "dev",
-                "eth0",
-            ]);
+            must(&["ip", "-n", &ns[i], "addr", "add", &format!("{}/24", ADDR[i]), "dev", "eth0"]);
             must(&["ip", "-n", &ns[i], "link", "set", "eth0", "up"]);
             must(&["ip", "-n", &ns[i], "link", "set", "lo", "up"]);
         }
@@ -143,11 +120,7 @@ impl Wire {
     /// Start `argv` inside node `i`'s namespace, stderr+stdout to a log file.
     pub fn spawn(&self, i: usize, name: &str, argv: &[&str]) -> Proc {
         let log = self.dir.join(format!("{name}.log"));
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .expect("log file");
+        let f = std::fs::OpenOptions::new().create(true).append(true).open(&log).expect("log file");
         let child = Command::new("ip")
             .args(["netns", "exec", &self.ns[i]])
             .args(argv)
@@ -156,11 +129,7 @@ impl Wire {
             .stderr(f)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-        Proc {
-            name: name.into(),
-            child: Some(child),
-            log,
-        }
+        Proc { name: name.into(), child: Some(child), log }
     }
 
     /// Write a hapair config for node `i` and start `hapair vrrpd` with it.
@@ -171,22 +140,9 @@ impl Wire {
     /// As `hapair`, with extra top-level settings (`check:`, `metrics:`...).
     pub fn hapair_with(&self, i: usize, name: &str, top: &str, instance: &str) -> Proc {
         let cfg = self.write_hapair_config(i, name, top, instance);
-        let p = self.spawn(
-            i,
-            name,
-            &[
-                hapair_bin(),
-                "vrrpd",
-                "--config",
-                cfg.to_str().expect("utf-8 path"),
-            ],
-        );
+        let p = self.spawn(i, name, &[hapair_bin(), "vrrpd", "--config", cfg.to_str().expect("utf-8 path")]);
         let status = self.status_path(name);
-        wait_for(
-            &format!("{name} to write its status file"),
-            Duration::from_secs(5),
-            || status.exists(),
-        );
+        wait_for(&format!("{name} to write its status file"), Duration::from_secs(5), || status.exists());
         p
     }
 
@@ -224,19 +180,7 @@ impl Wire {
         self.spawn(
             i,
             name,
-            &[
-                "keepalived",
-                "-n",
-                "-l",
-                "-D",
-                "-P",
-                "-f",
-                path(&conf),
-                "-p",
-                path(&pid),
-                "-r",
-                path(&vpid),
-            ],
+            &["keepalived", "-n", "-l", "-D", "-P", "-f", path(&conf), "-p", path(&pid), "-r", path(&vpid)],
         )
     }
 
@@ -244,36 +188,13 @@ impl Wire {
     pub fn capture(&self, i: usize, name: &str) -> (Proc, PathBuf) {
         require("dumpcap", "tshark");
         let file = self.dir.join(format!("{name}.pcapng"));
-        let p = self.spawn(
-            i,
-            name,
-            &[
-                "dumpcap",
-                "-q",
-                "-i",
-                "eth0",
-                "-f",
-                "vrrp",
-                "-w",
-                path(&file),
-            ],
-        );
+        let p = self.spawn(i, name, &["dumpcap", "-q", "-i", "eth0", "-f", "vrrp", "-w", path(&file)]);
         wait_for("dumpcap to start", Duration::from_secs(5), || file.exists());
         (p, file)
     }
 
     pub fn has_vip(&self, i: usize) -> bool {
-        let out = run(&[
-            "ip",
-            "-n",
-            &self.ns[i],
-            "-o",
-            "-4",
-            "addr",
-            "show",
-            "dev",
-            "eth0",
-        ]);
+        let out = run(&["ip", "-n", &self.ns[i], "-o", "-4", "addr", "show", "dev", "eth0"]);
         String::from_utf8_lossy(&out.stdout).contains(&format!("{VIP}/"))
     }
 
@@ -336,15 +257,8 @@ pub fn tshark_fields(file: &Path, fields: &[&str]) -> Vec<String> {
         cmd.args(["-e", f]);
     }
     let out = cmd.output().expect("run tshark");
-    assert!(
-        out.status.success(),
-        "tshark failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect()
+    assert!(out.status.success(), "tshark failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
 }
 
 pub fn instance(version: u8, priority: u8, interval_ms: u32, extra: &str) -> String {

@@ -81,12 +81,22 @@ fn first(i: &Item) -> Option<String> {
 }
 
 pub fn read(path: &Path) -> Result<Config, ImportError> {
-    let items = syntax::parse_file(path).map_err(|e| ImportError { file: e.file, line: e.line, message: e.message, fix: e.fix })?;
+    let items = syntax::parse_file(path).map_err(|e| ImportError {
+        file: e.file,
+        line: e.line,
+        message: e.message,
+        fix: e.fix,
+    })?;
     let mut c = Config { file: path.to_path_buf(), ..Default::default() };
     let num = |i: &Item, what: &str| -> Result<Option<u8>, ImportError> {
         match first(i) {
             None => Ok(None),
-            Some(v) => v.parse().map(Some).map_err(|_| ImportError { file: i.file.clone(), line: i.line, message: format!("`{what}` is `{v}`, not a number from 0 to 255"), fix: format!("fix `{what}` in keepalived.conf") }),
+            Some(v) => v.parse().map(Some).map_err(|_| ImportError {
+                file: i.file.clone(),
+                line: i.line,
+                message: format!("`{what}` is `{v}`, not a number from 0 to 255"),
+                fix: format!("fix `{what}` in keepalived.conf"),
+            }),
         }
     };
     for item in &items {
@@ -97,13 +107,22 @@ pub fn read(path: &Path) -> Result<Config, ImportError> {
                     match g.key.as_str() {
                         "router_id" => c.router_id = first(g),
                         "vrrp_version" => c.version = num(g, "vrrp_version")?,
-                        "script_user" | "enable_script_security" | "notification_email" | "notification_email_from" | "smtp_server" | "smtp_connect_timeout" => {}
+                        "script_user"
+                        | "enable_script_security"
+                        | "notification_email"
+                        | "notification_email_from"
+                        | "smtp_server"
+                        | "smtp_connect_timeout" => {}
                         k => c.not_mapped.push(format!("{}: global_defs `{k}`", at(g))),
                     }
                 }
             }
             "vrrp_script" => {
-                let mut s = Script { name: first(item).unwrap_or_default(), at: (item.file.clone(), item.line), ..Default::default() };
+                let mut s = Script {
+                    name: first(item).unwrap_or_default(),
+                    at: (item.file.clone(), item.line),
+                    ..Default::default()
+                };
                 for k in block {
                     let v = || k.args.join(" ");
                     match k.key.as_str() {
@@ -119,7 +138,11 @@ pub fn read(path: &Path) -> Result<Config, ImportError> {
                 c.scripts.push(s);
             }
             "vrrp_instance" => {
-                let mut inst = Instance { name: first(item).unwrap_or_default(), at: (item.file.clone(), item.line), ..Default::default() };
+                let mut inst = Instance {
+                    name: first(item).unwrap_or_default(),
+                    at: (item.file.clone(), item.line),
+                    ..Default::default()
+                };
                 for k in block {
                     let sub = k.block.as_deref().unwrap_or(&[]);
                     match k.key.as_str() {
@@ -138,7 +161,11 @@ pub fn read(path: &Path) -> Result<Config, ImportError> {
                                 match a.key.as_str() {
                                     "auth_pass" => inst.auth_pass = first(a),
                                     "auth_type" if first(a).as_deref() == Some("PASS") => {}
-                                    other => c.not_mapped.push(format!("{}: authentication `{other} {}` (only PASS is supported)", at(a), a.args.join(" "))),
+                                    other => c.not_mapped.push(format!(
+                                        "{}: authentication `{other} {}` (only PASS is supported)",
+                                        at(a),
+                                        a.args.join(" ")
+                                    )),
                                 }
                             }
                         }
@@ -146,18 +173,33 @@ pub fn read(path: &Path) -> Result<Config, ImportError> {
                             for v in sub {
                                 inst.vips.push(v.key.clone());
                                 if !v.args.is_empty() {
-                                    c.not_mapped.push(format!("{}: VIP options `{}` (hapair labels its VIPs itself)", at(v), v.args.join(" ")));
+                                    c.not_mapped.push(format!(
+                                        "{}: VIP options `{}` (hapair labels its VIPs itself)",
+                                        at(v),
+                                        v.args.join(" ")
+                                    ));
                                 }
                             }
                         }
                         "track_script" => {
                             for t in sub {
-                                let weight = t.args.iter().position(|a| a == "weight").and_then(|i| t.args.get(i + 1)).and_then(|w| w.parse().ok());
+                                let weight = t
+                                    .args
+                                    .iter()
+                                    .position(|a| a == "weight")
+                                    .and_then(|i| t.args.get(i + 1))
+                                    .and_then(|w| w.parse().ok());
                                 inst.track.push((t.key.clone(), weight));
                             }
                         }
-                        k2 if k2.starts_with("notify") => c.not_mapped.push(format!("{}: `{k2} {}` (hapair's daemon has `notify`; set it by hand if you need it)", at(k), k.args.join(" "))),
-                        "garp_master_delay" | "garp_master_repeat" | "garp_master_refresh" => c.not_mapped.push(format!("{}: `{}` (hapair sends gratuitous ARP per `vrrp.garp`)", at(k), k.key)),
+                        k2 if k2.starts_with("notify") => c.not_mapped.push(format!(
+                            "{}: `{k2} {}` (hapair's daemon has `notify`; set it by hand if you need it)",
+                            at(k),
+                            k.args.join(" ")
+                        )),
+                        "garp_master_delay" | "garp_master_repeat" | "garp_master_refresh" => c
+                            .not_mapped
+                            .push(format!("{}: `{}` (hapair sends gratuitous ARP per `vrrp.garp`)", at(k), k.key)),
                         other => c.not_mapped.push(format!("{}: vrrp_instance `{}` `{other}`", at(k), inst.name)),
                     }
                 }
@@ -174,7 +216,8 @@ pub fn read(path: &Path) -> Result<Config, ImportError> {
 /// built-in HTTP check replaces.
 pub fn is_nginx_check(cmd: &str) -> bool {
     let c = cmd.to_ascii_lowercase();
-    let probes = ["killall -0 nginx", "pidof nginx", "pgrep nginx", "systemctl is-active nginx", "service nginx status"];
+    let probes =
+        ["killall -0 nginx", "pidof nginx", "pgrep nginx", "systemctl is-active nginx", "service nginx status"];
     probes.iter().any(|p| c.contains(p))
         || (c.contains("curl") && (c.contains("127.0.0.1") || c.contains("localhost")))
         || (c.contains("wget") && (c.contains("127.0.0.1") || c.contains("localhost")))
@@ -193,9 +236,19 @@ fn err(file: &Path, line: usize, message: String, fix: impl Into<String>) -> Imp
 }
 
 fn node_name(c: &Config, fallback: &str) -> String {
-    let raw = c.router_id.clone().unwrap_or_else(|| c.file.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| fallback.to_string()));
-    let s: String = raw.to_ascii_lowercase().chars().map(|ch| if ch.is_ascii_alphanumeric() || "-_.".contains(ch) { ch } else { '-' }).collect();
-    if s.is_empty() || !s.starts_with(|ch: char| ch.is_ascii_alphanumeric()) { fallback.to_string() } else { s }
+    let raw = c.router_id.clone().unwrap_or_else(|| {
+        c.file.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| fallback.to_string())
+    });
+    let s: String = raw
+        .to_ascii_lowercase()
+        .chars()
+        .map(|ch| if ch.is_ascii_alphanumeric() || "-_.".contains(ch) { ch } else { '-' })
+        .collect();
+    if s.is_empty() || !s.starts_with(|ch: char| ch.is_ascii_alphanumeric()) {
+        fallback.to_string()
+    } else {
+        s
+    }
 }
 
 fn duration(v: &str) -> String {
@@ -232,14 +285,24 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, Ipv4Addr>) -> Resul
     let names = if names[0] == names[1] { [format!("{}-a", names[0]), format!("{}-b", names[1])] } else { names };
     let cfgs = [a, b];
     if a.instances.is_empty() {
-        return Err(err(&a.file, 0, "no `vrrp_instance` found".into(), "give the keepalived.conf of a node that runs VRRP"));
+        return Err(err(
+            &a.file,
+            0,
+            "no `vrrp_instance` found".into(),
+            "give the keepalived.conf of a node that runs VRRP",
+        ));
     }
     // Instances by VRID, on both sides.
     let mut vrids: Vec<u8> = Vec::new();
     for c in cfgs {
         for i in &c.instances {
             let Some(v) = i.vrid else {
-                return Err(err(&i.at.0, i.at.1, format!("vrrp_instance `{}` has no `virtual_router_id`", i.name), "add it; it is what pairs the two files' instances"));
+                return Err(err(
+                    &i.at.0,
+                    i.at.1,
+                    format!("vrrp_instance `{}` has no `virtual_router_id`", i.name),
+                    "add it; it is what pairs the two files' instances",
+                ));
             };
             if !vrids.contains(&v) {
                 vrids.push(v);
@@ -255,7 +318,12 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, Ipv4Addr>) -> Resul
             (Some(x), Some(y)) => per_vrid.push((*v, x, y)),
             (Some(x), None) | (None, Some(x)) => {
                 let other = if ia.is_some() { &b.file } else { &a.file };
-                return Err(err(&x.at.0, x.at.1, format!("vrrp_instance `{}` (vrid {v}) has no counterpart in `{}`", x.name, other.display()), "give both nodes' files; each VRID must appear in both"));
+                return Err(err(
+                    &x.at.0,
+                    x.at.1,
+                    format!("vrrp_instance `{}` (vrid {v}) has no counterpart in `{}`", x.name, other.display()),
+                    "give both nodes' files; each VRID must appear in both",
+                ));
             }
             (None, None) => {}
         }
@@ -271,7 +339,12 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, Ipv4Addr>) -> Resul
     }
     for n in 0..2 {
         if addrs[n].is_none() {
-            return Err(err(&cfgs[n].file, 0, format!("the address of node `{}` is not in its keepalived.conf", names[n]), format!("give it: `--node {}=ADDRESS` (its address on the VRRP interface)", names[n])));
+            return Err(err(
+                &cfgs[n].file,
+                0,
+                format!("the address of node `{}` is not in its keepalived.conf", names[n]),
+                format!("give it: `--node {}=ADDRESS` (its address on the VRRP interface)", names[n]),
+            ));
         }
     }
     let first_inst = per_vrid[0].1;
@@ -294,14 +367,30 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, Ipv4Addr>) -> Resul
             }
             let weight = w.or(s.weight).unwrap_or(0);
             if is_nginx_check(&s.command) {
-                let _ = writeln!(check, "    check:                         # was vrrp_script `{}`: {}", s.name, s.command.replace('\n', " "));
+                let _ = writeln!(
+                    check,
+                    "    check:                         # was vrrp_script `{}`: {}",
+                    s.name,
+                    s.command.replace('\n', " ")
+                );
                 let _ = writeln!(check, "      type: http");
-                notes.push(format!("{}:{}: vrrp_script `{}` (`{}`) became the built-in HTTP check of local nginx", s.at.0.display(), s.at.1, s.name, s.command));
+                notes.push(format!(
+                    "{}:{}: vrrp_script `{}` (`{}`) became the built-in HTTP check of local nginx",
+                    s.at.0.display(),
+                    s.at.1,
+                    s.name,
+                    s.command
+                ));
             } else {
                 let _ = writeln!(check, "    check:");
                 let _ = writeln!(check, "      type: script");
                 let _ = writeln!(check, "      script: [{}]", yaml_str(&s.command));
-                notes.push(format!("{}:{}: vrrp_script `{}` kept as a script check; it must exist on both nodes", s.at.0.display(), s.at.1, s.name));
+                notes.push(format!(
+                    "{}:{}: vrrp_script `{}` kept as a script check; it must exist on both nodes",
+                    s.at.0.display(),
+                    s.at.1,
+                    s.name
+                ));
             }
             for (k, v) in [("interval", &s.interval), ("timeout", &s.timeout)] {
                 if let Some(v) = v {
@@ -318,7 +407,11 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, Ipv4Addr>) -> Resul
         None => {
             if let Some(s) = a.scripts.first() {
                 notes.push(format!("{}:{}: vrrp_script `{}` is defined but no vrrp_instance tracks it: nginx failing never moves the VIP", s.at.0.display(), s.at.1, s.name));
-                let _ = writeln!(check, "    check:                         # vrrp_script `{}` was tracked by no instance", s.name);
+                let _ = writeln!(
+                    check,
+                    "    check:                         # vrrp_script `{}` was tracked by no instance",
+                    s.name
+                );
                 let _ = writeln!(check, "      type: none");
                 if let Some(v) = &s.interval {
                     let _ = writeln!(check, "      interval: {}", duration(v));
@@ -341,14 +434,24 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, Ipv4Addr>) -> Resul
     let _ = writeln!(y, "pairs:\n  {}:", if common.is_empty() { "pair" } else { common });
     let _ = writeln!(y, "    mode: {mode}\n    interface: {interface}\n    nodes:");
     for n in 0..2 {
-        let _ = writeln!(y, "      - name: {}\n        address: {}", names[n], addrs[n].map(|a| a.to_string()).unwrap_or_default());
+        let _ = writeln!(
+            y,
+            "      - name: {}\n        address: {}",
+            names[n],
+            addrs[n].map(|a| a.to_string()).unwrap_or_default()
+        );
     }
     let _ = writeln!(y, "    vips:");
     for (v, x, z) in &per_vrid {
         let (pa, pb) = (x.priority.unwrap_or(100), z.priority.unwrap_or(100));
         let master = if pa > pb || (pa == pb && x.state.as_deref() == Some("MASTER")) { &names[0] } else { &names[1] };
         let Some(vip) = x.vips.first() else {
-            return Err(err(&x.at.0, x.at.1, format!("vrrp_instance `{}` has no `virtual_ipaddress`", x.name), "add the VIP"));
+            return Err(err(
+                &x.at.0,
+                x.at.1,
+                format!("vrrp_instance `{}` has no `virtual_ipaddress`", x.name),
+                "add the VIP",
+            ));
         };
         let vip = if vip.contains('/') {
             vip.clone()
@@ -357,7 +460,14 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, Ipv4Addr>) -> Resul
             format!("{vip}/32")
         };
         if x.vips.len() > 1 {
-            notes.push(format!("{}:{}: vrrp_instance `{}` has {} VIPs; hapair has one per VRID: only {} was imported", x.at.0.display(), x.at.1, x.name, x.vips.len(), vip));
+            notes.push(format!(
+                "{}:{}: vrrp_instance `{}` has {} VIPs; hapair has one per VRID: only {} was imported",
+                x.at.0.display(),
+                x.at.1,
+                x.name,
+                x.vips.len(),
+                vip
+            ));
         }
         let _ = writeln!(y, "      - address: {vip}\n        vrid: {v}\n        master: {master}\n        priorities: {{{}: {pa}, {}: {pb}}}", names[0], names[1]);
     }
@@ -375,7 +485,9 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, Ipv4Addr>) -> Resul
         let _ = writeln!(y, "      transport: unicast");
         for (n, c) in cfgs.iter().enumerate() {
             let peer = addrs[1 - n].map(|a| a.to_string()).unwrap_or_default();
-            if let Some(i) = c.instances.iter().find(|i| !i.unicast_peers.is_empty() && !i.unicast_peers.contains(&peer)) {
+            if let Some(i) =
+                c.instances.iter().find(|i| !i.unicast_peers.is_empty() && !i.unicast_peers.contains(&peer))
+            {
                 notes.push(format!("{}:{}: `unicast_peer` {} is not the other node ({peer}); hapair's unicast peer is always the other node", i.at.0.display(), i.at.1, i.unicast_peers.join(", ")));
             }
         }

@@ -47,7 +47,7 @@ fn lex(text: &str) -> Vec<(Tok, usize)> {
             '}' => out.push((Tok::Close, line)),
             '"' => {
                 let mut w = String::new();
-                while let Some(c) = chars.next() {
+                for c in chars.by_ref() {
                     match c {
                         '"' => break,
                         '\n' => {
@@ -82,7 +82,12 @@ pub fn parse_file(path: &Path) -> Result<Vec<Item>, SyntaxError> {
 }
 
 fn parse_with_depth(path: &Path, depth: usize) -> Result<Vec<Item>, SyntaxError> {
-    let err = |line: usize, message: String, fix: &str| SyntaxError { file: path.to_path_buf(), line, message, fix: fix.to_string() };
+    let err = |line: usize, message: String, fix: &str| SyntaxError {
+        file: path.to_path_buf(),
+        line,
+        message,
+        fix: fix.to_string(),
+    };
     if depth > 8 {
         return Err(err(0, "includes nest more than 8 deep".into(), "check for an include loop"));
     }
@@ -94,8 +99,19 @@ fn parse_with_depth(path: &Path, depth: usize) -> Result<Vec<Item>, SyntaxError>
     Ok(items)
 }
 
-fn block(toks: &[(Tok, usize)], pos: &mut usize, path: &Path, depth: usize, nested: bool) -> Result<Vec<Item>, SyntaxError> {
-    let err = |line: usize, message: String, fix: &str| SyntaxError { file: path.to_path_buf(), line, message, fix: fix.to_string() };
+fn block(
+    toks: &[(Tok, usize)],
+    pos: &mut usize,
+    path: &Path,
+    depth: usize,
+    nested: bool,
+) -> Result<Vec<Item>, SyntaxError> {
+    let err = |line: usize, message: String, fix: &str| SyntaxError {
+        file: path.to_path_buf(),
+        line,
+        message,
+        fix: fix.to_string(),
+    };
     let mut items = Vec::new();
     let open_line = toks.get(pos.saturating_sub(1)).map_or(1, |t| t.1);
     while *pos < toks.len() {
@@ -113,7 +129,13 @@ fn block(toks: &[(Tok, usize)], pos: &mut usize, path: &Path, depth: usize, nest
                 // An anonymous block (e.g. a second `{` on its own line): keep its items.
                 *pos += 1;
                 let inner = block(toks, pos, path, depth, true)?;
-                items.push(Item { key: String::new(), args: vec![], block: Some(inner), file: path.to_path_buf(), line: *line });
+                items.push(Item {
+                    key: String::new(),
+                    args: vec![],
+                    block: Some(inner),
+                    file: path.to_path_buf(),
+                    line: *line,
+                });
             }
             Tok::Word(key) => {
                 let line = *line;

@@ -47,21 +47,10 @@ impl Net {
             .into_iter()
             .map(|(name, last, c)| {
                 let addr = Ipv4Addr::new(10, 77, 250, last);
-                Node {
-                    name,
-                    addr,
-                    inst: Instance::new(c, addr),
-                    up: false,
-                }
+                Node { name, addr, inst: Instance::new(c, addr), up: false }
             })
             .collect();
-        Net {
-            t0,
-            now: t0,
-            nodes,
-            trace: Vec::new(),
-            routine_adverts: 0,
-        }
+        Net { t0, now: t0, nodes, trace: Vec::new(), routine_adverts: 0 }
     }
 
     fn t(&self) -> String {
@@ -107,8 +96,7 @@ impl Net {
             match a {
                 Action::Send(adv) => {
                     if adv.priority == 0 {
-                        self.trace
-                            .push(format!("{} {name} sends priority 0", self.t()));
+                        self.trace.push(format!("{} {name} sends priority 0", self.t()));
                     } else {
                         self.routine_adverts += 1;
                     }
@@ -130,9 +118,9 @@ impl Net {
                 Action::AddVips => self.trace.push(format!("{} {name} add vips", self.t())),
                 Action::RemoveVips => self.trace.push(format!("{} {name} remove vips", self.t())),
                 Action::Garp => self.trace.push(format!("{} {name} garp", self.t())),
-                Action::Transition { from, to, reason } => self
-                    .trace
-                    .push(format!("{} {name} {from} -> {to}: {reason}", self.t())),
+                Action::Transition { from, to, reason } => {
+                    self.trace.push(format!("{} {name} {from} -> {to}: {reason}", self.t()))
+                }
             }
         }
     }
@@ -171,10 +159,7 @@ impl Net {
 }
 
 fn pair(v: Version, interval_cs: u16) -> Net {
-    Net::new(vec![
-        ("a", 11, cfg(150, v, interval_cs)),
-        ("b", 12, cfg(100, v, interval_cs)),
-    ])
+    Net::new(vec![("a", 11, cfg(150, v, interval_cs)), ("b", 12, cfg(100, v, interval_cs))])
 }
 
 #[test]
@@ -249,13 +234,7 @@ fn nopreempt_keeps_the_current_master() {
     n.take();
     n.start("a");
     n.run_until(20.0);
-    assert_eq!(
-        n.take(),
-        [
-            "4.0000 a INITIALIZE -> BACKUP: started, waiting for a master",
-            "4.1094 b garp"
-        ]
-    );
+    assert_eq!(n.take(), ["4.0000 a INITIALIZE -> BACKUP: started, waiting for a master", "4.1094 b garp"]);
     assert_eq!(n.state("b"), State::Master);
 }
 
@@ -270,10 +249,7 @@ fn preempt_delay_waits_before_taking_over() {
     n.run_until(12.0);
     let t = n.take();
     // b's first advert after a starts arrives at 4.6094; the delay runs from there.
-    assert_eq!(
-        t[2], "9.6094 a BACKUP -> MASTER: preempted 10.77.250.12 (its priority 100 < ours 150)",
-        "{t:#?}"
-    );
+    assert_eq!(t[2], "9.6094 a BACKUP -> MASTER: preempted 10.77.250.12 (its priority 100 < ours 150)", "{t:#?}");
 }
 
 #[test]
@@ -301,32 +277,20 @@ fn sigkill_failover_after_master_down_interval_and_restart() {
 #[test]
 fn v3_backup_learns_the_masters_interval() {
     // b is configured for 2 s; a advertises every 100 ms: b must time out on a's interval.
-    let mut n = Net::new(vec![
-        ("a", 11, cfg(150, Version::V3, 10)),
-        ("b", 12, cfg(100, Version::V3, 200)),
-    ]);
+    let mut n = Net::new(vec![("a", 11, cfg(150, Version::V3, 10)), ("b", 12, cfg(100, Version::V3, 200))]);
     n.start("a");
     n.start("b");
     n.run_until(1.0);
-    assert_eq!(
-        n.nodes[1].inst.master_adver_interval(),
-        Duration::from_millis(100)
-    );
+    assert_eq!(n.nodes[1].inst.master_adver_interval(), Duration::from_millis(100));
     n.take();
     n.kill("a");
     n.run_until(2.0);
-    assert_eq!(
-        n.take()[1],
-        "1.3023 b BACKUP -> MASTER: no advert from 10.77.250.11 for 0.36 s"
-    );
+    assert_eq!(n.take()[1], "1.3023 b BACKUP -> MASTER: no advert from 10.77.250.11 for 0.36 s");
 }
 
 #[test]
 fn equal_priority_higher_address_wins() {
-    let mut n = Net::new(vec![
-        ("a", 11, cfg(100, Version::V3, 100)),
-        ("b", 12, cfg(100, Version::V3, 100)),
-    ]);
+    let mut n = Net::new(vec![("a", 11, cfg(100, Version::V3, 100)), ("b", 12, cfg(100, Version::V3, 100))]);
     n.nodes[0].inst.cfg.preempt = false;
     n.nodes[1].inst.cfg.preempt = false;
     n.start("a");
@@ -337,10 +301,7 @@ fn equal_priority_higher_address_wins() {
     n.run_until(4.5);
     let t = n.take();
     assert!(
-        t.contains(
-            &"4.0000 a MASTER -> BACKUP: 10.77.250.12 has equal priority 100 and a higher address"
-                .to_string()
-        ),
+        t.contains(&"4.0000 a MASTER -> BACKUP: 10.77.250.12 has equal priority 100 and a higher address".to_string()),
         "{t:#?}"
     );
     assert_eq!((n.state("a"), n.state("b")), (State::Backup, State::Master));
@@ -378,10 +339,7 @@ fn three_routers_elect_the_highest_and_fail_over_in_order() {
     }
     n.run_until(5.0);
     n.take();
-    assert_eq!(
-        [n.state("a"), n.state("b"), n.state("c")],
-        [State::Master, State::Backup, State::Backup]
-    );
+    assert_eq!([n.state("a"), n.state("b"), n.state("c")], [State::Master, State::Backup, State::Backup]);
     n.stop("a");
     n.run_until(6.0);
     let t = n.take();
@@ -391,14 +349,7 @@ fn three_routers_elect_the_highest_and_fail_over_in_order() {
 }
 
 fn advert(vrid: u8, priority: u8, version: Version, interval_cs: u16, auth: Auth) -> Advert {
-    Advert {
-        version,
-        vrid,
-        priority,
-        interval_cs,
-        auth,
-        addrs: vec![Ipv4Addr::new(10, 77, 250, 200)],
-    }
+    Advert { version, vrid, priority, interval_cs, auth, addrs: vec![Ipv4Addr::new(10, 77, 250, 200)] }
 }
 
 #[test]
@@ -412,60 +363,20 @@ fn invalid_adverts_are_dropped_and_counted_by_reason() {
     let peer = Ipv4Addr::new(10, 77, 250, 12);
     let pass = Auth::Pass(*b"secret\0\0");
     let send = |i: &mut Instance, src, ttl, a| {
-        i.handle(
-            t0,
-            Input::Advert {
-                src,
-                ttl,
-                checksum: ChecksumMode::Plain,
-                advert: a,
-            },
-        )
+        i.handle(t0, Input::Advert { src, ttl, checksum: ChecksumMode::Plain, advert: a })
     };
     send(&mut i, peer, 64, advert(51, 200, Version::V2, 100, pass));
     send(&mut i, peer, 255, advert(52, 200, Version::V2, 100, pass));
-    send(
-        &mut i,
-        peer,
-        255,
-        advert(51, 200, Version::V3, 100, Auth::None),
-    );
-    send(
-        &mut i,
-        peer,
-        255,
-        advert(51, 200, Version::V2, 100, Auth::Pass(*b"wrong\0\0\0")),
-    );
-    send(
-        &mut i,
-        peer,
-        255,
-        advert(51, 200, Version::V2, 100, Auth::None),
-    );
+    send(&mut i, peer, 255, advert(51, 200, Version::V3, 100, Auth::None));
+    send(&mut i, peer, 255, advert(51, 200, Version::V2, 100, Auth::Pass(*b"wrong\0\0\0")));
+    send(&mut i, peer, 255, advert(51, 200, Version::V2, 100, Auth::None));
     send(&mut i, peer, 255, advert(51, 200, Version::V2, 200, pass));
-    send(
-        &mut i,
-        Ipv4Addr::new(10, 77, 250, 13),
-        255,
-        advert(51, 200, Version::V2, 100, pass),
-    );
+    send(&mut i, Ipv4Addr::new(10, 77, 250, 13), 255, advert(51, 200, Version::V2, 100, pass));
     i.handle(t0, Input::Malformed(DecodeError::Checksum));
-    i.handle(
-        t0,
-        Input::Malformed(DecodeError::Truncated { need: 8, got: 3 }),
-    );
+    i.handle(t0, Input::Malformed(DecodeError::Truncated { need: 8, got: 3 }));
     assert_eq!(
         i.counters().drops,
-        Drops {
-            ttl: 1,
-            vrid: 1,
-            checksum: 1,
-            auth: 2,
-            interval: 1,
-            version: 1,
-            source: 1,
-            malformed: 1
-        }
+        Drops { ttl: 1, vrid: 1, checksum: 1, auth: 2, interval: 1, version: 1, source: 1, malformed: 1 }
     );
     assert_eq!(i.counters().adverts_received, 0);
     send(&mut i, peer, 255, advert(51, 200, Version::V2, 100, pass));
@@ -488,10 +399,7 @@ fn failing_check_with_weight_lowers_priority_and_the_backup_preempts() {
     let t = n.take();
     // b discards a's priority-90 adverts from 5.4141 on and preempts after its down interval
     // measured from a's last priority-150 advert at 4.4141.
-    assert_eq!(
-        t[0], "8.0234 b BACKUP -> MASTER: preempted 10.77.250.11 (its priority 90 < ours 100)",
-        "{t:#?}"
-    );
+    assert_eq!(t[0], "8.0234 b BACKUP -> MASTER: preempted 10.77.250.11 (its priority 90 < ours 100)", "{t:#?}");
     assert_eq!(t[1], "8.0234 a remove vips");
 }
 
@@ -524,24 +432,9 @@ fn failing_check_with_weight_zero_goes_to_fault_and_back() {
 #[test]
 fn check_tracker_counts_fall_and_rise() {
     let mut t = CheckTracker::new(2, 3);
+    assert_eq!([t.record(false), t.record(true), t.record(false), t.record(false)], [None, None, None, Some(false)]);
     assert_eq!(
-        [
-            t.record(false),
-            t.record(true),
-            t.record(false),
-            t.record(false)
-        ],
-        [None, None, None, Some(false)]
-    );
-    assert_eq!(
-        [
-            t.record(true),
-            t.record(true),
-            t.record(false),
-            t.record(true),
-            t.record(true),
-            t.record(true)
-        ],
+        [t.record(true), t.record(true), t.record(false), t.record(true), t.record(true), t.record(true)],
         [None, None, None, None, None, Some(true)]
     );
 }
