@@ -9,6 +9,7 @@ pub mod cli;
 pub mod doctor;
 pub mod error;
 pub mod import;
+pub mod input;
 pub mod inventory;
 pub mod lab;
 pub mod observe;
