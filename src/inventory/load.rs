@@ -437,10 +437,29 @@ fn pair_of(
                 values.insert(key, v);
             }
         }
+        // Role variables: every `vars.*` key any layer wrote, the last layer winning.
+        let mut var_keys: Vec<&String> =
+            layers.iter().flat_map(|l| l.keys()).filter(|k| k.starts_with("vars.")).collect();
+        var_keys.sort();
+        var_keys.dedup();
+        let mut vars: BTreeMap<String, (Value, Location)> = BTreeMap::new();
+        for key in var_keys {
+            let Some(raw) = layers.iter().rev().find_map(|l| l.get(key)) else { continue };
+            match settings::typed_var(key, &raw.node) {
+                Ok(v) => {
+                    rows.push((key.clone(), show(key, &v), raw.layer, raw.location.clone()));
+                    vars.insert(key.clone(), (v, raw.location.clone()));
+                }
+                Err((msg, fix)) => {
+                    findings.push(Finding::error("HA004", raw.location.clone(), msg, fix));
+                    bad = true;
+                }
+            }
+        }
         if bad {
             continue;
         }
-        match node_settings(ctx, &nname.0, addr.0, &iface, &values, &pl.settings[i.min(1)], findings) {
+        match node_settings(ctx, &nname.0, addr.0, &iface, &values, &vars, &pl.settings[i.min(1)], findings) {
             Some(n) => resolved.push(n),
             None => continue,
         }
@@ -620,12 +639,57 @@ fn show(key: &str, v: &Value) -> String {
     }
 }
 
+/// A secret's value from its source; a finding (at `at`, naming `key`) when it cannot be read.
+fn resolve_secret(
+    base: &Path,
+    key: &str,
+    src: &SecretSource,
+    at: Location,
+    findings: &mut Vec<Finding>,
+) -> Option<Secret> {
+    match src {
+        SecretSource::Inline(p) => Some(Secret::new(p.clone())),
+        SecretSource::Env(var) => match std::env::var(var) {
+            Ok(p) => Some(Secret::new(p)),
+            Err(_) => {
+                findings.push(Finding::error(
+                    "HA050",
+                    at,
+                    format!("`{key}` comes from `${var}`, which is not set"),
+                    format!("export {var}=… before running hapair"),
+                ));
+                None
+            }
+        },
+        SecretSource::File(f) => {
+            let p = resolve_path(base, f);
+            match crate::input::read_capped(&p, 1 << 20) {
+                Ok(t) if key == "vrrp.auth_pass" => {
+                    Some(Secret::new(String::from_utf8_lossy(&t).trim_end_matches(['\n', '\r']).to_string()))
+                }
+                Ok(t) => Some(Secret::new(String::from_utf8_lossy(&t).to_string())),
+                Err(e) => {
+                    findings.push(Finding::error(
+                        "HA050",
+                        at,
+                        format!("`{key}` comes from `{}`, which cannot be read: {e}", p.display()),
+                        "create the file (mode 0600) or point `file:` at it",
+                    ));
+                    None
+                }
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn node_settings(
     ctx: &Ctx,
     name: &str,
     address: Ipv4Addr,
     iface: &str,
     v: &BTreeMap<&str, Value>,
+    vars: &BTreeMap<String, (Value, Location)>,
     places: &BTreeMap<String, Location>,
     findings: &mut Vec<Finding>,
 ) -> Option<Node_> {
@@ -649,36 +713,35 @@ fn node_settings(
     let at = |k: &str| places.get(k).cloned().unwrap_or_default();
     let file = |k: &str| s(k).map(|p| resolve_path(ctx.base, &p));
     let auth_pass = match v.get("vrrp.auth_pass") {
-        Some(Value::Secret(SecretSource::Inline(p))) => Some(Secret::new(p.clone())),
-        Some(Value::Secret(SecretSource::Env(var))) => match std::env::var(var) {
-            Ok(p) => Some(Secret::new(p)),
-            Err(_) => {
-                findings.push(Finding::error(
-                    "HA050",
-                    at("vrrp.auth_pass"),
-                    format!("`vrrp.auth_pass` comes from `${var}`, which is not set"),
-                    format!("export {var}=… before running hapair"),
-                ));
-                return None;
-            }
-        },
-        Some(Value::Secret(SecretSource::File(f))) => {
-            let p = resolve_path(ctx.base, f);
-            match std::fs::read_to_string(&p) {
-                Ok(t) => Some(Secret::new(t.trim_end_matches(['\n', '\r']).to_string())),
-                Err(e) => {
-                    findings.push(Finding::error(
-                        "HA050",
-                        at("vrrp.auth_pass"),
-                        format!("`vrrp.auth_pass` comes from `{}`, which cannot be read: {e}", p.display()),
-                        "create the file (mode 0600) or point `file:` at it",
-                    ));
-                    return None;
-                }
-            }
+        Some(Value::Secret(src)) => {
+            Some(resolve_secret(ctx.base, "vrrp.auth_pass", src, at("vrrp.auth_pass"), findings)?)
         }
         _ => None,
     };
+    let roles = l("roles");
+    for r in &roles {
+        if !valid_name(r) {
+            findings.push(Finding::error(
+                "HA013",
+                at("roles"),
+                format!("role name `{}` is not a folder name hapair allows", r.escape_debug()),
+                "use lowercase letters, digits, `-`, `_` and `.` (the folder `roles/NAME/`)",
+            ));
+            return None;
+        }
+    }
+    let mut var_values = BTreeMap::new();
+    for (k, (val, at)) in vars {
+        let var = match val {
+            Value::Str(s) => Var::Text(s.clone()),
+            Value::Int(i) => Var::Int(*i),
+            Value::Bool(b) => Var::Bool(*b),
+            Value::List(l) => Var::List(l.clone()),
+            Value::Secret(src) => Var::Secret(resolve_secret(ctx.base, k, src, at.clone(), findings)?),
+            Value::Duration(_) => continue,
+        };
+        var_values.insert(k.strip_prefix("vars.").unwrap_or(k).to_string(), var);
+    }
     let check_kind = match s("check.type").as_deref() {
         Some("script") => {
             let argv = l("check.script");
@@ -798,6 +861,8 @@ fn node_settings(
             weight: i("check.weight") as i32,
         },
         firewall: FirewallSettings { manage: b("firewall.manage"), restrict_to_peer: b("firewall.restrict_to_peer") },
+        roles,
+        vars: var_values,
     })
 }
 
@@ -816,11 +881,14 @@ fn parse_overrides(overrides: &[String], findings: &mut Vec<Finding>) -> (Leaves
             ));
             continue;
         };
-        let (node, key) = if settings::ty_of(k).is_some() {
+        let is_var = |k: &str| k.strip_prefix("vars.").is_some_and(|v| !v.is_empty());
+        let (node, key) = if settings::ty_of(k).is_some() || is_var(k) {
             (None, k.to_string())
         } else {
             match k.split_once('.') {
-                Some((n, rest)) if settings::ty_of(rest).is_some() => (Some(n.to_string()), rest.to_string()),
+                Some((n, rest)) if settings::ty_of(rest).is_some() || is_var(rest) => {
+                    (Some(n.to_string()), rest.to_string())
+                }
                 _ => {
                     let known = SETTINGS.iter().map(|(k, _, _)| *k);
                     let last = k.rsplit_once('.').map_or(k, |_| k);

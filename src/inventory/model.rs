@@ -165,6 +165,21 @@ pub struct Node {
     pub nginx: NginxSettings,
     pub check: CheckSettings,
     pub firewall: FirewallSettings,
+    /// Users' roles applied to this node besides the built-in ones (docs/roles.md).
+    pub roles: Vec<String>,
+    /// Role variables (`vars:`), layered like every setting; dotted keys.
+    pub vars: std::collections::BTreeMap<String, Var>,
+}
+
+/// A role variable's value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Var {
+    Text(String),
+    Int(i64),
+    Bool(bool),
+    List(Vec<String>),
+    /// Inline, `{env: VAR}` or `{file: PATH}`: never printed; files keep their bytes as text.
+    Secret(Secret),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,7 +9,7 @@
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::inventory::{CheckKind, Node, Pair, Transport};
+use crate::inventory::{CheckKind, Node, Pair, Transport, Var};
 
 /// What a secret shows as in plans and logs.
 pub const REDACTED: &str = "<redacted>";
@@ -104,9 +104,14 @@ impl Rendered {
     /// Indices of the lines that carry a secret.
     pub fn secret_lines(&self) -> Vec<usize> {
         match &self.shown {
-            Shown::Masked(m) => {
-                self.text.split('\n').zip(m.split('\n')).enumerate().filter(|(_, (a, b))| a != b).map(|(i, _)| i).collect()
-            }
+            Shown::Masked(m) => self
+                .text
+                .split('\n')
+                .zip(m.split('\n'))
+                .enumerate()
+                .filter(|(_, (a, b))| a != b)
+                .map(|(i, _)| i)
+                .collect(),
             _ => vec![],
         }
     }
@@ -156,6 +161,11 @@ pub fn vars(pair: &Pair, node: &Node) -> Vars {
     let mut secrets = Vec::new();
     if node.vrrp.version == 2 {
         if let Some(s) = &node.vrrp.auth_pass {
+            secrets.push(s.expose().to_string());
+        }
+    }
+    for v in node.vars.values() {
+        if let Var::Secret(s) = v {
             secrets.push(s.expose().to_string());
         }
     }
@@ -225,7 +235,43 @@ fn vars_value(pair: &Pair, node: &Node, reveal: bool) -> Value {
         "server_name": node.nginx.server_name,
         "upstreams": node.nginx.upstreams,
         "firewall": {"manage": node.firewall.manage, "restrict_to_peer": node.firewall.restrict_to_peer},
+        "vars": role_vars(node, reveal),
     })
+}
+
+/// `vars:` of the inventory as nested objects (`site.name` is `vars.site.name`).
+fn role_vars(node: &Node, reveal: bool) -> Value {
+    let mut root = serde_json::Map::new();
+    for (k, v) in &node.vars {
+        let value = match v {
+            Var::Text(s) => json!(s),
+            Var::Int(i) => json!(i),
+            Var::Bool(b) => json!(b),
+            Var::List(l) => json!(l),
+            Var::Secret(s) => json!(if reveal { s.expose() } else { REDACTED }),
+        };
+        let parts: Vec<&str> = k.split('.').collect();
+        insert_at(&mut root, &parts, value);
+    }
+    Value::Object(root)
+}
+
+fn insert_at(map: &mut serde_json::Map<String, Value>, parts: &[&str], value: Value) {
+    match parts {
+        [] => {}
+        [last] => {
+            map.insert(last.to_string(), value);
+        }
+        [first, rest @ ..] => {
+            let e = map.entry(first.to_string()).or_insert_with(|| json!({}));
+            if !e.is_object() {
+                *e = json!({});
+            }
+            if let Some(m) = e.as_object_mut() {
+                insert_at(m, rest, value);
+            }
+        }
+    }
 }
 
 /// Whether a node is the preferred master of any VIP (dual-master: both are).
@@ -272,8 +318,11 @@ impl Renderer {
 
     /// Top-level variables template `name` uses (for offline checks).
     pub fn variables_of(&self, name: &str) -> Vec<String> {
-        let mut v: Vec<String> =
-            self.tera.get_template_variables(name).map(|s| s.into_iter().map(str::to_string).collect()).unwrap_or_default();
+        let mut v: Vec<String> = self
+            .tera
+            .get_template_variables(name)
+            .map(|s| s.into_iter().map(str::to_string).collect())
+            .unwrap_or_default();
         v.sort();
         v
     }
@@ -321,6 +370,8 @@ pub(crate) mod tests {
                 weight: -60,
             },
             firewall: FirewallSettings { manage: true, restrict_to_peer: true },
+            roles: vec![],
+            vars: Default::default(),
         }
     }
 

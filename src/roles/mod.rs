@@ -32,7 +32,10 @@ pub struct BinarySpec {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Want {
     /// A regular file with this content; `shown` is what plans may print of it.
-    Content { bytes: Vec<u8>, shown: Shown },
+    Content {
+        bytes: Vec<u8>,
+        shown: Shown,
+    },
     /// The running hapair binary.
     Hapair(BinarySpec),
     Directory,
@@ -157,16 +160,21 @@ impl RoleSet {
     }
 
     pub fn new(roles: Vec<Role>) -> Result<RoleSet, Error> {
-        let keyed: Vec<(String, &str, &str)> = roles
+        let keyed: Vec<(String, &str, String)> = roles
             .iter()
-            .flat_map(|r| r.templates.iter().map(move |(k, v)| (template_key(&r.name, k), v.as_str(), r.origin.as_str())))
+            .flat_map(|r| {
+                r.templates.iter().map(move |(k, v)| {
+                    let file = r.template_paths.get(k).cloned().unwrap_or_else(|| format!("{}/templates/{k}", r.name));
+                    (template_key(&r.name, k), v.as_str(), file)
+                })
+            })
             .collect();
         let mut tera = Vec::new();
-        for (k, v, origin) in &keyed {
+        for (k, v, file) in &keyed {
             tera.push((k.as_str(), *v));
-            // Compile one by one first, so a syntax error names the template and its origin.
+            // Compile one by one first, so a syntax error names the template file and line.
             Renderer::new([(k.as_str(), *v)]).map_err(|e| {
-                Error::new(format!("template `{k}` ({origin}): {}", e.message))
+                Error::new(template_error(file, &e.message))
                     .with_fix("fix the template syntax (tera: https://keats.github.io/tera/)")
             })?;
         }
@@ -187,8 +195,11 @@ impl RoleSet {
                 Some(_) => {}
                 None => {
                     let known: Vec<&str> = self.roles.iter().map(|r| r.name.as_str()).collect();
-                    return Err(Error::new(format!("role `{name}` is not in any roles folder (known: {})", known.join(", ")))
-                        .with_fix("create `roles/NAME/role.yml` beside the inventory, or pass `--roles DIR`"));
+                    return Err(Error::new(format!(
+                        "role `{name}` is not in any roles folder (known: {})",
+                        known.join(", ")
+                    ))
+                    .with_fix("create `roles/NAME/role.yml` beside the inventory, or pass `--roles DIR`"));
                 }
             }
         }
@@ -196,13 +207,30 @@ impl RoleSet {
     }
 }
 
-/// Where a task is, for messages: `roles/nginx/role.yml:12 (task `site`)`.
+/// Where a task is, for messages: `roles/nginx/role.yml:12: task `site``.
 fn at(role: &Role, i: usize, t: &TaskDef) -> String {
     let line = role.task_lines.get(i).map(|l| format!(":{l}")).unwrap_or_default();
     match &t.name {
-        Some(n) => format!("{}{line} (task `{n}`)", role.def_path),
+        Some(n) => format!("{}{line}: task `{n}`", role.def_path),
         None => format!("{}{line}", role.def_path),
     }
+}
+
+/// A tera error located in its template file: `FILE:LINE:COL: what` (tera's `--> name:L:C`).
+fn template_error(file: &str, message: &str) -> String {
+    let first = message.lines().next().unwrap_or_default();
+    let first = first.rsplit(": error: ").next().unwrap_or(first).trim_start_matches("error: ");
+    let pos = message
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("--> "))
+        .and_then(|p| {
+            let mut it = p.rsplitn(3, ':');
+            let col = it.next()?.trim().parse::<usize>().ok()?;
+            let line = it.next()?.trim().parse::<usize>().ok()?;
+            Some(format!(":{line}:{col}"))
+        })
+        .unwrap_or_default();
+    format!("{file}{pos}: {first}")
 }
 
 fn parse_mode(s: &str) -> Option<u32> {
@@ -210,7 +238,13 @@ fn parse_mode(s: &str) -> Option<u32> {
 }
 
 /// The desired state of `node` in `pair`: the built-in roles and the users' roles it lists.
-pub fn desired(set: &RoleSet, pair: &Pair, node: &Node, listed: &[String], binary: &BinarySpec) -> Result<Desired, Error> {
+pub fn desired(
+    set: &RoleSet,
+    pair: &Pair,
+    node: &Node,
+    listed: &[String],
+    binary: &BinarySpec,
+) -> Result<Desired, Error> {
     let vars = render::vars(pair, node);
     let roles = set.for_node(listed)?;
     instantiate(set, &roles, &vars, pair, node, binary)
@@ -291,7 +325,10 @@ fn instantiate(
             let name = t.name.clone().unwrap_or_else(|| kinds[0].to_string());
             match kinds[0] {
                 "file" | "template" | "directory" => {
-                    let path = rs("path", t.file.as_deref().or(t.template.as_deref()).or(t.directory.as_deref()).unwrap_or(""))?;
+                    let path = rs(
+                        "path",
+                        t.file.as_deref().or(t.template.as_deref()).or(t.directory.as_deref()).unwrap_or(""),
+                    )?;
                     if !path.starts_with('/') || path.contains("/../") || path.contains('\n') {
                         return Err(Error::new(format!("{}: `{path}` is not an absolute path", here()))
                             .with_fix("write the destination as an absolute path"));
@@ -315,12 +352,17 @@ fn instantiate(
                         })?;
                         let key = template_key(&role.name, src);
                         if !role.templates.contains_key(src) {
-                            return Err(Error::new(format!("{}: template `{src}` is not in `{}/templates/`", here(), role.name))
-                                .with_fix(format!("add `templates/{src}` to the role, or fix `src`")));
+                            return Err(Error::new(format!(
+                                "{}: template `{src}` is not in `{}/templates/`",
+                                here(),
+                                role.name
+                            ))
+                            .with_fix(format!("add `templates/{src}` to the role, or fix `src`")));
                         }
                         let out = r.render(&key, vars).map_err(|e| {
-                            Error::new(format!("{}: template `{src}`: {}", here(), e.message))
-                                .with_fix("fix the template, or define the variable in the inventory")
+                            let file = role.template_paths.get(src).cloned().unwrap_or_else(|| key.clone());
+                            Error::new(format!("{} (used by {})", template_error(&file, &e.message), here()))
+                                .with_fix("define the variable in the inventory's `vars:`, or fix the template")
                         })?;
                         content(out, t.secret)
                     } else if t.source.as_deref() == Some("hapair") {
@@ -329,8 +371,12 @@ fn instantiate(
                         return Err(Error::new(format!("{}: source `{s}` is unknown", here()))
                             .with_fix("`source: hapair` is the only source; use `src` for a file of the role"));
                     } else if let Some(c) = &t.content {
-                        let real = r.render_str("content", c, &vars.real).map_err(|e| Error::new(format!("{}: {}", here(), e.message)))?;
-                        let masked = r.render_str("content", c, &vars.masked).map_err(|e| Error::new(format!("{}: {}", here(), e.message)))?;
+                        let real = r
+                            .render_str("content", c, &vars.real)
+                            .map_err(|e| Error::new(format!("{}: {}", here(), e.message)))?;
+                        let masked = r
+                            .render_str("content", c, &vars.masked)
+                            .map_err(|e| Error::new(format!("{}: {}", here(), e.message)))?;
                         content(Rendered::from_pair(real, masked), t.secret)
                     } else if let Some(src) = &t.src {
                         let bytes = role.files.get(src).ok_or_else(|| {
@@ -340,24 +386,40 @@ fn instantiate(
                         let shown = if t.secret { Shown::Hidden } else { Shown::Plain };
                         Want::Content { bytes: bytes.clone(), shown }
                     } else {
-                        return Err(Error::new(format!("{}: a file task needs `src`, `content` or `state: absent`", here()))
-                            .with_fix("name a file of the role's `files/` with `src`"));
+                        return Err(Error::new(format!(
+                            "{}: a file task needs `src`, `content` or `state: absent`",
+                            here()
+                        ))
+                        .with_fix("name a file of the role's `files/` with `src`"));
                     };
-                    let default_mode = if matches!(want, Want::Directory) { 0o755 } else if t.secret { 0o600 } else { 0o644 };
+                    let default_mode = if matches!(want, Want::Directory) {
+                        0o755
+                    } else if t.secret {
+                        0o600
+                    } else {
+                        0o644
+                    };
                     let mode = match &t.mode {
                         Some(m) => parse_mode(m).ok_or_else(|| {
-                            Error::new(format!("{}: mode `{m}` is not an octal mode", here())).with_fix("write it quoted, e.g. mode: \"0640\"")
+                            Error::new(format!("{}: mode `{m}` is not an octal mode", here()))
+                                .with_fix("write it quoted, e.g. mode: \"0640\"")
                         })?,
                         None => default_mode,
                     };
                     if t.secret && mode & 0o007 != 0 {
-                        return Err(Error::new(format!("{}: a secret file readable by others (mode {mode:04o})", here()))
-                            .with_fix("give secret files mode 0600 or 0640"));
+                        return Err(Error::new(format!(
+                            "{}: a secret file readable by others (mode {mode:04o})",
+                            here()
+                        ))
+                        .with_fix("give secret files mode 0600 or 0640"));
                     }
                     let validate = match &t.validate {
                         Some(v) => Some(validators.get(v.as_str()).cloned().ok_or_else(|| {
                             Error::new(format!("{}: validator `{v}` is not defined by any role of this node", here()))
-                                .with_fix(format!("use one of: {}", validators.keys().cloned().collect::<Vec<_>>().join(", ")))
+                                .with_fix(format!(
+                                    "use one of: {}",
+                                    validators.keys().cloned().collect::<Vec<_>>().join(", ")
+                                ))
                         })?),
                         None => None,
                     };
@@ -365,7 +427,10 @@ fn instantiate(
                     for h in &t.notify {
                         let a = handlers.get(h.as_str()).ok_or_else(|| {
                             Error::new(format!("{}: handler `{h}` is not defined by any role of this node", here()))
-                                .with_fix(format!("use one of: {}", handlers.keys().cloned().collect::<Vec<_>>().join(", ")))
+                                .with_fix(format!(
+                                    "use one of: {}",
+                                    handlers.keys().cloned().collect::<Vec<_>>().join(", ")
+                                ))
                         })?;
                         notify.extend(a.iter().cloned());
                     }
@@ -426,7 +491,10 @@ fn instantiate(
                             f.rich_rules.extend(rules);
                             f.ports.extend(ports);
                         }
-                        None => d.firewall = Some(FirewallSpec { role: role.name.clone(), interface, rich_rules: rules, ports }),
+                        None => {
+                            d.firewall =
+                                Some(FirewallSpec { role: role.name.clone(), interface, rich_rules: rules, ports })
+                        }
                     }
                 }
             }
@@ -591,7 +659,10 @@ instances:
         p.nodes[0].nginx.upstreams = vec!["10.0.0.5:8080".into(), "10.0.0.6:8080".into()];
         let d = want_of(&p, 0);
         let t = text(&d, "/etc/nginx/conf.d/hapair.conf");
-        assert!(t.contains("upstream hapair_backends {\n    server 10.0.0.5:8080;\n    server 10.0.0.6:8080;\n}\n"), "{t}");
+        assert!(
+            t.contains("upstream hapair_backends {\n    server 10.0.0.5:8080;\n    server 10.0.0.6:8080;\n}\n"),
+            "{t}"
+        );
         let svc = d.services.iter().find(|s| s.probe.is_some()).expect("a probed service");
         assert_eq!(svc.probe.as_deref(), Some("http://127.0.0.1:8080/"));
     }
@@ -604,6 +675,7 @@ instances:
             def_path: "site/role.yml".into(),
             task_lines: vec![2, 5, 8],
             templates: templates.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
+            template_paths: BTreeMap::new(),
             files: BTreeMap::new(),
             builtin: false,
         }
@@ -634,18 +706,21 @@ instances:
 
         let e = user("tasks:\n  - template: /x\n    src: nope.tera\n", &[]).expect_err("missing");
         assert!(e.message.starts_with("site/role.yml:2: template `nope.tera` is not in `site/templates/`"), "{e}");
-        let e = user("tasks:\n  - template: /x\n    src: t\n", &[("t", "{{ nothing_here }}")]).expect_err("undefined");
-        assert!(e.message.starts_with("site/role.yml:2: template `t`:") && e.message.contains("nothing_here"), "{e}");
+        let e =
+            user("tasks:\n  - template: /x\n    src: t\n", &[("t", "a\n{{ nothing_here }}")]).expect_err("undefined");
+        assert!(e.message.starts_with("site/templates/t:2:4: ") && e.message.contains("nothing_here"), "{e}");
+        assert!(e.message.ends_with("(used by site/role.yml:2)"), "{e}");
         let e = user("tasks:\n  - file: /x\n    content: a\n    notify: [bounce]\n", &[]).expect_err("handler");
         assert!(e.message.contains("handler `bounce` is not defined"), "{e}");
         let e = user("tasks:\n  - file: /x\n    service: y\n", &[]).expect_err("two kinds");
         assert!(e.message.contains("names file and service"), "{e}");
-        let e = user("tasks:\n  - file: /x\n    content: a\n    secret: true\n    mode: \"0644\"\n", &[]).expect_err("mode");
+        let e = user("tasks:\n  - file: /x\n    content: a\n    secret: true\n    mode: \"0644\"\n", &[])
+            .expect_err("mode");
         assert!(e.message.contains("secret file readable by others"), "{e}");
         let e = user("tasks:\n  - file: /etc/nginx/conf.d/hapair.conf\n    content: a\n", &[]).expect_err("dup");
         assert!(e.message.contains("already managed"), "{e}");
         let e = RoleSet::new(vec![role("tasks: []\n", &[("t", "{% if %}")])]).err().expect("syntax");
-        assert!(e.message.starts_with("template `site/t` (test):"), "{e}");
+        assert!(e.message.starts_with("site/templates/t:1:7: "), "{e}");
     }
 
     #[test]

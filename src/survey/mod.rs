@@ -90,10 +90,7 @@ impl Survey {
     }
 }
 
-pub fn selected<'a>(
-    inv: &'a Inventory,
-    limit: Option<&str>,
-) -> Result<Vec<(usize, usize, &'a Pair, &'a Node)>, Error> {
+pub fn selected<'a>(inv: &'a Inventory, limit: Option<&str>) -> Result<Vec<(usize, usize, &'a Pair, &'a Node)>, Error> {
     let mut v = Vec::new();
     for (pi, p) in inv.pairs.iter().enumerate() {
         for (ni, n) in p.nodes.iter().enumerate() {
@@ -131,9 +128,32 @@ pub fn desired_states(
     let set = RoleSet::load(&dirs)?;
     let mut out = Vec::new();
     for (pi, ni, p, n) in selected(inv, opts.limit.as_deref())? {
-        out.push((pi, ni, roles::desired(&set, p, n, &[], binary)?));
+        out.push((pi, ni, roles::desired(&set, p, n, &n.roles, binary)?));
     }
     Ok(out)
+}
+
+/// Check the roles of every node offline (what `check` runs): load the roles folders, render
+/// every node's desired state. Each error names file:line and a fix; one per distinct problem.
+/// Returns each error with the first node it concerns.
+pub fn check_roles(inv: &Inventory, dirs: &[PathBuf]) -> Vec<(Error, Option<String>)> {
+    let dirs: Vec<&std::path::Path> = dirs.iter().map(PathBuf::as_path).collect();
+    let set = match RoleSet::load(&dirs) {
+        Ok(s) => s,
+        Err(e) => return vec![(e, None)],
+    };
+    let bin = BinarySpec { sha256: String::new(), size: 0, version: String::new() };
+    let mut errors: Vec<(Error, Option<String>)> = Vec::new();
+    for p in &inv.pairs {
+        for n in &p.nodes {
+            if let Err(e) = roles::desired(&set, p, n, &n.roles, &bin) {
+                if !errors.iter().any(|(x, _)| *x == e) {
+                    errors.push((e, Some(n.name.clone())));
+                }
+            }
+        }
+    }
+    errors
 }
 
 /// Connect to the selected nodes and gather their facts, all at once. `step(host, what)`
@@ -164,10 +184,8 @@ pub async fn survey(
             step(&n.name, "facts");
             let facts = observe::gather(&host, &d, &n.interface, extra).await?;
             let plan = plan::plan(&d, &facts);
-            let serving = opts
-                .serving
-                .as_ref()
-                .and_then(|s| facts.files.get(&s.path).and_then(|f| (s.is_serving)(&f.content)));
+            let serving =
+                opts.serving.as_ref().and_then(|s| facts.files.get(&s.path).and_then(|f| (s.is_serving)(&f.content)));
             Ok::<_, Error>(Target { pair: pi, node: ni, host: Box::new(host), desired: d, facts, plan, serving })
         }
     });
