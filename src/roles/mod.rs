@@ -708,7 +708,7 @@ instances:
         assert!(e.message.starts_with("site/role.yml:2: template `nope.tera` is not in `site/templates/`"), "{e}");
         let e =
             user("tasks:\n  - template: /x\n    src: t\n", &[("t", "a\n{{ nothing_here }}")]).expect_err("undefined");
-        assert!(e.message.starts_with("site/templates/t:2:4: ") && e.message.contains("nothing_here"), "{e}");
+        assert!(e.message.starts_with("site/t:2:4: ") && e.message.contains("nothing_here"), "{e}");
         assert!(e.message.ends_with("(used by site/role.yml:2)"), "{e}");
         let e = user("tasks:\n  - file: /x\n    content: a\n    notify: [bounce]\n", &[]).expect_err("handler");
         assert!(e.message.contains("handler `bounce` is not defined"), "{e}");
