@@ -399,6 +399,30 @@ pub fn plan(d: &Desired, f: &Facts) -> HostPlan {
     HostPlan { pair: d.pair.clone(), node: d.node.clone(), changes, findings, secrets: d.secrets.clone() }
 }
 
+/// Drift between the two nodes of a pair: files both should have the same content of, which
+/// differ between the nodes now (not only from the desired state). One finding per node.
+pub fn peer_drift(a: (&Desired, &Facts), b: (&Desired, &Facts)) -> [Vec<Finding>; 2] {
+    let mut out = [Vec::new(), Vec::new()];
+    for fa in &a.0.files {
+        let Some(fb) = b.0.files.iter().find(|f| f.path == fa.path) else { continue };
+        let same_wanted = match (&fa.want, &fb.want) {
+            (Want::Content { bytes: x, .. }, Want::Content { bytes: y, .. }) => x == y,
+            _ => false,
+        };
+        let (ha, hb) = (a.1.files.get(&fa.path).map(|f| &f.sha256), b.1.files.get(&fa.path).map(|f| &f.sha256));
+        if same_wanted && ha != hb {
+            for (i, (me, other)) in [(&a.0.node, &b.0.node), (&b.0.node, &a.0.node)].into_iter().enumerate() {
+                out[i].push(Finding {
+                    role: fa.role.clone(),
+                    message: format!("`{}` differs between `{me}` and `{other}` (drift between peers)", fa.path),
+                    fix: "apply to both nodes of the pair; both get the same file".into(),
+                });
+            }
+        }
+    }
+    out
+}
+
 /// A restart wins over a reload of the same unit.
 fn handler_action<'a>(n: &'a Notified, unit: &str) -> Option<(ServiceAction, &'a str)> {
     if let Some(r) = n.get(&HandlerAction::Restart(unit.to_string())) {
@@ -801,6 +825,20 @@ mod tests {
         );
         assert_eq!(p.findings.len(), 1, "{:?}", p.findings);
         assert!(p.findings[0].message.ends_with(&format!("has a rule hapair did not add, kept as it is: {theirs}")));
+    }
+
+    #[test]
+    fn peers_that_differ_from_each_other_are_said() {
+        let a = want();
+        // The peer wants the same files (as with a site role's files).
+        let b = Desired { node: "web2".into(), ..a.clone() };
+        let (fa, mut fb) = (converged(&a), converged(&b));
+        assert_eq!(peer_drift((&a, &fa), (&b, &fb)), [vec![], vec![]]);
+        fb.files.get_mut(UNIT).expect("unit").sha256 = "edited".into();
+        let [da, db] = peer_drift((&a, &fa), (&b, &fb));
+        assert_eq!(da.len(), 1);
+        assert_eq!(da[0].message, format!("`{UNIT}` differs between `web1` and `web2` (drift between peers)"));
+        assert_eq!(db[0].message, format!("`{UNIT}` differs between `web2` and `web1` (drift between peers)"));
     }
 
     #[test]

@@ -206,6 +206,19 @@ pub async fn survey(
         let msg = errors.iter().map(|e| e.message.clone()).collect::<Vec<_>>().join("\n       ");
         return Err(Error::new(msg).with_fix(first.fix.unwrap_or_default()));
     }
+    // Drift between peers: both nodes of a pair selected.
+    for i in 0..targets.len() {
+        for j in i + 1..targets.len() {
+            if targets[i].pair == targets[j].pair {
+                let [a, b] = plan::peer_drift(
+                    (&targets[i].desired, &targets[i].facts),
+                    (&targets[j].desired, &targets[j].facts),
+                );
+                targets[i].plan.findings.extend(a);
+                targets[j].plan.findings.extend(b);
+            }
+        }
+    }
     Ok(Survey { targets, control_dir })
 }
 
