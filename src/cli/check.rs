@@ -94,6 +94,11 @@ pub fn run(args: Args) -> Result<u8, Error> {
             for f in &findings {
                 println!("{f}");
             }
+            if let Some(l) = &loaded {
+                for line in adopted(&l.inventory) {
+                    println!("{line}");
+                }
+            }
             println!("{}", summary(&file, &findings, loaded.as_ref()));
         }
     }
@@ -109,6 +114,26 @@ pub fn run(args: Args) -> Result<u8, Error> {
         }
     }
     Ok(if errors > 0 { 1 } else { 0 })
+}
+
+/// For nodes that adopt their nginx: what hapair leaves alone and what its check will probe.
+fn adopted(inv: &inventory::Inventory) -> Vec<String> {
+    let mut v = Vec::new();
+    for n in inv.pairs.iter().flat_map(|p| p.nodes.iter()).filter(|n| n.nginx.adopt) {
+        let probe = match &n.check.kind {
+            inventory::CheckKind::Http { path } => format!(
+                "its check probes GET http://127.0.0.1:{}{path} (the site nginx serves there by default)",
+                n.nginx.listen
+            ),
+            inventory::CheckKind::Script { argv } => format!("its check runs `{}`", argv.join(" ")),
+            inventory::CheckKind::None => "it has no check".to_string(),
+        };
+        v.push(format!(
+            "`{}` adopts its nginx: hapair's nginx role writes no file, it only reloads and monitors nginx; {probe}",
+            n.name
+        ));
+    }
+    v
 }
 
 fn plural(n: usize, what: &str) -> String {

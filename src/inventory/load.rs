@@ -851,7 +851,7 @@ fn node_settings(
             garp_interval: d("vrrp.garp.interval"),
             v3_checksum_pseudo_header: b("vrrp.v3_checksum_pseudo_header"),
         },
-        nginx: NginxSettings { listen: i("nginx.listen") as u16, server_name, upstreams },
+        nginx: NginxSettings { listen: i("nginx.listen") as u16, server_name, upstreams, adopt: b("nginx.adopt") },
         check: CheckSettings {
             kind: check_kind,
             interval: d("check.interval"),

@@ -224,6 +224,9 @@ pub struct NginxSettings {
     pub server_name: String,
     /// `host:port` backends; empty means a default page naming the node.
     pub upstreams: Vec<String>,
+    /// Adopt the nginx already there: hapair writes no nginx file, only checks, reloads and
+    /// monitors it.
+    pub adopt: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -65,6 +65,7 @@ pub const SETTINGS: &[(&str, Ty, Option<&str>)] = &[
     ("nginx.listen", Ty::Int { min: 1, max: 65535 }, Some("80")),
     ("nginx.server_name", Ty::Str, Some("_")),
     ("nginx.upstreams", Ty::StrList, Some("[]")),
+    ("nginx.adopt", Ty::Bool, Some("false")),
     ("check.type", Ty::OneOf(&["http", "script", "none"]), Some("http")),
     ("check.path", Ty::Str, Some("/")),
     ("check.interval", Ty::Duration, Some("1s")),

@@ -271,6 +271,7 @@ pub fn plan(d: &Desired, f: &Facts) -> HostPlan {
     let mut notified = Notified::default();
 
     // Packages first: later changes depend on them.
+    let mut installing = false;
     for p in &d.packages {
         if !p.satisfied_by.iter().any(|n| f.packages.contains_key(n)) {
             if f.pkg_manager == "none" || f.pkg_manager.is_empty() {
@@ -280,6 +281,7 @@ pub fn plan(d: &Desired, f: &Facts) -> HostPlan {
                     fix: format!("install `{}` on `{}` by hand", p.install, d.node),
                 });
             } else {
+                installing = true;
                 changes.push(Change::Package {
                     role: p.role.clone(),
                     name: p.install.clone(),
@@ -320,6 +322,15 @@ pub fn plan(d: &Desired, f: &Facts) -> HostPlan {
                     });
                     notified.add(spec);
                 }
+            }
+            // A package installed now may bring it (a web server package, its default site):
+            // planned now, so one apply converges a bare host.
+            (Want::Absent, None) if installing => {
+                changes.push(file(
+                    FileAction::Delete,
+                    format!("# {} (if the package installed now brings it)\n", spec.name),
+                ));
+                notified.add(spec);
             }
             (Want::Absent, None) => {}
             (Want::Absent, Some(ff)) => {
@@ -375,8 +386,13 @@ pub fn plan(d: &Desired, f: &Facts) -> HostPlan {
             changes.push(svc(ServiceAction::Enable, "not enabled"));
         }
         if s.started && !fact.is_active() {
-            // Starting it loads the new files anyway: no reload or restart on top.
-            changes.push(svc(ServiceAction::Start, "not running"));
+            // Starting it loads the new files anyway: no reload or restart on top. A package
+            // installed now may start it with the package's own files: restart.
+            if installing {
+                changes.push(svc(ServiceAction::Restart, "not running before the install"));
+            } else {
+                changes.push(svc(ServiceAction::Start, "not running"));
+            }
             continue;
         }
         if let Some((a, r)) = handler_action(&notified, &s.unit) {
@@ -731,9 +747,9 @@ mod tests {
                 "add port in zone `public` (runtime and permanent): 80/tcp",
                 "create `/var/lib/hapair/firewall.owned` (mode 0644, owner root:root)",
                 "enable `nginx.service` (not enabled)",
-                "start `nginx.service` (not running)",
+                "restart `nginx.service` (not running before the install)",
                 "enable `hapair-vrrpd.service` (not enabled)",
-                "start `hapair-vrrpd.service` (not running)",
+                "restart `hapair-vrrpd.service` (not running before the install)",
             ]
         );
         let text = render_text(std::slice::from_ref(&p), false);

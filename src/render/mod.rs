@@ -234,6 +234,7 @@ fn vars_value(pair: &Pair, node: &Node, reveal: bool) -> Value {
         "listen": node.nginx.listen,
         "server_name": node.nginx.server_name,
         "upstreams": node.nginx.upstreams,
+        "adopt_nginx": node.nginx.adopt,
         "firewall": {"manage": node.firewall.manage, "restrict_to_peer": node.firewall.restrict_to_peer},
         "vars": role_vars(node, reveal),
     })
@@ -360,7 +361,7 @@ pub(crate) mod tests {
                 garp_interval: Duration::from_secs(1),
                 v3_checksum_pseudo_header: true,
             },
-            nginx: NginxSettings { listen: 80, server_name: "_".into(), upstreams: vec![] },
+            nginx: NginxSettings { listen: 80, server_name: "_".into(), upstreams: vec![], adopt: false },
             check: CheckSettings {
                 kind: CheckKind::Http { path: "/".into() },
                 interval: Duration::from_secs(1),
