@@ -17,5 +17,6 @@ pub mod plan;
 pub mod render;
 pub mod roles;
 pub mod transport;
+pub mod values;
 pub mod verify;
 pub mod vrrp;
