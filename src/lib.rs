@@ -18,5 +18,6 @@ pub mod render;
 pub mod roles;
 pub mod survey;
 pub mod transport;
+pub mod values;
 pub mod verify;
 pub mod vrrp;
