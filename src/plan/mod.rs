@@ -807,6 +807,26 @@ mod tests {
     }
 
     #[test]
+    fn a_template_override_cannot_leak_the_secret() {
+        // An override that transforms the password (a line-pattern redaction would miss both).
+        let mut roles = crate::roles::format::builtin_roles().expect("built-in");
+        let vrrp = roles.iter_mut().find(|r| r.name == "vrrp").expect("vrrp role");
+        let t = vrrp.templates.get_mut("vrrpd.yml.tera").expect("template");
+        t.push_str("# {{ instances[0].auth_pass | upper }} {{ instances[0].auth_pass | replace(from=\"3\", to=\"e\") }}\n");
+        let set = RoleSet::new(roles).expect("compiles");
+        let p = pair(Mode::MasterBackup);
+        let d = desired(&set, &p, &p.nodes[0], &[], &bin()).expect("renders");
+        for facts in [fresh(), converged(&want())] {
+            let pl = plan(&d, &facts);
+            let text = render_text(std::slice::from_ref(&pl), false);
+            let json = serde_json::to_string(&pl).expect("json");
+            for leak in ["s3cr3t", "S3CR3T", "secret"] {
+                assert!(!text.contains(leak) && !json.contains(leak), "{leak} leaked:\n{text}");
+            }
+        }
+    }
+
+    #[test]
     fn new_binary_restarts_and_unit_change_reloads_systemd() {
         let d = want();
         let mut facts = converged(&d);
