@@ -812,7 +812,9 @@ mod tests {
         let mut roles = crate::roles::format::builtin_roles().expect("built-in");
         let vrrp = roles.iter_mut().find(|r| r.name == "vrrp").expect("vrrp role");
         let t = vrrp.templates.get_mut("vrrpd.yml.tera").expect("template");
-        t.push_str("# {{ instances[0].auth_pass | upper }} {{ instances[0].auth_pass | replace(from=\"3\", to=\"e\") }}\n");
+        t.push_str(
+            "# {{ instances[0].auth_pass | upper }} {{ instances[0].auth_pass | replace(from=\"3\", to=\"e\") }}\n",
+        );
         let set = RoleSet::new(roles).expect("compiles");
         let p = pair(Mode::MasterBackup);
         let d = desired(&set, &p, &p.nodes[0], &[], &bin()).expect("renders");
