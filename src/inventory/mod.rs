@@ -11,8 +11,9 @@ mod settings;
 pub mod tree;
 
 pub use finding::{Finding, Location, Severity};
-pub use load::{load, Loaded};
+pub use load::{load, load_bytes, valid_interface, valid_name, Loaded};
 pub use model::*;
+pub use settings::show_duration;
 
 use crate::error::Error;
 use std::path::Path;
