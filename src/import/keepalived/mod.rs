@@ -1505,3 +1505,94 @@ fn check_of(cfgs: &[&Config; 2], paired: &[(u8, [&Instance; 2])], names: &[Strin
     out.yaml = y;
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const SEED_A: &str = "global_defs {\n    router_id lb1\n}\nvrrp_script chk {\n    script \"/usr/local/bin/check\"\n    interval 2\n    weight 2\n}\nvrrp_instance VI_1 {\n    state MASTER\n    interface eth0\n    virtual_router_id 51\n    priority 101\n    advert_int 1\n    unicast_src_ip 10.0.0.11/24\n    unicast_peer {\n        10.0.0.12\n    }\n    authentication {\n        auth_type PASS\n        auth_pass secret\n    }\n    virtual_ipaddress {\n        10.0.0.200\n    }\n    track_script {\n        chk\n    }\n}\n";
+
+    fn seed_b() -> String {
+        SEED_A
+            .replace("lb1", "lb2")
+            .replace("MASTER", "BACKUP")
+            .replace("priority 101", "priority 100")
+            .replace("10.0.0.11/24", "10.0.0.1X/24")
+            .replace("        10.0.0.12\n", "        10.0.0.11\n")
+            .replace("10.0.0.1X/24", "10.0.0.12/24")
+    }
+
+    /// Import two texts; the YAML (when there is one) is returned.
+    fn import(a: &str, b: &str) -> Option<Imported> {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!("hapair-import-prop-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (pa, pb) = (dir.join(format!("{n}-a.conf")), dir.join(format!("{n}-b.conf")));
+        std::fs::write(&pa, a).unwrap();
+        std::fs::write(&pb, b).unwrap();
+        let r = match (read(&pa), read(&pb)) {
+            (Ok(ca), Ok(cb)) => pair(&ca, &cb, &BTreeMap::new()).ok(),
+            _ => None,
+        };
+        let _ = std::fs::remove_file(pa);
+        let _ = std::fs::remove_file(pb);
+        r
+    }
+
+    /// The YAML parses, and its keys are only those the import writes.
+    fn assert_shape(yaml: &str) {
+        let v: serde_yaml_ng::Value = serde_yaml_ng::from_str(yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+        let keys = |v: &serde_yaml_ng::Value| -> Vec<String> {
+            v.as_mapping().map(|m| m.keys().map(|k| format!("{k:?}")).collect()).unwrap_or_default()
+        };
+        assert_eq!(keys(&v), ["String(\"pairs\")"], "{yaml}");
+        let pair = v["pairs"].as_mapping().unwrap().values().next().unwrap().clone();
+        for k in keys(&pair) {
+            let ok =
+                ["mode", "interface", "nodes", "vips", "vrrp", "check"].iter().any(|w| k == format!("String(\"{w}\")"));
+            assert!(ok, "{k}\n{yaml}");
+        }
+        let _ = crate::inventory::load_bytes(Path::new("<imported>"), yaml.as_bytes().to_vec(), &[]);
+    }
+
+    #[test]
+    fn the_seed_imports_clean_with_its_weight_translated() {
+        let i = import(SEED_A, &seed_b()).expect("imports");
+        assert_eq!(i.decisions(), 0, "{:?}", i.notes);
+        assert_shape(&i.yaml);
+        assert!(i.yaml.contains("\"lb1\": 103\n"), "{}", i.yaml);
+        assert!(i.yaml.contains("weight: -2\n"), "{}", i.yaml);
+        assert!(i.yaml.contains("address: \"10.0.0.200/24\""), "{}", i.yaml);
+        let loaded = crate::inventory::load_bytes(Path::new("<imported>"), i.yaml.into_bytes(), &[]);
+        assert!(loaded.is_ok(), "{loaded:?}");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        /// Any value in place of the ones written by users stays one quoted value.
+        #[test]
+        fn hostile_values_stay_values(v in "[^\"\n!#{}]{0,40}", which in 0usize..5) {
+            let target = ["eth0", "secret", "/usr/local/bin/check", "lb1", "10.0.0.200"][which];
+            let a = SEED_A.replace(target, &format!("\"{v}\""));
+            let b = seed_b().replace(target, &format!("\"{v}\""));
+            if let Some(i) = import(&a, &b) {
+                assert_shape(&i.yaml);
+            }
+        }
+
+        /// Byte flips and cuts never panic, and what imports is well-formed.
+        #[test]
+        fn mutations_never_panic(pos in 0usize..SEED_A.len(), byte in any::<u8>(), cut in 0usize..SEED_A.len()) {
+            let mut a = SEED_A.as_bytes().to_vec();
+            a[pos] = byte;
+            a.truncate(cut.max(pos + 1));
+            let a = String::from_utf8_lossy(&a).to_string();
+            if let Some(i) = import(&a, &seed_b()) {
+                assert_shape(&i.yaml);
+            }
+        }
+    }
+}
