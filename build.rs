@@ -22,7 +22,9 @@ fn main() {
     let mut files = Vec::new();
     walk(&root, &mut files);
     files.sort();
-    let mut src = String::from("/// Built-in role files: (path under `roles/`, content).\npub const BUILTIN: &[(&str, &[u8])] = &[\n");
+    let mut src = String::from(
+        "/// Built-in role files: (path under `roles/`, content).\npub const BUILTIN: &[(&str, &[u8])] = &[\n",
+    );
     for f in &files {
         // Directories are watched too: a new template must rebuild.
         if let Some(parent) = f.parent() {

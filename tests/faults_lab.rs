@@ -135,8 +135,9 @@ fn a_daemon_config_that_fails_validation_is_never_activated() {
     // A template override that renders a config the daemon refuses (priority 0).
     let roles = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("t-flt3-roles");
     std::fs::create_dir_all(roles.join("vrrp/templates")).unwrap();
-    let tpl = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("roles/vrrp/templates/vrrpd.yml.tera"))
-        .unwrap();
+    let tpl =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("roles/vrrp/templates/vrrpd.yml.tera"))
+            .unwrap();
     let broken = tpl.replace("priority: {{", "priority: 0 # {{");
     assert_ne!(broken, tpl, "the template changed shape; update this test");
     // A users' folder named like the built-in role, without a role.yml: replaces that template.

@@ -251,7 +251,8 @@ async fn converge(t: &Target, binary: &LocalBinary, ui: &Ui) -> Result<usize, Er
                 if !out.success() {
                     return Err(transport::command_failed(name, "upload binary", &a, &out));
                 }
-                let a = argv(["sh", "-c", SIDECAR_SCRIPT, "hapair-sidecar", path.as_str(), to.as_str(), BINARY_SIDECAR]);
+                let a =
+                    argv(["sh", "-c", SIDECAR_SCRIPT, "hapair-sidecar", path.as_str(), to.as_str(), BINARY_SIDECAR]);
                 transport::check(host, "record binary hash", &a, None).await?;
             }
             Change::File { path, action, op, .. } => match &op.validate {
@@ -572,7 +573,8 @@ mod tests {
         std::fs::write(f("gone.conf"), "old gone\n").expect("write");
         std::fs::write(f(".hapair-new.1"), "new a\n").expect("write");
         std::fs::write(f(".hapair-new.2"), "new b\n").expect("write");
-        let ops = ["w", &f(".hapair-new.1"), &f("a.conf"), "w", &f(".hapair-new.2"), &f("b.conf"), "d", &f("gone.conf")];
+        let ops =
+            ["w", &f(".hapair-new.1"), &f("a.conf"), "w", &f(".hapair-new.2"), &f("b.conf"), "d", &f("gone.conf")];
         let mut args: Vec<&str> = ops.to_vec();
         args.extend(["--", "sh", "-c", "grep -q 'new a' a.conf && echo refused >&2 && exit 1"]);
         let o = std::process::Command::new("sh")

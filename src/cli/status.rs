@@ -1,8 +1,8 @@
 //! `hapair status`: VRRP state, checks and config drift of every node.
 
 use crate::apply::Format;
-use crate::survey::LocalBinary;
 use crate::error::Error;
+use crate::survey::LocalBinary;
 use crate::verify::status;
 
 #[derive(clap::Args, Debug)]

@@ -122,7 +122,9 @@ impl Change {
                 *size as f64 / 1e6
             ),
             Change::File { path, action, mode, owner, op, .. } => match action {
-                FileAction::Create if op.directory => format!("create directory `{path}` (mode {mode:04o}, owner {owner})"),
+                FileAction::Create if op.directory => {
+                    format!("create directory `{path}` (mode {mode:04o}, owner {owner})")
+                }
                 FileAction::Create => format!("create `{path}` (mode {mode:04o}, owner {owner})"),
                 FileAction::Update => format!("change `{path}`"),
                 FileAction::Delete => format!("remove `{path}`"),
@@ -326,7 +328,9 @@ pub fn plan(d: &Desired, f: &Facts) -> HostPlan {
                 changes.push(file(FileAction::Delete, format!("# {} ({lines} lines removed)\n", spec.name)));
                 notified.add(spec);
             }
-            (Want::Directory, Some(ff)) if ff.kind == FileKind::Dir => meta(&mut changes, ff.mode, format!("{}:{}", ff.owner, ff.group)),
+            (Want::Directory, Some(ff)) if ff.kind == FileKind::Dir => {
+                meta(&mut changes, ff.mode, format!("{}:{}", ff.owner, ff.group))
+            }
             (Want::Directory, _) => {
                 changes.push(file(FileAction::Create, String::new()));
                 notified.add(spec);
@@ -337,7 +341,8 @@ pub fn plan(d: &Desired, f: &Facts) -> HostPlan {
             }
             (Want::Content { bytes, shown }, Some(ff)) => {
                 if !matches!(ff.kind, FileKind::File) || ff.sha256 != sha256_hex(bytes) {
-                    changes.push(file(FileAction::Update, file_diff(&spec.path, &ff.content, bytes, shown, &d.secrets)));
+                    changes
+                        .push(file(FileAction::Update, file_diff(&spec.path, &ff.content, bytes, shown, &d.secrets)));
                     notified.add(spec);
                 } else {
                     meta(&mut changes, ff.mode, format!("{}:{}", ff.owner, ff.group));
@@ -383,7 +388,8 @@ pub fn plan(d: &Desired, f: &Facts) -> HostPlan {
         if let HandlerAction::Reload(u) | HandlerAction::Restart(u) = a {
             if handled.insert(u) {
                 if let Some((act, r)) = handler_action(&notified, u) {
-                    let role = d.files.iter().find(|s| s.notify.contains(a)).map(|s| s.role.clone()).unwrap_or_default();
+                    let role =
+                        d.files.iter().find(|s| s.notify.contains(a)).map(|s| s.role.clone()).unwrap_or_default();
                     changes.push(Change::Service { role, unit: u.clone(), action: act, reason: r.to_string() });
                 }
             }
@@ -429,7 +435,12 @@ fn firewall(d: &Desired, f: &Facts, fw: &FirewallSpec, changes: &mut Vec<Change>
     if !f.firewall.installed {
         findings.push(Finding {
             role,
-            message: format!("firewalld is not installed on `{}`: {} and port {} are not managed by hapair", d.node, fw.rich_rules.join(", "), fw.ports.join(", ")),
+            message: format!(
+                "firewalld is not installed on `{}`: {} and port {} are not managed by hapair",
+                d.node,
+                fw.rich_rules.join(", "),
+                fw.ports.join(", ")
+            ),
             fix: "make sure no other firewall drops these between the nodes, or set `firewall.manage: false`".into(),
         });
         return;
@@ -448,7 +459,9 @@ fn firewall(d: &Desired, f: &Facts, fw: &FirewallSpec, changes: &mut Vec<Change>
     let has = |rules: &[String], r: &str| rules.iter().any(|x| norm_rule(x) == norm_rule(r));
     let owned = owned_entries(f);
     let is_owned = |item: &str, v: &str| {
-        owned.iter().any(|(i, z, x)| i == item && *z == zone && (if item == "rich-rule" { norm_rule(x) == norm_rule(v) } else { x == v }))
+        owned.iter().any(|(i, z, x)| {
+            i == item && *z == zone && (if item == "rich-rule" { norm_rule(x) == norm_rule(v) } else { x == v })
+        })
     };
     let fwc = |add, item, value: String, runtime, permanent| Change::Firewall {
         role: role.clone(),
@@ -509,7 +522,13 @@ fn firewall(d: &Desired, f: &Facts, fw: &FirewallSpec, changes: &mut Vec<Change>
     let content = record.iter().map(|l| format!("{l}\n")).collect::<String>().into_bytes();
     let now = f.files.get(FIREWALL_OWNED);
     if now.map(|ff| ff.sha256.as_str()) != Some(sha256_hex(&content).as_str()) {
-        let diff = file_diff(FIREWALL_OWNED, now.map(|ff| ff.content.as_slice()).unwrap_or_default(), &content, &Shown::Plain, &[]);
+        let diff = file_diff(
+            FIREWALL_OWNED,
+            now.map(|ff| ff.content.as_slice()).unwrap_or_default(),
+            &content,
+            &Shown::Plain,
+            &[],
+        );
         changes.push(Change::File {
             role,
             path: FIREWALL_OWNED.to_string(),
@@ -766,7 +785,8 @@ mod tests {
         let theirs = "rule family=\"ipv4\" source address=\"10.77.1.99/32\" protocol value=\"vrrp\" accept";
         facts.firewall.permanent[0].rich_rules.push(ours.into());
         facts.firewall.permanent[0].rich_rules.push(theirs.into());
-        let owned = format!("{}rich-rule\tpublic\t{ours}\n", String::from_utf8_lossy(&facts.files[FIREWALL_OWNED].content));
+        let owned =
+            format!("{}rich-rule\tpublic\t{ours}\n", String::from_utf8_lossy(&facts.files[FIREWALL_OWNED].content));
         facts.files.insert(FIREWALL_OWNED.into(), fact(owned.as_bytes(), 0o644, FileKind::File));
         facts.files.get_mut(CONFIG).expect("cfg").mode = 0o644;
         let p = plan(&d, &facts);

@@ -104,9 +104,14 @@ impl Rendered {
     /// Indices of the lines that carry a secret.
     pub fn secret_lines(&self) -> Vec<usize> {
         match &self.shown {
-            Shown::Masked(m) => {
-                self.text.split('\n').zip(m.split('\n')).enumerate().filter(|(_, (a, b))| a != b).map(|(i, _)| i).collect()
-            }
+            Shown::Masked(m) => self
+                .text
+                .split('\n')
+                .zip(m.split('\n'))
+                .enumerate()
+                .filter(|(_, (a, b))| a != b)
+                .map(|(i, _)| i)
+                .collect(),
             _ => vec![],
         }
     }
@@ -272,8 +277,11 @@ impl Renderer {
 
     /// Top-level variables template `name` uses (for offline checks).
     pub fn variables_of(&self, name: &str) -> Vec<String> {
-        let mut v: Vec<String> =
-            self.tera.get_template_variables(name).map(|s| s.into_iter().map(str::to_string).collect()).unwrap_or_default();
+        let mut v: Vec<String> = self
+            .tera
+            .get_template_variables(name)
+            .map(|s| s.into_iter().map(str::to_string).collect())
+            .unwrap_or_default();
         v.sort();
         v
     }

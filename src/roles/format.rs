@@ -201,7 +201,8 @@ fn task_lines(text: &str) -> Vec<usize> {
 /// Parse a role.yml; errors carry `path:line:column`.
 pub fn parse_role_def(path: &str, text: &str) -> Result<RoleDef, Error> {
     serde_yaml_ng::from_str::<RoleDef>(text).map_err(|e| {
-        let at = e.location().map(|l| format!("{path}:{}:{}", l.line(), l.column())).unwrap_or_else(|| path.to_string());
+        let at =
+            e.location().map(|l| format!("{path}:{}:{}", l.line(), l.column())).unwrap_or_else(|| path.to_string());
         let msg = e.to_string();
         // serde_yaml_ng appends " at line L column C"; the location is already in front.
         let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();

@@ -32,7 +32,10 @@ pub struct BinarySpec {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Want {
     /// A regular file with this content; `shown` is what plans may print of it.
-    Content { bytes: Vec<u8>, shown: Shown },
+    Content {
+        bytes: Vec<u8>,
+        shown: Shown,
+    },
     /// The running hapair binary.
     Hapair(BinarySpec),
     Directory,
@@ -159,7 +162,9 @@ impl RoleSet {
     pub fn new(roles: Vec<Role>) -> Result<RoleSet, Error> {
         let keyed: Vec<(String, &str, &str)> = roles
             .iter()
-            .flat_map(|r| r.templates.iter().map(move |(k, v)| (template_key(&r.name, k), v.as_str(), r.origin.as_str())))
+            .flat_map(|r| {
+                r.templates.iter().map(move |(k, v)| (template_key(&r.name, k), v.as_str(), r.origin.as_str()))
+            })
             .collect();
         let mut tera = Vec::new();
         for (k, v, origin) in &keyed {
@@ -187,8 +192,11 @@ impl RoleSet {
                 Some(_) => {}
                 None => {
                     let known: Vec<&str> = self.roles.iter().map(|r| r.name.as_str()).collect();
-                    return Err(Error::new(format!("role `{name}` is not in any roles folder (known: {})", known.join(", ")))
-                        .with_fix("create `roles/NAME/role.yml` beside the inventory, or pass `--roles DIR`"));
+                    return Err(Error::new(format!(
+                        "role `{name}` is not in any roles folder (known: {})",
+                        known.join(", ")
+                    ))
+                    .with_fix("create `roles/NAME/role.yml` beside the inventory, or pass `--roles DIR`"));
                 }
             }
         }
@@ -210,7 +218,13 @@ fn parse_mode(s: &str) -> Option<u32> {
 }
 
 /// The desired state of `node` in `pair`: the built-in roles and the users' roles it lists.
-pub fn desired(set: &RoleSet, pair: &Pair, node: &Node, listed: &[String], binary: &BinarySpec) -> Result<Desired, Error> {
+pub fn desired(
+    set: &RoleSet,
+    pair: &Pair,
+    node: &Node,
+    listed: &[String],
+    binary: &BinarySpec,
+) -> Result<Desired, Error> {
     let vars = render::vars(pair, node);
     let roles = set.for_node(listed)?;
     instantiate(set, &roles, &vars, pair, node, binary)
@@ -291,7 +305,10 @@ fn instantiate(
             let name = t.name.clone().unwrap_or_else(|| kinds[0].to_string());
             match kinds[0] {
                 "file" | "template" | "directory" => {
-                    let path = rs("path", t.file.as_deref().or(t.template.as_deref()).or(t.directory.as_deref()).unwrap_or(""))?;
+                    let path = rs(
+                        "path",
+                        t.file.as_deref().or(t.template.as_deref()).or(t.directory.as_deref()).unwrap_or(""),
+                    )?;
                     if !path.starts_with('/') || path.contains("/../") || path.contains('\n') {
                         return Err(Error::new(format!("{}: `{path}` is not an absolute path", here()))
                             .with_fix("write the destination as an absolute path"));
@@ -315,8 +332,12 @@ fn instantiate(
                         })?;
                         let key = template_key(&role.name, src);
                         if !role.templates.contains_key(src) {
-                            return Err(Error::new(format!("{}: template `{src}` is not in `{}/templates/`", here(), role.name))
-                                .with_fix(format!("add `templates/{src}` to the role, or fix `src`")));
+                            return Err(Error::new(format!(
+                                "{}: template `{src}` is not in `{}/templates/`",
+                                here(),
+                                role.name
+                            ))
+                            .with_fix(format!("add `templates/{src}` to the role, or fix `src`")));
                         }
                         let out = r.render(&key, vars).map_err(|e| {
                             Error::new(format!("{}: template `{src}`: {}", here(), e.message))
@@ -329,8 +350,12 @@ fn instantiate(
                         return Err(Error::new(format!("{}: source `{s}` is unknown", here()))
                             .with_fix("`source: hapair` is the only source; use `src` for a file of the role"));
                     } else if let Some(c) = &t.content {
-                        let real = r.render_str("content", c, &vars.real).map_err(|e| Error::new(format!("{}: {}", here(), e.message)))?;
-                        let masked = r.render_str("content", c, &vars.masked).map_err(|e| Error::new(format!("{}: {}", here(), e.message)))?;
+                        let real = r
+                            .render_str("content", c, &vars.real)
+                            .map_err(|e| Error::new(format!("{}: {}", here(), e.message)))?;
+                        let masked = r
+                            .render_str("content", c, &vars.masked)
+                            .map_err(|e| Error::new(format!("{}: {}", here(), e.message)))?;
                         content(Rendered::from_pair(real, masked), t.secret)
                     } else if let Some(src) = &t.src {
                         let bytes = role.files.get(src).ok_or_else(|| {
@@ -340,24 +365,40 @@ fn instantiate(
                         let shown = if t.secret { Shown::Hidden } else { Shown::Plain };
                         Want::Content { bytes: bytes.clone(), shown }
                     } else {
-                        return Err(Error::new(format!("{}: a file task needs `src`, `content` or `state: absent`", here()))
-                            .with_fix("name a file of the role's `files/` with `src`"));
+                        return Err(Error::new(format!(
+                            "{}: a file task needs `src`, `content` or `state: absent`",
+                            here()
+                        ))
+                        .with_fix("name a file of the role's `files/` with `src`"));
                     };
-                    let default_mode = if matches!(want, Want::Directory) { 0o755 } else if t.secret { 0o600 } else { 0o644 };
+                    let default_mode = if matches!(want, Want::Directory) {
+                        0o755
+                    } else if t.secret {
+                        0o600
+                    } else {
+                        0o644
+                    };
                     let mode = match &t.mode {
                         Some(m) => parse_mode(m).ok_or_else(|| {
-                            Error::new(format!("{}: mode `{m}` is not an octal mode", here())).with_fix("write it quoted, e.g. mode: \"0640\"")
+                            Error::new(format!("{}: mode `{m}` is not an octal mode", here()))
+                                .with_fix("write it quoted, e.g. mode: \"0640\"")
                         })?,
                         None => default_mode,
                     };
                     if t.secret && mode & 0o007 != 0 {
-                        return Err(Error::new(format!("{}: a secret file readable by others (mode {mode:04o})", here()))
-                            .with_fix("give secret files mode 0600 or 0640"));
+                        return Err(Error::new(format!(
+                            "{}: a secret file readable by others (mode {mode:04o})",
+                            here()
+                        ))
+                        .with_fix("give secret files mode 0600 or 0640"));
                     }
                     let validate = match &t.validate {
                         Some(v) => Some(validators.get(v.as_str()).cloned().ok_or_else(|| {
                             Error::new(format!("{}: validator `{v}` is not defined by any role of this node", here()))
-                                .with_fix(format!("use one of: {}", validators.keys().cloned().collect::<Vec<_>>().join(", ")))
+                                .with_fix(format!(
+                                    "use one of: {}",
+                                    validators.keys().cloned().collect::<Vec<_>>().join(", ")
+                                ))
                         })?),
                         None => None,
                     };
@@ -365,7 +406,10 @@ fn instantiate(
                     for h in &t.notify {
                         let a = handlers.get(h.as_str()).ok_or_else(|| {
                             Error::new(format!("{}: handler `{h}` is not defined by any role of this node", here()))
-                                .with_fix(format!("use one of: {}", handlers.keys().cloned().collect::<Vec<_>>().join(", ")))
+                                .with_fix(format!(
+                                    "use one of: {}",
+                                    handlers.keys().cloned().collect::<Vec<_>>().join(", ")
+                                ))
                         })?;
                         notify.extend(a.iter().cloned());
                     }
@@ -426,7 +470,10 @@ fn instantiate(
                             f.rich_rules.extend(rules);
                             f.ports.extend(ports);
                         }
-                        None => d.firewall = Some(FirewallSpec { role: role.name.clone(), interface, rich_rules: rules, ports }),
+                        None => {
+                            d.firewall =
+                                Some(FirewallSpec { role: role.name.clone(), interface, rich_rules: rules, ports })
+                        }
                     }
                 }
             }
@@ -591,7 +638,10 @@ instances:
         p.nodes[0].nginx.upstreams = vec!["10.0.0.5:8080".into(), "10.0.0.6:8080".into()];
         let d = want_of(&p, 0);
         let t = text(&d, "/etc/nginx/conf.d/hapair.conf");
-        assert!(t.contains("upstream hapair_backends {\n    server 10.0.0.5:8080;\n    server 10.0.0.6:8080;\n}\n"), "{t}");
+        assert!(
+            t.contains("upstream hapair_backends {\n    server 10.0.0.5:8080;\n    server 10.0.0.6:8080;\n}\n"),
+            "{t}"
+        );
         let svc = d.services.iter().find(|s| s.probe.is_some()).expect("a probed service");
         assert_eq!(svc.probe.as_deref(), Some("http://127.0.0.1:8080/"));
     }
@@ -640,7 +690,8 @@ instances:
         assert!(e.message.contains("handler `bounce` is not defined"), "{e}");
         let e = user("tasks:\n  - file: /x\n    service: y\n", &[]).expect_err("two kinds");
         assert!(e.message.contains("names file and service"), "{e}");
-        let e = user("tasks:\n  - file: /x\n    content: a\n    secret: true\n    mode: \"0644\"\n", &[]).expect_err("mode");
+        let e = user("tasks:\n  - file: /x\n    content: a\n    secret: true\n    mode: \"0644\"\n", &[])
+            .expect_err("mode");
         assert!(e.message.contains("secret file readable by others"), "{e}");
         let e = user("tasks:\n  - file: /etc/nginx/conf.d/hapair.conf\n    content: a\n", &[]).expect_err("dup");
         assert!(e.message.contains("already managed"), "{e}");

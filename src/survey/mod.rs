@@ -90,10 +90,7 @@ impl Survey {
     }
 }
 
-pub fn selected<'a>(
-    inv: &'a Inventory,
-    limit: Option<&str>,
-) -> Result<Vec<(usize, usize, &'a Pair, &'a Node)>, Error> {
+pub fn selected<'a>(inv: &'a Inventory, limit: Option<&str>) -> Result<Vec<(usize, usize, &'a Pair, &'a Node)>, Error> {
     let mut v = Vec::new();
     for (pi, p) in inv.pairs.iter().enumerate() {
         for (ni, n) in p.nodes.iter().enumerate() {
@@ -164,10 +161,8 @@ pub async fn survey(
             step(&n.name, "facts");
             let facts = observe::gather(&host, &d, &n.interface, extra).await?;
             let plan = plan::plan(&d, &facts);
-            let serving = opts
-                .serving
-                .as_ref()
-                .and_then(|s| facts.files.get(&s.path).and_then(|f| (s.is_serving)(&f.content)));
+            let serving =
+                opts.serving.as_ref().and_then(|s| facts.files.get(&s.path).and_then(|f| (s.is_serving)(&f.content)));
             Ok::<_, Error>(Target { pair: pi, node: ni, host: Box::new(host), desired: d, facts, plan, serving })
         }
     });

@@ -2,9 +2,9 @@
 //! last advert, the deployed hapair version, and config drift (what `plan` would change).
 
 use super::snapshot;
-use crate::survey::{self, LocalBinary, Options};
 use crate::error::Error;
 use crate::inventory::Inventory;
+use crate::survey::{self, LocalBinary, Options};
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Row {
