@@ -75,6 +75,12 @@ fn what_cannot_be_parsed_is_named_with_file_and_line() {
 #[test]
 fn the_imported_inventory_written_with_o_passes_check_the_same_way() {
     let out_file = Path::new(env!("CARGO_TARGET_TMPDIR")).join("imported-dual.yml");
+    // An existing, world-readable file: the inventory (which may hold the password) is private.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::write(&out_file, "old").unwrap();
+        std::fs::set_permissions(&out_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
     let out = Command::new(env!("CARGO_BIN_EXE_hapair"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .args([
@@ -92,6 +98,8 @@ fn the_imported_inventory_written_with_o_passes_check_the_same_way() {
     let check = Command::new(env!("CARGO_BIN_EXE_hapair")).args(["check", "-i"]).arg(&out_file).output().unwrap();
     assert_eq!(check.status.code(), Some(0), "{}", String::from_utf8_lossy(&check.stdout));
     assert!(String::from_utf8_lossy(&check.stdout).contains("is valid: 1 pair, 2 nodes, 2 VIPs"));
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&out_file).unwrap().permissions().mode() & 0o777, 0o600);
 }
 
 // ---- the corpus of real keepalived setups ---------------------------------------------------
