@@ -157,9 +157,12 @@ fn parse_with(path: &Path, budget: &mut Budget, from: Option<(&Path, usize)>) ->
             format!("{e} ({} for a keepalived.conf)", input::human(FILE_CAP)),
             "give the keepalived.conf itself, not a device or a log (docs/limits.md)",
         ),
-        ReadError::Io(_) if from.is_some() => {
-            error(at_file, at_line, format!("cannot read the included `{}`: {e}", path.display()), "fix the include")
-        }
+        ReadError::Io(_) if from.is_some() => error(
+            at_file,
+            at_line,
+            format!("cannot read the included `{}`: {e}", path.display()),
+            "copy the included file where the include expects it (relative paths start at the including file's folder), or remove the include",
+        ),
         ReadError::Io(_) => error(path, 0, e.to_string(), "check the path"),
     })?;
     budget.bytes += bytes.len() as u64;
@@ -314,6 +317,15 @@ fn expand(from: &Path, line: usize, pattern: &str) -> Result<Vec<PathBuf>, Synta
                 ));
             }
         }
+    }
+    if found.is_empty() {
+        // keepalived would go on without them; an import that did so would drop them silently.
+        return Err(error(
+            from,
+            line,
+            format!("`include {pattern}` matches no file (looked in `{}`)", dir.display()),
+            "copy the included files next to the keepalived.conf as the include expects, or remove the include",
+        ));
     }
     found.sort();
     Ok(found)
