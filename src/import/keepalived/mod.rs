@@ -249,7 +249,18 @@ fn instance(item: &Item, block: &[Item], not_mapped: &mut Vec<Note>) -> Instance
     for k in block {
         let sub = k.block.as_deref().unwrap_or(&[]);
         match k.key.as_str() {
-            "state" => inst.state = first(k),
+            "state" => {
+                inst.state = first(k);
+                if let Some(v) = inst.state.as_ref().filter(|v| v.text != "MASTER" && v.text != "BACKUP") {
+                    not_mapped.push(not_carried(
+                        at(k),
+                        format!(
+                            "state `{}` is neither MASTER nor BACKUP (keepalived starts such an instance as BACKUP); hapair elects by priority",
+                            v.text.escape_debug()
+                        ),
+                    ));
+                }
+            }
             "interface" => inst.interface = words(k),
             "virtual_router_id" => inst.vrid = first(k),
             "priority" => inst.priority = first(k),
