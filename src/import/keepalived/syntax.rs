@@ -205,14 +205,16 @@ fn block(
     while *pos < toks.len() {
         let (tok, line) = &toks[*pos];
         let line = *line;
-        budget.items += 1;
-        if budget.items > MAX_ITEMS {
-            return Err(error(
-                path,
-                line,
-                format!("more than {MAX_ITEMS} statements"),
-                "give the keepalived.conf of one node (docs/limits.md)",
-            ));
+        if *tok != Tok::Newline {
+            budget.items += 1;
+            if budget.items > MAX_ITEMS {
+                return Err(error(
+                    path,
+                    line,
+                    format!("more than {MAX_ITEMS} statements"),
+                    "give the keepalived.conf of one node (docs/limits.md)",
+                ));
+            }
         }
         match tok {
             Tok::Newline => *pos += 1,
