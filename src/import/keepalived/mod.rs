@@ -1098,14 +1098,16 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
             Ok((addr, written)) => {
                 let known: Vec<(u8, &str)> =
                     addrs.iter().flatten().filter_map(|(a, from)| a.prefix.map(|p| (p, from.as_str()))).collect();
-                let how = if written.is_some() { "is /32" } else { "has no prefix length" };
+                let how = if written.is_some() {
+                    "is written /32 (a host address)"
+                } else {
+                    "has no prefix length (keepalived adds it as a /32 host address)"
+                };
                 match known.first() {
                     Some((p, from)) if known.iter().all(|(q, _)| q == p) && *p < 32 => {
                         notes.translated(
                             vec![vip0.at.clone()],
-                            format!(
-                                "VIP {addr} {how} (keepalived adds it as a /32 host address): given /{p}, the prefix of the nodes' addresses (from {from})"
-                            ),
+                            format!("VIP {addr} {how}: given /{p}, the prefix of the nodes' addresses (from {from})"),
                         );
                         format!("{addr}/{p}")
                     }
@@ -1113,7 +1115,7 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
                         notes.decide(
                             vec![vip0.at.clone()],
                             format!(
-                                "VIP {addr} {how} (keepalived adds it as a /32 host address) and the nodes' prefix length is unknown; an hapair VIP lies in the nodes' subnet"
+                                "VIP {addr} {how} and the nodes' prefix length is unknown; an hapair VIP lies in the nodes' subnet"
                             ),
                             format!(
                                 "give the nodes' addresses with their prefix: `--node {}=ADDRESS/PREFIX --node {}=ADDRESS/PREFIX`",
