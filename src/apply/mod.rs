@@ -8,12 +8,13 @@ pub mod ui;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::binary::Builds;
 use crate::error::Error;
 use crate::inventory::{Inventory, Node, Pair};
 use crate::observe::{self, Facts};
 use crate::plan::{self, Change, FileAction, HostPlan, ServiceAction};
 use crate::render::Renderer;
-use crate::roles::{self, BinarySpec, Desired, Validate};
+use crate::roles::{self, Desired, Validate};
 use crate::transport::{self, argv, Host, SshHost, SshOptions};
 
 pub use ui::{Format, Ui};
@@ -29,28 +30,6 @@ pub struct Options {
     pub roles_dir: Option<std::path::PathBuf>,
 }
 
-/// The binary this run installs on nodes: the running executable.
-pub struct LocalBinary {
-    pub spec: BinarySpec,
-    pub bytes: Arc<Vec<u8>>,
-}
-
-impl LocalBinary {
-    pub fn current() -> Result<LocalBinary, Error> {
-        let exe =
-            std::env::current_exe().map_err(|e| Error::new(format!("cannot find the running `hapair` binary: {e}")))?;
-        let bytes = std::fs::read(&exe).map_err(|e| Error::new(format!("cannot read `{}`: {e}", exe.display())))?;
-        Ok(LocalBinary {
-            spec: BinarySpec {
-                sha256: plan::sha256_hex(&bytes),
-                size: bytes.len() as u64,
-                version: format!("hapair {}", env!("CARGO_PKG_VERSION")),
-            },
-            bytes: Arc::new(bytes),
-        })
-    }
-}
-
 /// One selected node: where it sits in the inventory, its connection, desired state and facts.
 pub struct Target {
     pub pair: usize,
@@ -59,6 +38,10 @@ pub struct Target {
     pub desired: Desired,
     pub facts: Facts,
     pub plan: HostPlan,
+    /// Index into the run's `Builds`: the daemon build this node gets.
+    pub build: usize,
+    /// Why no daemon build of this run can run on the node (plan and apply refuse the run).
+    pub refusal: Option<Error>,
 }
 
 /// Connections and facts for every selected node, and the plan of each.
@@ -70,6 +53,17 @@ pub struct Survey {
 impl Survey {
     pub fn plans(&self) -> Vec<HostPlan> {
         self.targets.iter().map(|t| t.plan.clone()).collect()
+    }
+
+    /// Every node no daemon build of this run can run on, as one error naming each (checked
+    /// before anything is uploaded anywhere).
+    pub fn refusal(&self) -> Option<Error> {
+        let r: Vec<&Error> = self.targets.iter().filter_map(|t| t.refusal.as_ref()).collect();
+        let first = r.first()?;
+        let message = r.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join("\n       ");
+        let mut fixes: Vec<&str> = r.iter().filter_map(|e| e.fix.as_deref()).collect();
+        fixes.dedup();
+        Some(Error::new(message).with_fix(fixes.join("; ")).with_exit_code(first.exit_code))
     }
 
     /// Close every connection and remove the control directory.
@@ -97,7 +91,7 @@ fn selected<'a>(inv: &'a Inventory, limit: Option<&str>) -> Result<Vec<(usize, u
 }
 
 /// Connect to the selected nodes and gather their facts, all at once.
-pub async fn survey(inv: &Inventory, opts: &Options, binary: &BinarySpec, ui: &Ui) -> Result<Survey, Error> {
+pub async fn survey(inv: &Inventory, opts: &Options, builds: &Builds, ui: &Ui) -> Result<Survey, Error> {
     let renderer = match &opts.roles_dir {
         Some(d) => Renderer::from_dir(d)?,
         None => Renderer::embedded()?,
@@ -113,7 +107,7 @@ pub async fn survey(inv: &Inventory, opts: &Options, binary: &BinarySpec, ui: &U
     let ssh = SshOptions { control_dir: control_dir.clone(), accept_new_host_keys: opts.accept_new_host_keys };
     let mut desired = Vec::new();
     for (_, _, p, n) in &sel {
-        desired.push(roles::desired(&renderer, p, n, binary)?);
+        desired.push(roles::desired(&renderer, p, n, &builds.running().spec)?);
     }
     let futs = sel.iter().zip(desired).map(|((pi, ni, _, n), d)| {
         let ssh = ssh.clone();
@@ -122,8 +116,30 @@ pub async fn survey(inv: &Inventory, opts: &Options, binary: &BinarySpec, ui: &U
             let host = SshHost::connect(n, &ssh).await?;
             ui.step(&n.name, "facts");
             let facts = observe::gather(&host, &d, &n.interface).await?;
-            let plan = plan::plan(&d, &facts);
-            Ok::<_, Error>(Target { pair: *pi, node: *ni, host: Box::new(host), desired: d, facts, plan })
+            let mut d = d;
+            let (build, refusal, caveat) = match builds.choose(&n.name, &facts) {
+                Ok(c) => (c.index, None, c.caveat),
+                Err(e) => (builds.list.len() - 1, Some(e), None),
+            };
+            d.binary = builds.list[build].spec.clone();
+            let mut plan = plan::plan(&d, &facts);
+            if let Some(c) = caveat {
+                plan.findings.push(plan::Finding {
+                    role: roles::Role::Vrrp,
+                    message: format!("daemon build for `{}`: {c}", n.name),
+                    fix: "nothing to do unless the upload fails: the new binary is run on the node before it replaces the old one".into(),
+                });
+            }
+            Ok::<_, Error>(Target {
+                pair: *pi,
+                node: *ni,
+                host: Box::new(host),
+                desired: d,
+                facts,
+                plan,
+                build,
+                refusal,
+            })
         }
     });
     let results = futures::future::join_all(futs).await;
@@ -189,13 +205,7 @@ fn pair_order(inv: &Inventory, ts: &[&Target]) -> Vec<usize> {
 }
 
 /// Carry out every plan. Returns one result per target.
-pub async fn execute(
-    inv: &Inventory,
-    survey: &Survey,
-    opts: &Options,
-    binary: &LocalBinary,
-    ui: &Ui,
-) -> Vec<HostResult> {
+pub async fn execute(inv: &Inventory, survey: &Survey, opts: &Options, builds: &Builds, ui: &Ui) -> Vec<HostResult> {
     let sem = Arc::new(tokio::sync::Semaphore::new(opts.forks.max(1)));
     let abort = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut pairs: Vec<Vec<&Target>> = Vec::new();
@@ -229,7 +239,7 @@ pub async fn execute(
                     });
                     continue;
                 }
-                let r = converge(t, node, binary, ui).await;
+                let r = converge(t, node, builds, ui).await;
                 let elapsed_ms = started.elapsed().as_millis();
                 let res = match r {
                     Ok(0) => HostResult {
@@ -272,13 +282,26 @@ pub async fn execute(
     futures::future::join_all(futs).await.into_iter().flatten().collect()
 }
 
-const SIDECAR_SCRIPT: &str = r#"
-# hapair sidecar: remember the uploaded binary's hash with its size and mtime.
-# Args: BINARY SHA256 SIDECAR
-set -eu
-st=$(stat -c '%s %Y' -- "$1")
-mkdir -p -- "$(dirname -- "$3")"
-printf '%s %s\n' "$2" "$st" > "$3"
+const BINARY_SWAP_SCRIPT: &str = r#"
+# hapair binary swap: prove the staged binary runs on this node (`--version` is this hapair,
+# and it accepts the daemon config given on stdin) before it replaces the old one; then record
+# its hash with its size and mtime, so facts need not hash it.
+# Args: STAGED TARGET VERSION SHA256 SIDECAR CHECK (`check` or `-`)
+set -u
+s=$1 p=$2
+fail() { rm -f -- "$s"; printf '%s\n' "$1" >&2; exit 1; }
+if ! out=$("$s" --version 2>&1 </dev/null); then
+  fail "the new binary does not run on this node: $(printf '%s\n' "$out" | head -n 3)"
+fi
+got=$(printf '%s\n' "$out" | head -n 1)
+[ "$got" = "$3" ] || fail "the new binary says \`$got\`, expected \`$3\`"
+if [ "$6" = check ]; then
+  out=$("$s" vrrpd --check-config /dev/stdin 2>&1) || fail "the new binary rejects the daemon config: $out"
+fi
+mv -f -- "$s" "$p" || fail "cannot replace $p"
+st=$(stat -c '%s %Y' -- "$p") || exit 1
+mkdir -p -- "$(dirname -- "$5")" || exit 1
+printf '%s %s\n' "$4" "$st" > "$5"
 "#;
 
 const NGINX_SWAP_SCRIPT: &str = r#"
@@ -330,7 +353,7 @@ exit 1
 "#;
 
 /// Converge one node; returns the number of changes made.
-async fn converge(t: &Target, node: &Node, binary: &LocalBinary, ui: &Ui) -> Result<usize, Error> {
+async fn converge(t: &Target, node: &Node, builds: &Builds, ui: &Ui) -> Result<usize, Error> {
     let host = t.host.as_ref();
     let name = node.name.as_str();
     let changes = &t.plan.changes;
@@ -360,24 +383,50 @@ async fn converge(t: &Target, node: &Node, binary: &LocalBinary, ui: &Ui) -> Res
                 transport::check(host, "install package", &a, None).await?;
             }
             Change::Binary { path, to, size, .. } => {
+                // Staged beside the target, run there, and only then renamed over the old one:
+                // a build that cannot run on this node never replaces a working daemon.
+                let build = &builds.list[t.build];
                 ui.step(name, "upload hapair");
                 let progress = ui.upload_progress(name, *size);
-                let a = transport::write_argv(path, 0o755, "root", "root", false, &binary.bytes);
-                let out = host.run(&a, Some(binary.bytes.as_slice()), progress).await?;
+                let a = transport::write_argv(path, 0o755, "root", "root", true, &build.bytes);
+                let out = host.run(&a, Some(build.bytes.as_slice()), progress).await?;
                 ui.upload_done(name);
                 if !out.success() {
                     return Err(transport::command_failed(name, "upload binary", &a, &out));
                 }
+                let staged = String::from_utf8_lossy(&out.stdout).trim().to_string();
+                if staged.is_empty() {
+                    return Err(Error::new(format!("`{name}`: staging `{path}` printed no temp path")));
+                }
+                ui.step(name, "check new hapair");
+                let config = t
+                    .desired
+                    .files
+                    .iter()
+                    .find(|f| f.validate == Some(Validate::VrrpdCheckConfig))
+                    .and_then(|f| f.content.as_deref());
                 let a = argv([
                     "sh",
                     "-c",
-                    SIDECAR_SCRIPT,
-                    "hapair-sidecar",
+                    BINARY_SWAP_SCRIPT,
+                    "hapair-binary",
+                    staged.as_str(),
                     path.as_str(),
+                    build.spec.version.as_str(),
                     to.as_str(),
                     roles::BINARY_SIDECAR,
+                    if config.is_some() { "check" } else { "-" },
                 ]);
-                transport::check(host, "record binary hash", &a, None).await?;
+                let out = host.run(&a, config.map(str::as_bytes), None).await?;
+                if !out.success() {
+                    return Err(transport::command_failed(name, "check the new hapair binary", &a, &out).with_fix(
+                        format!(
+                            "the build sent ({}) cannot serve as the daemon on `{name}`; the old binary and the \
+                             running daemon were left as they were",
+                            build.describe()
+                        ),
+                    ));
+                }
             }
             Change::File { path, action, spec, .. } => {
                 let spec = &t.desired.files[*spec];
@@ -621,7 +670,7 @@ mod tests {
     fn target(inv: &Inventory, node: usize, status: Option<&str>) -> Target {
         let p = &inv.pairs[0];
         let r = Renderer::embedded().expect("templates parse");
-        let bin = BinarySpec { sha256: String::new(), size: 0, version: String::new() };
+        let bin = roles::BinarySpec { sha256: String::new(), size: 0, version: String::new(), needs: String::new() };
         let desired = roles::desired(&r, p, &p.nodes[node], &bin).expect("renders");
         let mut facts = Facts::default();
         if let Some(s) = status {
@@ -638,7 +687,16 @@ mod tests {
             );
         }
         let plan = plan::plan(&desired, &facts);
-        Target { pair: 0, node, host: Box::new(LocalHost::new(p.nodes[node].name.clone())), desired, facts, plan }
+        Target {
+            pair: 0,
+            node,
+            host: Box::new(LocalHost::new(p.nodes[node].name.clone())),
+            desired,
+            facts,
+            plan,
+            build: 0,
+            refusal: None,
+        }
     }
 
     fn inv(mode: Mode) -> Inventory {

@@ -42,6 +42,7 @@ pub fn run(args: Args) -> Result<u8, Error> {
     };
     let code = super::apply::run(super::apply::Args {
         target: target.clone(),
+        daemon: super::DaemonBuilds { paths: vec![] },
         yes: true,
         forks: 5,
         fail_fast: false,

@@ -24,6 +24,16 @@ if command -v apt-get >/dev/null 2>&1; then printf 'pkgmgr\tapt\n'
 elif command -v dnf >/dev/null 2>&1; then printf 'pkgmgr\tdnf\n'
 else printf 'pkgmgr\tnone\n'; fi
 if [ -d /run/systemd/system ]; then printf 'init\tsystemd\n'; else printf 'init\tother\n'; fi
+# What a daemon build must match: architecture and C library (name and version).
+printf 'platform\t%s\t%s\n' "$(uname -m 2>/dev/null)" "$(uname -r 2>/dev/null)"
+if v=$(getconf GNU_LIBC_VERSION 2>/dev/null) && [ -n "$v" ]; then printf 'libc\tglibc\t%s\n' "${v##* }"
+else
+  v=
+  for l in /lib/ld-musl-*.so.1; do
+    [ -x "$l" ] && v=$("$l" 2>&1 | sed -n 's/^Version //p') && break
+  done
+  if [ -n "$v" ]; then printf 'libc\tmusl\t%s\n' "$v"; else printf 'libc\tunknown\t\n'; fi
+fi
 # firewall-cmd is slow (python + D-Bus): both listings run in the background meanwhile.
 fw=
 if command -v firewall-cmd >/dev/null 2>&1; then
@@ -121,6 +131,14 @@ pub struct Facts {
     pub pkg_manager: String,
     /// `systemd` or `other`.
     pub init: String,
+    /// `uname -m`, e.g. `x86_64`, `aarch64`.
+    pub arch: String,
+    /// `uname -r` (in a container: the machine's kernel).
+    pub kernel: String,
+    /// `glibc`, `musl`, or empty when the node did not say.
+    pub libc: String,
+    /// e.g. `2.36`.
+    pub libc_version: String,
     /// (interface, `addr/prefix`)
     pub addresses: Vec<(String, String)>,
     /// Installed packages among those asked about, with versions.
@@ -277,6 +295,15 @@ pub fn parse(out: &[u8]) -> Result<Facts, ParseError> {
             }
             ["pkgmgr", m] => f.pkg_manager = m.to_string(),
             ["init", i] => f.init = i.to_string(),
+            ["platform", arch, kernel] => {
+                f.arch = arch.to_string();
+                f.kernel = kernel.to_string();
+            }
+            ["libc", "unknown", _] => {}
+            ["libc", name, ver] => {
+                f.libc = name.to_string();
+                f.libc_version = ver.to_string();
+            }
             ["fwinstalled"] => f.firewall.installed = true,
             ["fwrunning"] => f.firewall.running = true,
             ["fwdefault", z] => f.firewall.default_zone = z.to_string(),
@@ -482,7 +509,7 @@ mod tests {
 
     #[test]
     fn full_output_parses() {
-        let mut out = b"os\tdebian\t12\npkgmgr\tapt\ninit\tsystemd\nfwinstalled\nfwrunning\nfwdefault\tpublic\naddr\teth0\t10.77.1.11/24\n".to_vec();
+        let mut out = b"os\tdebian\t12\npkgmgr\tapt\ninit\tsystemd\nplatform\tx86_64\t6.1.0-28-amd64\nlibc\tglibc\t2.36\nfwinstalled\nfwrunning\nfwdefault\tpublic\naddr\teth0\t10.77.1.11/24\n".to_vec();
         out.extend_from_slice(
             b"file\t/etc/hapair/vrrpd.yml\tfile\tabc\t600 root root 6\ncontent\t/etc/hapair/vrrpd.yml\t6\nx: 1\n\n\n",
         );
@@ -497,6 +524,8 @@ mod tests {
         out.extend_from_slice(b"end\n");
         let f = parse(&out).expect("parses");
         assert_eq!(f.os_id, "debian");
+        assert_eq!((f.arch.as_str(), f.kernel.as_str()), ("x86_64", "6.1.0-28-amd64"));
+        assert_eq!((f.libc.as_str(), f.libc_version.as_str()), ("glibc", "2.36"));
         assert_eq!(f.files["/etc/hapair/vrrpd.yml"].content, b"x: 1\n\n");
         assert_eq!(f.files["/etc/hapair/vrrpd.yml"].mode, 0o600);
         assert_eq!(f.files["/etc/nginx/sites-enabled/default"].kind, FileKind::Link);
@@ -558,6 +587,11 @@ fwjson\tperm-ports\t{\"type\":\"a(ss)\",\"data\":[[[\"80\",\"tcp\"]]]}\nend\n";
         assert_eq!(ff.content, b"line one\n\tline\ttwo\nno newline");
         assert_eq!(ff.sha256.len(), 64);
         assert_eq!(f.files.len(), 1);
+        // This machine: its architecture, kernel and glibc, as the daemon builds are matched.
+        assert_eq!(f.arch, std::env::consts::ARCH);
+        assert!(!f.kernel.is_empty());
+        assert_eq!(f.libc, "glibc");
+        assert!(crate::binary::elf::Version::parse(&f.libc_version).is_some(), "{}", f.libc_version);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -42,6 +42,8 @@ pub enum Change {
         from: Option<String>,
         to: String,
         size: u64,
+        /// What the build needs of the node, e.g. `x86_64, glibc >= 2.17`.
+        needs: String,
     },
     File {
         role: Role,
@@ -101,8 +103,8 @@ impl Change {
     pub fn summary(&self) -> String {
         match self {
             Change::Package { name, manager, .. } => format!("install package `{name}` ({manager})"),
-            Change::Binary { path, from, to, size, .. } => format!(
-                "upload `{path}` ({} -> sha256 {}, {:.1} MB)",
+            Change::Binary { path, from, to, size, needs, .. } => format!(
+                "upload `{path}` ({} -> sha256 {}, {:.1} MB, {needs}; checked on the node before it replaces the old one)",
                 from.as_deref().map(|f| format!("sha256 {}", short(f))).unwrap_or_else(|| "absent".into()),
                 short(to),
                 *size as f64 / 1e6
@@ -233,6 +235,7 @@ pub fn plan(d: &Desired, f: &Facts) -> HostPlan {
             from: f.binary.as_ref().map(|b| b.sha256.clone()),
             to: d.binary.sha256.clone(),
             size: d.binary.size,
+            needs: d.binary.needs.clone(),
         });
     }
 
@@ -489,7 +492,12 @@ mod tests {
     use crate::roles::{desired, BinarySpec};
 
     fn bin() -> BinarySpec {
-        BinarySpec { sha256: "ab".repeat(32), size: 1_000_000, version: "hapair 0.1.0".into() }
+        BinarySpec {
+            sha256: "ab".repeat(32),
+            size: 1_000_000,
+            version: "hapair 0.1.0".into(),
+            needs: "x86_64, glibc >= 2.17".into(),
+        }
     }
 
     fn want() -> Desired {
@@ -569,7 +577,7 @@ mod tests {
             s,
             [
                 "install package `nginx` (apt)",
-                "upload `/usr/local/sbin/hapair` (absent -> sha256 abababababab, 1.0 MB)",
+                "upload `/usr/local/sbin/hapair` (absent -> sha256 abababababab, 1.0 MB, x86_64, glibc >= 2.17; checked on the node before it replaces the old one)",
                 "create `/etc/hapair/vrrpd.yml` (mode 0600, owner root:root)",
                 "create `/etc/systemd/system/hapair-vrrpd.service` (mode 0644, owner root:root)",
                 "remove `/etc/nginx/sites-enabled/default`",

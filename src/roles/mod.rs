@@ -105,6 +105,8 @@ pub struct BinarySpec {
     pub sha256: String,
     pub size: u64,
     pub version: String,
+    /// What the build needs of a node, e.g. `x86_64, glibc >= 2.17` (shown in plans).
+    pub needs: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -204,7 +206,12 @@ mod tests {
     use crate::render::tests::pair;
 
     fn bin() -> BinarySpec {
-        BinarySpec { sha256: "ab".repeat(32), size: 10, version: "hapair 0.1.0".into() }
+        BinarySpec {
+            sha256: "ab".repeat(32),
+            size: 10,
+            version: "hapair 0.1.0".into(),
+            needs: "x86_64, glibc >= 2.17".into(),
+        }
     }
 
     #[test]
