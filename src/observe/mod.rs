@@ -40,7 +40,15 @@ if command -v firewall-cmd >/dev/null 2>&1; then
   printf 'fwinstalled\n'
   if systemctl is-active --quiet firewalld 2>/dev/null; then
     printf 'fwrunning\n'
+    fwv=
     if command -v busctl >/dev/null 2>&1; then
+      # busctl older than systemd 240 (CentOS 7) has no --json: firewall-cmd below instead.
+      fwv=$(busctl --json=short get-property org.fedoraproject.FirewallD1 /org/fedoraproject/FirewallD1 \
+        org.fedoraproject.FirewallD1 version 2>/dev/null | sed -n 's/.*"data":"\([^"]*\)".*/\1/p')
+    fi
+    fwb=$(sed -n 's/^FirewallBackend=//p' /etc/firewalld/firewalld.conf 2>/dev/null)
+    if [ -n "$fwv" ]; then
+      printf 'fwinfo\t%s\t%s\tdbus\n' "$fwv" "${fwb:-nftables}"
       # D-Bus straight to firewalld: milliseconds, where firewall-cmd costs a python start.
       fwc() { busctl --json=short call org.fedoraproject.FirewallD1 "$@"; }
       fwstr() { sed -n 's/^{"type":"[so]","data":\["\([^"]*\)"\]}$/\1/p'; }
@@ -57,6 +65,7 @@ if command -v firewall-cmd >/dev/null 2>&1; then
       trap 'rm -rf -- "$fw"' EXIT
       firewall-cmd --list-all-zones >"$fw/rt" 2>&1 &
       firewall-cmd --permanent --list-all-zones >"$fw/perm" 2>&1 &
+      firewall-cmd --version >"$fw/ver" 2>/dev/null &
     fi
   fi
   z=$(sed -n 's/^DefaultZone=//p' /etc/firewalld/firewalld.conf 2>/dev/null)
@@ -117,6 +126,7 @@ if [ -n "$un" ]; then
 fi
 if [ -n "$fw" ]; then
   wait
+  printf 'fwinfo\t%s\t%s\tfirewall-cmd\n' "$(cat "$fw/ver")" "${fwb:-nftables}"
   while IFS= read -r l; do printf 'fwrt\t%s\n' "$l"; done < "$fw/rt"
   while IFS= read -r l; do printf 'fwperm\t%s\n' "$l"; done < "$fw/perm"
 fi
@@ -203,6 +213,12 @@ pub struct FirewallFacts {
     pub permanent: Vec<Zone>,
     /// The zone of the interface as firewalld answered it (D-Bus path).
     pub iface_zone: Option<String>,
+    /// firewalld's version, e.g. `0.9.3` (Debian 11), `1.3.3` (12), `2.3.1` (13).
+    pub version: String,
+    /// `FirewallBackend`: `nftables` (the default) or `iptables`.
+    pub backend: String,
+    /// How hapair talks to it: `dbus` (busctl) or `firewall-cmd` (no busctl with JSON).
+    pub via: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -307,6 +323,11 @@ pub fn parse(out: &[u8]) -> Result<Facts, ParseError> {
             ["fwinstalled"] => f.firewall.installed = true,
             ["fwrunning"] => f.firewall.running = true,
             ["fwdefault", z] => f.firewall.default_zone = z.to_string(),
+            ["fwinfo", version, backend, via] => {
+                f.firewall.version = version.to_string();
+                f.firewall.backend = backend.to_string();
+                f.firewall.via = via.to_string();
+            }
             ["addr", dev, cidr] => f.addresses.push((dev.to_string(), cidr.to_string())),
             ["file", path, "dangling"] | ["file", path, "other"] => {
                 let kind = if fields[2] == "dangling" { FileKind::Dangling } else { FileKind::Other };
@@ -540,13 +561,14 @@ mod tests {
 
     #[test]
     fn dbus_answers_parse() {
-        let out = b"fwinstalled\nfwrunning\nfwdefault\tpublic\nfwzone\ttrusted\n\
+        let out = b"fwinstalled\nfwrunning\nfwinfo\t0.9.3\tiptables\tdbus\nfwdefault\tpublic\nfwzone\ttrusted\n\
 fwjson\trt-rich\t{\"type\":\"as\",\"data\":[[\"rule family=\\\"ipv4\\\" protocol value=\\\"vrrp\\\" accept\"]]}\n\
 fwjson\trt-ports\t{\"type\":\"aas\",\"data\":[[[\"80\",\"tcp\"]]]}\n\
 fwjson\tperm-rich\t{\"type\":\"as\",\"data\":[[]]}\n\
 fwjson\tperm-ports\t{\"type\":\"a(ss)\",\"data\":[[[\"80\",\"tcp\"]]]}\nend\n";
         let f = parse(out).expect("parses");
         assert_eq!(f.firewall.zone_of("eth0"), "trusted");
+        assert_eq!((f.firewall.version.as_str(), f.firewall.backend.as_str()), ("0.9.3", "iptables"));
         let rt = f.firewall.runtime_zone("trusted").expect("zone");
         assert_eq!(rt.rich_rules, ["rule family=\"ipv4\" protocol value=\"vrrp\" accept"]);
         assert_eq!(rt.ports, ["80/tcp"]);

@@ -377,6 +377,22 @@ fn firewall(d: &Desired, f: &Facts, fw: &roles::FirewallSpec, changes: &mut Vec<
         });
         return;
     }
+    let before = changes.len();
+    firewall_rules(f, fw, changes);
+    if changes.len() > before && f.firewall.via == "firewall-cmd" {
+        // The one mechanism that differs between firewalld generations and hosts: say it.
+        findings.push(Finding {
+            role: Role::Firewalld,
+            message: format!(
+                "firewalld {} on `{}` is changed with `firewall-cmd`: its busctl has no JSON output (systemd older than 240)",
+                f.firewall.version, d.node
+            ),
+            fix: "nothing to do; each firewall step costs a firewall-cmd start (~0.5 s) instead of a D-Bus call".into(),
+        });
+    }
+}
+
+fn firewall_rules(f: &Facts, fw: &roles::FirewallSpec, changes: &mut Vec<Change>) {
     let zone = f.firewall.zone_of(&fw.interface);
     let rt = f.firewall.runtime_zone(&zone).cloned().unwrap_or_default();
     let perm = f.firewall.permanent_zone(&zone).cloned().unwrap_or_default();
