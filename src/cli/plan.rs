@@ -12,7 +12,7 @@ pub struct Args {
     pub target: super::Target,
     #[command(flatten)]
     pub daemon: super::DaemonBuilds,
-    /// Folder with template overrides (`vrrpd.yml.tera`, `hapair-vrrpd.service.tera`, `nginx-site.conf.tera`)
+    /// Users' roles folder (`NAME/role.yml`, `NAME/templates/`, `NAME/files/`), after `roles/` beside the inventory
     #[arg(long, value_name = "DIR")]
     pub roles: Option<std::path::PathBuf>,
 }
@@ -23,7 +23,7 @@ pub fn run(args: Args) -> Result<u8, Error> {
     let opts = args.target.engine_options(args.roles);
     let ui = Ui::new(args.target.format, true);
     let plans = super::runtime()?.block_on(async {
-        let survey = apply::survey(&inv, &opts, &builds, &ui).await?;
+        let survey = apply::survey(&inv, &opts, &builds, &|h, s| ui.step(h, s)).await?;
         if let Some(e) = survey.refusal() {
             survey.close().await;
             return Err(e);

@@ -5,6 +5,7 @@ pub mod explain;
 pub mod finding;
 mod load;
 pub mod model;
+mod places;
 mod rules;
 mod settings;
 pub mod tree;
