@@ -235,8 +235,8 @@ async fn converge(t: &Target, builds: &Builds, ui: &Ui) -> Result<usize, Error> 
         match c {
             Change::Package { name: pkg, manager, .. } => {
                 ui.step(name, &format!("install {pkg}"));
-                let a = if manager == "dnf" {
-                    argv(["dnf", "install", "-y", "-q", pkg.as_str()])
+                let a = if manager == "dnf" || manager == "yum" {
+                    argv([manager.as_str(), "install", "-y", "-q", pkg.as_str()])
                 } else {
                     argv([
                         "env",
@@ -369,6 +369,12 @@ async fn converge(t: &Target, builds: &Builds, ui: &Ui) -> Result<usize, Error> 
                     transport::check(host, "set owner", &argv(["chown", o.as_str(), "--", path.as_str()]), None)
                         .await?;
                 }
+            }
+            Change::Relabel { paths, .. } => {
+                ui.step(name, "restorecon");
+                let mut a = argv(["restorecon", "-F", "--"]);
+                a.extend(paths.iter().cloned());
+                transport::check(host, "restore SELinux labels", &a, None).await?;
             }
             Change::DaemonReload { .. } => {
                 ui.step(name, "daemon-reload");

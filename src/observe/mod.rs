@@ -22,7 +22,12 @@ if [ -r /etc/os-release ]; then
 fi
 if command -v apt-get >/dev/null 2>&1; then printf 'pkgmgr\tapt\n'
 elif command -v dnf >/dev/null 2>&1; then printf 'pkgmgr\tdnf\n'
+elif command -v yum >/dev/null 2>&1; then printf 'pkgmgr\tyum\n'
 else printf 'pkgmgr\tnone\n'; fi
+# SELinux: files hapair writes get their policy's labels (restorecon) when it is on.
+if [ -r /sys/fs/selinux/enforce ]; then
+  case $(cat /sys/fs/selinux/enforce) in 1) printf 'selinux\tenforcing\n' ;; *) printf 'selinux\tpermissive\n' ;; esac
+fi
 if [ -d /run/systemd/system ]; then printf 'init\tsystemd\n'; else printf 'init\tother\n'; fi
 # What a daemon build must match: architecture and C library (name and version).
 printf 'platform\t%s\t%s\n' "$(uname -m 2>/dev/null)" "$(uname -r 2>/dev/null)"
@@ -138,10 +143,12 @@ printf 'end\n'
 pub struct Facts {
     pub os_id: String,
     pub os_version: String,
-    /// `apt`, `dnf` or `none`.
+    /// `apt`, `dnf`, `yum` (CentOS 7) or `none`.
     pub pkg_manager: String,
     /// `systemd` or `other`.
     pub init: String,
+    /// `enforcing` or `permissive` when SELinux is on; empty when off or absent.
+    pub selinux: String,
     /// `uname -m`, e.g. `x86_64`, `aarch64`.
     pub arch: String,
     /// `uname -r` (in a container: the machine's kernel).
@@ -325,6 +332,7 @@ pub fn parse(out: &[u8]) -> Result<Facts, ParseError> {
                 f.os_version = ver.to_string();
             }
             ["pkgmgr", m] => f.pkg_manager = m.to_string(),
+            ["selinux", mode] => f.selinux = mode.to_string(),
             ["init", i] => f.init = i.to_string(),
             ["platform", arch, kernel] => {
                 f.arch = arch.to_string();

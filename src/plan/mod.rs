@@ -79,6 +79,12 @@ pub enum Change {
         mode: Option<(u32, u32)>,
         owner: Option<(String, String)>,
     },
+    /// SELinux is on: what was just written gets its policy's labels (a file renamed into
+    /// place keeps the label of the temp file it was written as).
+    Relabel {
+        role: String,
+        paths: Vec<String>,
+    },
     DaemonReload {
         role: String,
     },
@@ -107,6 +113,7 @@ impl Change {
             | Change::Binary { role, .. }
             | Change::File { role, .. }
             | Change::FileMeta { role, .. }
+            | Change::Relabel { role, .. }
             | Change::DaemonReload { role }
             | Change::Firewall { role, .. }
             | Change::Service { role, .. } => role,
@@ -139,6 +146,10 @@ impl Change {
                 }
                 format!("set `{path}` {}", parts.join(", "))
             }
+            Change::Relabel { paths, .. } => format!(
+                "restorecon {} (SELinux is on: written files get their policy's labels)",
+                paths.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(" ")
+            ),
             Change::DaemonReload { .. } => "systemctl daemon-reload (unit file changed)".into(),
             Change::Firewall { zone, add, item, value, runtime, permanent, .. } => {
                 let scope = match (runtime, permanent) {
@@ -276,7 +287,10 @@ pub fn plan(d: &Desired, f: &Facts) -> HostPlan {
             if f.pkg_manager == "none" || f.pkg_manager.is_empty() {
                 findings.push(Finding {
                     role: p.role.clone(),
-                    message: format!("package `{}` is missing and `{}` has neither apt nor dnf", p.install, d.node),
+                    message: format!(
+                        "package `{}` is missing and `{}` has neither apt, dnf nor yum",
+                        p.install, d.node
+                    ),
                     fix: format!("install `{}` on `{}` by hand", p.install, d.node),
                 });
             } else {
@@ -349,6 +363,20 @@ pub fn plan(d: &Desired, f: &Facts) -> HostPlan {
                     meta(&mut changes, ff.mode, format!("{}:{}", ff.owner, ff.group));
                 }
             }
+        }
+    }
+
+    if !f.selinux.is_empty() {
+        let written: Vec<String> = changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::Binary { path, .. } => Some(path.clone()),
+                Change::File { path, action: FileAction::Create | FileAction::Update, .. } => Some(path.clone()),
+                _ => None,
+            })
+            .collect();
+        if !written.is_empty() {
+            changes.push(Change::Relabel { role: "selinux".into(), paths: written });
         }
     }
 
@@ -610,6 +638,9 @@ pub fn render_text(plans: &[HostPlan], color: bool) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod rhel;
 
 #[cfg(test)]
 mod tests {
