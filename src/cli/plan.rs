@@ -3,13 +3,15 @@
 
 use std::io::{IsTerminal, Write};
 
-use crate::apply::{self, Format, LocalBinary, Ui};
+use crate::apply::{self, Format, Ui};
 use crate::error::Error;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
     #[command(flatten)]
     pub target: super::Target,
+    #[command(flatten)]
+    pub daemon: super::DaemonBuilds,
     /// Users' roles folder (`NAME/role.yml`, `NAME/templates/`, `NAME/files/`), after `roles/` beside the inventory
     #[arg(long, value_name = "DIR")]
     pub roles: Option<std::path::PathBuf>,
@@ -17,11 +19,15 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<u8, Error> {
     let inv = args.target.load()?;
-    let binary = LocalBinary::current()?;
+    let builds = args.daemon.load()?;
     let opts = args.target.engine_options(args.roles);
     let ui = Ui::new(args.target.format, true);
     let plans = super::runtime()?.block_on(async {
-        let survey = apply::survey(&inv, &opts, &binary.spec, &|h, s| ui.step(h, s)).await?;
+        let survey = apply::survey(&inv, &opts, &builds, &|h, s| ui.step(h, s)).await?;
+        if let Some(e) = survey.refusal() {
+            survey.close().await;
+            return Err(e);
+        }
         let plans = survey.plans();
         survey.close().await;
         Ok::<_, Error>(plans)

@@ -865,7 +865,7 @@ instances:
     fn rendered(pair: &crate::inventory::Pair) -> Vec<Result<Config, Vec<Finding>>> {
         use crate::roles::{BinarySpec, RoleSet, Want};
         let set = RoleSet::builtin().expect("roles load");
-        let bin = BinarySpec { sha256: String::new(), size: 0, version: String::new() };
+        let bin = BinarySpec { sha256: String::new(), size: 0, version: String::new(), needs: String::new() };
         pair.nodes
             .iter()
             .map(|node| {
@@ -910,7 +910,7 @@ instances:
         use crate::inventory::Mode;
         use crate::roles::{BinarySpec, RoleSet, Want};
         let set = RoleSet::builtin().expect("roles load");
-        let bin = BinarySpec { sha256: String::new(), size: 0, version: String::new() };
+        let bin = BinarySpec { sha256: String::new(), size: 0, version: String::new(), needs: String::new() };
         for mode in [Mode::MasterBackup, Mode::DualMaster] {
             let pair = crate::render::tests::pair(mode);
             for node in &pair.nodes {
