@@ -642,7 +642,7 @@ pub fn render_text(plans: &[HostPlan], color: bool) -> String {
 }
 
 #[cfg(test)]
-mod rhel;
+mod rhel_tests;
 
 #[cfg(test)]
 mod tests {
