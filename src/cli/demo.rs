@@ -39,14 +39,10 @@ pub fn run(args: Args) -> Result<u8, Error> {
         format: Format::Text,
         overrides: vec![],
         accept_new_host_keys: false,
-    };
-    let code = super::apply::run(super::apply::Args {
-        target: target.clone(),
-        yes: true,
         forks: 5,
-        fail_fast: false,
-        roles: None,
-    })?;
+    };
+    let code =
+        super::apply::run(super::apply::Args { target: target.clone(), yes: true, fail_fast: false, roles: None })?;
     if code != 0 {
         return Err(Error::new(format!("`hapair apply` exited with {code}")).with_fix("see the recap above"));
     }
