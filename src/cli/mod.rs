@@ -14,6 +14,7 @@ mod demo;
 mod doctor;
 mod import;
 mod lab;
+mod monitoring;
 mod plan;
 pub mod plan_json;
 mod status;
@@ -51,6 +52,9 @@ pub enum Command {
     Import(import::Command),
     /// Diagnose a live cluster over SSH, with a fix for each finding
     Doctor(doctor::Args),
+    /// Monitoring: Prometheus scrape configuration, alert rules, Grafana dashboard
+    #[command(subcommand)]
+    Monitoring(monitoring::Command),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions(conventions::CompletionsArgs),
     /// Print the man page (roff), or write every page into a folder
@@ -87,6 +91,7 @@ pub fn run(command: Command) -> Result<u8, Error> {
         Command::Vrrpd(a) => vrrpd::run(a),
         Command::Import(c) => import::run(c),
         Command::Doctor(a) => doctor::run(a),
+        Command::Monitoring(c) => monitoring::run(c),
         Command::Completions(a) => conventions::completions(a),
         Command::Man(a) => conventions::man(a),
     }

@@ -760,6 +760,7 @@ fn node_settings(
         ));
         return None;
     }
+    let monitoring = super::monitoring::settings(v, &at, b("firewall.manage"), findings)?;
     Some(Node_ {
         name: name.to_string(),
         address,
@@ -798,6 +799,7 @@ fn node_settings(
             weight: i("check.weight") as i32,
         },
         firewall: FirewallSettings { manage: b("firewall.manage"), restrict_to_peer: b("firewall.restrict_to_peer") },
+        monitoring,
     })
 }
 

@@ -5,6 +5,7 @@ pub mod explain;
 pub mod finding;
 mod load;
 pub mod model;
+pub mod monitoring;
 mod rules;
 mod settings;
 pub mod tree;
@@ -12,6 +13,7 @@ pub mod tree;
 pub use finding::{Finding, Location, Severity};
 pub use load::{load, Loaded};
 pub use model::*;
+pub use monitoring::MonitoringSettings;
 
 use crate::error::Error;
 use std::path::Path;

@@ -116,6 +116,7 @@ impl Renderer {
                 listen: node.nginx.listen,
                 server_name: &node.nginx.server_name,
                 upstreams: &node.nginx.upstreams,
+                nginx_status: node.monitoring.nginx_status.then_some(crate::inventory::monitoring::NGINX_STATUS_PATH),
             },
         )
     }
@@ -132,6 +133,8 @@ struct NginxCtx<'a> {
     listen: u16,
     server_name: &'a str,
     upstreams: &'a [String],
+    /// The local-only `stub_status` location, when monitoring reads nginx's numbers.
+    nginx_status: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -141,7 +144,33 @@ struct VrrpdCtx {
     address: String,
     peer: String,
     check: CheckCtx,
+    /// `metrics`, `notify` and the `monitoring:` mapping (docs/vrrpd-config.md).
+    mon: MonitoringCtx,
     instances: Vec<InstanceCtx>,
+}
+
+#[derive(Serialize)]
+struct MonitoringCtx {
+    metrics: Option<String>,
+    notify: Option<Vec<String>>,
+    pair: String,
+    nginx_status: Option<String>,
+    webhook: Option<String>,
+}
+
+impl MonitoringCtx {
+    fn new(pair: &Pair, node: &Node) -> MonitoringCtx {
+        let m = &node.monitoring;
+        MonitoringCtx {
+            metrics: m.listen.map(|l| l.to_string()),
+            notify: m.notify.clone(),
+            pair: pair.name.clone(),
+            nginx_status: m.nginx_status.then(|| {
+                format!("http://127.0.0.1:{}{}", node.nginx.listen, crate::inventory::monitoring::NGINX_STATUS_PATH)
+            }),
+            webhook: m.webhook.clone(),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -217,6 +246,7 @@ impl VrrpdCtx {
             interface: node.interface.clone(),
             address: node.address.to_string(),
             peer,
+            mon: MonitoringCtx::new(pair, node),
             check: CheckCtx {
                 kind,
                 url,
@@ -238,11 +268,13 @@ pub fn redact_vrrpd(text: &str) -> String {
     for line in text.split_inclusive('\n') {
         let trimmed = line.trim_start();
         let body = trimmed.strip_prefix("- ").unwrap_or(trimmed);
-        match body.strip_prefix("auth_pass:") {
-            Some(v) if !matches!(v.trim(), "" | "null" | "~") => {
+        let key = ["auth_pass:", "webhook:"].into_iter().find(|k| body.starts_with(k));
+        match key.and_then(|k| body.strip_prefix(k).map(|v| (k, v))) {
+            Some((k, v)) if !matches!(v.trim(), "" | "null" | "~") => {
                 let indent = &line[..line.len() - body.len()];
                 out.push_str(indent);
-                out.push_str("auth_pass: <redacted>");
+                out.push_str(k);
+                out.push_str(" <redacted>");
                 if line.ends_with('\n') {
                     out.push('\n');
                 }
@@ -300,6 +332,7 @@ pub(crate) mod tests {
                 weight: -60,
             },
             firewall: FirewallSettings { manage: true, restrict_to_peer: true },
+            monitoring: Default::default(),
         }
     }
 

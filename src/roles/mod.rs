@@ -136,6 +136,15 @@ pub fn vrrp_rich_rule(peer: Option<std::net::Ipv4Addr>) -> String {
     }
 }
 
+/// The rich rule admitting the monitoring scraper (only) to the daemon's metrics port.
+pub fn metrics_rich_rule(node: &Node) -> Option<String> {
+    let m = &node.monitoring;
+    let (src, listen) = (m.scraper_source()?, m.listen?);
+    (!listen.ip().is_loopback()).then(|| {
+        format!("rule family=\"ipv4\" source address=\"{src}\" port port=\"{}\" protocol=\"tcp\" accept", listen.port())
+    })
+}
+
 /// The desired state of `node` in `pair`, roles `vrrp`, `nginx` and `firewalld`.
 pub fn desired(r: &Renderer, pair: &Pair, node: &Node, binary: &BinarySpec) -> Result<Desired, RenderError> {
     let file = |role, path, content: Option<String>, mode, why| FileSpec {
@@ -175,7 +184,9 @@ pub fn desired(r: &Renderer, pair: &Pair, node: &Node, binary: &BinarySpec) -> R
         let peer = pair.peer_of(&node.name).map(|p| p.address);
         FirewallSpec {
             interface: node.interface.clone(),
-            rich_rules: vec![vrrp_rich_rule(if node.firewall.restrict_to_peer { peer } else { None })],
+            rich_rules: std::iter::once(vrrp_rich_rule(if node.firewall.restrict_to_peer { peer } else { None }))
+                .chain(metrics_rich_rule(node))
+                .collect(),
             ports: vec![format!("{}/tcp", node.nginx.listen)],
         }
     });

@@ -142,6 +142,7 @@ async fn verify_pair(
             });
         } else {
             rows = drill::run(p, progress).await?;
+            crate::monitoring::record_drill(p.hosts, rows.iter().all(|r| r.ok)).await;
         }
     }
     Ok((checks, rows))
