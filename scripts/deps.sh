@@ -26,3 +26,8 @@ if ! command -v cargo >/dev/null 2>&1; then
   echo "  fix: install it with rustup (https://rustup.rs), then run this again" >&2
   exit 1
 fi
+# The .deb of hapair (scripts/deb.sh, tests/deb_lab.rs) is built with cargo-deb (crates.io).
+if ! cargo deb --version >/dev/null 2>&1; then
+  echo "installing cargo-deb (for scripts/deb.sh; about 1.5 min of CPU)"
+  cargo install cargo-deb --locked --version 3.8.0
+fi
