@@ -17,6 +17,8 @@ pub mod observe;
 pub mod plan;
 pub mod render;
 pub mod roles;
+pub mod survey;
 pub mod transport;
+pub mod values;
 pub mod verify;
 pub mod vrrp;

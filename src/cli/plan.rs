@@ -10,7 +10,7 @@ use crate::error::Error;
 pub struct Args {
     #[command(flatten)]
     pub target: super::Target,
-    /// Folder with template overrides (`vrrpd.yml.tera`, `hapair-vrrpd.service.tera`, `nginx-site.conf.tera`)
+    /// Users' roles folder (`NAME/role.yml`, `NAME/templates/`, `NAME/files/`), after `roles/` beside the inventory
     #[arg(long, value_name = "DIR")]
     pub roles: Option<std::path::PathBuf>,
 }
@@ -23,7 +23,7 @@ pub fn run(args: Args) -> Result<u8, Error> {
     // one document.
     let ui = Ui::new(Format::Text, true);
     let (plans, doc) = super::runtime()?.block_on(async {
-        let survey = apply::survey(&inv, &opts, &binary.spec, &ui).await?;
+        let survey = apply::survey(&inv, &opts, &binary.spec, &|h, s| ui.step(h, s)).await?;
         let plans = survey.plans();
         let doc = super::plan_json::document(&survey.targets);
         survey.close().await;

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use crate::apply::Target;
 use crate::plan::{Change, FileAction, ServiceAction};
-use crate::roles::{Desired, BINARY_PATH};
+use crate::roles::Desired;
 
 /// `MAJOR.MINOR`: a consumer accepts any minor of the major it knows (fields are only added).
 pub const FORMAT_VERSION: &str = "1.0";
@@ -16,9 +16,8 @@ pub const FORMAT_VERSION: &str = "1.0";
 pub fn address_and_action(c: &Change) -> (String, &'static str) {
     match c {
         Change::Package { name, .. } => (format!("package:{name}"), "create"),
-        Change::Binary { path, from, .. } => {
-            (format!("binary:{path}"), if from.is_some() { "update" } else { "create" })
-        }
+        // The binary is a file task of its role; its change says more (hashes, size).
+        Change::Binary { path, from, .. } => (format!("file:{path}"), if from.is_some() { "update" } else { "create" }),
         Change::File { path, action, .. } => (
             format!("file:{path}"),
             match action {
@@ -51,12 +50,12 @@ fn operation(c: &Change) -> Option<&'static str> {
 
 /// Every resource the node's desired state manages, with its role (for `no-op` entries).
 fn managed(d: &Desired) -> Vec<(String, String)> {
-    let mut v = vec![(format!("binary:{BINARY_PATH}"), "vrrp".to_string())];
-    v.extend(d.packages.iter().map(|p| (format!("package:{}", p.install), p.role.to_string())));
+    let mut v: Vec<(String, String)> =
+        d.packages.iter().map(|p| (format!("package:{}", p.install), p.role.to_string())).collect();
     v.extend(d.files.iter().map(|f| (format!("file:{}", f.path), f.role.to_string())));
     if let Some(fw) = &d.firewall {
-        v.extend(fw.rich_rules.iter().map(|r| (format!("firewall-rich-rule:{r}"), "firewalld".to_string())));
-        v.extend(fw.ports.iter().map(|p| (format!("firewall-port:{p}"), "firewalld".to_string())));
+        v.extend(fw.rich_rules.iter().map(|r| (format!("firewall-rich-rule:{r}"), fw.role.clone())));
+        v.extend(fw.ports.iter().map(|p| (format!("firewall-port:{p}"), fw.role.clone())));
     }
     v.extend(d.services.iter().map(|s| (format!("service:{}", s.unit), s.role.to_string())));
     v
@@ -116,24 +115,23 @@ pub fn document(targets: &[Target]) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::roles::Role;
 
     #[test]
     fn actions_follow_the_change() {
         let file = |action| Change::File {
-            role: Role::Nginx,
+            role: "nginx".into(),
             path: "/etc/x".into(),
             action,
             diff: String::new(),
             mode: 0o644,
             owner: "root:root".into(),
-            spec: 0,
+            op: Default::default(),
         };
         assert_eq!(address_and_action(&file(FileAction::Create)), ("file:/etc/x".into(), "create"));
         assert_eq!(address_and_action(&file(FileAction::Update)).1, "update");
         assert_eq!(address_and_action(&file(FileAction::Delete)).1, "delete");
         let fw = |add| Change::Firewall {
-            role: Role::Firewalld,
+            role: "firewalld".into(),
             zone: "public".into(),
             add,
             item: "port",
@@ -144,13 +142,13 @@ mod tests {
         assert_eq!(address_and_action(&fw(true)), ("firewall-port:80/tcp".into(), "create"));
         assert_eq!(address_and_action(&fw(false)).1, "delete");
         let bin = |from: Option<&str>| Change::Binary {
-            role: Role::Vrrp,
-            path: BINARY_PATH.into(),
+            role: "vrrp".into(),
+            path: "/usr/local/sbin/hapair".into(),
             from: from.map(String::from),
             to: "b".into(),
             size: 1,
         };
-        assert_eq!(address_and_action(&bin(None)).1, "create");
+        assert_eq!(address_and_action(&bin(None)), ("file:/usr/local/sbin/hapair".into(), "create"));
         assert_eq!(address_and_action(&bin(Some("a"))).1, "update");
     }
 }

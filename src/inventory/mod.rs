@@ -6,6 +6,7 @@ pub mod finding;
 mod load;
 pub mod model;
 pub mod monitoring;
+mod places;
 mod rules;
 mod settings;
 pub mod tree;

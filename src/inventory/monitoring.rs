@@ -39,13 +39,15 @@ impl MonitoringSettings {
     }
 }
 
-/// Resolve and check the `monitoring.*` values of one node.
+/// Resolve and check the `monitoring.*` values of one node; a refused value is reported, left
+/// unset and recorded in `refused` (the rules do not judge it again).
 pub fn settings(
     v: &BTreeMap<&str, Value>,
     at: &dyn Fn(&str) -> Location,
     firewall_managed: bool,
+    refused: &mut std::collections::BTreeSet<String>,
     findings: &mut Vec<Finding>,
-) -> Option<MonitoringSettings> {
+) -> MonitoringSettings {
     let s = |k: &str| match v.get(k) {
         Some(Value::Str(s)) => Some(s.clone()),
         _ => None,
@@ -62,6 +64,7 @@ pub fn settings(
                     format!("`monitoring.listen` `{}` is not an IPv4 address and port", l.escape_debug()),
                     "write `0.0.0.0:9489` (every address), the node's address with a port, or `null` for no endpoint",
                 ));
+                refused.insert("monitoring.listen".into());
                 ok = false;
                 None
             }
@@ -80,6 +83,7 @@ pub fn settings(
                         format!("`monitoring.scraper` `{}` is not an IPv4 address or subnet", sc.escape_debug()),
                         "write the Prometheus server's address, e.g. `10.0.0.5` or `10.0.0.0/24`",
                     ));
+                    refused.insert("monitoring.scraper".into());
                     ok = false;
                     None
                 }
@@ -107,8 +111,8 @@ pub fn settings(
             ));
         }
     }
-    let webhook = s("monitoring.webhook");
-    if let Some(w) = &webhook {
+    let mut webhook = s("monitoring.webhook");
+    if let Some(w) = webhook.clone() {
         if w.parse::<crate::vrrp::monitoring::HttpUrl>().is_err() {
             findings.push(Finding::error(
                 "HA013",
@@ -116,7 +120,8 @@ pub fn settings(
                 format!("`monitoring.webhook` `{}` is not a plain `http://HOST:PORT/PATH` URL", w.escape_debug()),
                 "write e.g. `http://10.0.0.5:9000/hapair` (for https, use `monitoring.notify` with a command such as curl)",
             ));
-            ok = false;
+            refused.insert("monitoring.webhook".into());
+            webhook = None;
         }
     }
     let notify = match v.get("monitoring.notify") {
@@ -124,14 +129,15 @@ pub fn settings(
         _ => None,
     };
     let nginx_status = matches!(v.get("monitoring.nginx_status"), Some(Value::Bool(true))) && listen.is_some();
-    ok.then_some(MonitoringSettings { listen, scraper, nginx_status, notify, webhook })
+    MonitoringSettings { listen, scraper, nginx_status, notify, webhook }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::inventory::Mode;
-    use crate::render::{tests::pair, Renderer};
+    use crate::render::{tests::pair, Shown};
+    use crate::roles::{Desired, RoleSet, Want};
 
     fn monitored() -> crate::inventory::Pair {
         let mut p = pair(Mode::MasterBackup);
@@ -147,51 +153,61 @@ mod tests {
         p
     }
 
+    fn want(p: &crate::inventory::Pair) -> Desired {
+        let bin = crate::roles::BinarySpec { sha256: String::new(), size: 0, version: String::new() };
+        crate::roles::desired(&RoleSet::builtin().expect("roles"), p, &p.nodes[0], &[], &bin).expect("renders")
+    }
+
+    fn file<'a>(d: &'a Desired, path: &str) -> &'a Want {
+        &d.files.iter().find(|f| f.path == path).expect("managed").want
+    }
+
+    fn text(w: &Want) -> String {
+        match w {
+            Want::Content { bytes, .. } => String::from_utf8_lossy(bytes).to_string(),
+            w => panic!("{w:?}"),
+        }
+    }
+
     /// What the inventory says reaches the daemon's config (which the daemon accepts), the
-    /// nginx site and the firewall.
+    /// nginx site and the firewall; plans never show the webhook (it may carry a token).
     #[test]
     fn monitoring_reaches_daemon_nginx_and_firewall() {
-        let r = Renderer::embedded().expect("templates parse");
         let p = monitored();
-        let n = &p.nodes[0];
-        let text = r.vrrpd_config(&p, n).expect("renders");
-        let cfg = crate::vrrp::config::parse(&text).unwrap_or_else(|f| panic!("{f:?}\n{text}"));
+        let d = want(&p);
+        let cfg_want = file(&d, "/etc/hapair/vrrpd.yml");
+        let cfg_text = text(cfg_want);
+        let cfg = crate::vrrp::config::parse(&cfg_text).unwrap_or_else(|f| panic!("{f:?}\n{cfg_text}"));
         assert_eq!(cfg.metrics, Some("0.0.0.0:9489".parse().expect("valid")));
         assert_eq!(cfg.notify, Some(vec!["/usr/local/bin/on-vrrp".to_string(), "--page".to_string()]));
         assert_eq!(cfg.monitoring.pair.as_deref(), Some("web"));
         assert_eq!(cfg.monitoring.nginx_status.as_deref(), Some("http://127.0.0.1:80/hapair-nginx-status"));
         assert_eq!(cfg.monitoring.webhook.as_deref(), Some("http://10.77.1.1:9000/hook?token=abc"));
-        // Plans never show the webhook (it may carry a token).
-        let shown = crate::render::redact_vrrpd(&text);
-        assert!(shown.contains("  webhook: <redacted>\n") && !shown.contains("token=abc"), "{shown}");
+        let Want::Content { shown: Shown::Masked(m), .. } = cfg_want else { panic!("{cfg_want:?}") };
+        assert!(m.contains("  webhook: \"<redacted>\"\n") && !m.contains("token=abc"), "{m}");
+        assert!(d.secrets.iter().any(|s| s.contains("token=abc")));
 
-        let site = r.nginx_site(n).expect("renders");
+        let site = text(file(&d, "/etc/nginx/conf.d/hapair.conf"));
         assert!(site.contains("    location = /hapair-nginx-status {\n        stub_status;\n"), "{site}");
         assert!(site.contains("        allow 127.0.0.1;\n        deny all;\n"), "{site}");
 
-        let bin = crate::roles::BinarySpec { sha256: String::new(), size: 0, version: String::new() };
-        let d = crate::roles::desired(&r, &p, n, &bin).expect("renders");
         let fw = d.firewall.expect("managed");
         assert_eq!(
             fw.rich_rules[1],
             "rule family=\"ipv4\" source address=\"10.77.1.1\" port port=\"9489\" protocol=\"tcp\" accept"
         );
+        let n = &p.nodes[0];
         assert_eq!(n.monitoring.target(n.address), Some("10.77.1.11:9489".parse().expect("valid")));
     }
 
     /// Without `monitoring:` nothing changes: no endpoint, no location, no rule.
     #[test]
     fn off_by_default() {
-        let r = Renderer::embedded().expect("templates parse");
         let p = pair(Mode::MasterBackup);
-        let n = &p.nodes[0];
-        let text = r.vrrpd_config(&p, n).expect("renders");
-        assert!(text.contains("\nmetrics: null\n") && !text.contains("monitoring:"), "{text}");
-        assert!(!r.nginx_site(n).expect("renders").contains("stub_status"));
-        let bin = crate::roles::BinarySpec { sha256: String::new(), size: 0, version: String::new() };
-        assert_eq!(
-            crate::roles::desired(&r, &p, n, &bin).expect("renders").firewall.expect("managed").rich_rules.len(),
-            1
-        );
+        let d = want(&p);
+        let cfg = text(file(&d, "/etc/hapair/vrrpd.yml"));
+        assert!(cfg.contains("\nmetrics: null\n") && !cfg.contains("monitoring:"), "{cfg}");
+        assert!(!text(file(&d, "/etc/nginx/conf.d/hapair.conf")).contains("stub_status"));
+        assert_eq!(d.firewall.expect("managed").rich_rules.len(), 1);
     }
 }

@@ -44,6 +44,27 @@ pub fn scrape_config(inv: &Inventory, job: &str, interval: Option<&str>) -> Resu
     ))
 }
 
+/// The `monitoring` variables roles see (docs/roles.md): the daemon's `metrics` endpoint,
+/// `notify`, the `pair`, nginx's local `nginx_status` path and URL, the `webhook` (a secret:
+/// `<redacted>` in what plans show), and the firewall's `scraper` rule parts (`open` when the
+/// firewall admits the scraper to `port`).
+pub fn vars(pair: &crate::inventory::Pair, node: &crate::inventory::Node, reveal: bool) -> serde_json::Value {
+    use crate::inventory::monitoring::NGINX_STATUS_PATH;
+    let m = &node.monitoring;
+    let open = m.scraper.is_some() && m.listen.is_some_and(|l| !l.ip().is_loopback());
+    serde_json::json!({
+        "metrics": m.listen.map(|l| l.to_string()),
+        "port": m.listen.map(|l| l.port()),
+        "scraper": m.scraper_source(),
+        "open": open,
+        "notify": m.notify,
+        "pair": pair.name,
+        "nginx_status": m.nginx_status.then_some(NGINX_STATUS_PATH),
+        "nginx_status_url": m.nginx_status.then(|| format!("http://127.0.0.1:{}{NGINX_STATUS_PATH}", node.nginx.listen)),
+        "webhook": m.webhook.as_ref().map(|w| if reveal { w.clone() } else { crate::render::REDACTED.to_string() }),
+    })
+}
+
 /// Record a finished drill on both nodes of a pair (`vrrp::monitoring::DRILL_FILE`), so their
 /// metrics say when the pair was last proven to fail over. Best effort: a node that cannot be
 /// written to keeps its older record, and the alert on old drills says so.
