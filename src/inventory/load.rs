@@ -770,6 +770,7 @@ fn node_settings(
         ));
         refused.insert("connection.host".into());
     }
+    let monitoring = super::monitoring::settings(v, &at, b("firewall.manage"), refused, findings);
     Node_ {
         name: name.to_string(),
         address,
@@ -808,6 +809,7 @@ fn node_settings(
             weight: i("check.weight") as i32,
         },
         firewall: FirewallSettings { manage: b("firewall.manage"), restrict_to_peer: b("firewall.restrict_to_peer") },
+        monitoring,
     }
 }
 

@@ -22,6 +22,8 @@ pub struct Config {
     pub metrics: Option<SocketAddr>,
     pub check: CheckConfig,
     pub notify: Option<Vec<String>>,
+    /// nginx numbers, webhook, pair name (`super::monitoring`).
+    pub monitoring: super::monitoring::Monitoring,
     pub instances: Vec<InstanceConfig>,
 }
 
@@ -153,6 +155,8 @@ struct RawConfig {
     check: Option<RawCheck>,
     #[serde(default)]
     notify: Option<Vec<String>>,
+    #[serde(default)]
+    monitoring: Option<super::monitoring::Monitoring>,
     instances: Vec<RawInstance>,
 }
 
@@ -357,6 +361,10 @@ impl Validator<'_> {
                 );
             }
         }
+        let monitoring = raw.monitoring.unwrap_or_default();
+        for (field, message, fix) in monitoring.problems() {
+            self.err(&[Seg::Key("monitoring"), Seg::Key(field)], message, fix);
+        }
         let check = self.check(raw.check);
         if raw.instances.is_empty() {
             self.err(
@@ -396,6 +404,7 @@ impl Validator<'_> {
             metrics,
             check: check?,
             notify: raw.notify,
+            monitoring,
             instances,
         })
     }
