@@ -5,6 +5,7 @@
 //! `apply`, `verify`, `vrrp::{net,vip,daemon}`, `lab`.
 
 pub mod apply;
+pub mod binary;
 pub mod cli;
 pub mod doctor;
 pub mod error;

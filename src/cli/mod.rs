@@ -121,6 +121,22 @@ pub struct Target {
     pub forks: u16,
 }
 
+/// Daemon builds for nodes the running hapair cannot run on (`plan` and `apply`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct DaemonBuilds {
+    /// A build of this hapair to push to the nodes it fits, e.g. the glibc 2.17 build of
+    /// `scripts/build-portable.sh` or one for aarch64 (repeatable; default: `$HAPAIR_DAEMON_BINARY`,
+    /// paths separated by `:`). Each node gets the first build that runs there, this hapair last.
+    #[arg(long = "daemon-binary", value_name = "PATH")]
+    pub paths: Vec<std::path::PathBuf>,
+}
+
+impl DaemonBuilds {
+    pub fn load(&self) -> Result<crate::binary::Builds, Error> {
+        crate::binary::Builds::from_args(&self.paths)
+    }
+}
+
 impl Target {
     /// The inventory, layered with the overrides; any error finding stops the command.
     pub fn load(&self) -> Result<crate::inventory::Inventory, Error> {

@@ -3,13 +3,15 @@
 
 use std::io::Write;
 
-use crate::apply::{self, Format, LocalBinary, Ui};
+use crate::apply::{self, Format, Ui};
 use crate::error::Error;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
     #[command(flatten)]
     pub target: super::Target,
+    #[command(flatten)]
+    pub daemon: super::DaemonBuilds,
     /// Users' roles folder (`NAME/role.yml`, `NAME/templates/`, `NAME/files/`), after `roles/` beside the inventory
     #[arg(long, value_name = "DIR")]
     pub roles: Option<std::path::PathBuf>,
@@ -17,13 +19,17 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<u8, Error> {
     let inv = args.target.load()?;
-    let binary = LocalBinary::current()?;
+    let builds = args.daemon.load()?;
     let opts = args.target.engine_options(args.roles);
     // Progress goes to stderr (bars on a terminal); with `--format json` stdout holds exactly
     // one document.
     let ui = Ui::new(Format::Text, true);
     let (plans, doc) = super::runtime()?.block_on(async {
-        let survey = apply::survey(&inv, &opts, &binary.spec, &|h, s| ui.step(h, s)).await?;
+        let survey = apply::survey(&inv, &opts, &builds, &|h, s| ui.step(h, s)).await?;
+        if let Some(e) = survey.refusal() {
+            survey.close().await;
+            return Err(e);
+        }
         let plans = survey.plans();
         let doc = super::plan_json::document(&survey.targets);
         survey.close().await;

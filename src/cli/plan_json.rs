@@ -27,6 +27,7 @@ pub fn address_and_action(c: &Change) -> (String, &'static str) {
             },
         ),
         Change::FileMeta { path, .. } => (format!("file:{path}"), "update"),
+        Change::Relabel { .. } => ("selinux:restorecon".into(), "update"),
         Change::DaemonReload { .. } => ("systemd:daemon-reload".into(), "update"),
         Change::Firewall { item, value, add, .. } => {
             (format!("firewall-{item}:{value}"), if *add { "create" } else { "delete" })
@@ -147,6 +148,7 @@ mod tests {
             from: from.map(String::from),
             to: "b".into(),
             size: 1,
+            needs: "x86_64, glibc >= 2.17".into(),
         };
         assert_eq!(address_and_action(&bin(None)), ("file:/usr/local/sbin/hapair".into(), "create"));
         assert_eq!(address_and_action(&bin(Some("a"))).1, "update");

@@ -154,7 +154,8 @@ mod tests {
     }
 
     fn want(p: &crate::inventory::Pair) -> Desired {
-        let bin = crate::roles::BinarySpec { sha256: String::new(), size: 0, version: String::new() };
+        let bin =
+            crate::roles::BinarySpec { sha256: String::new(), size: 0, version: String::new(), needs: String::new() };
         crate::roles::desired(&RoleSet::builtin().expect("roles"), p, &p.nodes[0], &[], &bin).expect("renders")
     }
 

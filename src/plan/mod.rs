@@ -59,6 +59,8 @@ pub enum Change {
         from: Option<String>,
         to: String,
         size: u64,
+        /// What the build needs of the node, e.g. `x86_64, glibc >= 2.17`.
+        needs: String,
     },
     File {
         role: String,
@@ -76,6 +78,12 @@ pub enum Change {
         path: String,
         mode: Option<(u32, u32)>,
         owner: Option<(String, String)>,
+    },
+    /// SELinux is on: what was just written gets its policy's labels (a file renamed into
+    /// place keeps the label of the temp file it was written as).
+    Relabel {
+        role: String,
+        paths: Vec<String>,
     },
     DaemonReload {
         role: String,
@@ -105,6 +113,7 @@ impl Change {
             | Change::Binary { role, .. }
             | Change::File { role, .. }
             | Change::FileMeta { role, .. }
+            | Change::Relabel { role, .. }
             | Change::DaemonReload { role }
             | Change::Firewall { role, .. }
             | Change::Service { role, .. } => role,
@@ -115,8 +124,8 @@ impl Change {
     pub fn summary(&self) -> String {
         match self {
             Change::Package { name, manager, .. } => format!("install package `{name}` ({manager})"),
-            Change::Binary { path, from, to, size, .. } => format!(
-                "upload `{path}` ({} -> sha256 {}, {:.1} MB)",
+            Change::Binary { path, from, to, size, needs, .. } => format!(
+                "upload `{path}` ({} -> sha256 {}, {:.1} MB, {needs}; checked on the node before it replaces the old one)",
                 from.as_deref().map(|f| format!("sha256 {}", short(f))).unwrap_or_else(|| "absent".into()),
                 short(to),
                 *size as f64 / 1e6
@@ -139,6 +148,10 @@ impl Change {
                 }
                 format!("set `{path}` {}", parts.join(", "))
             }
+            Change::Relabel { paths, .. } => format!(
+                "restorecon {} (SELinux is on: written files get their policy's labels)",
+                paths.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(" ")
+            ),
             Change::DaemonReload { .. } => "systemctl daemon-reload (unit file changed)".into(),
             Change::Firewall { zone, add, item, value, runtime, permanent, .. } => {
                 let scope = match (runtime, permanent) {
@@ -276,7 +289,10 @@ pub fn plan(d: &Desired, f: &Facts) -> HostPlan {
             if f.pkg_manager == "none" || f.pkg_manager.is_empty() {
                 findings.push(Finding {
                     role: p.role.clone(),
-                    message: format!("package `{}` is missing and `{}` has neither apt nor dnf", p.install, d.node),
+                    message: format!(
+                        "package `{}` is missing and `{}` has neither apt, dnf nor yum",
+                        p.install, d.node
+                    ),
                     fix: format!("install `{}` on `{}` by hand", p.install, d.node),
                 });
             } else {
@@ -317,6 +333,7 @@ pub fn plan(d: &Desired, f: &Facts) -> HostPlan {
                         from: f.binary.as_ref().map(|b| b.sha256.clone()),
                         to: bin.sha256.clone(),
                         size: bin.size,
+                        needs: bin.needs.clone(),
                     });
                     notified.add(spec);
                 }
@@ -351,6 +368,20 @@ pub fn plan(d: &Desired, f: &Facts) -> HostPlan {
         }
     }
 
+    if !f.selinux.is_empty() {
+        let written: Vec<String> = changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::Binary { path, .. } => Some(path.clone()),
+                Change::File { path, action: FileAction::Create | FileAction::Update, .. } => Some(path.clone()),
+                _ => None,
+            })
+            .collect();
+        if !written.is_empty() {
+            changes.push(Change::Relabel { role: "selinux".into(), paths: written });
+        }
+    }
+
     if let Some(r) = notified.get(&HandlerAction::DaemonReload) {
         let role = d.files.iter().find(|s| s.notify.contains(&HandlerAction::DaemonReload)).map(|s| s.role.clone());
         let _ = r;
@@ -358,7 +389,19 @@ pub fn plan(d: &Desired, f: &Facts) -> HostPlan {
     }
 
     if let Some(fw) = &d.firewall {
+        let before = changes.len();
         firewall(d, f, fw, &mut changes, &mut findings);
+        if changes.len() > before && f.firewall.via == "firewall-cmd" {
+            // The one mechanism that differs between firewalld generations and hosts: say it.
+            findings.push(Finding {
+                role: fw.role.clone(),
+                message: format!(
+                    "firewalld {} on `{}` is changed with `firewall-cmd`: its busctl has no JSON output (systemd older than 240)",
+                    f.firewall.version, d.node
+                ),
+                fix: "nothing to do; each firewall step costs a firewall-cmd start (~0.5 s) instead of a D-Bus call".into(),
+            });
+        }
     }
 
     let mut handled: BTreeSet<&str> = BTreeSet::new();
@@ -599,6 +642,9 @@ pub fn render_text(plans: &[HostPlan], color: bool) -> String {
 }
 
 #[cfg(test)]
+mod rhel_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::inventory::Mode;
@@ -610,7 +656,12 @@ mod tests {
     const UNIT: &str = "/etc/systemd/system/hapair-vrrpd.service";
 
     fn bin() -> BinarySpec {
-        BinarySpec { sha256: "ab".repeat(32), size: 1_000_000, version: "hapair 0.1.0".into() }
+        BinarySpec {
+            sha256: "ab".repeat(32),
+            size: 1_000_000,
+            version: "hapair 0.1.0".into(),
+            needs: "x86_64, glibc >= 2.17".into(),
+        }
     }
 
     fn want_for(p: &crate::inventory::Pair) -> Desired {
@@ -699,7 +750,7 @@ mod tests {
                 "install package `nginx` (apt)",
                 "remove `/etc/nginx/sites-enabled/default`",
                 "create `/etc/nginx/conf.d/hapair.conf` (mode 0644, owner root:root)",
-                "upload `/usr/local/sbin/hapair` (absent -> sha256 abababababab, 1.0 MB)",
+                "upload `/usr/local/sbin/hapair` (absent -> sha256 abababababab, 1.0 MB, x86_64, glibc >= 2.17; checked on the node before it replaces the old one)",
                 "create `/etc/hapair/vrrpd.yml` (mode 0600, owner root:root)",
                 "create `/etc/systemd/system/hapair-vrrpd.service` (mode 0644, owner root:root)",
                 "systemctl daemon-reload (unit file changed)",
