@@ -88,6 +88,7 @@ pub struct Node {
     pub nginx: NginxSettings,
     pub check: CheckSettings,
     pub firewall: FirewallSettings,
+    pub monitoring: super::monitoring::MonitoringSettings,
     /// Users' roles applied to this node besides the built-in ones (docs/roles.md).
     pub roles: Vec<String>,
     /// Role variables (`vars:`), layered like every setting; dotted keys.

@@ -74,10 +74,15 @@ pub const SETTINGS: &[(&str, Ty, Option<&str>)] = &[
     ("check.script", Ty::Argv, None),
     ("firewall.manage", Ty::Bool, Some("true")),
     ("firewall.restrict_to_peer", Ty::Bool, Some("true")),
+    ("monitoring.listen", Ty::Str, None),
+    ("monitoring.scraper", Ty::Str, None),
+    ("monitoring.nginx_status", Ty::Bool, Some("true")),
+    ("monitoring.notify", Ty::Argv, None),
+    ("monitoring.webhook", Ty::Str, None),
     ("roles", Ty::StrList, Some("[]")),
 ];
 
-pub const SECTIONS: &[&str] = &["connection", "vrrp", "nginx", "check", "firewall", "roles", "vars"];
+pub const SECTIONS: &[&str] = &["connection", "vrrp", "nginx", "check", "firewall", "monitoring", "roles", "vars"];
 
 /// Role variables: free-form keys under `vars:` (docs/roles.md).
 pub const VARS: &str = "vars";

@@ -59,6 +59,8 @@ pub enum Change {
         from: Option<String>,
         to: String,
         size: u64,
+        /// What the build needs of the node, e.g. `x86_64, glibc >= 2.17`.
+        needs: String,
     },
     File {
         role: String,
@@ -76,6 +78,12 @@ pub enum Change {
         path: String,
         mode: Option<(u32, u32)>,
         owner: Option<(String, String)>,
+    },
+    /// SELinux is on: what was just written gets its policy's labels (a file renamed into
+    /// place keeps the label of the temp file it was written as).
+    Relabel {
+        role: String,
+        paths: Vec<String>,
     },
     DaemonReload {
         role: String,
@@ -105,6 +113,7 @@ impl Change {
             | Change::Binary { role, .. }
             | Change::File { role, .. }
             | Change::FileMeta { role, .. }
+            | Change::Relabel { role, .. }
             | Change::DaemonReload { role }
             | Change::Firewall { role, .. }
             | Change::Service { role, .. } => role,
@@ -115,8 +124,8 @@ impl Change {
     pub fn summary(&self) -> String {
         match self {
             Change::Package { name, manager, .. } => format!("install package `{name}` ({manager})"),
-            Change::Binary { path, from, to, size, .. } => format!(
-                "upload `{path}` ({} -> sha256 {}, {:.1} MB)",
+            Change::Binary { path, from, to, size, needs, .. } => format!(
+                "upload `{path}` ({} -> sha256 {}, {:.1} MB, {needs}; checked on the node before it replaces the old one)",
                 from.as_deref().map(|f| format!("sha256 {}", short(f))).unwrap_or_else(|| "absent".into()),
                 short(to),
                 *size as f64 / 1e6
@@ -139,6 +148,10 @@ impl Change {
                 }
                 format!("set `{path}` {}", parts.join(", "))
             }
+            Change::Relabel { paths, .. } => format!(
+                "restorecon {} (SELinux is on: written files get their policy's labels)",
+                paths.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(" ")
+            ),
             Change::DaemonReload { .. } => "systemctl daemon-reload (unit file changed)".into(),
             Change::Firewall { zone, add, item, value, runtime, permanent, .. } => {
                 let scope = match (runtime, permanent) {
@@ -271,17 +284,18 @@ pub fn plan(d: &Desired, f: &Facts) -> HostPlan {
     let mut notified = Notified::default();
 
     // Packages first: later changes depend on them.
-    let mut installing = false;
     for p in &d.packages {
         if !p.satisfied_by.iter().any(|n| f.packages.contains_key(n)) {
             if f.pkg_manager == "none" || f.pkg_manager.is_empty() {
                 findings.push(Finding {
                     role: p.role.clone(),
-                    message: format!("package `{}` is missing and `{}` has neither apt nor dnf", p.install, d.node),
+                    message: format!(
+                        "package `{}` is missing and `{}` has neither apt, dnf nor yum",
+                        p.install, d.node
+                    ),
                     fix: format!("install `{}` on `{}` by hand", p.install, d.node),
                 });
             } else {
-                installing = true;
                 changes.push(Change::Package {
                     role: p.role.clone(),
                     name: p.install.clone(),
@@ -319,18 +333,10 @@ pub fn plan(d: &Desired, f: &Facts) -> HostPlan {
                         from: f.binary.as_ref().map(|b| b.sha256.clone()),
                         to: bin.sha256.clone(),
                         size: bin.size,
+                        needs: bin.needs.clone(),
                     });
                     notified.add(spec);
                 }
-            }
-            // A package installed now may bring it (a web server package, its default site):
-            // planned now, so one apply converges a bare host.
-            (Want::Absent, None) if installing => {
-                changes.push(file(
-                    FileAction::Delete,
-                    format!("# {} (if the package installed now brings it)\n", spec.name),
-                ));
-                notified.add(spec);
             }
             (Want::Absent, None) => {}
             (Want::Absent, Some(ff)) => {
@@ -362,6 +368,20 @@ pub fn plan(d: &Desired, f: &Facts) -> HostPlan {
         }
     }
 
+    if !f.selinux.is_empty() {
+        let written: Vec<String> = changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::Binary { path, .. } => Some(path.clone()),
+                Change::File { path, action: FileAction::Create | FileAction::Update, .. } => Some(path.clone()),
+                _ => None,
+            })
+            .collect();
+        if !written.is_empty() {
+            changes.push(Change::Relabel { role: "selinux".into(), paths: written });
+        }
+    }
+
     if let Some(r) = notified.get(&HandlerAction::DaemonReload) {
         let role = d.files.iter().find(|s| s.notify.contains(&HandlerAction::DaemonReload)).map(|s| s.role.clone());
         let _ = r;
@@ -369,7 +389,19 @@ pub fn plan(d: &Desired, f: &Facts) -> HostPlan {
     }
 
     if let Some(fw) = &d.firewall {
+        let before = changes.len();
         firewall(d, f, fw, &mut changes, &mut findings);
+        if changes.len() > before && f.firewall.via == "firewall-cmd" {
+            // The one mechanism that differs between firewalld generations and hosts: say it.
+            findings.push(Finding {
+                role: fw.role.clone(),
+                message: format!(
+                    "firewalld {} on `{}` is changed with `firewall-cmd`: its busctl has no JSON output (systemd older than 240)",
+                    f.firewall.version, d.node
+                ),
+                fix: "nothing to do; each firewall step costs a firewall-cmd start (~0.5 s) instead of a D-Bus call".into(),
+            });
+        }
     }
 
     let mut handled: BTreeSet<&str> = BTreeSet::new();
@@ -386,13 +418,9 @@ pub fn plan(d: &Desired, f: &Facts) -> HostPlan {
             changes.push(svc(ServiceAction::Enable, "not enabled"));
         }
         if s.started && !fact.is_active() {
-            // Starting it loads the new files anyway: no reload or restart on top. A package
-            // installed now may start it with the package's own files: restart.
-            if installing {
-                changes.push(svc(ServiceAction::Restart, "not running before the install"));
-            } else {
-                changes.push(svc(ServiceAction::Start, "not running"));
-            }
+            // Starting it loads the new files anyway: no reload or restart on top. (A package
+            // install that starts it is seen by apply, which plans again after installs.)
+            changes.push(svc(ServiceAction::Start, "not running"));
             continue;
         }
         if let Some((a, r)) = handler_action(&notified, &s.unit) {
@@ -639,6 +667,9 @@ pub fn render_text(plans: &[HostPlan], color: bool) -> String {
 }
 
 #[cfg(test)]
+mod rhel_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::inventory::Mode;
@@ -650,7 +681,12 @@ mod tests {
     const UNIT: &str = "/etc/systemd/system/hapair-vrrpd.service";
 
     fn bin() -> BinarySpec {
-        BinarySpec { sha256: "ab".repeat(32), size: 1_000_000, version: "hapair 0.1.0".into() }
+        BinarySpec {
+            sha256: "ab".repeat(32),
+            size: 1_000_000,
+            version: "hapair 0.1.0".into(),
+            needs: "x86_64, glibc >= 2.17".into(),
+        }
     }
 
     fn want_for(p: &crate::inventory::Pair) -> Desired {
@@ -739,7 +775,7 @@ mod tests {
                 "install package `nginx` (apt)",
                 "create `/etc/nginx/conf.d/hapair.conf` (mode 0644, owner root:root)",
                 "remove `/etc/nginx/sites-enabled/default`",
-                "upload `/usr/local/sbin/hapair` (absent -> sha256 abababababab, 1.0 MB)",
+                "upload `/usr/local/sbin/hapair` (absent -> sha256 abababababab, 1.0 MB, x86_64, glibc >= 2.17; checked on the node before it replaces the old one)",
                 "create `/etc/hapair/vrrpd.yml` (mode 0600, owner root:root)",
                 "create `/etc/systemd/system/hapair-vrrpd.service` (mode 0644, owner root:root)",
                 "systemctl daemon-reload (unit file changed)",
@@ -747,9 +783,9 @@ mod tests {
                 "add port in zone `public` (runtime and permanent): 80/tcp",
                 "create `/var/lib/hapair/firewall.owned` (mode 0644, owner root:root)",
                 "enable `nginx.service` (not enabled)",
-                "restart `nginx.service` (not running before the install)",
+                "start `nginx.service` (not running)",
                 "enable `hapair-vrrpd.service` (not enabled)",
-                "restart `hapair-vrrpd.service` (not running before the install)",
+                "start `hapair-vrrpd.service` (not running)",
             ]
         );
         let text = render_text(std::slice::from_ref(&p), false);

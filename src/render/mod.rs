@@ -169,6 +169,8 @@ pub fn vars(pair: &Pair, node: &Node) -> Vars {
             secrets.push(s.expose().to_string());
         }
     }
+    // A webhook URL may carry a token.
+    secrets.extend(node.monitoring.webhook.clone());
     let real = vars_value(pair, node, true);
     let masked = vars_value(pair, node, false);
     Vars { real, masked, secrets }
@@ -237,6 +239,7 @@ fn vars_value(pair: &Pair, node: &Node, reveal: bool) -> Value {
         "adopt_nginx": node.nginx.adopt,
         "firewall": {"manage": node.firewall.manage, "restrict_to_peer": node.firewall.restrict_to_peer},
         "vars": role_vars(node, reveal),
+        "monitoring": crate::monitoring::vars(pair, node, reveal),
     })
 }
 
@@ -373,6 +376,7 @@ pub(crate) mod tests {
             firewall: FirewallSettings { manage: true, restrict_to_peer: true },
             roles: vec![],
             vars: Default::default(),
+            monitoring: Default::default(),
         }
     }
 
