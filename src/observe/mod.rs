@@ -30,7 +30,8 @@ if [ -r /sys/fs/selinux/enforce ]; then
 fi
 if [ -d /run/systemd/system ]; then printf 'init\tsystemd\n'; else printf 'init\tother\n'; fi
 # What a daemon build must match: architecture and C library (name and version).
-printf 'platform\t%s\t%s\n' "$(uname -m 2>/dev/null)" "$(uname -r 2>/dev/null)"
+u=$(uname -rm 2>/dev/null)  # `RELEASE MACHINE`
+printf 'platform\t%s\t%s\n' "${u##* }" "${u%% *}"
 if v=$(getconf GNU_LIBC_VERSION 2>/dev/null) && [ -n "$v" ]; then printf 'libc\tglibc\t%s\n' "${v##* }"
 else
   v=
@@ -43,38 +44,58 @@ fi
 fw=
 if command -v firewall-cmd >/dev/null 2>&1; then
   printf 'fwinstalled\n'
-  if systemctl is-active --quiet firewalld 2>/dev/null; then
+  fwb= fwd=
+  while IFS='=' read -r k v; do
+    case $k in FirewallBackend) fwb=$v ;; DefaultZone) fwd=$v ;; esac
+  done 2>/dev/null </etc/firewalld/firewalld.conf
+  # D-Bus straight to firewalld: milliseconds, where firewall-cmd costs a python start. Every
+  # busctl costs a process start on the node, so as few calls as firewalld allows. The version
+  # answers only while firewalld runs (no D-Bus activation); busctl older than systemd 240
+  # (CentOS 7) has no --json: firewall-cmd below instead.
+  fwv=
+  if command -v busctl >/dev/null 2>&1; then
+    fwv=$(busctl --auto-start=no --json=short get-property org.fedoraproject.FirewallD1 \
+      /org/fedoraproject/FirewallD1 org.fedoraproject.FirewallD1 version 2>/dev/null)
+    case $fwv in '{"type":"s","data":"'*'"}') fwv=${fwv#*'"data":"'}; fwv=${fwv%'"}'} ;; *) fwv= ;; esac
+  fi
+  if [ -n "$fwv" ]; then
     printf 'fwrunning\n'
-    fwv=
-    if command -v busctl >/dev/null 2>&1; then
-      # busctl older than systemd 240 (CentOS 7) has no --json: firewall-cmd below instead.
-      fwv=$(busctl --json=short get-property org.fedoraproject.FirewallD1 /org/fedoraproject/FirewallD1 \
-        org.fedoraproject.FirewallD1 version 2>/dev/null | sed -n 's/.*"data":"\([^"]*\)".*/\1/p')
-    fi
-    fwb=$(sed -n 's/^FirewallBackend=//p' /etc/firewalld/firewalld.conf 2>/dev/null)
-    if [ -n "$fwv" ]; then
-      printf 'fwinfo\t%s\t%s\tdbus\n' "$fwv" "${fwb:-nftables}"
-      # D-Bus straight to firewalld: milliseconds, where firewall-cmd costs a python start.
-      fwc() { busctl --json=short call org.fedoraproject.FirewallD1 "$@"; }
-      fwstr() { sed -n 's/^{"type":"[so]","data":\["\([^"]*\)"\]}$/\1/p'; }
-      z=$(fwc /org/fedoraproject/FirewallD1 org.fedoraproject.FirewallD1.zone getZoneOfInterface s "$iface" | fwstr)
-      [ -n "$z" ] || z=$(fwc /org/fedoraproject/FirewallD1 org.fedoraproject.FirewallD1 getDefaultZone | fwstr)
-      printf 'fwzone\t%s\n' "$z"
+    printf 'fwinfo\t%s\t%s\tdbus\n' "$fwv" "${fwb:-nftables}"
+    fwc() { busctl --auto-start=no --json=short call org.fedoraproject.FirewallD1 "$@"; }
+    # A string or object path answer, into $r (empty when it is not one).
+    fwstr() {
+      case $1 in
+      '{"type":"'[so]'","data":["'*'"]}') r=${1#*'"data":["'}; r=${r%'"]}'}; case $r in *'"'*) r= ;; esac ;;
+      *) r= ;;
+      esac
+    }
+    fwstr "$(fwc /org/fedoraproject/FirewallD1 org.fedoraproject.FirewallD1.zone getZoneOfInterface s "$iface")"
+    [ -n "$r" ] || fwstr "$(fwc /org/fedoraproject/FirewallD1 org.fedoraproject.FirewallD1 getDefaultZone)"
+    z=$r
+    printf 'fwzone\t%s\n' "$z"
+    # firewalld 0.9 and later: all of a zone's settings in one answer, runtime and permanent.
+    rt=
+    case $fwv in 0.[0-8]|0.[0-8].*) ;; *) rt=$(fwc /org/fedoraproject/FirewallD1 org.fedoraproject.FirewallD1.zone getZoneSettings2 s "$z" 2>/dev/null) ;; esac
+    fwstr "$(fwc /org/fedoraproject/FirewallD1/config org.fedoraproject.FirewallD1.config getZoneByName s "$z")"
+    o=$r
+    if [ -n "$rt" ]; then
+      printf 'fwjson\trt-zone\t%s\n' "$rt"
+      printf 'fwjson\tperm-zone\t%s\n' "$(fwc "$o" org.fedoraproject.FirewallD1.config.zone getSettings2)"
+    else
       printf 'fwjson\trt-rich\t%s\n' "$(fwc /org/fedoraproject/FirewallD1 org.fedoraproject.FirewallD1.zone getRichRules s "$z")"
       printf 'fwjson\trt-ports\t%s\n' "$(fwc /org/fedoraproject/FirewallD1 org.fedoraproject.FirewallD1.zone getPorts s "$z")"
-      o=$(fwc /org/fedoraproject/FirewallD1/config org.fedoraproject.FirewallD1.config getZoneByName s "$z" | fwstr)
       printf 'fwjson\tperm-rich\t%s\n' "$(fwc "$o" org.fedoraproject.FirewallD1.config.zone getRichRules)"
       printf 'fwjson\tperm-ports\t%s\n' "$(fwc "$o" org.fedoraproject.FirewallD1.config.zone getPorts)"
-    else
-      fw=$(mktemp -d /tmp/hapair-facts.XXXXXX)
-      trap 'rm -rf -- "$fw"' EXIT
-      firewall-cmd --list-all-zones >"$fw/rt" 2>&1 &
-      firewall-cmd --permanent --list-all-zones >"$fw/perm" 2>&1 &
-      firewall-cmd --version >"$fw/ver" 2>/dev/null &
     fi
+  elif systemctl is-active --quiet firewalld 2>/dev/null; then
+    printf 'fwrunning\n'
+    fw=$(mktemp -d /tmp/hapair-facts.XXXXXX)
+    trap 'rm -rf -- "$fw"' EXIT
+    firewall-cmd --list-all-zones >"$fw/rt" 2>&1 &
+    firewall-cmd --permanent --list-all-zones >"$fw/perm" 2>&1 &
+    firewall-cmd --version >"$fw/ver" 2>/dev/null &
   fi
-  z=$(sed -n 's/^DefaultZone=//p' /etc/firewalld/firewalld.conf 2>/dev/null)
-  printf 'fwdefault\t%s\n' "${z:-public}"
+  printf 'fwdefault\t%s\n' "${fwd:-public}"
 fi
 ip -o -4 addr show 2>/dev/null | while read -r _ dev _ cidr _; do
   printf 'addr\t%s\t%s\n' "$dev" "$cidr"
@@ -471,20 +492,44 @@ pub fn parse(out: &[u8]) -> Result<Facts, ParseError> {
     Ok(f)
 }
 
-/// One `busctl --json=short` answer: rich rules (`as`) or ports (`aas` / `a(ss)`).
+/// One `busctl --json=short` answer: a zone's settings (`a{sv}`, firewalld 0.9 and later), or
+/// rich rules (`as`) or ports (`aas` / `a(ss)`) alone.
 fn fw_json(fw: &mut FirewallFacts, zone: &str, which: &str, json: &str) -> Result<(), ParseError> {
     let v: serde_json::Value =
         serde_json::from_str(json).map_err(|e| ParseError(format!("firewalld answered `{json}`: {e}")))?;
-    let items = v
-        .get("data")
-        .and_then(|d| d.get(0))
-        .and_then(|d| d.as_array())
-        .ok_or_else(|| ParseError(format!("firewalld answered `{json}`")))?;
+    let bad = || ParseError(format!("firewalld answered `{json}`"));
     let list = if which.starts_with("rt-") { &mut fw.runtime } else { &mut fw.permanent };
     if !list.iter().any(|z| z.name == zone) {
         list.push(Zone { name: zone.to_string(), ..Zone::default() });
     }
     let Some(z) = list.iter_mut().find(|z| z.name == zone) else { return Ok(()) };
+    if which.ends_with("-zone") {
+        // `{"type":"a{sv}","data":[{"ports":{"type":"a(ss)","data":[["80","tcp"]]},...}]}`; a
+        // setting firewalld has nothing for is left out of the answer.
+        let settings = v.get("data").and_then(|d| d.get(0)).and_then(|d| d.as_object()).ok_or_else(bad)?;
+        let field = |key: &str| -> Result<&[serde_json::Value], ParseError> {
+            match settings.get(key) {
+                None => Ok(&[]),
+                Some(x) => x.get("data").and_then(|d| d.as_array()).map(Vec::as_slice).ok_or_else(bad),
+            }
+        };
+        let strings = |key: &str| -> Result<Vec<String>, ParseError> {
+            field(key)?.iter().map(|x| x.as_str().map(str::to_string).ok_or_else(bad)).collect()
+        };
+        z.rich_rules = strings("rules_str")?;
+        z.interfaces = strings("interfaces")?;
+        z.ports = field("ports")?
+            .iter()
+            .map(|pp| match pp.as_array().map(Vec::as_slice) {
+                Some([serde_json::Value::String(port), serde_json::Value::String(proto)]) => {
+                    Ok(format!("{port}/{proto}"))
+                }
+                _ => Err(bad()),
+            })
+            .collect::<Result<_, _>>()?;
+        return Ok(());
+    }
+    let items = v.get("data").and_then(|d| d.get(0)).and_then(|d| d.as_array()).ok_or_else(bad)?;
     for it in items {
         match (which.ends_with("-rich"), it) {
             (true, serde_json::Value::String(r)) => z.rich_rules.push(r.clone()),
@@ -618,6 +663,28 @@ fwjson\tperm-ports\t{\"type\":\"a(ss)\",\"data\":[[[\"80\",\"tcp\"]]]}\nend\n";
         assert!(perm.rich_rules.is_empty());
         assert_eq!(perm.ports, ["80/tcp"]);
         assert!(parse(b"fwzone\tpublic\nfwjson\trt-rich\tnot json\nend\n").is_err());
+    }
+
+    #[test]
+    fn zone_settings_answers_parse() {
+        // firewalld 0.9+: one `getZoneSettings2` (runtime) and one `getSettings2` (permanent).
+        let out = b"fwinstalled\nfwrunning\nfwinfo\t1.3.3\tnftables\tdbus\nfwdefault\tpublic\nfwzone\tpublic\n\
+fwjson\trt-zone\t{\"type\":\"a{sv}\",\"data\":[{\"target\":{\"type\":\"s\",\"data\":\"default\"},\
+\"services\":{\"type\":\"as\",\"data\":[\"ssh\"]},\"ports\":{\"type\":\"a(ss)\",\"data\":[[\"80\",\"tcp\"],[\"112\",\"udp\"]]},\
+\"interfaces\":{\"type\":\"as\",\"data\":[\"eth0\"]},\
+\"rules_str\":{\"type\":\"as\",\"data\":[\"rule family=\\\"ipv4\\\" protocol value=\\\"vrrp\\\" accept\"]}}]}\n\
+fwjson\tperm-zone\t{\"type\":\"a{sv}\",\"data\":[{\"target\":{\"type\":\"s\",\"data\":\"default\"}}]}\nend\n";
+        let f = parse(out).expect("parses");
+        let rt = f.firewall.runtime_zone("public").expect("runtime zone");
+        assert_eq!(rt.ports, ["80/tcp", "112/udp"]);
+        assert_eq!(rt.interfaces, ["eth0"]);
+        assert_eq!(rt.rich_rules, ["rule family=\"ipv4\" protocol value=\"vrrp\" accept"]);
+        // Nothing set permanently: firewalld leaves the keys out.
+        let perm = f.firewall.permanent_zone("public").expect("permanent zone");
+        assert!(perm.ports.is_empty() && perm.rich_rules.is_empty());
+        assert!(parse(b"fwzone\tpublic\nfwjson\trt-zone\t{\"type\":\"a{sv}\",\"data\":[[]]}\nend\n").is_err());
+        let bad_port = b"fwzone\tpublic\nfwjson\tperm-zone\t{\"type\":\"a{sv}\",\"data\":[{\"ports\":{\"type\":\"a(ss)\",\"data\":[[\"80\"]]}}]}\nend\n";
+        assert!(parse(bad_port).is_err());
     }
 
     #[test]
