@@ -41,7 +41,12 @@ def summary(xs):
             "p95": xs[min(len(xs) - 1, int(round(0.95 * (len(xs) - 1))))]}
 
 
+# Lab names carry `$HAPAIR_TEST_LAB_PREFIX`, so a bench never collides with another lab.
+PREFIX = os.environ.get("HAPAIR_TEST_LAB_PREFIX", "")
+
+
 def lab_up(name, nodes, workdir, mode="master-backup"):
+    name = PREFIX + name
     sh([BIN, "lab", "down", "--name", name], check=False)
     inv = Path(workdir) / f"{name}.yml"
     sh([BIN, "lab", "up", "--name", name, "--nodes", str(nodes), "--mode", mode, "--out", inv])
@@ -49,7 +54,7 @@ def lab_up(name, nodes, workdir, mode="master-backup"):
 
 
 def lab_down(name):
-    sh([BIN, "lab", "down", "--name", name], check=False)
+    sh([BIN, "lab", "down", "--name", PREFIX + name], check=False)
 
 
 def load_lab_inventory(inv):
@@ -171,7 +176,7 @@ def bench_scale(work, pairs_list=SCALE_PAIRS):
     for pairs in pairs_list:
         hosts = 2 * pairs
         print(f"bench: scale, {pairs} pair(s)", flush=True)
-        row = {}
+        row = {"load": os.getloadavg()[0]}
         inv = lab_up("bscale", hosts, work)
         row["hapair_fresh"], _ = timed([BIN, "apply", "-i", inv, "--yes", "--forks", str(pairs)])
         row["hapair_noop"] = statistics.median(
@@ -234,12 +239,14 @@ def report(results):
         lines += ["## Scale: pairs in one run, side by side", "",
                   "Each tool on its own fresh lab; parallelism = every host (hapair `--forks PAIRS`, Ansible "
                   "`--forks HOSTS`, pyinfra `--parallel HOSTS`); hapair no-op and plan: median of 3.", "",
-                  "| pairs (hosts) | hapair fresh | no-op | plan | Ansible fresh | no-op | pyinfra fresh | no-op |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+                  "| pairs (hosts) | hapair fresh | no-op | plan | Ansible fresh | no-op | pyinfra fresh | no-op | load |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         for k, v in s.items():
             cells = [v.get(c) for c in ["hapair_fresh", "hapair_noop", "hapair_plan", "ansible_fresh", "ansible_noop",
                                         "pyinfra_fresh", "pyinfra_noop"]]
-            lines.append(f"| {k} ({2 * int(k)}) | " + " | ".join(f"{c:.2f} s" if c is not None else "-" for c in cells) + " |")
+            load = f"{v['load']:.1f}" if "load" in v else "-"
+            lines.append(f"| {k} ({2 * int(k)}) | " + " | ".join(f"{c:.2f} s" if c is not None else "-" for c in cells)
+                         + f" | {load} |")
         lines.append("")
     f = results.get("failover")
     if f:
@@ -261,8 +268,15 @@ def main():
     sh(["cargo", "build", "--release", "--quiet"], cwd=ROOT)
     work = tempfile.mkdtemp(prefix="hapair-bench.")
     only = a.only.split(",")
-    results = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-               "machine": {"cores": os.cpu_count(), "kernel": platform.release(), "hapair_binary_bytes": BIN.stat().st_size}}
+    # Sections not run this time keep their last figures (`--only` runs a part).
+    try:
+        results = json.loads((ROOT / "bench" / "results.json").read_text())
+    except (OSError, ValueError):
+        results = {}
+    results.update({"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                    "load_before": os.getloadavg()[0],
+                    "machine": {"cores": os.cpu_count(), "kernel": platform.release(),
+                                "hapair_binary_bytes": BIN.stat().st_size}})
     try:
         if "deploy" in only:
             results["deploy"] = bench_deploy(a.runs, work)

@@ -48,7 +48,7 @@ pub fn run(args: Args) -> Result<u8, Error> {
         format: Format::Text,
         overrides: vec![],
         accept_new_host_keys: false,
-        forks: 5,
+        forks: super::DEFAULT_FORKS,
     };
     let code = super::apply::run(super::apply::Args {
         target: target.clone(),

@@ -97,6 +97,10 @@ pub fn run(command: Command) -> Result<u8, Error> {
     }
 }
 
+/// Pairs contacted at once unless `--forks` says otherwise: 20 hosts. A no-op run is mostly
+/// waiting on the nodes (SSH login, facts), so fleets of up to 10 pairs go in one wave.
+pub const DEFAULT_FORKS: u16 = 10;
+
 /// What every command acting on nodes takes: the inventory, a selection, overrides, output
 /// format and the host-key policy.
 #[derive(clap::Args, Debug, Clone)]
@@ -117,7 +121,7 @@ pub struct Target {
     #[arg(long)]
     pub accept_new_host_keys: bool,
     /// Pairs contacted at the same time (connections, facts, changes, checks)
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, default_value_t = DEFAULT_FORKS, value_parser = clap::value_parser!(u16).range(1..))]
     pub forks: u16,
 }
 

@@ -16,6 +16,8 @@ pub const SCRIPT: &str = r#"
 set -u
 iface=$1; shift
 tab=$(printf '\t')
+nl='
+'
 if [ -r /etc/os-release ]; then
   . /etc/os-release
   printf 'os\t%s\t%s\n' "${ID:-unknown}" "${VERSION_ID:-}"
@@ -26,7 +28,8 @@ elif command -v yum >/dev/null 2>&1; then printf 'pkgmgr\tyum\n'
 else printf 'pkgmgr\tnone\n'; fi
 # SELinux: files hapair writes get their policy's labels (restorecon) when it is on.
 if [ -r /sys/fs/selinux/enforce ]; then
-  case $(cat /sys/fs/selinux/enforce) in 1) printf 'selinux\tenforcing\n' ;; *) printf 'selinux\tpermissive\n' ;; esac
+  read -r e </sys/fs/selinux/enforce || e=
+  case $e in 1) printf 'selinux\tenforcing\n' ;; *) printf 'selinux\tpermissive\n' ;; esac
 fi
 if [ -d /run/systemd/system ]; then printf 'init\tsystemd\n'; else printf 'init\tother\n'; fi
 # What a daemon build must match: architecture and C library (name and version).
@@ -121,12 +124,14 @@ for a in "$@"; do
     p=${a#b:}
     if [ -f "$p" ]; then
       st=$(stat -c '%s %Y' -- "$p")
-      side=$(cat /var/lib/hapair/binary.sha256 2>/dev/null || true)
+      side=
+      [ -r /var/lib/hapair/binary.sha256 ] && read -r side </var/lib/hapair/binary.sha256
       case $side in
       *" $st") sum=${side%% *} ;;
       *) sum=$(sha256sum < "$p"); sum=${sum%% *} ;;
       esac
-      v=$("$p" --version 2>/dev/null | head -n 1)
+      v=$("$p" --version 2>/dev/null)
+      v=${v%%"$nl"*}  # the first line
       printf 'binary\t%s\t%s\n' "$sum" "$v"
     fi ;;
   p:*) case ${a#p:} in *[!a-z0-9.+-]*|'') ;; *) pk="$pk ${a#p:}" ;; esac ;;
