@@ -248,6 +248,10 @@ def report(results):
             lines.append(f"| {k} ({2 * int(k)}) | " + " | ".join(f"{c:.2f} s" if c is not None else "-" for c in cells)
                          + f" | {load} |")
         lines.append("")
+    analysis = ROOT / "bench" / "scale-analysis.md"
+    if s and analysis.exists():
+        # Hand-written: where the time of a no-op run goes (bench/scale_probe.py), kept across runs.
+        lines += [analysis.read_text().rstrip(), ""]
     f = results.get("failover")
     if f:
         lines += ["## Failover: hapair vrrpd vs keepalived, same lab, same timers", ""]

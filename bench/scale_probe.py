@@ -4,8 +4,10 @@
   python3 bench/scale_probe.py [--pairs 8] [--runs 3] [--keep]
 
 Brings up 2 x PAIRS lab hosts, converges them once, then measures with the release binary:
-  - no-op `apply` and `plan` wall time, with `--forks` = PAIRS and with the default (5);
-  - CPU time of hapair and its children (ssh masters) per run (getrusage);
+  - no-op `apply` and `plan` wall time, with `--forks` = PAIRS and with the default (10);
+  - CPU time of hapair and its children (ssh masters) per run (getrusage), and of the lab hosts
+    themselves (their cgroups' cpu.stat: sshd, the facts script, firewalld...), which the load
+    of other work on the machine does not inflate the way it inflates wall time;
   - a per-host timeline of one no-op apply (the `step` events of `--format json`, stamped as
     they arrive): connect, facts, execution, done;
   - the pieces alone: an SSH connection (handshake + one command, no multiplexing) to every host
@@ -39,6 +41,16 @@ def timed(argv, want=(0,)):
     if r.returncode not in want:
         sys.exit(f"probe: `{' '.join(map(str, argv))}` exited {r.returncode}:\n{r.stderr[-2000:]}")
     return dt, dc
+
+
+def host_cpu(lab):
+    """CPU seconds used so far by every host of the lab (cgroup v2 cpu.stat of each)."""
+    total = 0
+    for d in Path("/sys/fs/cgroup/unified/hapair-lab").glob(f"{lab}-node*"):
+        for line in (d / "cpu.stat").read_text().splitlines():
+            if line.startswith("usage_usec "):
+                total += int(line.split()[1])
+    return total / 1e6
 
 
 def med(xs):
@@ -95,13 +107,17 @@ def main():
     res = {}
     for label, argv, want in [
         (f"apply no-op, --forks {P}", [BIN, "apply", "-i", inv, "--yes", "--forks", P], (0,)),
-        ("apply no-op, default forks (5)", [BIN, "apply", "-i", inv, "--yes"], (0,)),
+        ("apply no-op, default forks (10)", [BIN, "apply", "-i", inv, "--yes"], (0,)),
         (f"plan, --forks {P}", [BIN, "plan", "-i", inv, "--forks", P], (0,)),
-        ("plan, default forks (5)", [BIN, "plan", "-i", inv], (0,)),
+        ("plan, default forks (10)", [BIN, "plan", "-i", inv], (0,)),
         (f"status, --forks {P}", [BIN, "status", "-i", inv, "--forks", P], (0,)),
     ]:
-        xs = [timed(argv, want) for _ in range(a.runs)]
-        res[label] = (med([x[0] for x in xs]), med([x[1] for x in xs]))
+        xs = []
+        for _ in range(a.runs):
+            h0 = host_cpu(name)
+            w, c = timed(argv, want)
+            xs.append((w, c, host_cpu(name) - h0, os.getloadavg()[0]))
+        res[label] = tuple(med([x[i] for x in xs]) for i in range(4))
 
     text = inv.read_text()
     addrs = re.findall(r"address: (10\.77\.\d+\.\d+)\n", text)
@@ -111,11 +127,11 @@ def main():
     # Every host at once: handshake, auth, session, `true`.
     conn = []
     for _ in range(a.runs):
-        c0, t0 = cpu(), time.monotonic()
+        c0, t0, h0 = cpu(), time.monotonic(), host_cpu(name)
         ps = [subprocess.Popen([str(x) for x in base + [f"root@{h}", "true"]]) for h in addrs]
         for p in ps:
             p.wait()
-        conn.append((time.monotonic() - t0, cpu() - c0))
+        conn.append((time.monotonic() - t0, cpu() - c0, host_cpu(name) - h0))
     # One host, sequentially: a fresh connection; then commands on a master connection.
     one = [timed(base + [f"root@{addrs[0]}", "true"]) [0] for _ in range(5)]
     ctl = work / "ctl-%C"
@@ -138,11 +154,12 @@ def main():
 
     print(f"## Where the time goes: {P} pairs ({2 * P} hosts), no-op, release build\n")
     print(f"Fresh apply (packages present): {fresh:.2f} s wall, {fresh_cpu:.2f} s CPU.\n")
-    print("| run (median of %d) | wall | CPU (hapair + ssh) |" % a.runs)
-    print("| --- | --- | --- |")
-    for k, (w, c) in res.items():
-        print(f"| {k} | {w:.2f} s | {c:.2f} s |")
-    print(f"| {2 * P} plain `ssh host true` at once (no multiplexing) | {med([c[0] for c in conn]):.2f} s | {med([c[1] for c in conn]):.2f} s |")
+    print("| run (median of %d) | wall | CPU (hapair + ssh) | CPU of the %d hosts | load average |" % (a.runs, 2 * P))
+    print("| --- | --- | --- | --- | --- |")
+    for k, (w, c, h, l) in res.items():
+        print(f"| {k} | {w:.2f} s | {c:.2f} s | {h:.2f} s | {l:.1f} |")
+    print(f"| {2 * P} plain `ssh host true` at once (no multiplexing) | {med([c[0] for c in conn]):.2f} s | "
+          f"{med([c[1] for c in conn]):.2f} s | {med([c[2] for c in conn]):.2f} s | - |")
     print()
     print(f"- one fresh SSH connection + `true`, alone: {med(one) * 1000:.0f} ms (median of 5)")
     print(f"- one more command on an open master connection: {med(mux) * 1000:.1f} ms (median of 10)")

@@ -156,7 +156,7 @@ fn bad_lab_arguments_are_refused_with_a_fix() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
-        "error: a lab of 3 nodes cannot be split into pairs\n  fix: use an even `--nodes` from 2 to 16\n"
+        "error: a lab of 3 nodes cannot be split into pairs\n  fix: use an even `--nodes` from 2 to 32\n"
     );
     let out = hapair().args(["lab", "exec", "node1", "--name", "nosuchlab", "--", "true"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
