@@ -640,9 +640,6 @@ pub fn render_text(plans: &[HostPlan], color: bool) -> String {
 }
 
 #[cfg(test)]
-mod rhel;
-
-#[cfg(test)]
 mod tests {
     use super::*;
     use crate::inventory::Mode;
