@@ -41,3 +41,8 @@ if [ "$(cat "$venv/.hapair-pkgs" 2>/dev/null)" != "$zig_pkgs" ]; then
   "$venv/bin/pip" install -q --disable-pip-version-check $zig_pkgs
   printf '%s' "$zig_pkgs" > "$venv/.hapair-pkgs"
 fi
+# The .deb of hapair (scripts/deb.sh, tests/deb_lab.rs) is built with cargo-deb (crates.io).
+if ! cargo deb --version >/dev/null 2>&1; then
+  echo "installing cargo-deb (for scripts/deb.sh; about 1.5 min of CPU)"
+  cargo install cargo-deb --locked --version 3.8.0
+fi

@@ -13,6 +13,7 @@ pub mod import;
 pub mod input;
 pub mod inventory;
 pub mod lab;
+pub mod monitoring;
 pub mod observe;
 pub mod plan;
 pub mod render;

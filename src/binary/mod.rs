@@ -256,9 +256,6 @@ fn run_with_timeout(path: &Path, limit: std::time::Duration) -> std::io::Result<
 }
 
 #[cfg(test)]
-mod rhel_plans;
-
-#[cfg(test)]
 mod tests {
     use super::elf::tests::tiny_elf;
     use super::*;

@@ -14,9 +14,6 @@ pub struct Args {
     /// Do not ask for confirmation
     #[arg(short, long)]
     pub yes: bool,
-    /// Pairs converged at the same time
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..))]
-    pub forks: u16,
     /// Stop every pair at the first failure (default: only the failing pair stops)
     #[arg(long)]
     pub fail_fast: bool,
@@ -28,11 +25,7 @@ pub struct Args {
 pub fn run(args: Args) -> Result<u8, Error> {
     let inv = args.target.load()?;
     let builds = args.daemon.load()?;
-    let opts = apply::Options {
-        forks: usize::from(args.forks),
-        fail_fast: args.fail_fast,
-        ..args.target.engine_options(args.roles)
-    };
+    let opts = apply::Options { fail_fast: args.fail_fast, ..args.target.engine_options(args.roles) };
     let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let ui = Ui::new(args.target.format, false);
     let rt = super::runtime()?;
@@ -46,14 +39,13 @@ pub fn run(args: Args) -> Result<u8, Error> {
         let pending = plans.iter().any(|p| p.has_changes());
         match args.target.format {
             Format::Json => {
-                for p in &plans {
-                    ui.json_line(serde_json::json!({"event": "plan", "plan": p}));
-                }
+                let mut doc = super::plan_json::document(&survey.targets);
+                doc["event"] = serde_json::json!("plan");
+                ui.json_line(doc);
             }
             Format::Text if pending => {
                 ui.finish();
-                let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-                print!("{}", crate::plan::render_text(&plans, color));
+                print!("{}", crate::plan::render_text(&plans, super::conventions::stdout_color()));
             }
             Format::Text => {}
         }

@@ -48,12 +48,12 @@ pub fn run(args: Args) -> Result<u8, Error> {
         format: Format::Text,
         overrides: vec![],
         accept_new_host_keys: false,
+        forks: 5,
     };
     let code = super::apply::run(super::apply::Args {
         target: target.clone(),
         daemon: super::DaemonBuilds { paths: vec![] },
         yes: true,
-        forks: 5,
         fail_fast: false,
         roles: None,
     })?;

@@ -36,6 +36,13 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<Loaded, Vec<Finding>> {
             "check the path given with `-i`",
         )]
     })?;
+    load_bytes(path, bytes, overrides)
+}
+
+/// `load` of an inventory already in memory (e.g. one `hapair import` just built, so it never
+/// goes to disk with its secrets); `path` names it in findings and anchors relative paths.
+pub fn load_bytes(path: &Path, bytes: Vec<u8>, overrides: &[String]) -> Result<Loaded, Vec<Finding>> {
+    let at = |line, column| Location { file: path.to_path_buf(), line, column };
     let text = String::from_utf8(bytes).map_err(|e| {
         let upto = &e.as_bytes()[..e.utf8_error().valid_up_to()];
         let line = upto.iter().filter(|b| **b == b'\n').count() + 1;
@@ -763,6 +770,7 @@ fn node_settings(
         ));
         refused.insert("connection.host".into());
     }
+    let monitoring = super::monitoring::settings(v, &at, b("firewall.manage"), refused, findings);
     Node_ {
         name: name.to_string(),
         address,
@@ -801,6 +809,7 @@ fn node_settings(
             weight: i("check.weight") as i32,
         },
         firewall: FirewallSettings { manage: b("firewall.manage"), restrict_to_peer: b("firewall.restrict_to_peer") },
+        monitoring,
     }
 }
 

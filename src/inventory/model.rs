@@ -88,6 +88,7 @@ pub struct Node {
     pub nginx: NginxSettings,
     pub check: CheckSettings,
     pub firewall: FirewallSettings,
+    pub monitoring: super::monitoring::MonitoringSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -73,9 +73,14 @@ pub const SETTINGS: &[(&str, Ty, Option<&str>)] = &[
     ("check.script", Ty::Argv, None),
     ("firewall.manage", Ty::Bool, Some("true")),
     ("firewall.restrict_to_peer", Ty::Bool, Some("true")),
+    ("monitoring.listen", Ty::Str, None),
+    ("monitoring.scraper", Ty::Str, None),
+    ("monitoring.nginx_status", Ty::Bool, Some("true")),
+    ("monitoring.notify", Ty::Argv, None),
+    ("monitoring.webhook", Ty::Str, None),
 ];
 
-pub const SECTIONS: &[&str] = &["connection", "vrrp", "nginx", "check", "firewall"];
+pub const SECTIONS: &[&str] = &["connection", "vrrp", "nginx", "check", "firewall", "monitoring"];
 
 pub fn ty_of(key: &str) -> Option<Ty> {
     SETTINGS.iter().find(|(k, _, _)| *k == key).map(|(_, t, _)| *t)

@@ -131,7 +131,9 @@ impl Change {
                 *size as f64 / 1e6
             ),
             Change::File { path, action, mode, owner, op, .. } => match action {
-                FileAction::Create if op.directory => format!("create directory `{path}` (mode {mode:04o}, owner {owner})"),
+                FileAction::Create if op.directory => {
+                    format!("create directory `{path}` (mode {mode:04o}, owner {owner})")
+                }
                 FileAction::Create => format!("create `{path}` (mode {mode:04o}, owner {owner})"),
                 FileAction::Update => format!("change `{path}`"),
                 FileAction::Delete => format!("remove `{path}`"),
@@ -638,6 +640,9 @@ pub fn render_text(plans: &[HostPlan], color: bool) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod rhel_tests;
 
 #[cfg(test)]
 mod tests {

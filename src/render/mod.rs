@@ -164,6 +164,8 @@ pub fn vars(pair: &Pair, node: &Node) -> Vars {
             secrets.push(s.expose().to_string());
         }
     }
+    // A webhook URL may carry a token.
+    secrets.extend(node.monitoring.webhook.clone());
     let real = vars_value(pair, node, true);
     let masked = vars_value(pair, node, false);
     Vars { real, masked, secrets }
@@ -230,6 +232,7 @@ fn vars_value(pair: &Pair, node: &Node, reveal: bool) -> Value {
         "server_name": node.nginx.server_name,
         "upstreams": node.nginx.upstreams,
         "firewall": {"manage": node.firewall.manage, "restrict_to_peer": node.firewall.restrict_to_peer},
+        "monitoring": crate::monitoring::vars(pair, node, reveal),
     })
 }
 
@@ -329,6 +332,7 @@ pub(crate) mod tests {
                 weight: -60,
             },
             firewall: FirewallSettings { manage: true, restrict_to_peer: true },
+            monitoring: Default::default(),
         }
     }
 

@@ -185,7 +185,11 @@ pub async fn survey(
             })
         }
     });
-    let results = futures::future::join_all(futs).await;
+    // `--forks` pairs at a time (two nodes each), in inventory order.
+    let results: Vec<_> = {
+        use futures::StreamExt;
+        futures::stream::iter(futs).buffered(opts.forks.max(1) * 2).collect().await
+    };
     let mut targets = Vec::new();
     let mut errors = Vec::new();
     for r in results {

@@ -22,6 +22,8 @@ pub struct Config {
     pub metrics: Option<SocketAddr>,
     pub check: CheckConfig,
     pub notify: Option<Vec<String>>,
+    /// nginx numbers, webhook, pair name (`super::monitoring`).
+    pub monitoring: super::monitoring::Monitoring,
     pub instances: Vec<InstanceConfig>,
 }
 
@@ -153,6 +155,8 @@ struct RawConfig {
     check: Option<RawCheck>,
     #[serde(default)]
     notify: Option<Vec<String>>,
+    #[serde(default)]
+    monitoring: Option<super::monitoring::Monitoring>,
     instances: Vec<RawInstance>,
 }
 
@@ -357,6 +361,10 @@ impl Validator<'_> {
                 );
             }
         }
+        let monitoring = raw.monitoring.unwrap_or_default();
+        for (field, message, fix) in monitoring.problems() {
+            self.err(&[Seg::Key("monitoring"), Seg::Key(field)], message, fix);
+        }
         let check = self.check(raw.check);
         if raw.instances.is_empty() {
             self.err(
@@ -396,6 +404,7 @@ impl Validator<'_> {
             metrics,
             check: check?,
             notify: raw.notify,
+            monitoring,
             instances,
         })
     }
@@ -860,6 +869,49 @@ instances:
     auth_pass: secret
     transport: unicast
 ";
+
+    /// What the engine renders for `pair`, parsed by the daemon.
+    fn rendered(pair: &crate::inventory::Pair) -> Vec<Result<Config, Vec<Finding>>> {
+        use crate::roles::{BinarySpec, RoleSet, Want};
+        let set = RoleSet::builtin().expect("roles load");
+        let bin = BinarySpec { sha256: String::new(), size: 0, version: String::new(), needs: String::new() };
+        pair.nodes
+            .iter()
+            .map(|node| {
+                let d = crate::roles::desired(&set, pair, node, &[], &bin).expect("renders");
+                let f = d.files.iter().find(|f| f.path == "/etc/hapair/vrrpd.yml").expect("the daemon config");
+                let Want::Content { bytes, .. } = &f.want else { panic!("{:?}", f.want) };
+                parse(&String::from_utf8_lossy(bytes))
+            })
+            .collect()
+    }
+
+    /// One definition of each range (`crate::values`): an inventory at the edges `check`
+    /// accepts renders a daemon config the daemon accepts.
+    #[test]
+    fn the_edges_check_accepts_are_edges_the_daemon_accepts() {
+        use crate::values;
+        let mut pair = crate::render::tests::pair(crate::inventory::Mode::MasterBackup);
+        for n in pair.nodes.iter_mut() {
+            n.check.weight = values::CHECK_WEIGHT_ON_FAILURE.min as i32;
+            n.check.interval = values::CHECK_INTERVAL_MIN;
+            n.check.timeout = values::CHECK_INTERVAL_MIN;
+            n.check.fall = values::CHECK_COUNT.max as u32;
+            n.check.rise = values::CHECK_COUNT.min as u32;
+            n.vrrp.garp_count = values::GARP_COUNT.max as u32;
+            n.vrrp.garp_interval = values::GARP_INTERVAL_MAX;
+            n.vrrp.preempt_delay = values::PREEMPT_DELAY_MAX;
+            n.vrrp.version = 2;
+            n.vrrp.auth_pass = Some(crate::inventory::Secret::new("x".repeat(values::AUTH_PASS_BYTES.max as usize)));
+        }
+        for r in rendered(&pair) {
+            r.unwrap_or_else(|f| panic!("{f:?}"));
+        }
+        // One step past an edge: the daemon refuses it (and `check` does, see
+        // tests/inventory_corpus/weight-the-daemon-refuses.yml).
+        pair.nodes[0].check.weight -= 1;
+        assert!(rendered(&pair)[0].is_err());
+    }
 
     /// The contract with the engine: what `roles/vrrp/templates/vrrpd.yml.tera` renders must validate.
     #[test]

@@ -7,12 +7,11 @@
 //! no JSON, yum, SELinux enforcing, nginx 1.20 from EPEL). Both use firewalld's default zone
 //! `public` and nginx's `conf.d/` (no `sites-enabled/`).
 
+use super::*;
 use crate::binary::elf::tests::tiny_elf;
 use crate::binary::{Build, Builds};
 use crate::inventory::Mode;
 use crate::observe;
-use crate::observe::Facts;
-use crate::plan::{plan, sha256_hex, Change, HostPlan};
 use crate::render::tests::pair;
 use crate::roles::{desired, RoleSet};
 
