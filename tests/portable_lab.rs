@@ -100,11 +100,10 @@ fn a_mixed_debian_11_and_13_pair_is_refused_then_provisioned_and_fails_over() {
     // 2. With the glibc 2.17 build both are provisioned, and a second plan is empty.
     let o = run(&["apply", "-i", &inv, "--yes", "--daemon-binary", &portable]);
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
-    for node in ["node1", "node2"] {
-        assert_eq!(
-            lab.exec_ok(node, &["/usr/local/sbin/hapair", "--version"]).trim(),
-            format!("hapair {}", env!("CARGO_PKG_VERSION"))
-        );
+    for (node, glibc) in [("node1", "2.31"), ("node2", "2.41")] {
+        let v = lab.exec_ok(node, &["/usr/local/sbin/hapair", "--version"]);
+        assert_eq!(v.lines().next(), Some(format!("hapair {}", env!("CARGO_PKG_VERSION")).as_str()), "{v}");
+        assert!(v.contains(&format!("running on glibc {glibc}")), "on {node}: {v}");
     }
     let o = run(&["plan", "-i", &inv, "--daemon-binary", &portable]);
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
