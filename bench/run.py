@@ -232,7 +232,7 @@ def report(results):
             py = d.get(p)
             lines.append(f"| {label} | {fmt(d[h])} | {fmt(d[a])} | {fmt(py) if py else '-'} | "
                          f"{d[a]['median'] / d[h]['median']:.1f}× faster | "
-                         f"{(py['median'] / d[h]['median']) if py else 0:.1f}× faster |")
+                         + (f"{py['median'] / d[h]['median']:.1f}× faster |" if py else "- |"))
         lines.append("")
     s = results.get("scale")
     if s:
