@@ -33,8 +33,7 @@ if [ -r /sys/fs/selinux/enforce ]; then
 fi
 if [ -d /run/systemd/system ]; then printf 'init\tsystemd\n'; else printf 'init\tother\n'; fi
 # What a daemon build must match: architecture and C library (name and version).
-u=$(uname -rm 2>/dev/null)  # `RELEASE MACHINE`
-printf 'platform\t%s\t%s\n' "${u##* }" "${u%% *}"
+printf 'platform\t%s\t%s\n' "$(uname -m 2>/dev/null)" "$(uname -r 2>/dev/null)"
 if v=$(getconf GNU_LIBC_VERSION 2>/dev/null) && [ -n "$v" ]; then printf 'libc\tglibc\t%s\n' "${v##* }"
 else
   v=
