@@ -75,10 +75,12 @@ impl Net {
         self.input(name, Input::Startup);
     }
 
+    /// A graceful stop; a node that keeps its VIPs until the peer holds them stays on the
+    /// wire until it released them (the daemon exits then).
     fn stop(&mut self, name: &str) {
         self.input(name, Input::Shutdown);
         let i = self.idx(name);
-        self.nodes[i].up = false;
+        self.nodes[i].up = self.nodes[i].inst.holding();
     }
 
     /// SIGKILL: the node vanishes; its instance is replaced by a fresh one for a restart.
@@ -86,7 +88,9 @@ impl Net {
         let i = self.idx(name);
         self.nodes[i].up = false;
         let c = self.nodes[i].inst.config().clone();
+        let peer = self.nodes[i].inst.hapair_peer;
         self.nodes[i].inst = Instance::new(c, self.nodes[i].addr);
+        self.nodes[i].inst.set_hapair_peer(peer);
         self.trace.push(format!("{} {name} killed", self.t()));
     }
 
@@ -437,4 +441,313 @@ fn check_tracker_counts_fall_and_rise() {
         [t.record(true), t.record(true), t.record(false), t.record(true), t.record(true), t.record(true)],
         [None, None, None, None, None, Some(true)]
     );
+}
+
+/// A hapair pair: each node knows the other is hapair.
+fn hapair_pair(v: Version, interval_cs: u16) -> Net {
+    let mut n = pair(v, interval_cs);
+    n.nodes[0].inst.set_hapair_peer(Some(Ipv4Addr::new(10, 77, 250, 12)));
+    n.nodes[1].inst.set_hapair_peer(Some(Ipv4Addr::new(10, 77, 250, 11)));
+    n
+}
+
+fn settled_hapair_pair() -> Net {
+    let mut n = hapair_pair(Version::V3, 100);
+    n.start("a");
+    n.start("b");
+    n.run_until(5.0);
+    n.take();
+    n
+}
+
+#[test]
+fn free_timer_functions_are_the_instances_formulas() {
+    assert_eq!(skew_time(Version::V3, 100, 100), Duration::from_micros(609_375));
+    assert_eq!(master_down_interval(Version::V3, 100, 10), Duration::from_micros(360_937));
+    assert_eq!(master_down_interval(Version::V2, 90, 100), Duration::from_micros(3_648_437));
+}
+
+#[test]
+fn hapair_graceful_stop_hands_over_at_once_and_releases_after_the_new_master() {
+    let mut n = settled_hapair_pair();
+    n.stop("a");
+    n.run_until(6.0);
+    assert_eq!(
+        n.take(),
+        [
+            "5.0000 a sends priority 0",
+            "5.0000 b BACKUP -> MASTER: hapair peer 10.77.250.11 resigned (priority 0), took over at once",
+            "5.0000 a MASTER -> INITIALIZE: shutting down",
+            "5.0000 b add vips",
+            "5.0000 b garp",
+            "5.0300 a remove vips",
+            "5.5000 b garp",
+        ]
+    );
+    assert!(!n.nodes[0].inst.holding());
+}
+
+#[test]
+fn hapair_stop_with_a_dead_peer_releases_after_master_down_interval() {
+    let mut n = settled_hapair_pair();
+    n.kill("b");
+    n.stop("a");
+    n.run_until(10.0);
+    let t = n.take();
+    assert_eq!(t.last().unwrap(), "8.4141 a remove vips", "{t:#?}");
+}
+
+#[test]
+fn switchover_is_make_before_break_and_sticky_until_claimed() {
+    let mut n = settled_hapair_pair();
+    n.input("a", Input::Handover);
+    n.run_until(12.0);
+    assert_eq!(
+        n.take(),
+        [
+            "5.0000 a sends priority 0",
+            "5.0000 b BACKUP -> MASTER: hapair peer 10.77.250.11 resigned (priority 0), took over at once",
+            "5.0000 a MASTER -> BACKUP: handed over (switchover); keeping the VIPs until the peer holds them",
+            "5.0000 b add vips",
+            "5.0000 b garp",
+            "5.0300 a remove vips",
+            "5.5000 b garp",
+        ]
+    );
+    // a (150) does not preempt b (100) while yielding.
+    assert_eq!((n.state("a"), n.state("b")), (State::Backup, State::Master));
+    assert!(n.nodes[0].inst.priority_reason().ends_with("yielded by switchover (not preempting)"));
+    // Switching back: claim on a, hand over on b.
+    n.input("a", Input::Claim);
+    n.input("b", Input::Handover);
+    n.run_until(13.0);
+    let t = n.take();
+    assert_eq!(t[1], "12.0000 a BACKUP -> MASTER: hapair peer 10.77.250.12 resigned (priority 0), took over at once");
+    assert_eq!(t[5], "12.0300 b remove vips", "{t:#?}");
+}
+
+#[test]
+fn switchover_to_an_rfc_peer_keeps_the_vips_until_it_took_over_after_skew() {
+    let mut n = pair(Version::V3, 100);
+    n.start("a");
+    n.start("b");
+    n.run_until(5.0);
+    n.take();
+    n.input("a", Input::Handover);
+    n.run_until(6.0);
+    assert_eq!(
+        n.take(),
+        [
+            "5.0000 a sends priority 0",
+            "5.0000 a MASTER -> BACKUP: handed over (switchover); keeping the VIPs until the peer holds them",
+            "5.6094 b BACKUP -> MASTER: 10.77.250.11 resigned (priority 0), took over after skew 0.609 s",
+            "5.6094 b add vips",
+            "5.6094 b garp",
+            "5.6394 a remove vips",
+        ]
+    );
+}
+
+#[test]
+fn switchover_to_a_dead_peer_keeps_the_vips() {
+    let mut n = settled_hapair_pair();
+    n.kill("b");
+    n.take();
+    n.input("a", Input::Handover);
+    n.run_until(10.0);
+    let t = n.take();
+    // a never released: Master_Down_Timer (3 × 1 s + skew of priority 150) brought it back.
+    assert!(!t.iter().any(|l| l.contains("remove vips")), "{t:#?}");
+    assert!(t.contains(&"8.4141 a BACKUP -> MASTER: no advert from 10.77.250.11 for 3.41 s".to_string()), "{t:#?}");
+    assert_eq!(n.state("a"), State::Master);
+}
+
+#[test]
+fn hapair_check_failure_with_weight_hands_over_at_once() {
+    let mut n = hapair_pair(Version::V3, 100);
+    n.nodes[0].inst.cfg.check_weight = -60;
+    n.start("a");
+    n.start("b");
+    n.run_until(5.0);
+    n.take();
+    n.input("a", Input::Check { ok: false });
+    n.run_until(5.1);
+    assert_eq!(
+        n.take(),
+        [
+            "5.0000 b BACKUP -> MASTER: hapair peer 10.77.250.11 lowered its priority to 90 < ours 100, took over at once",
+            "5.0000 a MASTER -> BACKUP: 10.77.250.12 advertises priority 100 > ours 90",
+            "5.0000 b add vips",
+            "5.0000 b garp",
+            "5.0300 a remove vips",
+        ]
+    );
+    // Recovery: the RFC way back (preempt after Master_Down_Interval).
+    n.input("a", Input::Check { ok: true });
+    n.run_until(9.0);
+    let t = n.take();
+    // Master_Down_Timer was armed at 5.0 with the failing priority's skew: 3 + 166/256 s.
+    assert_eq!(t[1], "8.6484 a BACKUP -> MASTER: preempted 10.77.250.12 (its priority 100 < ours 150)", "{t:#?}");
+}
+
+#[test]
+fn a_failing_yielded_to_node_brings_the_vips_back() {
+    let mut n = hapair_pair(Version::V3, 100);
+    n.nodes[1].inst.cfg.check_weight = -60;
+    n.start("a");
+    n.start("b");
+    n.run_until(5.0);
+    n.input("a", Input::Handover);
+    n.run_until(6.0);
+    n.take();
+    n.input("b", Input::Check { ok: false });
+    n.run_until(6.1);
+    let t = n.take();
+    assert_eq!(
+        t[0],
+        "6.0000 a BACKUP -> MASTER: hapair peer 10.77.250.12 lowered its priority to 40 < ours 150, took over at once"
+    );
+    assert!(!n.nodes[0].inst.yielding());
+}
+
+#[test]
+fn a_returning_preferred_node_still_waits_master_down_interval() {
+    // The fast preemption is for a master whose priority drops, not for a node that starts.
+    let mut n = hapair_pair(Version::V3, 100);
+    n.start("b");
+    n.run_until(4.0);
+    n.take();
+    n.start("a");
+    n.run_until(8.0);
+    let t = n.take();
+    assert_eq!(t[2], "7.4141 a BACKUP -> MASTER: preempted 10.77.250.12 (its priority 100 < ours 150)", "{t:#?}");
+}
+
+#[test]
+fn split_brain_heals_with_an_immediate_advert_and_gratuitous_arp() {
+    // VRRP blocked between the nodes: both become master. Then it is let through.
+    let mut n = pair(Version::V3, 100);
+    n.start("a");
+    n.run_until(4.0);
+    n.take();
+    n.start("b");
+    n.nodes[1].inst.master_down_timer = Some(n.now);
+    // b's advert is the first one a hears from it (as after the block is lifted).
+    n.run_until(4.2);
+    let t = n.take();
+    assert_eq!(
+        t,
+        [
+            "4.0000 b INITIALIZE -> BACKUP: started, waiting for a master",
+            "4.0000 b BACKUP -> MASTER: no advert from any master for 0.00 s",
+            "4.0000 b add vips",
+            "4.0000 b garp",
+            "4.0000 b remove vips",
+            "4.0000 b MASTER -> BACKUP: 10.77.250.11 advertises priority 150 > ours 100",
+            "4.0000 a garp",
+        ],
+        "a, the winner, answers b's advert at once with its own and gratuitous ARP"
+    );
+}
+
+#[test]
+fn restart_after_a_crash_keeps_the_vips_with_a_hapair_peer() {
+    let mut n = settled_hapair_pair();
+    n.kill("a");
+    n.run_until(5.3);
+    n.nodes[0].up = true;
+    let now = n.now;
+    assert!(n.nodes[0].inst.startup_holding(now));
+    n.drain(0);
+    n.run_until(5.4);
+    assert_eq!(
+        n.take(),
+        [
+            "5.0000 a killed",
+            "5.3000 a INITIALIZE -> MASTER: restarted while holding the VIPs; kept them and announced",
+            "5.3000 a add vips",
+            "5.3000 a garp",
+        ]
+    );
+    assert_eq!(n.state("b"), State::Backup);
+}
+
+#[test]
+fn restart_after_the_peer_took_over_settles_in_one_exchange() {
+    let mut n = hapair_pair(Version::V3, 100);
+    n.start("b");
+    n.start("a");
+    n.run_until(5.0);
+    // b (priority 100) is backup; kill it long enough for nothing, then make a the one that
+    // crashed while b took over: restart b while a holds the VIP.
+    n.take();
+    n.kill("b");
+    n.nodes[1].up = true;
+    let now = n.now;
+    assert!(n.nodes[1].inst.startup_holding(now));
+    n.drain(1);
+    n.run_until(5.1);
+    let t = n.take();
+    assert_eq!(
+        t,
+        [
+            "5.0000 b killed",
+            "5.0000 b INITIALIZE -> MASTER: restarted while holding the VIPs; kept them and announced",
+            "5.0000 b add vips",
+            "5.0000 b garp",
+            "5.0000 b MASTER -> BACKUP: 10.77.250.11 advertises priority 150 > ours 100",
+            "5.0000 a garp",
+            "5.0300 b remove vips",
+        ]
+    );
+    assert_eq!((n.state("a"), n.state("b")), (State::Master, State::Backup));
+}
+
+#[test]
+fn without_a_hapair_peer_a_restart_is_the_rfc_startup() {
+    let mut i = Instance::new(cfg(100, Version::V3, 100), Ipv4Addr::new(10, 77, 250, 11));
+    assert!(!i.startup_holding(Instant::now()));
+    assert_eq!(i.state(), State::Backup);
+}
+
+#[test]
+fn multicast_restricted_to_the_peer_drops_other_sources() {
+    let mut i = Instance::new(cfg(100, Version::V3, 100), Ipv4Addr::new(10, 77, 250, 11));
+    i.set_accept_only(Some(Ipv4Addr::new(10, 77, 250, 12)));
+    let t0 = Instant::now();
+    i.handle(t0, Input::Startup);
+    let a = advert(51, 200, Version::V3, 100, Auth::None);
+    for src in [13, 12] {
+        let src = Ipv4Addr::new(10, 77, 250, src);
+        i.handle(t0, Input::Advert { src, ttl: 255, checksum: ChecksumMode::PseudoHeader, advert: a.clone() });
+    }
+    assert_eq!(i.counters().drops.source, 1);
+    assert_eq!(i.counters().adverts_received, 1);
+    assert_eq!(i.master_seen(), Some(Ipv4Addr::new(10, 77, 250, 12)));
+}
+
+#[test]
+fn a_fresh_instance_told_the_check_fails_starts_in_fault() {
+    // What a reload does for an instance it creates while the check is failing.
+    let mut i = Instance::new(cfg(100, Version::V3, 100), Ipv4Addr::new(10, 77, 250, 11));
+    let t0 = Instant::now();
+    i.handle(t0, Input::Check { ok: false });
+    i.handle(t0, Input::Startup);
+    assert_eq!(i.state(), State::Fault);
+    i.handle(t0, Input::Check { ok: true });
+    assert_eq!(i.state(), State::Backup);
+}
+
+#[test]
+fn a_reloaded_tracker_keeps_failing_until_rise() {
+    let mut t = CheckTracker::new(2, 2);
+    t.record(false);
+    t.record(false);
+    assert!(!t.ok());
+    let mut t = t.reconfigured(3, 2);
+    assert!(!t.ok());
+    assert_eq!([t.record(true), t.record(true)], [None, Some(true)]);
+    let mut t = CheckTracker::new(2, 2);
+    assert!(t.fail_now());
+    assert!(!t.fail_now());
 }
