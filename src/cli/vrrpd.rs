@@ -31,6 +31,19 @@ pub enum Sub {
         #[arg(long, default_value = "/etc/hapair/vrrpd.yml")]
         config: PathBuf,
     },
+    /// Send a request to the running daemon's control socket: `handover [VRID...]` (resign
+    /// mastership, keeping the VIPs until the peer holds them) or `claim [VRID...]`
+    Ctl {
+        /// The request and its VRIDs (none: every instance)
+        #[arg(required = true, num_args = 1..)]
+        request: Vec<String>,
+        /// Control socket (default: the `control_socket` of `--config`)
+        #[arg(long)]
+        socket: Option<PathBuf>,
+        /// Daemon configuration file naming the control socket
+        #[arg(long, default_value = "/etc/hapair/vrrpd.yml")]
+        config: PathBuf,
+    },
 }
 
 pub fn run(args: Args) -> Result<u8, Error> {
@@ -39,6 +52,7 @@ pub fn run(args: Args) -> Result<u8, Error> {
     }
     match args.command {
         Some(Sub::Status { file, config }) => status(file, &config),
+        Some(Sub::Ctl { request, socket, config }) => ctl(&request.join(" "), socket, &config),
         None => daemon(&args.config, args.metrics),
     }
 }
@@ -84,6 +98,30 @@ fn check_config(path: &Path) -> Result<u8, Error> {
         .map(|i| format!("`{}` (vrid {}, v{}, priority {})", i.name, i.vrid, i.version.number(), i.priority))
         .collect();
     println!("`{}` is valid: node `{}` on `{}`, {}", path.display(), cfg.node, cfg.interface, list.join(", "));
+    Ok(0)
+}
+
+fn ctl(request: &str, socket: Option<PathBuf>, config: &Path) -> Result<u8, Error> {
+    let socket = match socket {
+        Some(s) => s,
+        None => std::fs::read_to_string(config)
+            .ok()
+            .and_then(|s| config::parse(&s).ok())
+            .and_then(|c| c.control_socket)
+            .unwrap_or_else(|| PathBuf::from("/run/hapair/control.sock")),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::new(format!("cannot start the async runtime: {e}")))?;
+    let reply = rt.block_on(crate::vrrp::control::request(&socket, request)).map_err(|e| {
+        Error::new(format!("control request `{request}`: {e}"))
+            .with_fix("is `hapair vrrpd` running? `systemctl status hapair-vrrpd`")
+    })?;
+    if let Some(e) = reply.lines().find_map(|l| l.strip_prefix("error: ")) {
+        return Err(Error::new(format!("the daemon refused `{request}`: {e}")));
+    }
+    print!("{reply}");
     Ok(0)
 }
 

@@ -23,6 +23,14 @@ pub struct Config {
     pub check: CheckConfig,
     pub notify: Option<Vec<String>>,
     pub instances: Vec<InstanceConfig>,
+    /// `peer` runs hapair too and is the only other router (a hapair pair, rendered by
+    /// hapair): enables the pair's fast paths (see `fsm::Instance::set_hapair_peer`).
+    pub peer_hapair: bool,
+    /// Accept adverts only from `peer`, also in multicast mode (the inventory restricts VRRP
+    /// to the peer; defence in depth next to the firewall rule).
+    pub peer_only: bool,
+    /// The control socket `hapair vrrpd ctl` (and `hapair switchover`) talks to.
+    pub control_socket: Option<PathBuf>,
 }
 
 impl Config {
@@ -62,6 +70,9 @@ pub struct CheckConfig {
     pub timeout: Duration,
     pub fall: u32,
     pub rise: u32,
+    /// nginx's pid file: its master process is watched (pidfd) and its exit fails the check
+    /// at once, without waiting for `fall` probes.
+    pub pid_file: Option<PathBuf>,
 }
 
 pub use super::packet::Version;
@@ -154,6 +165,12 @@ struct RawConfig {
     #[serde(default)]
     notify: Option<Vec<String>>,
     instances: Vec<RawInstance>,
+    #[serde(default)]
+    peer_hapair: bool,
+    #[serde(default)]
+    peer_only: bool,
+    #[serde(default)]
+    control_socket: Option<PathBuf>,
 }
 
 fn default_status_file() -> PathBuf {
@@ -177,6 +194,8 @@ struct RawCheck {
     fall: u32,
     #[serde(default = "default_2")]
     rise: u32,
+    #[serde(default)]
+    pid_file: Option<PathBuf>,
 }
 
 #[derive(Deserialize, Clone, Copy)]
@@ -358,6 +377,15 @@ impl Validator<'_> {
             }
         }
         let check = self.check(raw.check);
+        for (key, on) in [("peer_hapair", raw.peer_hapair), ("peer_only", raw.peer_only)] {
+            if on && raw.peer.is_none() {
+                self.err(
+                    &[Seg::Key(key)],
+                    format!("`{key}: true` needs `peer`"),
+                    "set `peer` to the other node's address, or set this to `false`",
+                );
+            }
+        }
         if raw.instances.is_empty() {
             self.err(
                 &[Seg::Key("instances")],
@@ -397,6 +425,9 @@ impl Validator<'_> {
             check: check?,
             notify: raw.notify,
             instances,
+            peer_hapair: raw.peer_hapair,
+            peer_only: raw.peer_only,
+            control_socket: raw.control_socket,
         })
     }
 
@@ -408,6 +439,7 @@ impl Validator<'_> {
                 timeout: Duration::from_secs(1),
                 fall: 2,
                 rise: 2,
+                pid_file: None,
             });
         };
         let at = |k| [Seg::Key("check"), Seg::Key(k)];
@@ -472,6 +504,7 @@ impl Validator<'_> {
             timeout: Duration::from_millis(raw.timeout_ms),
             fall: raw.fall,
             rise: raw.rise,
+            pid_file: raw.pid_file,
         })
     }
 
