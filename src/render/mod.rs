@@ -140,6 +140,10 @@ struct VrrpdCtx {
     interface: String,
     address: String,
     peer: String,
+    /// Both nodes run hapair's daemon (always, in an inventory): the pair's fast paths.
+    peer_hapair: bool,
+    /// Multicast restricted to the peer by the inventory: the daemon drops other sources too.
+    peer_only: bool,
     check: CheckCtx,
     instances: Vec<InstanceCtx>,
 }
@@ -154,6 +158,8 @@ struct CheckCtx {
     timeout_ms: u128,
     fall: u32,
     rise: u32,
+    /// nginx's pid file (Debian's), watched by the daemon when the check tracks nginx.
+    pid_file: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -216,6 +222,8 @@ impl VrrpdCtx {
             node: node.name.clone(),
             interface: node.interface.clone(),
             address: node.address.to_string(),
+            peer_hapair: !peer.is_empty(),
+            peer_only: !peer.is_empty() && node.firewall.restrict_to_peer && v.transport == Transport::Multicast,
             peer,
             check: CheckCtx {
                 kind,
@@ -225,6 +233,7 @@ impl VrrpdCtx {
                 timeout_ms: c.timeout.as_millis(),
                 fall: c.fall,
                 rise: c.rise,
+                pid_file: (c.kind != CheckKind::None).then_some("/run/nginx.pid"),
             },
             instances,
         }
@@ -333,7 +342,10 @@ node: "web2"
 interface: "eth0"
 address: 10.77.1.12
 peer: 10.77.1.11
+peer_hapair: true
+peer_only: true
 status_file: /run/hapair/status.json
+control_socket: /run/hapair/control.sock
 metrics: null
 check:
   type: http
@@ -343,6 +355,7 @@ check:
   timeout_ms: 1000
   fall: 2
   rise: 2
+  pid_file: /run/nginx.pid
 notify: null
 instances:
   - name: "web-51"
@@ -420,7 +433,7 @@ instances:
             "PrivateTmp=yes",
             "RuntimeDirectory=hapair",
             "Restart=always",
-            "RestartSec=1",
+            "RestartSec=100ms",
         ] {
             assert!(text.lines().any(|l| l == line), "missing `{line}` in\n{text}");
         }
