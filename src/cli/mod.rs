@@ -15,6 +15,7 @@ mod import;
 mod lab;
 mod plan;
 mod status;
+mod switchover;
 mod verify;
 mod vrrpd;
 
@@ -49,6 +50,8 @@ pub enum Command {
     Import(import::Command),
     /// Diagnose a live cluster over SSH, with a fix for each finding
     Doctor(doctor::Args),
+    /// Move a pair's VIPs to the other node for maintenance, without a failed request
+    Switchover(switchover::Args),
 }
 
 /// Entry point for `main`: parse, run, print the error if any, exit.
@@ -77,6 +80,7 @@ pub fn run(command: Command) -> Result<u8, Error> {
         Command::Vrrpd(a) => vrrpd::run(a),
         Command::Import(c) => import::run(c),
         Command::Doctor(a) => doctor::run(a),
+        Command::Switchover(a) => switchover::run(a),
     }
 }
 
