@@ -37,6 +37,13 @@ pub fn hapair_handover() -> Duration {
     MARGIN
 }
 
+/// nginx on the master stops or is killed: the daemon sees its master process exit (pidfd),
+/// advertises its lowered priority at once, and the hapair peer takes over on that advert.
+/// The goal (300 ms) is the bound: process exit and scheduling on loaded nodes.
+pub fn nginx_event() -> Duration {
+    Duration::from_millis(250) + MARGIN
+}
+
 /// A graceful stop: the master sends priority 0 and the backup takes over after its Skew_Time
 /// (RFC 5798 §6.4.2).
 pub fn graceful(version: u8, taker_priority: u8, advert: Duration) -> Duration {
