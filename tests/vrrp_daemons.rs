@@ -179,7 +179,11 @@ fn hapair_pair_graceful_stop_hands_over_without_a_gap() {
     let (nobody, seen) = watch_holders(&w, S(3), |h| h == (false, true));
     assert!(!nobody, "the VIP was on no node during the hand-over: {seen:?}");
     assert!(a.wait(S(5)).is_some_and(|s| s.success()), "a exits 0");
-    assert!(b.log_text().contains("hapair peer 10.77.250.11 resigned (priority 0), took over at once"), "{}", b.log_text());
+    assert!(
+        b.log_text().contains("hapair peer 10.77.250.11 resigned (priority 0), took over at once"),
+        "{}",
+        b.log_text()
+    );
 }
 
 #[test]

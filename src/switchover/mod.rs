@@ -49,10 +49,8 @@ pub fn select<'a>(inv: &'a Inventory, o: &Options) -> Result<(&'a Pair, Vec<&'a 
     let to = match &o.to {
         None => None,
         Some(n) => Some(pair.index_of(n).ok_or_else(|| {
-            Error::new(format!("`--to {n}`: no node `{n}` in pair `{}`", pair.name)).with_fix(format!(
-                "name `{}` or `{}`",
-                pair.nodes[0].name, pair.nodes[1].name
-            ))
+            Error::new(format!("`--to {n}`: no node `{n}` in pair `{}`", pair.name))
+                .with_fix(format!("name `{}` or `{}`", pair.nodes[0].name, pair.nodes[1].name))
         })?),
     };
     let vips: Vec<&Vip> = pair.vips.iter().filter(|v| o.vip.is_none_or(|a| v.address.addr() == a)).collect();

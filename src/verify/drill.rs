@@ -308,7 +308,7 @@ async fn scenario_rows(p: &PairHosts<'_>, n: usize, scenario: Scenario) -> Resul
         Scenario::DaemonStop => bounds::hapair_handover(),
         Scenario::NginxStop => bounds::nginx_event(),
     };
-    let max_bound = held.iter().map(|vip| bound_of(vip)).max().unwrap_or_default();
+    let max_bound = held.iter().map(&bound_of).max().unwrap_or_default();
     let timeout = max_bound + Duration::from_secs(5);
     let port = node.nginx.listen;
     let addrs: Vec<Ipv4Addr> = held.iter().map(|v| v.address.addr()).collect();
@@ -336,11 +336,10 @@ async fn scenario_rows(p: &PairHosts<'_>, n: usize, scenario: Scenario) -> Resul
     };
     let (results, acted) = tokio::join!(watchers, action);
     stop.store(true, Ordering::SeqCst);
-    let views: Vec<Option<ClientView>> = tokio::task::spawn_blocking(move || {
-        probes.into_iter().map(|h| h.and_then(|h| h.join().ok())).collect()
-    })
-    .await
-    .unwrap_or_default();
+    let views: Vec<Option<ClientView>> =
+        tokio::task::spawn_blocking(move || probes.into_iter().map(|h| h.and_then(|h| h.join().ok())).collect())
+            .await
+            .unwrap_or_default();
     let t0 = acted?;
 
     for (i, (vip, (present, absent))) in held.iter().zip(results).enumerate() {
@@ -452,7 +451,8 @@ mod tests {
         let t0 = Instant::now();
         let at = |ms: u64, ok: bool| (t0 + Duration::from_millis(ms), ok);
         // Out of order, as four workers push them.
-        let v = client_view(vec![at(10, true), at(0, true), at(230, false), at(250, true), at(20, true), at(260, true)]);
+        let v =
+            client_view(vec![at(10, true), at(0, true), at(230, false), at(250, true), at(20, true), at(260, true)]);
         assert_eq!(v, ClientView { requests: 6, failed: 1, longest_gap_ms: 230, recovered: true });
         let v = client_view(vec![at(0, true), at(5, false)]);
         assert!(!v.recovered);

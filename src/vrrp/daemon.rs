@@ -11,12 +11,12 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 
 use super::check;
-use super::control;
-use super::pidfd;
 use super::config::{self, CheckConfig, Config, InstanceConfig, Transport};
+use super::control;
 use super::fsm::{Action, CheckTracker, Input, Instance, State};
 use super::net::{ifindex, Garp, VrrpSocket};
 use super::packet::{parse_ipv4, Advert, ChecksumMode, MULTICAST_GROUP};
+use super::pidfd;
 use super::status::{self, Status};
 use super::vip::Vips;
 

@@ -150,7 +150,9 @@ impl fmt::Display for Reason {
             Reason::Superseded { master, their, ours } => {
                 write!(f, "{master} advertises priority {their} > ours {ours}")
             }
-            Reason::PeerResigned { master } => write!(f, "hapair peer {master} resigned (priority 0), took over at once"),
+            Reason::PeerResigned { master } => {
+                write!(f, "hapair peer {master} resigned (priority 0), took over at once")
+            }
             Reason::PeerLowered { master, their, ours } => {
                 write!(f, "hapair peer {master} lowered its priority to {their} < ours {ours}, took over at once")
             }
@@ -292,7 +294,9 @@ impl Instance {
     /// advert at once (split-brain rule), and the election settles in one exchange. Without a
     /// hapair peer, the RFC start-up (backup) is used and the caller removes the VIPs.
     pub fn startup_holding(&mut self, now: Instant) -> bool {
-        if self.state != State::Initialize || self.hapair_peer.is_none() || (!self.check_ok && self.cfg.check_weight == 0)
+        if self.state != State::Initialize
+            || self.hapair_peer.is_none()
+            || (!self.check_ok && self.cfg.check_weight == 0)
         {
             self.startup(now);
             return false;
@@ -610,7 +614,7 @@ impl Instance {
         self.peer_checksum = Some(checksum);
         let ours = self.effective_priority();
         let from_hapair = self.hapair_peer == Some(src);
-        let previous = std::mem::replace(&mut self.master_priority, Some(a.priority));
+        let previous = self.master_priority.replace(a.priority);
         // Make-before-break: the new master is heard; release after a short drain.
         if a.priority > 0 && self.state != State::Master {
             if let Some(t) = self.hold_until {
@@ -815,7 +819,13 @@ impl CheckTracker {
     /// New fall/rise (a reload) keeping the current state: a failing check stays failing until
     /// `rise` successes, so instances in FAULT do get their "passed" event.
     pub fn reconfigured(&self, fall: u32, rise: u32) -> CheckTracker {
-        CheckTracker { fall: fall.max(1), rise: rise.max(1), ok: self.ok, run: 0, consecutive_failures: self.consecutive_failures }
+        CheckTracker {
+            fall: fall.max(1),
+            rise: rise.max(1),
+            ok: self.ok,
+            run: 0,
+            consecutive_failures: self.consecutive_failures,
+        }
     }
     /// An event (nginx's master process exited) fails the check at once, without `fall`.
     /// Returns true when the state changed.

@@ -66,7 +66,8 @@ impl Vips {
     pub async fn remove_stale(&self, keep: &[Ipv4Addr]) -> Result<Vec<String>, String> {
         let mut gone = Vec::new();
         for m in self.list().await? {
-            let kept = m.attributes.iter().any(|a| matches!(a, AddressAttribute::Local(IpAddr::V4(x)) if keep.contains(x)));
+            let kept =
+                m.attributes.iter().any(|a| matches!(a, AddressAttribute::Local(IpAddr::V4(x)) if keep.contains(x)));
             if !self.ours(&m) || kept {
                 continue;
             }
