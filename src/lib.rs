@@ -16,6 +16,7 @@ pub mod observe;
 pub mod plan;
 pub mod render;
 pub mod roles;
+pub mod survey;
 pub mod switchover;
 pub mod transport;
 pub mod verify;

@@ -62,7 +62,7 @@ fn kill_9_of_the_master_daemon_never_leaves_a_duplicate_vip() {
     let before = restarts(&lab, "node1");
 
     lab.exec_ok("node1", &["systemctl", "kill", "-s", "KILL", "hapair-vrrpd"]);
-    // Watch for 12 s: systemd restarts the daemon (RestartSec=1), which removes its stale VIP
+    // Watch for 12 s: systemd restarts the daemon (RestartSec=100ms), which keeps its VIP
     // at start; the backup may take over meanwhile; ownership must converge back to node1.
     let seen = sample(&lab, &addr, Duration::from_secs(12), |_| false);
     let dup_runs = seen.windows(2).filter(|w| w[0] == (true, true) && w[1] == (true, true)).count();

@@ -18,7 +18,7 @@ pub struct Args {
     /// Stop every pair at the first failure (default: only the failing pair stops)
     #[arg(long)]
     pub fail_fast: bool,
-    /// Folder with template overrides
+    /// Users' roles folder (`NAME/role.yml`, `NAME/templates/`, `NAME/files/`), after `roles/` beside the inventory
     #[arg(long, value_name = "DIR")]
     pub roles: Option<std::path::PathBuf>,
 }
@@ -35,7 +35,7 @@ pub fn run(args: Args) -> Result<u8, Error> {
     let ui = Ui::new(args.target.format, false);
     let rt = super::runtime()?;
     let results = rt.block_on(async {
-        let survey = apply::survey(&inv, &opts, &binary.spec, &ui).await?;
+        let survey = apply::survey(&inv, &opts, &binary.spec, &|h, s| ui.step(h, s)).await?;
         let plans = survey.plans();
         let pending = plans.iter().any(|p| p.has_changes());
         match args.target.format {

@@ -113,15 +113,26 @@ impl Target {
 
     /// Engine options for this selection: one pair at a time, no fail-fast, unless the caller
     /// (`apply`) says otherwise.
-    pub fn engine_options(&self, roles_dir: Option<std::path::PathBuf>) -> crate::apply::Options {
-        crate::apply::Options {
+    pub fn engine_options(&self, roles_dir: Option<std::path::PathBuf>) -> crate::survey::Options {
+        crate::survey::Options {
             limit: self.limit.clone(),
             forks: 1,
             fail_fast: false,
             accept_new_host_keys: self.accept_new_host_keys,
-            roles_dir,
+            roles_dirs: crate::survey::roles_dirs(&self.inventory, roles_dir),
+            serving: Some(crate::survey::ServingProbe {
+                path: crate::verify::snapshot::STATUS_FILE.to_string(),
+                is_serving: is_master_of_any,
+            }),
         }
     }
+}
+
+/// From the daemon's status file: whether it is MASTER of any instance now.
+fn is_master_of_any(status: &[u8]) -> Option<bool> {
+    let v: serde_json::Value = serde_json::from_slice(status).ok()?;
+    let inst = v.get("instances")?.as_array()?;
+    Some(inst.iter().any(|i| i.get("state").and_then(|s| s.as_str()) == Some("master")))
 }
 
 /// The one place errors are printed.

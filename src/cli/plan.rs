@@ -10,7 +10,7 @@ use crate::error::Error;
 pub struct Args {
     #[command(flatten)]
     pub target: super::Target,
-    /// Folder with template overrides (`vrrpd.yml.tera`, `hapair-vrrpd.service.tera`, `nginx-site.conf.tera`)
+    /// Users' roles folder (`NAME/role.yml`, `NAME/templates/`, `NAME/files/`), after `roles/` beside the inventory
     #[arg(long, value_name = "DIR")]
     pub roles: Option<std::path::PathBuf>,
 }
@@ -21,7 +21,7 @@ pub fn run(args: Args) -> Result<u8, Error> {
     let opts = args.target.engine_options(args.roles);
     let ui = Ui::new(args.target.format, true);
     let plans = super::runtime()?.block_on(async {
-        let survey = apply::survey(&inv, &opts, &binary.spec, &ui).await?;
+        let survey = apply::survey(&inv, &opts, &binary.spec, &|h, s| ui.step(h, s)).await?;
         let plans = survey.plans();
         survey.close().await;
         Ok::<_, Error>(plans)

@@ -1,7 +1,8 @@
 //! `hapair status`: VRRP state, checks and config drift of every node.
 
-use crate::apply::{Format, LocalBinary, Ui};
+use crate::apply::Format;
 use crate::error::Error;
+use crate::survey::LocalBinary;
 use crate::verify::status;
 
 #[derive(clap::Args, Debug)]
@@ -14,8 +15,7 @@ pub fn run(args: Args) -> Result<u8, Error> {
     let inv = args.target.load()?;
     let binary = LocalBinary::current()?;
     let opts = args.target.engine_options(None);
-    let ui = Ui::new(args.target.format, true);
-    let rows = super::runtime()?.block_on(status::gather(&inv, &opts, &binary, &ui))?;
+    let rows = super::runtime()?.block_on(status::gather(&inv, &opts, &binary))?;
     match args.target.format {
         Format::Json => println!("{}", serde_json::to_string(&rows).unwrap_or_default()),
         Format::Text => print!("{}", status::text(&rows)),

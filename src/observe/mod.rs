@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use crate::error::Error;
-use crate::roles::{self, Desired};
+use crate::roles::{self, Desired, Want};
 use crate::transport::{self, Host};
 
 /// The facts script. Args: IFACE, then tagged items:
@@ -69,6 +69,7 @@ for a in "$@"; do
       printf 'file\t%s\t%s\t-\t%s\n' "$p" "$kind" "$st"
       printf 'content\t%s\t%s\n' "$p" "${st##* }"
       cat -- "$p"; printf '\n'
+    elif [ -d "$p" ]; then printf 'dir\t%s\t%s\n' "$p" "$(stat -c '%a %U %G' -- "$p")"
     elif [ -e "$p" ]; then printf 'file\t%s\tother\n' "$p"
     else printf 'nofile\t%s\n' "$p"; fi ;;
   b:*)
@@ -139,6 +140,8 @@ pub enum FileKind {
     /// A symlink to a regular file.
     Link,
     Dangling,
+    /// A directory (mode and owner known, no content).
+    Dir,
     Other,
 }
 
@@ -231,19 +234,31 @@ impl std::fmt::Display for ParseError {
     }
 }
 
-/// The argv that gathers facts for `desired`.
-pub fn facts_argv(desired: &Desired, interface: &str) -> Vec<String> {
+/// The argv that gathers facts for `desired`; `extra` are more files to read (e.g. a status
+/// file the caller orders nodes by).
+pub fn facts_argv(desired: &Desired, interface: &str, extra: &[String]) -> Vec<String> {
     let mut v = transport::argv(["sh", "-c", SCRIPT, "hapair-facts", interface]);
-    v.extend(desired.managed_paths().map(|p| format!("f:{p}")));
-    v.push(format!("f:{}", roles::VRRPD_STATUS));
-    v.push(format!("b:{}", roles::BINARY_PATH));
+    for f in &desired.files {
+        match f.want {
+            Want::Hapair(_) => v.push(format!("b:{}", f.path)),
+            _ => v.push(format!("f:{}", f.path)),
+        }
+    }
+    if desired.firewall.is_some() {
+        v.push(format!("f:{}", roles::FIREWALL_OWNED));
+    }
+    v.extend(extra.iter().map(|p| format!("f:{p}")));
     for p in &desired.packages {
         v.extend(p.satisfied_by.iter().map(|n| format!("p:{n}")));
     }
-    for u in [roles::NGINX_SERVICE, roles::VRRPD_SERVICE, roles::FIREWALLD_SERVICE] {
-        v.push(format!("s:{u}"));
-    }
+    v.extend(desired.units().into_iter().map(|u| format!("s:{u}")));
     v
+}
+
+/// Hex sha256, as facts and plans compare file contents.
+pub fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn take_line<'a>(buf: &mut &'a [u8]) -> Option<&'a [u8]> {
@@ -323,11 +338,30 @@ pub fn parse(out: &[u8]) -> Result<Facts, ParseError> {
                 buf = &buf[len + 1..];
                 match f.files.get_mut(*path) {
                     Some(ff) => {
-                        ff.sha256 = crate::plan::sha256_hex(&content);
+                        ff.sha256 = sha256_hex(&content);
                         ff.content = content;
                     }
                     None => return Err(ParseError(format!("content of unknown file `{path}`"))),
                 }
+            }
+            ["dir", path, st] => {
+                let st: Vec<&str> = st.split(' ').collect();
+                let [mode, owner, group] = st.as_slice() else {
+                    return Err(ParseError(format!("bad stat for `{path}`: {}", st.join(" "))));
+                };
+                let mode =
+                    u32::from_str_radix(mode, 8).map_err(|_| ParseError(format!("bad mode `{mode}` for `{path}`")))?;
+                f.files.insert(
+                    path.to_string(),
+                    FileFact {
+                        kind: FileKind::Dir,
+                        sha256: String::new(),
+                        mode,
+                        owner: owner.to_string(),
+                        group: group.to_string(),
+                        content: Vec::new(),
+                    },
+                );
             }
             ["nofile", _] => {}
             ["binary", sum, ver] => f.binary = Some(BinaryFact { sha256: sum.to_string(), version: ver.to_string() }),
@@ -450,8 +484,8 @@ pub fn parse_zones(lines: &[String]) -> Vec<Zone> {
 }
 
 /// Gather the facts of one node in one round trip.
-pub async fn gather(host: &dyn Host, desired: &Desired, interface: &str) -> Result<Facts, Error> {
-    let argv = facts_argv(desired, interface);
+pub async fn gather(host: &dyn Host, desired: &Desired, interface: &str, extra: &[String]) -> Result<Facts, Error> {
+    let argv = facts_argv(desired, interface, extra);
     let out = host.run(&argv, None, None).await?;
     if !out.success() {
         return Err(transport::command_failed(host.name(), "facts", &argv, &out));

@@ -881,15 +881,20 @@ instances:
     transport: unicast
 ";
 
-    /// The contract with the engine: what `templates/vrrpd.yml.tera` renders must validate.
+    /// The contract with the engine: what `roles/vrrp/templates/vrrpd.yml.tera` renders must validate.
     #[test]
     fn engine_rendered_configs_are_valid() {
         use crate::inventory::Mode;
-        let r = crate::render::Renderer::embedded().expect("templates parse");
+        use crate::roles::{BinarySpec, RoleSet, Want};
+        let set = RoleSet::builtin().expect("roles load");
+        let bin = BinarySpec { sha256: String::new(), size: 0, version: String::new() };
         for mode in [Mode::MasterBackup, Mode::DualMaster] {
             let pair = crate::render::tests::pair(mode);
             for node in &pair.nodes {
-                let text = r.vrrpd_config(&pair, node).expect("renders");
+                let d = crate::roles::desired(&set, &pair, node, &[], &bin).expect("renders");
+                let f = d.files.iter().find(|f| f.path == "/etc/hapair/vrrpd.yml").expect("the daemon config");
+                let Want::Content { bytes, .. } = &f.want else { panic!("{:?}", f.want) };
+                let text = String::from_utf8_lossy(bytes).to_string();
                 let c = parse(&text).unwrap_or_else(|f| panic!("{f:?}\n{text}"));
                 assert_eq!(c.instances.len(), pair.vips.len());
                 assert_eq!(c.peer, pair.peer_of(&node.name).map(|p| p.address));
