@@ -121,6 +121,19 @@ def act_switchover(unit):
     sh([BIN, "switchover", "pair1", "--to", "node2", "-i", INV])
 
 
+def act_new_build(unit):
+    # A "new build" on both nodes: the installed binary differs from the local one, so `apply`
+    # uploads it and restarts the daemons (backup first; the master's stop is its hand-over).
+    for n in ("node1", "node2"):
+        on(n, "sh", "-c", "cp /usr/local/sbin/hapair /usr/local/sbin/.hapair.old && echo >> /usr/local/sbin/.hapair.old "
+           "&& mv /usr/local/sbin/.hapair.old /usr/local/sbin/hapair")
+    sh([BIN, "apply", "--yes", "-i", INV])
+
+
+def nothing(unit):
+    pass
+
+
 def restore(unit):
     on("node1", "ip", "link", "set", "eth0", "up")
     on("node1", "systemctl", "start", "nginx", unit)
@@ -137,6 +150,7 @@ ROWS = [
     ("nginx-kill", "nginx killed", act_nginx_kill, restore, False),
     ("link", "link down", act_link, restore, False),
     ("switchover", "planned switchover (`hapair switchover`)", act_switchover, restore_switchover, True),
+    ("apply", "`apply` pushing a new hapair build (daemons restarted)", act_new_build, nothing, True),
     ("split", "a split brain heals", None, None, False),
 ]
 
