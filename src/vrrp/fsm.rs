@@ -690,9 +690,14 @@ impl Instance {
             }
             State::Master => {
                 if a.priority == 0 {
-                    // RFC 5798 §6.4.3: another master resigned; assert ourselves at once.
+                    // RFC 5798 §6.4.3: another master resigned; assert ourselves at once. When
+                    // it is the hapair peer yielding to us after both were master (a split brain
+                    // or a link healing), clients may still point at it: announce the VIPs too.
                     self.send(ours);
                     self.adver_timer = Some(now + self.advertisement_interval());
+                    if from_hapair {
+                        self.actions.push_back(Action::Garp);
+                    }
                 } else if a.priority > ours || (a.priority == ours && u32::from(src) > u32::from(self.own)) {
                     // RFC 5798 §6.4.3: a better master → backup.
                     if self.cfg.version == Version::V3 {
@@ -707,8 +712,11 @@ impl Instance {
                     self.arm_master_down(now, DownReason::Silence { armed: now }, down);
                     if from_hapair {
                         // The new master binds the VIPs right after this advert: keep ours for
-                        // a short drain (make-before-break).
+                        // a short drain (make-before-break). Clients that followed us must learn
+                        // the winner's address: if its advert reached us first, it never heard
+                        // ours and would not announce itself; our priority 0 makes it do so.
                         self.hold_until = Some(now + HANDOVER_DRAIN);
+                        self.send(0);
                     } else {
                         self.actions.push_back(Action::RemoveVips);
                     }

@@ -586,8 +586,10 @@ fn hapair_check_failure_with_weight_hands_over_at_once() {
         n.take(),
         [
             "5.0000 b BACKUP -> MASTER: hapair peer 10.77.250.11 lowered its priority to 90 < ours 100, took over at once",
-            "5.0000 a MASTER -> BACKUP: 10.77.250.12 advertises priority 100 > ours 90",
+            "5.0000 a sends priority 0",
             "5.0000 b add vips",
+            "5.0000 b garp",
+            "5.0000 a MASTER -> BACKUP: 10.77.250.12 advertises priority 100 > ours 90",
             "5.0000 b garp",
             "5.0300 a remove vips",
         ]
@@ -661,6 +663,30 @@ fn split_brain_heals_with_an_immediate_advert_and_gratuitous_arp() {
 }
 
 #[test]
+fn a_healed_partition_where_the_winner_speaks_first_still_announces_the_winner() {
+    // The master's link was down: both became master. When it comes back, the winner's periodic
+    // advert reaches the loser first, so the winner never hears a lower master; the loser's
+    // priority 0 on yielding makes the winner announce itself (clients followed the loser).
+    let mut n = settled_hapair_pair();
+    n.cut = true;
+    n.run_until(9.0);
+    assert_eq!((n.state("a"), n.state("b")), (State::Master, State::Master));
+    n.take();
+    n.cut = false;
+    n.nodes[0].inst.adver_timer = Some(n.now);
+    n.run_until(9.1);
+    assert_eq!(
+        n.take(),
+        [
+            "9.0000 b sends priority 0",
+            "9.0000 b MASTER -> BACKUP: 10.77.250.11 advertises priority 150 > ours 100",
+            "9.0000 a garp",
+            "9.0300 b remove vips",
+        ]
+    );
+}
+
+#[test]
 fn restart_after_a_crash_keeps_the_vips_with_a_hapair_peer() {
     let mut n = settled_hapair_pair();
     n.kill("a");
@@ -705,6 +731,8 @@ fn restart_after_the_peer_took_over_settles_in_one_exchange() {
             "5.0000 b INITIALIZE -> MASTER: restarted while holding the VIPs; kept them and announced",
             "5.0000 b add vips",
             "5.0000 b garp",
+            "5.0000 b sends priority 0",
+            "5.0000 a garp",
             "5.0000 b MASTER -> BACKUP: 10.77.250.11 advertises priority 150 > ours 100",
             "5.0000 a garp",
             "5.0300 b remove vips",
