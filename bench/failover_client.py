@@ -23,7 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / "target" / "release" / "hapair"
-LAB = "bench-fo"
+LAB = "fbench2"
 
 
 def sh(argv, check=True):
