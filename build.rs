@@ -1,6 +1,7 @@
 //! Embed hapair's own roles (`roles/<name>/role.yml`, `templates/`, `files/`) in the binary, so
 //! one file is all a control machine needs. Generates `$OUT_DIR/builtin_roles.rs`: a sorted
-//! list of (path relative to `roles/`, bytes).
+//! list of (path relative to `roles/`, bytes). Also records the target triple the binary is
+//! built for, for `hapair --version`.
 
 use std::path::{Path, PathBuf};
 
@@ -17,6 +18,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 fn main() {
+    println!("cargo:rustc-env=HAPAIR_BUILD_TARGET={}", std::env::var("TARGET").unwrap_or_default());
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets it")).join("roles");
     println!("cargo:rerun-if-changed={}", root.display());
     let mut files = Vec::new();

@@ -7,14 +7,16 @@ pub mod ui;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::binary::Builds;
 use crate::error::Error;
 use crate::inventory::Inventory;
-use crate::plan::{Change, FileAction, FileOp, ServiceAction};
+use crate::observe::{self, Facts};
+use crate::plan::{self, Change, FileAction, FileOp, ServiceAction};
 use crate::render::scrub;
-use crate::roles::BINARY_SIDECAR;
+use crate::roles::{Want, BINARY_SIDECAR};
 use crate::transport::{self, argv, Host};
 
-pub use crate::survey::{survey, LocalBinary, Options, Survey, Target};
+pub use crate::survey::{survey, Options, Survey, Target};
 pub use ui::{Format, Ui};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -52,13 +54,7 @@ fn pair_order(inv: &Inventory, ts: &[&Target]) -> Vec<usize> {
 }
 
 /// Carry out every plan. Returns one result per target.
-pub async fn execute(
-    inv: &Inventory,
-    survey: &Survey,
-    opts: &Options,
-    binary: &LocalBinary,
-    ui: &Ui,
-) -> Vec<HostResult> {
+pub async fn execute(inv: &Inventory, survey: &Survey, opts: &Options, builds: &Builds, ui: &Ui) -> Vec<HostResult> {
     let sem = Arc::new(tokio::sync::Semaphore::new(opts.forks.max(1)));
     let abort = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut pairs: Vec<Vec<&Target>> = Vec::new();
@@ -92,7 +88,7 @@ pub async fn execute(
                     });
                     continue;
                 }
-                let r = converge(t, binary, ui).await;
+                let r = converge(t, builds, ui).await;
                 let elapsed_ms = started.elapsed().as_millis();
                 let res = match r {
                     Ok(0) => HostResult {
@@ -135,13 +131,27 @@ pub async fn execute(
     futures::future::join_all(futs).await.into_iter().flatten().collect()
 }
 
-const SIDECAR_SCRIPT: &str = r#"
-# hapair sidecar: remember the uploaded binary's hash with its size and mtime.
-# Args: BINARY SHA256 SIDECAR
-set -eu
-st=$(stat -c '%s %Y' -- "$1")
-mkdir -p -- "$(dirname -- "$3")"
-printf '%s %s\n' "$2" "$st" > "$3"
+const BINARY_SWAP_SCRIPT: &str = r#"
+# hapair binary swap: prove the staged binary runs on this node (`--version` is this hapair, and
+# it accepts the config it validates, given on stdin) before it replaces the old one; then record
+# its hash with its size and mtime, so facts need not hash it.
+# Args: STAGED TARGET VERSION SHA256 SIDECAR [CHECK ARGV...]
+set -u
+s=$1 p=$2 v=$3 sum=$4 side=$5
+shift 5
+fail() { rm -f -- "$s"; printf '%s\n' "$1" >&2; exit 1; }
+if ! out=$("$s" --version 2>&1 </dev/null); then
+  fail "the new binary does not run on this node: $(printf '%s\n' "$out" | head -n 3)"
+fi
+got=$(printf '%s\n' "$out" | head -n 1)
+[ "$got" = "$v" ] || fail "the new binary says \`$got\`, expected \`$v\`"
+if [ $# -gt 0 ]; then
+  out=$("$@" 2>&1) || fail "the new binary rejects the config it will run with: $out"
+fi
+mv -f -- "$s" "$p" || fail "cannot replace $p"
+st=$(stat -c '%s %Y' -- "$p") || exit 1
+mkdir -p -- "$(dirname -- "$side")" || exit 1
+printf '%s %s\n' "$sum" "$st" > "$side"
 "#;
 
 const SWAP_SCRIPT: &str = r#"
@@ -212,48 +222,112 @@ exit 1
 "#;
 
 /// Converge one node from its plan; returns the number of changes made.
-async fn converge(t: &Target, binary: &LocalBinary, ui: &Ui) -> Result<usize, Error> {
+async fn converge(t: &Target, builds: &Builds, ui: &Ui) -> Result<usize, Error> {
     let host = t.host.as_ref();
     let name = t.plan.node.as_str();
-    let changes = &t.plan.changes;
-    if changes.is_empty() {
+    if t.plan.changes.is_empty() {
         return Ok(0);
     }
+    // Packages first; what they bring (a default site, a started service) is observed again
+    // and the rest of the plan made anew on it, so a bare host converges in one run.
+    let installs: Vec<&Change> = t.plan.changes.iter().filter(|c| matches!(c, Change::Package { .. })).collect();
+    let mut done = 0;
+    for c in &installs {
+        ui.change(name, c);
+        if let Change::Package { name: pkg, manager, .. } = c {
+            install(host, name, pkg, manager, ui).await?;
+            done += 1;
+        }
+    }
+    let (facts, replanned);
+    let (facts, changes): (&Facts, &[Change]) = if installs.is_empty() {
+        (&t.facts, &t.plan.changes)
+    } else {
+        ui.step(name, "facts after install");
+        facts = observe::gather(host, &t.desired, &t.interface, &[]).await?;
+        replanned = plan::plan(&t.desired, &facts);
+        (&facts, &replanned.changes)
+    };
     let mut firewall_done = false;
     let mut swapped: Vec<String> = Vec::new();
     for c in changes {
+        if matches!(c, Change::Package { .. }) {
+            continue;
+        }
         ui.change(name, c);
         match c {
-            Change::Package { name: pkg, manager, .. } => {
-                ui.step(name, &format!("install {pkg}"));
-                let a = if manager == "dnf" {
-                    argv(["dnf", "install", "-y", "-q", pkg.as_str()])
-                } else {
-                    argv([
-                        "env",
-                        "DEBIAN_FRONTEND=noninteractive",
-                        "apt-get",
-                        "install",
-                        "-y",
-                        "-q",
-                        "--no-install-recommends",
-                        pkg.as_str(),
-                    ])
-                };
-                transport::check(host, "install package", &a, None).await?;
-            }
+            Change::Package { .. } => {}
             Change::Binary { path, to, size, .. } => {
+                // Staged beside the target, run there, and only then renamed over the old one:
+                // a build that cannot run on this node never replaces a working daemon.
+                let build = &builds.list[t.build];
                 ui.step(name, "upload hapair");
                 let progress = ui.upload_progress(name, *size);
-                let a = transport::write_argv(path, 0o755, "root", "root", false, &binary.bytes);
-                let out = host.run(&a, Some(binary.bytes.as_slice()), progress).await?;
+                let a = transport::write_argv(path, 0o755, "root", "root", true, &build.bytes);
+                let out = host.run(&a, Some(build.bytes.as_slice()), progress).await?;
                 ui.upload_done(name);
                 if !out.success() {
                     return Err(transport::command_failed(name, "upload binary", &a, &out));
                 }
-                let a =
-                    argv(["sh", "-c", SIDECAR_SCRIPT, "hapair-sidecar", path.as_str(), to.as_str(), BINARY_SIDECAR]);
-                transport::check(host, "record binary hash", &a, None).await?;
+                let staged = String::from_utf8_lossy(&out.stdout).trim().to_string();
+                if staged.is_empty() {
+                    return Err(Error::new(format!("`{name}`: staging `{path}` printed no temp path")));
+                }
+                ui.step(name, "check new hapair");
+                // Files this binary validates itself (its validator runs `path`): the staged
+                // binary must accept the version of them it will run with.
+                let checks: Vec<(Vec<String>, &[u8])> = t
+                    .desired
+                    .files
+                    .iter()
+                    .filter_map(|f| {
+                        let v = f.validate.as_ref()?;
+                        let Want::Content { bytes, .. } = &f.want else { return None };
+                        (v.command.first() == Some(path)).then(|| {
+                            let mut cmd: Vec<String> =
+                                v.command.iter().map(|w| w.replace("{staged}", "/dev/stdin")).collect();
+                            cmd[0] = staged.clone();
+                            (cmd, bytes.as_slice())
+                        })
+                    })
+                    .collect();
+                let fix = || {
+                    format!(
+                        "the build sent ({}) cannot serve as the daemon on `{name}`; the old binary and the running \
+                         daemon were left as they were",
+                        build.describe()
+                    )
+                };
+                for (cmd, input) in checks.iter().skip(1) {
+                    let out = host.run(cmd, Some(input), None).await?;
+                    if !out.success() {
+                        let _ = host.run(&argv(["rm", "-f", "--", staged.as_str()]), None, None).await;
+                        return Err(
+                            transport::command_failed(name, "check the new hapair binary", cmd, &out).with_fix(fix())
+                        );
+                    }
+                }
+                let mut a = argv([
+                    "sh",
+                    "-c",
+                    BINARY_SWAP_SCRIPT,
+                    "hapair-binary",
+                    staged.as_str(),
+                    path.as_str(),
+                    build.spec.version.as_str(),
+                    to.as_str(),
+                    BINARY_SIDECAR,
+                ]);
+                let input = checks.first().map(|(cmd, input)| {
+                    a.extend(cmd.iter().cloned());
+                    *input
+                });
+                let out = host.run(&a, input, None).await?;
+                if !out.success() {
+                    return Err(
+                        transport::command_failed(name, "check the new hapair binary", &a, &out).with_fix(fix())
+                    );
+                }
             }
             Change::File { path, action, op, .. } => match &op.validate {
                 // Every file of an in-place validator goes in one swap, at the first of them.
@@ -261,7 +335,7 @@ async fn converge(t: &Target, binary: &LocalBinary, ui: &Ui) -> Result<usize, Er
                     if !swapped.contains(&v.name) {
                         swapped.push(v.name.clone());
                         ui.step(name, &format!("validate ({})", v.command.join(" ")));
-                        swap(t, &v.name).await?;
+                        swap(t, changes, &v.name).await?;
                     }
                 }
                 _ => match (action, &op.content) {
@@ -302,6 +376,12 @@ async fn converge(t: &Target, binary: &LocalBinary, ui: &Ui) -> Result<usize, Er
                         .await?;
                 }
             }
+            Change::Relabel { paths, .. } => {
+                ui.step(name, "restorecon");
+                let mut a = argv(["restorecon", "-F", "--"]);
+                a.extend(paths.iter().cloned());
+                transport::check(host, "restore SELinux labels", &a, None).await?;
+            }
             Change::DaemonReload { .. } => {
                 ui.step(name, "daemon-reload");
                 transport::check(host, "daemon-reload", &argv(["systemctl", "daemon-reload"]), None).await?;
@@ -309,7 +389,7 @@ async fn converge(t: &Target, binary: &LocalBinary, ui: &Ui) -> Result<usize, Er
             Change::Firewall { .. } => {
                 if !firewall_done {
                     ui.step(name, "firewall");
-                    if t.facts.firewall.iface_zone.is_some() {
+                    if facts.firewall.iface_zone.is_some() {
                         firewall_dbus(host, changes).await?;
                     } else {
                         firewall(host, changes).await?;
@@ -336,18 +416,39 @@ async fn converge(t: &Target, binary: &LocalBinary, ui: &Ui) -> Result<usize, Er
     a.push("--".into());
     a.extend(t.desired.services.iter().filter_map(|s| s.probe.clone()));
     transport::check(host, "health check", &a, None).await?;
-    Ok(changes.len())
+    Ok(done + changes.iter().filter(|c| !matches!(c, Change::Package { .. })).count())
+}
+
+/// Install one package with the node's package manager.
+async fn install(host: &dyn Host, name: &str, pkg: &str, manager: &str, ui: &Ui) -> Result<(), Error> {
+    ui.step(name, &format!("install {pkg}"));
+    let a = if manager == "dnf" || manager == "yum" {
+        argv([manager, "install", "-y", "-q", pkg])
+    } else {
+        argv([
+            "env",
+            "DEBIAN_FRONTEND=noninteractive",
+            "apt-get",
+            "install",
+            "-y",
+            "-q",
+            "--no-install-recommends",
+            pkg,
+        ])
+    };
+    transport::check(host, "install package", &a, None).await?;
+    Ok(())
 }
 
 /// Stage every new file of validator `validator`, then swap them (and the deletions) in
 /// together and run it; a refusal puts all of them back.
-async fn swap(t: &Target, validator: &str) -> Result<(), Error> {
+async fn swap(t: &Target, changes: &[Change], validator: &str) -> Result<(), Error> {
     let host = t.host.as_ref();
     let mut ops: Vec<String> = Vec::new();
     let mut staged_all: Vec<String> = Vec::new();
     let mut command = Vec::new();
     let mut paths = Vec::new();
-    for c in &t.plan.changes {
+    for c in changes {
         let Change::File { path, action, op, .. } = c else { continue };
         let Some(v) = op.validate.as_ref().filter(|v| v.name == validator) else { continue };
         command = v.command.clone();
@@ -525,7 +626,7 @@ mod tests {
 
     fn target(inv: &Inventory, node: usize, serving: Option<bool>) -> Target {
         let p = &inv.pairs[0];
-        let bin = BinarySpec { sha256: String::new(), size: 0, version: String::new() };
+        let bin = BinarySpec { sha256: String::new(), size: 0, version: String::new(), needs: String::new() };
         let set = RoleSet::builtin().expect("roles");
         let desired = crate::roles::desired(&set, p, &p.nodes[node], &[], &bin).expect("renders");
         let facts = Facts::default();
@@ -538,6 +639,9 @@ mod tests {
             facts,
             plan,
             serving,
+            build: 0,
+            refusal: None,
+            interface: "eth0".into(),
         }
     }
 

@@ -2,7 +2,6 @@
 
 use crate::apply::Format;
 use crate::error::Error;
-use crate::survey::LocalBinary;
 use crate::verify::status;
 
 #[derive(clap::Args, Debug)]
@@ -13,9 +12,9 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<u8, Error> {
     let inv = args.target.load()?;
-    let binary = LocalBinary::current()?;
+    let builds = crate::binary::Builds::from_args(&[])?;
     let opts = args.target.engine_options(None);
-    let rows = super::runtime()?.block_on(status::gather(&inv, &opts, &binary))?;
+    let rows = super::runtime()?.block_on(status::gather(&inv, &opts, &builds))?;
     match args.target.format {
         Format::Json => println!("{}", serde_json::to_string(&rows).unwrap_or_default()),
         Format::Text => print!("{}", status::text(&rows)),

@@ -3,6 +3,7 @@
 
 use super::finding::{self, Finding, Location};
 use super::model::*;
+use super::places::PairPlaces;
 use super::rules;
 use super::settings::{self, collect, loc, typed, unknown_key, Layer, Leaves, Raw, SecretSource, Ty, Value, SETTINGS};
 use super::tree::{self, Kind, Node, Pos, TreeError};
@@ -17,25 +18,6 @@ pub struct Loaded {
     pub warnings: Vec<Finding>,
     /// Per node: (setting, shown value, layer, where).
     pub provenance: BTreeMap<String, Vec<(String, String, Layer, Location)>>,
-}
-
-/// Where the structural parts of each pair were written, for the rules' findings.
-#[derive(Debug, Clone, Default)]
-pub struct PairPlaces {
-    pub name: Location,
-    pub nodes: Location,
-    pub vips: Location,
-    pub node_name: Vec<Location>,
-    pub node_address: Vec<Location>,
-    pub vip_address: Vec<Location>,
-    pub vip_vrid: Vec<Location>,
-    pub vip_master: Vec<Location>,
-    /// Per VIP, the priorities' place (or the VIP's when defaulted).
-    pub vip_priorities: Vec<Location>,
-    /// Per node (index), per setting key, where its winning value was written.
-    pub settings: [BTreeMap<String, Location>; 2],
-    /// Whether `check.*` keys other than `type` were written anywhere for the node.
-    pub check_keys_written: [bool; 2],
 }
 
 impl Default for Location {
@@ -54,6 +36,13 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<Loaded, Vec<Finding>> {
             "check the path given with `-i`",
         )]
     })?;
+    load_bytes(path, bytes, overrides)
+}
+
+/// `load` of an inventory already in memory (e.g. one `hapair import` just built, so it never
+/// goes to disk with its secrets); `path` names it in findings and anchors relative paths.
+pub fn load_bytes(path: &Path, bytes: Vec<u8>, overrides: &[String]) -> Result<Loaded, Vec<Finding>> {
+    let at = |line, column| Location { file: path.to_path_buf(), line, column };
     let text = String::from_utf8(bytes).map_err(|e| {
         let upto = &e.as_bytes()[..e.utf8_error().valid_up_to()];
         let line = upto.iter().filter(|b| **b == b'\n').count() + 1;
@@ -156,9 +145,9 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<Loaded, Vec<Finding>> {
         }
     }
     let inventory = Inventory { source: path.to_path_buf(), pairs };
-    if !findings.iter().any(Finding::is_error) {
-        findings.extend(rules::check(&inventory, &places));
-    }
+    // The rules run on every pair that could be built, whatever else is wrong: `check` reports
+    // every finding at once. A value that was refused is not judged again by the rules.
+    findings.extend(rules::check(&inventory, &places));
     finding::sort(&mut findings);
     findings.dedup();
     if findings.iter().any(Finding::is_error) {
@@ -242,14 +231,16 @@ fn pair_of(
                 format!("pair `{name}` has no `mode`"),
                 "add `mode: master-backup` or `mode: dual-master`",
             ));
-            None
+            pl.mode_refused = true;
+            Mode::MasterBackup
         }
         Some(m) => match typed("mode", Ty::OneOf(&["master-backup", "dual-master"]), m) {
-            Ok(Value::Str(s)) if s == "dual-master" => Some(Mode::DualMaster),
-            Ok(_) => Some(Mode::MasterBackup),
+            Ok(Value::Str(s)) if s == "dual-master" => Mode::DualMaster,
+            Ok(_) => Mode::MasterBackup,
             Err((msg, fix)) => {
                 findings.push(Finding::error("HA004", loc(path, m.pos), msg, fix));
-                None
+                pl.mode_refused = true;
+                Mode::MasterBackup
             }
         },
     };
@@ -392,6 +383,7 @@ fn pair_of(
     for (i, (nname, addr, iface, leaves, npos)) in built.iter().enumerate() {
         pl.node_name.push(nname.1.clone());
         pl.node_address.push(addr.1.clone());
+        let slot = i.min(1);
         let iface = match iface {
             Some(i) => i.clone(),
             None => {
@@ -401,7 +393,8 @@ fn pair_of(
                     format!("node `{}` has no `interface` (nor has pair `{name}`)", nname.0),
                     "add `interface: eth0` to the pair, or to the node",
                 ));
-                continue;
+                pl.refused[slot].insert("interface".into());
+                String::new()
             }
         };
         let empty = Leaves::new();
@@ -409,41 +402,65 @@ fn pair_of(
             [ctx.defaults, &pair_leaves, leaves, ctx.global_cli, ctx.node_cli.get(&nname.0).unwrap_or(&empty)];
         let mut values: BTreeMap<&str, Value> = BTreeMap::new();
         let mut rows = Vec::new();
-        let mut bad = false;
-        pl.check_keys_written[i.min(1)] =
+        pl.check_keys_written[slot] =
             layers.iter().any(|l| l.keys().any(|k| k.starts_with("check.") && k != "check.type"));
         for (key, ty, builtin) in SETTINGS {
             let winner: Option<&Raw> = layers.iter().rev().find_map(|l| l.get(*key));
+            let builtin_value = || {
+                builtin.and_then(|b| tree::parse(b).ok()).and_then(|(n, _)| n).and_then(|n| typed(key, *ty, &n).ok())
+            };
             let (value, layer, location) = match winner {
                 Some(raw) => match typed(key, *ty, &raw.node) {
                     Ok(v) => (Some(v), raw.layer, raw.location.clone()),
                     Err((msg, fix)) => {
+                        // Said here; the node is still built (with the built-in value in its
+                        // place) so the rules can judge everything else, but not this value.
                         findings.push(Finding::error("HA004", raw.location.clone(), msg, fix));
-                        bad = true;
+                        pl.refused[slot].insert(key.to_string());
+                        pl.settings[slot].insert(key.to_string(), raw.location.clone());
+                        if let Some(v) = builtin_value() {
+                            values.insert(key, v);
+                        }
                         continue;
                     }
                 },
-                None => {
-                    let v = builtin
-                        .and_then(|b| tree::parse(b).ok())
-                        .and_then(|(n, _)| n)
-                        .and_then(|n| typed(key, *ty, &n).ok());
-                    (v, Layer::Builtin, Location::default())
-                }
+                None => (builtin_value(), Layer::Builtin, Location::default()),
             };
             if let Some(v) = value {
-                pl.settings[i.min(1)].insert(key.to_string(), location.clone());
+                pl.settings[slot].insert(key.to_string(), location.clone());
                 rows.push((key.to_string(), show(key, &v), layer, location));
                 values.insert(key, v);
             }
         }
-        if bad {
-            continue;
+        // Role variables: every `vars.*` key any layer wrote, the last layer winning.
+        let mut var_keys: Vec<&String> =
+            layers.iter().flat_map(|l| l.keys()).filter(|k| k.starts_with("vars.")).collect();
+        var_keys.sort();
+        var_keys.dedup();
+        let mut vars: BTreeMap<String, (Value, Location)> = BTreeMap::new();
+        for key in var_keys {
+            let Some(raw) = layers.iter().rev().find_map(|l| l.get(key)) else { continue };
+            match settings::typed_var(key, &raw.node) {
+                Ok(v) => {
+                    rows.push((key.clone(), show(key, &v), raw.layer, raw.location.clone()));
+                    vars.insert(key.clone(), (v, raw.location.clone()));
+                }
+                Err((msg, fix)) => {
+                    findings.push(Finding::error("HA004", raw.location.clone(), msg, fix));
+                    pl.refused[slot].insert(key.clone());
+                }
+            }
         }
-        match node_settings(ctx, &nname.0, addr.0, &iface, &values, &pl.settings[i.min(1)], findings) {
-            Some(n) => resolved.push(n),
-            None => continue,
-        }
+        let node = node_settings(
+            ctx,
+            (&nname.0, addr.0, &iface),
+            &values,
+            &vars,
+            &pl.settings[slot],
+            &mut pl.refused[slot],
+            findings,
+        );
+        resolved.push(node);
         prov.insert(nname.0.clone(), rows);
     }
     if resolved.len() != 2 {
@@ -468,8 +485,9 @@ fn pair_of(
             match &v.kind {
                 Kind::Seq(items) => {
                     for item in items {
-                        if let Some(vip) = vip_of(path, &nodes, item, &mut pl, findings) {
-                            vips.push(vip);
+                        match vip_of(path, &nodes, item, &mut pl, findings) {
+                            Some(vip) => vips.push(vip),
+                            None => pl.vips_incomplete = true,
                         }
                     }
                 }
@@ -477,7 +495,6 @@ fn pair_of(
             }
         }
     }
-    let mode = mode?;
     Some((Pair { name: name.to_string(), mode, nodes, vips }, pl, prov))
 }
 
@@ -551,7 +568,7 @@ fn vip_of(
             return None;
         }
     };
-    let vrid = match typed("vrid", Ty::Int { min: 1, max: 255 }, r) {
+    let vrid = match typed("vrid", Ty::Int(crate::values::VRID), r) {
         Ok(Value::Int(v)) => Vrid::new(v as u8)?,
         Err((msg, fix)) => {
             findings.push(Finding::error("HA004", loc(path, r.pos), msg, fix));
@@ -576,12 +593,14 @@ fn vip_of(
     prio[mi] = 150;
     prio[1 - mi] = 100;
     let mut prio_loc = loc(path, item.pos);
+    let mut prio_refused = false;
     if let Some(p) = item.get("priorities") {
         prio_loc = loc(path, p.pos);
         match &p.kind {
             Kind::Map(entries) => {
                 for e in entries {
                     let Some(i) = nodes.iter().position(|n| n.name == e.key) else {
+                        prio_refused = true;
                         findings.push(Finding::error(
                             "HA021",
                             loc(path, e.key_pos),
@@ -590,14 +609,20 @@ fn vip_of(
                         ));
                         continue;
                     };
-                    match typed("priority", Ty::Int { min: 1, max: 255 }, &e.value) {
+                    match typed("priority", Ty::Int(crate::values::PRIORITY), &e.value) {
                         Ok(Value::Int(v)) => prio[i] = v as u8,
-                        Err((msg, fix)) => findings.push(Finding::error("HA004", loc(path, e.value.pos), msg, fix)),
+                        Err((msg, fix)) => {
+                            prio_refused = true;
+                            findings.push(Finding::error("HA004", loc(path, e.value.pos), msg, fix))
+                        }
                         _ => {}
                     }
                 }
             }
-            _ => findings.push(not_a(path, "priorities", p, "a mapping of node name to priority")),
+            _ => {
+                prio_refused = true;
+                findings.push(not_a(path, "priorities", p, "a mapping of node name to priority"))
+            }
         }
     }
     let priorities = [Priority::new(prio[0])?, Priority::new(prio[1])?];
@@ -605,6 +630,7 @@ fn vip_of(
     pl.vip_vrid.push(loc(path, r.pos));
     pl.vip_master.push(loc(path, m.pos));
     pl.vip_priorities.push(prio_loc);
+    pl.vip_priorities_refused.push(prio_refused);
     Some(Vip { address, vrid, master, priorities })
 }
 
@@ -620,15 +646,61 @@ fn show(key: &str, v: &Value) -> String {
     }
 }
 
+/// A secret's value from its source; a finding (at `at`, naming `key`) when it cannot be read.
+fn resolve_secret(
+    base: &Path,
+    key: &str,
+    src: &SecretSource,
+    at: Location,
+    findings: &mut Vec<Finding>,
+) -> Option<Secret> {
+    match src {
+        SecretSource::Inline(p) => Some(Secret::new(p.clone())),
+        SecretSource::Env(var) => match std::env::var(var) {
+            Ok(p) => Some(Secret::new(p)),
+            Err(_) => {
+                findings.push(Finding::error(
+                    "HA050",
+                    at,
+                    format!("`{key}` comes from `${var}`, which is not set"),
+                    format!("export {var}=… before running hapair"),
+                ));
+                None
+            }
+        },
+        SecretSource::File(f) => {
+            let p = resolve_path(base, f);
+            match crate::input::read_capped(&p, 1 << 20) {
+                Ok(t) if key == "vrrp.auth_pass" => {
+                    Some(Secret::new(String::from_utf8_lossy(&t).trim_end_matches(['\n', '\r']).to_string()))
+                }
+                Ok(t) => Some(Secret::new(String::from_utf8_lossy(&t).to_string())),
+                Err(e) => {
+                    findings.push(Finding::error(
+                        "HA050",
+                        at,
+                        format!("`{key}` comes from `{}`, which cannot be read: {e}", p.display()),
+                        "create the file (mode 0600) or point `file:` at it",
+                    ));
+                    None
+                }
+            }
+        }
+    }
+}
+
+/// One node's settings from its typed values; `who` is (name, address, interface).
+#[allow(clippy::too_many_arguments)]
 fn node_settings(
     ctx: &Ctx,
-    name: &str,
-    address: Ipv4Addr,
-    iface: &str,
+    who: (&str, Ipv4Addr, &str),
     v: &BTreeMap<&str, Value>,
+    vars: &BTreeMap<String, (Value, Location)>,
     places: &BTreeMap<String, Location>,
+    refused: &mut std::collections::BTreeSet<String>,
     findings: &mut Vec<Finding>,
-) -> Option<Node_> {
+) -> Node_ {
+    let (name, address, iface) = who;
     let s = |k: &str| match v.get(k) {
         Some(Value::Str(s)) => Some(s.clone()),
         _ => None,
@@ -649,36 +721,45 @@ fn node_settings(
     let at = |k: &str| places.get(k).cloned().unwrap_or_default();
     let file = |k: &str| s(k).map(|p| resolve_path(ctx.base, &p));
     let auth_pass = match v.get("vrrp.auth_pass") {
-        Some(Value::Secret(SecretSource::Inline(p))) => Some(Secret::new(p.clone())),
-        Some(Value::Secret(SecretSource::Env(var))) => match std::env::var(var) {
-            Ok(p) => Some(Secret::new(p)),
-            Err(_) => {
-                findings.push(Finding::error(
-                    "HA050",
-                    at("vrrp.auth_pass"),
-                    format!("`vrrp.auth_pass` comes from `${var}`, which is not set"),
-                    format!("export {var}=… before running hapair"),
-                ));
-                return None;
+        Some(Value::Secret(src)) => {
+            let r = resolve_secret(ctx.base, "vrrp.auth_pass", src, at("vrrp.auth_pass"), findings);
+            if r.is_none() {
+                refused.insert("vrrp.auth_pass".into());
             }
-        },
-        Some(Value::Secret(SecretSource::File(f))) => {
-            let p = resolve_path(ctx.base, f);
-            match std::fs::read_to_string(&p) {
-                Ok(t) => Some(Secret::new(t.trim_end_matches(['\n', '\r']).to_string())),
-                Err(e) => {
-                    findings.push(Finding::error(
-                        "HA050",
-                        at("vrrp.auth_pass"),
-                        format!("`vrrp.auth_pass` comes from `{}`, which cannot be read: {e}", p.display()),
-                        "create the file (mode 0600) or point `file:` at it",
-                    ));
-                    return None;
-                }
-            }
+            r
         }
         _ => None,
     };
+    let mut roles = l("roles");
+    let bad_roles: Vec<String> = roles.iter().filter(|r| !valid_name(r)).cloned().collect();
+    for r in &bad_roles {
+        findings.push(Finding::error(
+            "HA013",
+            at("roles"),
+            format!("role name `{}` is not a folder name hapair allows", r.escape_debug()),
+            "use lowercase letters, digits, `-`, `_` and `.` (the folder `roles/NAME/`)",
+        ));
+        refused.insert("roles".into());
+    }
+    roles.retain(|r| !bad_roles.contains(r));
+    let mut var_values = BTreeMap::new();
+    for (k, (val, at)) in vars {
+        let var = match val {
+            Value::Str(s) => Var::Text(s.clone()),
+            Value::Int(i) => Var::Int(*i),
+            Value::Bool(b) => Var::Bool(*b),
+            Value::List(l) => Var::List(l.clone()),
+            Value::Secret(src) => match resolve_secret(ctx.base, k, src, at.clone(), findings) {
+                Some(s) => Var::Secret(s),
+                None => {
+                    refused.insert(k.clone());
+                    continue;
+                }
+            },
+            Value::Duration(_) => continue,
+        };
+        var_values.insert(k.strip_prefix("vars.").unwrap_or(k).to_string(), var);
+    }
     let check_kind = match s("check.type").as_deref() {
         Some("script") => {
             let argv = l("check.script");
@@ -689,7 +770,7 @@ fn node_settings(
                     "`check.type` is `script` but `check.script` is not set",
                     "set `check.script` to the command, e.g. `[\"/usr/local/bin/check-nginx\"]`",
                 ));
-                return None;
+                refused.insert("check.type".into());
             }
             CheckKind::Script { argv }
         }
@@ -705,7 +786,7 @@ fn node_settings(
                     format!("`check.path` `{}` is not a URL path", path.escape_debug()),
                     "write a path like `/healthz`",
                 ));
-                return None;
+                refused.insert("check.path".into());
             }
             CheckKind::Http { path }
         }
@@ -718,7 +799,7 @@ fn node_settings(
             format!("`nginx.server_name` `{}` is not a server name", server_name.escape_debug()),
             "write names separated by spaces, like `www.example.com example.com`, or `_`",
         ));
-        return None;
+        refused.insert("nginx.server_name".into());
     }
     let upstreams = l("nginx.upstreams");
     for u in &upstreams {
@@ -734,7 +815,8 @@ fn node_settings(
                 format!("upstream `{}` is not `host:port`", u.escape_debug()),
                 "write upstreams like `10.0.0.5:8080`",
             ));
-            return None;
+            refused.insert("nginx.upstreams".into());
+            break;
         }
     }
     let user = s("connection.user").unwrap_or_else(|| "root".into());
@@ -745,7 +827,7 @@ fn node_settings(
             format!("`connection.user` `{}` is not a user name", user.escape_debug()),
             "write a login name like `deploy`",
         ));
-        return None;
+        refused.insert("connection.user".into());
     }
     let host = s("connection.host").unwrap_or_else(|| address.to_string());
     if host.is_empty()
@@ -758,9 +840,10 @@ fn node_settings(
             format!("`connection.host` `{}` is not a host name or address", host.escape_debug()),
             "write a DNS name or an IP address",
         ));
-        return None;
+        refused.insert("connection.host".into());
     }
-    Some(Node_ {
+    let monitoring = super::monitoring::settings(v, &at, b("firewall.manage"), refused, findings);
+    Node_ {
         name: name.to_string(),
         address,
         interface: iface.to_string(),
@@ -788,7 +871,7 @@ fn node_settings(
             garp_interval: d("vrrp.garp.interval"),
             v3_checksum_pseudo_header: b("vrrp.v3_checksum_pseudo_header"),
         },
-        nginx: NginxSettings { listen: i("nginx.listen") as u16, server_name, upstreams },
+        nginx: NginxSettings { listen: i("nginx.listen") as u16, server_name, upstreams, adopt: b("nginx.adopt") },
         check: CheckSettings {
             kind: check_kind,
             interval: d("check.interval"),
@@ -798,7 +881,10 @@ fn node_settings(
             weight: i("check.weight") as i32,
         },
         firewall: FirewallSettings { manage: b("firewall.manage"), restrict_to_peer: b("firewall.restrict_to_peer") },
-    })
+        roles,
+        vars: var_values,
+        monitoring,
+    }
 }
 
 /// `-e key=value` into leaves: `section.key=v` for every node, `NODE.section.key=v` for one.
@@ -816,11 +902,14 @@ fn parse_overrides(overrides: &[String], findings: &mut Vec<Finding>) -> (Leaves
             ));
             continue;
         };
-        let (node, key) = if settings::ty_of(k).is_some() {
+        let is_var = |k: &str| k.strip_prefix("vars.").is_some_and(|v| !v.is_empty());
+        let (node, key) = if settings::ty_of(k).is_some() || is_var(k) {
             (None, k.to_string())
         } else {
             match k.split_once('.') {
-                Some((n, rest)) if settings::ty_of(rest).is_some() => (Some(n.to_string()), rest.to_string()),
+                Some((n, rest)) if settings::ty_of(rest).is_some() || is_var(rest) => {
+                    (Some(n.to_string()), rest.to_string())
+                }
                 _ => {
                     let known = SETTINGS.iter().map(|(k, _, _)| *k);
                     let last = k.rsplit_once('.').map_or(k, |_| k);

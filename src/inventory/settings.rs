@@ -4,6 +4,7 @@
 
 use super::finding::{Finding, Location};
 use super::tree::{Kind, Node, Pos};
+use crate::values::{self, IntRange};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -31,10 +32,7 @@ impl Layer {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ty {
     Str,
-    Int {
-        min: i64,
-        max: i64,
-    },
+    Int(IntRange),
     Bool,
     Duration,
     Secret,
@@ -48,36 +46,46 @@ pub enum Ty {
 pub const SETTINGS: &[(&str, Ty, Option<&str>)] = &[
     ("connection.host", Ty::Str, None),
     ("connection.user", Ty::Str, Some("root")),
-    ("connection.port", Ty::Int { min: 1, max: 65535 }, Some("22")),
+    ("connection.port", Ty::Int(IntRange::new(1, 65535)), Some("22")),
     ("connection.identity_file", Ty::Str, None),
     ("connection.known_hosts", Ty::Str, None),
     ("connection.jump_host", Ty::Str, None),
     ("connection.become", Ty::Bool, Some("false")),
-    ("vrrp.version", Ty::Int { min: 2, max: 3 }, Some("3")),
+    ("vrrp.version", Ty::Int(values::VERSION), Some("3")),
     ("vrrp.advert_interval", Ty::Duration, Some("1s")),
     ("vrrp.auth_pass", Ty::Secret, None),
     ("vrrp.preempt", Ty::Bool, Some("true")),
     ("vrrp.preempt_delay", Ty::Duration, Some("0s")),
     ("vrrp.transport", Ty::OneOf(&["multicast", "unicast"]), Some("multicast")),
-    ("vrrp.garp.count", Ty::Int { min: 0, max: 100 }, Some("5")),
+    ("vrrp.garp.count", Ty::Int(values::GARP_COUNT), Some("5")),
     ("vrrp.garp.interval", Ty::Duration, Some("1s")),
     ("vrrp.v3_checksum_pseudo_header", Ty::Bool, Some("true")),
-    ("nginx.listen", Ty::Int { min: 1, max: 65535 }, Some("80")),
+    ("nginx.listen", Ty::Int(IntRange::new(1, 65535)), Some("80")),
     ("nginx.server_name", Ty::Str, Some("_")),
     ("nginx.upstreams", Ty::StrList, Some("[]")),
+    ("nginx.adopt", Ty::Bool, Some("false")),
     ("check.type", Ty::OneOf(&["http", "script", "none"]), Some("http")),
     ("check.path", Ty::Str, Some("/")),
     ("check.interval", Ty::Duration, Some("1s")),
     ("check.timeout", Ty::Duration, Some("1s")),
-    ("check.fall", Ty::Int { min: 1, max: 255 }, Some("2")),
-    ("check.rise", Ty::Int { min: 1, max: 255 }, Some("2")),
-    ("check.weight", Ty::Int { min: -254, max: 0 }, Some("-60")),
+    ("check.fall", Ty::Int(values::CHECK_COUNT), Some("2")),
+    ("check.rise", Ty::Int(values::CHECK_COUNT), Some("2")),
+    ("check.weight", Ty::Int(values::CHECK_WEIGHT_ON_FAILURE), Some("-60")),
     ("check.script", Ty::Argv, None),
     ("firewall.manage", Ty::Bool, Some("true")),
     ("firewall.restrict_to_peer", Ty::Bool, Some("true")),
+    ("monitoring.listen", Ty::Str, None),
+    ("monitoring.scraper", Ty::Str, None),
+    ("monitoring.nginx_status", Ty::Bool, Some("true")),
+    ("monitoring.notify", Ty::Argv, None),
+    ("monitoring.webhook", Ty::Str, None),
+    ("roles", Ty::StrList, Some("[]")),
 ];
 
-pub const SECTIONS: &[&str] = &["connection", "vrrp", "nginx", "check", "firewall"];
+pub const SECTIONS: &[&str] = &["connection", "vrrp", "nginx", "check", "firewall", "monitoring", "roles", "vars"];
+
+/// Role variables: free-form keys under `vars:` (docs/roles.md).
+pub const VARS: &str = "vars";
 
 pub fn ty_of(key: &str) -> Option<Ty> {
     SETTINGS.iter().find(|(k, _, _)| *k == key).map(|(_, t, _)| *t)
@@ -150,7 +158,66 @@ pub fn collect(
             findings.push(unknown_key(file, &e.key, e.key_pos, &known, what));
             continue;
         }
+        if ty_of(&e.key).is_some() {
+            out.insert(e.key.clone(), Raw { node: e.value.clone(), layer, location: loc(file, e.value.pos) });
+            continue;
+        }
+        if e.key == VARS {
+            collect_vars(file, VARS, &e.value, layer, out, findings);
+            continue;
+        }
         collect_section(file, &e.key, &e.value, layer, out, findings);
+    }
+}
+
+/// `vars:`: any key; a mapping nests (`vars.site.name`) unless it is `{env: …}` / `{file: …}`.
+fn collect_vars(file: &Path, prefix: &str, node: &Node, layer: Layer, out: &mut Leaves, findings: &mut Vec<Finding>) {
+    match &node.kind {
+        Kind::Map(entries) if !is_secret_source(node) => {
+            for e in entries {
+                let key = format!("{prefix}.{}", e.key);
+                let ok = !e.key.is_empty() && e.key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                if !ok {
+                    findings.push(Finding::error(
+                        "HA003",
+                        loc(file, e.key_pos),
+                        format!("variable name `{}` is not a template name", e.key.escape_debug()),
+                        "use letters, digits and `_` (templates read it as `vars.NAME`)",
+                    ));
+                    continue;
+                }
+                collect_vars(file, &key, &e.value, layer, out, findings);
+            }
+        }
+        Kind::Null if prefix == VARS => {}
+        _ => {
+            out.insert(prefix.to_string(), Raw { node: node.clone(), layer, location: loc(file, node.pos) });
+        }
+    }
+}
+
+fn is_secret_source(node: &Node) -> bool {
+    matches!(&node.kind, Kind::Map(entries) if entries.len() == 1 && (entries[0].key == "env" || entries[0].key == "file"))
+}
+
+/// A role variable's value: a scalar (text, number, boolean), a list of scalars, or a secret.
+pub fn typed_var(key: &str, node: &Node) -> Result<Value, (String, String)> {
+    match &node.kind {
+        Kind::Scalar(s, quoted) => Ok(match (s.as_str(), quoted) {
+            ("true", false) => Value::Bool(true),
+            ("false", false) => Value::Bool(false),
+            (s, false) if s.parse::<i64>().is_ok() => Value::Int(s.parse().unwrap_or(0)),
+            _ => Value::Str(s.clone()),
+        }),
+        Kind::Seq(_) => typed(key, Ty::StrList, node),
+        Kind::Map(_) if is_secret_source(node) => typed(key, Ty::Secret, node),
+        _ => Err((
+            format!(
+                "`{key}` must be text, a number, a boolean, a list, `{{env: VAR}}` or `{{file: PATH}}`, not {}",
+                describe(node)
+            ),
+            format!("write it like `{}: value`", key.rsplit('.').next().unwrap_or(key)),
+        )),
     }
 }
 
@@ -225,7 +292,7 @@ pub fn typed(key: &str, ty: Ty, node: &Node) -> Result<Value, (String, String)> 
             Some((s, _)) => Ok(Value::Str(s)),
             None => Err(wrong("text", "value")),
         },
-        Ty::Int { min, max } => match scalar(node) {
+        Ty::Int(IntRange { min, max }) => match scalar(node) {
             Some((s, false)) => match s.parse::<i64>() {
                 Ok(v) if (min..=max).contains(&v) => Ok(Value::Int(v)),
                 Ok(_) | Err(_) if s.trim_start_matches('-').chars().all(|c| c.is_ascii_digit()) && !s.is_empty() => {

@@ -59,6 +59,8 @@ pub enum Change {
         from: Option<String>,
         to: String,
         size: u64,
+        /// What the build needs of the node, e.g. `x86_64, glibc >= 2.17`.
+        needs: String,
     },
     File {
         role: String,
@@ -76,6 +78,12 @@ pub enum Change {
         path: String,
         mode: Option<(u32, u32)>,
         owner: Option<(String, String)>,
+    },
+    /// SELinux is on: what was just written gets its policy's labels (a file renamed into
+    /// place keeps the label of the temp file it was written as).
+    Relabel {
+        role: String,
+        paths: Vec<String>,
     },
     DaemonReload {
         role: String,
@@ -105,6 +113,7 @@ impl Change {
             | Change::Binary { role, .. }
             | Change::File { role, .. }
             | Change::FileMeta { role, .. }
+            | Change::Relabel { role, .. }
             | Change::DaemonReload { role }
             | Change::Firewall { role, .. }
             | Change::Service { role, .. } => role,
@@ -115,8 +124,8 @@ impl Change {
     pub fn summary(&self) -> String {
         match self {
             Change::Package { name, manager, .. } => format!("install package `{name}` ({manager})"),
-            Change::Binary { path, from, to, size, .. } => format!(
-                "upload `{path}` ({} -> sha256 {}, {:.1} MB)",
+            Change::Binary { path, from, to, size, needs, .. } => format!(
+                "upload `{path}` ({} -> sha256 {}, {:.1} MB, {needs}; checked on the node before it replaces the old one)",
                 from.as_deref().map(|f| format!("sha256 {}", short(f))).unwrap_or_else(|| "absent".into()),
                 short(to),
                 *size as f64 / 1e6
@@ -139,6 +148,10 @@ impl Change {
                 }
                 format!("set `{path}` {}", parts.join(", "))
             }
+            Change::Relabel { paths, .. } => format!(
+                "restorecon {} (SELinux is on: written files get their policy's labels)",
+                paths.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(" ")
+            ),
             Change::DaemonReload { .. } => "systemctl daemon-reload (unit file changed)".into(),
             Change::Firewall { zone, add, item, value, runtime, permanent, .. } => {
                 let scope = match (runtime, permanent) {
@@ -276,7 +289,10 @@ pub fn plan(d: &Desired, f: &Facts) -> HostPlan {
             if f.pkg_manager == "none" || f.pkg_manager.is_empty() {
                 findings.push(Finding {
                     role: p.role.clone(),
-                    message: format!("package `{}` is missing and `{}` has neither apt nor dnf", p.install, d.node),
+                    message: format!(
+                        "package `{}` is missing and `{}` has neither apt, dnf nor yum",
+                        p.install, d.node
+                    ),
                     fix: format!("install `{}` on `{}` by hand", p.install, d.node),
                 });
             } else {
@@ -317,6 +333,7 @@ pub fn plan(d: &Desired, f: &Facts) -> HostPlan {
                         from: f.binary.as_ref().map(|b| b.sha256.clone()),
                         to: bin.sha256.clone(),
                         size: bin.size,
+                        needs: bin.needs.clone(),
                     });
                     notified.add(spec);
                 }
@@ -351,6 +368,20 @@ pub fn plan(d: &Desired, f: &Facts) -> HostPlan {
         }
     }
 
+    if !f.selinux.is_empty() {
+        let written: Vec<String> = changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::Binary { path, .. } => Some(path.clone()),
+                Change::File { path, action: FileAction::Create | FileAction::Update, .. } => Some(path.clone()),
+                _ => None,
+            })
+            .collect();
+        if !written.is_empty() {
+            changes.push(Change::Relabel { role: "selinux".into(), paths: written });
+        }
+    }
+
     if let Some(r) = notified.get(&HandlerAction::DaemonReload) {
         let role = d.files.iter().find(|s| s.notify.contains(&HandlerAction::DaemonReload)).map(|s| s.role.clone());
         let _ = r;
@@ -358,7 +389,19 @@ pub fn plan(d: &Desired, f: &Facts) -> HostPlan {
     }
 
     if let Some(fw) = &d.firewall {
+        let before = changes.len();
         firewall(d, f, fw, &mut changes, &mut findings);
+        if changes.len() > before && f.firewall.via == "firewall-cmd" {
+            // The one mechanism that differs between firewalld generations and hosts: say it.
+            findings.push(Finding {
+                role: fw.role.clone(),
+                message: format!(
+                    "firewalld {} on `{}` is changed with `firewall-cmd`: its busctl has no JSON output (systemd older than 240)",
+                    f.firewall.version, d.node
+                ),
+                fix: "nothing to do; each firewall step costs a firewall-cmd start (~0.5 s) instead of a D-Bus call".into(),
+            });
+        }
     }
 
     let mut handled: BTreeSet<&str> = BTreeSet::new();
@@ -375,7 +418,8 @@ pub fn plan(d: &Desired, f: &Facts) -> HostPlan {
             changes.push(svc(ServiceAction::Enable, "not enabled"));
         }
         if s.started && !fact.is_active() {
-            // Starting it loads the new files anyway: no reload or restart on top.
+            // Starting it loads the new files anyway: no reload or restart on top. (A package
+            // install that starts it is seen by apply, which plans again after installs.)
             changes.push(svc(ServiceAction::Start, "not running"));
             continue;
         }
@@ -397,6 +441,30 @@ pub fn plan(d: &Desired, f: &Facts) -> HostPlan {
     }
 
     HostPlan { pair: d.pair.clone(), node: d.node.clone(), changes, findings, secrets: d.secrets.clone() }
+}
+
+/// Drift between the two nodes of a pair: files both should have the same content of, which
+/// differ between the nodes now (not only from the desired state). One finding per node.
+pub fn peer_drift(a: (&Desired, &Facts), b: (&Desired, &Facts)) -> [Vec<Finding>; 2] {
+    let mut out = [Vec::new(), Vec::new()];
+    for fa in &a.0.files {
+        let Some(fb) = b.0.files.iter().find(|f| f.path == fa.path) else { continue };
+        let same_wanted = match (&fa.want, &fb.want) {
+            (Want::Content { bytes: x, .. }, Want::Content { bytes: y, .. }) => x == y,
+            _ => false,
+        };
+        let (ha, hb) = (a.1.files.get(&fa.path).map(|f| &f.sha256), b.1.files.get(&fa.path).map(|f| &f.sha256));
+        if same_wanted && ha != hb {
+            for (i, (me, other)) in [(&a.0.node, &b.0.node), (&b.0.node, &a.0.node)].into_iter().enumerate() {
+                out[i].push(Finding {
+                    role: fa.role.clone(),
+                    message: format!("`{}` differs between `{me}` and `{other}` (drift between peers)", fa.path),
+                    fix: "apply to both nodes of the pair; both get the same file".into(),
+                });
+            }
+        }
+    }
+    out
 }
 
 /// A restart wins over a reload of the same unit.
@@ -599,6 +667,9 @@ pub fn render_text(plans: &[HostPlan], color: bool) -> String {
 }
 
 #[cfg(test)]
+mod rhel_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::inventory::Mode;
@@ -610,7 +681,12 @@ mod tests {
     const UNIT: &str = "/etc/systemd/system/hapair-vrrpd.service";
 
     fn bin() -> BinarySpec {
-        BinarySpec { sha256: "ab".repeat(32), size: 1_000_000, version: "hapair 0.1.0".into() }
+        BinarySpec {
+            sha256: "ab".repeat(32),
+            size: 1_000_000,
+            version: "hapair 0.1.0".into(),
+            needs: "x86_64, glibc >= 2.17".into(),
+        }
     }
 
     fn want_for(p: &crate::inventory::Pair) -> Desired {
@@ -697,9 +773,9 @@ mod tests {
             s,
             [
                 "install package `nginx` (apt)",
-                "remove `/etc/nginx/sites-enabled/default`",
                 "create `/etc/nginx/conf.d/hapair.conf` (mode 0644, owner root:root)",
-                "upload `/usr/local/sbin/hapair` (absent -> sha256 abababababab, 1.0 MB)",
+                "remove `/etc/nginx/sites-enabled/default`",
+                "upload `/usr/local/sbin/hapair` (absent -> sha256 abababababab, 1.0 MB, x86_64, glibc >= 2.17; checked on the node before it replaces the old one)",
                 "create `/etc/hapair/vrrpd.yml` (mode 0600, owner root:root)",
                 "create `/etc/systemd/system/hapair-vrrpd.service` (mode 0644, owner root:root)",
                 "systemctl daemon-reload (unit file changed)",
@@ -767,6 +843,28 @@ mod tests {
     }
 
     #[test]
+    fn a_template_override_cannot_leak_the_secret() {
+        // An override that transforms the password (a line-pattern redaction would miss both).
+        let mut roles = crate::roles::format::builtin_roles().expect("built-in");
+        let vrrp = roles.iter_mut().find(|r| r.name == "vrrp").expect("vrrp role");
+        let t = vrrp.templates.get_mut("vrrpd.yml.tera").expect("template");
+        t.push_str(
+            "# {{ instances[0].auth_pass | upper }} {{ instances[0].auth_pass | replace(from=\"3\", to=\"e\") }}\n",
+        );
+        let set = RoleSet::new(roles).expect("compiles");
+        let p = pair(Mode::MasterBackup);
+        let d = desired(&set, &p, &p.nodes[0], &[], &bin()).expect("renders");
+        for facts in [fresh(), converged(&want())] {
+            let pl = plan(&d, &facts);
+            let text = render_text(std::slice::from_ref(&pl), false);
+            let json = serde_json::to_string(&pl).expect("json");
+            for leak in ["s3cr3t", "S3CR3T", "secret"] {
+                assert!(!text.contains(leak) && !json.contains(leak), "{leak} leaked:\n{text}");
+            }
+        }
+    }
+
+    #[test]
     fn new_binary_restarts_and_unit_change_reloads_systemd() {
         let d = want();
         let mut facts = converged(&d);
@@ -801,6 +899,20 @@ mod tests {
         );
         assert_eq!(p.findings.len(), 1, "{:?}", p.findings);
         assert!(p.findings[0].message.ends_with(&format!("has a rule hapair did not add, kept as it is: {theirs}")));
+    }
+
+    #[test]
+    fn peers_that_differ_from_each_other_are_said() {
+        let a = want();
+        // The peer wants the same files (as with a site role's files).
+        let b = Desired { node: "web2".into(), ..a.clone() };
+        let (fa, mut fb) = (converged(&a), converged(&b));
+        assert_eq!(peer_drift((&a, &fa), (&b, &fb)), [vec![], vec![]]);
+        fb.files.get_mut(UNIT).expect("unit").sha256 = "edited".into();
+        let [da, db] = peer_drift((&a, &fa), (&b, &fb));
+        assert_eq!(da.len(), 1);
+        assert_eq!(da[0].message, format!("`{UNIT}` differs between `web1` and `web2` (drift between peers)"));
+        assert_eq!(db[0].message, format!("`{UNIT}` differs between `web2` and `web1` (drift between peers)"));
     }
 
     #[test]

@@ -3,8 +3,8 @@
 //! knows nothing of how changes are carried out or shown.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
+use crate::binary::Builds;
 use crate::error::Error;
 use crate::inventory::{Inventory, Node, Pair};
 use crate::observe::{self, Facts};
@@ -38,28 +38,6 @@ pub struct Options {
     pub serving: Option<ServingProbe>,
 }
 
-/// The binary this run installs on nodes: the running executable.
-pub struct LocalBinary {
-    pub spec: BinarySpec,
-    pub bytes: Arc<Vec<u8>>,
-}
-
-impl LocalBinary {
-    pub fn current() -> Result<LocalBinary, Error> {
-        let exe =
-            std::env::current_exe().map_err(|e| Error::new(format!("cannot find the running `hapair` binary: {e}")))?;
-        let bytes = std::fs::read(&exe).map_err(|e| Error::new(format!("cannot read `{}`: {e}", exe.display())))?;
-        Ok(LocalBinary {
-            spec: BinarySpec {
-                sha256: plan::sha256_hex(&bytes),
-                size: bytes.len() as u64,
-                version: format!("hapair {}", env!("CARGO_PKG_VERSION")),
-            },
-            bytes: Arc::new(bytes),
-        })
-    }
-}
-
 /// One selected node: where it sits in the inventory, its connection, desired state and facts.
 pub struct Target {
     pub pair: usize,
@@ -70,6 +48,12 @@ pub struct Target {
     pub plan: HostPlan,
     /// From the serving probe: whether the node serves now (`None`: unknown).
     pub serving: Option<bool>,
+    /// Index into the run's `Builds`: the daemon build this node gets.
+    pub build: usize,
+    /// Why no daemon build of this run can run on the node (plan and apply refuse the run).
+    pub refusal: Option<Error>,
+    /// The node's VRRP interface (facts are gathered for it again after package installs).
+    pub interface: String,
 }
 
 /// Connections and facts for every selected node, and the plan of each.
@@ -81,6 +65,17 @@ pub struct Survey {
 impl Survey {
     pub fn plans(&self) -> Vec<HostPlan> {
         self.targets.iter().map(|t| t.plan.clone()).collect()
+    }
+
+    /// Every node no daemon build of this run can run on, as one error naming each (checked
+    /// before anything is uploaded anywhere).
+    pub fn refusal(&self) -> Option<Error> {
+        let r: Vec<&Error> = self.targets.iter().filter_map(|t| t.refusal.as_ref()).collect();
+        let first = r.first()?;
+        let message = r.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join("\n       ");
+        let mut fixes: Vec<&str> = r.iter().filter_map(|e| e.fix.as_deref()).collect();
+        fixes.dedup();
+        Some(Error::new(message).with_fix(fixes.join("; ")).with_exit_code(first.exit_code))
     }
 
     /// Close every connection and remove the control directory.
@@ -128,9 +123,32 @@ pub fn desired_states(
     let set = RoleSet::load(&dirs)?;
     let mut out = Vec::new();
     for (pi, ni, p, n) in selected(inv, opts.limit.as_deref())? {
-        out.push((pi, ni, roles::desired(&set, p, n, &[], binary)?));
+        out.push((pi, ni, roles::desired(&set, p, n, &n.roles, binary)?));
     }
     Ok(out)
+}
+
+/// Check the roles of every node offline (what `check` runs): load the roles folders, render
+/// every node's desired state. Each error names file:line and a fix; one per distinct problem.
+/// Returns each error with the first node it concerns.
+pub fn check_roles(inv: &Inventory, dirs: &[PathBuf]) -> Vec<(Error, Option<String>)> {
+    let dirs: Vec<&std::path::Path> = dirs.iter().map(PathBuf::as_path).collect();
+    let set = match RoleSet::load(&dirs) {
+        Ok(s) => s,
+        Err(e) => return vec![(e, None)],
+    };
+    let bin = BinarySpec { sha256: String::new(), size: 0, version: String::new(), needs: String::new() };
+    let mut errors: Vec<(Error, Option<String>)> = Vec::new();
+    for p in &inv.pairs {
+        for n in &p.nodes {
+            if let Err(e) = roles::desired(&set, p, n, &n.roles, &bin) {
+                if !errors.iter().any(|(x, _)| *x == e) {
+                    errors.push((e, Some(n.name.clone())));
+                }
+            }
+        }
+    }
+    errors
 }
 
 /// Connect to the selected nodes and gather their facts, all at once. `step(host, what)`
@@ -138,10 +156,10 @@ pub fn desired_states(
 pub async fn survey(
     inv: &Inventory,
     opts: &Options,
-    binary: &BinarySpec,
+    builds: &Builds,
     step: &(dyn Fn(&str, &str) + Sync),
 ) -> Result<Survey, Error> {
-    let desired = desired_states(inv, opts, binary)?;
+    let desired = desired_states(inv, opts, &builds.running().spec)?;
     let control_dir = std::env::temp_dir().join(format!("hapair-{}", std::process::id()));
     std::fs::create_dir_all(&control_dir)
         .map_err(|e| Error::new(format!("cannot create `{}`: {e}", control_dir.display())))?;
@@ -160,13 +178,44 @@ pub async fn survey(
             let host = SshHost::connect(n, &ssh).await?;
             step(&n.name, "facts");
             let facts = observe::gather(&host, &d, &n.interface, extra).await?;
-            let plan = plan::plan(&d, &facts);
-            let serving =
-                opts.serving.as_ref().and_then(|s| facts.files.get(&s.path).and_then(|f| (s.is_serving)(&f.content)));
-            Ok::<_, Error>(Target { pair: pi, node: ni, host: Box::new(host), desired: d, facts, plan, serving })
+            // The daemon build this node can run (facts: architecture, C library).
+            let (build, refusal, caveat) = match builds.choose(&n.name, &facts) {
+                Ok(c) => (c.index, None, c.caveat),
+                Err(e) => (builds.list.len() - 1, Some(e), None),
+            };
+            let mut d = d;
+            d.use_binary(&builds.list[build].spec);
+            let mut plan = plan::plan(&d, &facts);
+            if let Some(c) = caveat {
+                plan.findings.push(plan::Finding {
+                    role: "vrrp".into(),
+                    message: format!("daemon build for `{}`: {c}", n.name),
+                    fix: "nothing to do unless the upload fails: the new binary is run on the node before it replaces the old one".into(),
+                });
+            }
+            let serving = opts
+                .serving
+                .as_ref()
+                .and_then(|s| facts.files.get(&s.path).and_then(|f| (s.is_serving)(&f.content)));
+            Ok::<_, Error>(Target {
+                pair: pi,
+                node: ni,
+                host: Box::new(host),
+                desired: d,
+                facts,
+                plan,
+                serving,
+                build,
+                refusal,
+                interface: n.interface.clone(),
+            })
         }
     });
-    let results = futures::future::join_all(futs).await;
+    // `--forks` pairs at a time (two nodes each), in inventory order.
+    let results: Vec<_> = {
+        use futures::StreamExt;
+        futures::stream::iter(futs).buffered(opts.forks.max(1) * 2).collect().await
+    };
     let mut targets = Vec::new();
     let mut errors = Vec::new();
     for r in results {
@@ -182,6 +231,19 @@ pub async fn survey(
         }
         let msg = errors.iter().map(|e| e.message.clone()).collect::<Vec<_>>().join("\n       ");
         return Err(Error::new(msg).with_fix(first.fix.unwrap_or_default()));
+    }
+    // Drift between peers: both nodes of a pair selected.
+    for i in 0..targets.len() {
+        for j in i + 1..targets.len() {
+            if targets[i].pair == targets[j].pair {
+                let [a, b] = plan::peer_drift(
+                    (&targets[i].desired, &targets[i].facts),
+                    (&targets[j].desired, &targets[j].facts),
+                );
+                targets[i].plan.findings.extend(a);
+                targets[j].plan.findings.extend(b);
+            }
+        }
     }
     Ok(Survey { targets, control_dir })
 }

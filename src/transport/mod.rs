@@ -233,8 +233,9 @@ impl SshHost {
         let c = &node.connection;
         std::fs::create_dir_all(&opts.control_dir)
             .map_err(|e| Error::new(format!("cannot create `{}`: {e}", opts.control_dir.display())))?;
-        // A config of our own: nothing from ~/.ssh/config or /etc/ssh/ssh_config leaks in.
-        let config = opts.control_dir.join("ssh_config");
+        // A config of our own: nothing from ~/.ssh/config or /etc/ssh/ssh_config leaks in. One
+        // per node: it also carries the node's key and known_hosts for its jump host.
+        let config = opts.control_dir.join(format!("ssh_config.{}", node.name));
         let mut cfg = String::from(
             "Host *\n  BatchMode yes\n  LogLevel ERROR\n  PasswordAuthentication no\n  KbdInteractiveAuthentication no\n  UpdateHostKeys no\n  HashKnownHosts no\n",
         );
@@ -246,6 +247,21 @@ impl SshHost {
         if c.known_hosts.is_some() {
             // Only the inventory's known_hosts is trusted.
             cfg.push_str("  GlobalKnownHostsFile /dev/null\n");
+        }
+        if c.jump_host.is_some() {
+            // ssh hands `-F` (this file) to the jump connection, but not the `-o`/`-i` options
+            // below: the jump host is checked against the same known_hosts, with the same key.
+            let quoted = |p: &Path| format!("\"{}\"", p.display().to_string().replace('"', ""));
+            if let Some(kh) = &c.known_hosts {
+                cfg.push_str(&format!("  UserKnownHostsFile {}\n", quoted(kh)));
+            }
+            if let Some(k) = &c.identity_file {
+                cfg.push_str(&format!("  IdentityFile {}\n", quoted(k)));
+            }
+            if opts.accept_new_host_keys {
+                cfg.push_str("  StrictHostKeyChecking accept-new\n");
+            }
+            cfg.push_str("  ConnectTimeout 10\n");
         }
         std::fs::write(&config, cfg).map_err(|e| Error::new(format!("cannot write `{}`: {e}", config.display())))?;
 

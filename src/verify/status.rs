@@ -4,7 +4,7 @@
 use super::snapshot;
 use crate::error::Error;
 use crate::inventory::Inventory;
-use crate::survey::{self, LocalBinary, Options};
+use crate::survey::{self, Options};
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Row {
@@ -24,8 +24,8 @@ pub struct Row {
     pub drift: usize,
 }
 
-pub async fn gather(inv: &Inventory, opts: &Options, binary: &LocalBinary) -> Result<Vec<Row>, Error> {
-    let survey = survey::survey(inv, opts, &binary.spec, &|_, _| {}).await?;
+pub async fn gather(inv: &Inventory, opts: &Options, builds: &crate::binary::Builds) -> Result<Vec<Row>, Error> {
+    let survey = survey::survey(inv, opts, builds, &|_, _| {}).await?;
     let snaps = futures::future::join_all(survey.targets.iter().map(|t| async move {
         let iface = &inv.pairs[t.pair].nodes[t.node].interface;
         snapshot::take(t.host.as_ref(), iface, "status snapshot").await
