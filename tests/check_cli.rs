@@ -51,9 +51,8 @@ fn every_documented_rule_fires_somewhere() {
     let codes: Vec<&str> = docs.lines().filter_map(|l| l.strip_prefix("| `HA")).map(|r| &r[..3]).collect();
     assert!(codes.len() >= 20, "{codes:?}");
     let all: String = corpus().iter().map(|f| std::fs::read_to_string(f.with_extension("expected")).unwrap()).collect();
-    // HA000 (unreadable file) and HA051 (missing key file) are shown by the tests below.
-    let missing: Vec<&&str> =
-        codes.iter().filter(|c| !["000", "051"].contains(c) && !all.contains(&format!("[HA{c}]"))).collect();
+    // HA000 (unreadable or too large file) is shown by `unreadable_files_and_bad_overrides_are_findings_too` and `an_oversized_or_endless_inventory_is_refused`.
+    let missing: Vec<&&str> = codes.iter().filter(|c| **c != "000" && !all.contains(&format!("[HA{c}]"))).collect();
     assert!(missing.is_empty(), "rules never shown by the corpus: {missing:?}");
 }
 
@@ -169,4 +168,27 @@ fn unreadable_files_and_bad_overrides_are_findings_too() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+/// An endless file (`/dev/zero`) and one a byte over the cap are refused at once, named, with
+/// the cap; a file of exactly the cap is read (and answered within the time bound).
+#[test]
+fn an_oversized_or_endless_inventory_is_refused() {
+    let out = hapair().args(["check", "-i", "/dev/zero"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "/dev/zero: error[HA000]: cannot read the inventory: it is larger than 256 KiB, the limit for this kind of file\n  fix: split the pairs over several inventories\n`/dev/zero`: 1 error, 0 warnings\n"
+    );
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("oversized");
+    std::fs::create_dir_all(&dir).unwrap();
+    let cap = 256 << 10;
+    let exact = dir.join("exact.yml");
+    std::fs::write(&exact, format!("pairs: {}\n", "#".repeat(0)) + &"# comment\n".repeat((cap - 8) / 10)).unwrap();
+    let out = hapair().args(["check", "-i"]).arg(&exact).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("`pairs` must be a mapping"), "{out:?}");
+    let over = dir.join("over.yml");
+    std::fs::write(&over, "#".repeat(cap + 1)).unwrap();
+    let out = hapair().args(["check", "-i"]).arg(&over).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("larger than 256 KiB"), "{out:?}");
 }

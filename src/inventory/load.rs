@@ -44,14 +44,23 @@ impl Default for Location {
     }
 }
 
+/// The largest inventory file `load` reads (docs/limits.md).
+pub const INVENTORY_CAP: u64 = 256 << 10;
+
+/// The largest `{file: PATH}` secret `load` reads (docs/limits.md).
+pub const SECRET_FILE_CAP: u64 = 4 << 10;
+
 pub fn load(path: &Path, overrides: &[String]) -> Result<Loaded, Vec<Finding>> {
     let at = |line, column| Location { file: path.to_path_buf(), line, column };
-    let bytes = std::fs::read(path).map_err(|e| {
+    let bytes = crate::input::read_capped(path, INVENTORY_CAP).map_err(|e| {
         vec![Finding::error(
             "HA000",
             at(0, 0),
-            format!("cannot read the inventory: {e}"),
-            "check the path given with `-i`",
+            format!("cannot read the inventory: {}", e.reason()),
+            match e {
+                crate::input::ReadError::TooLarge { .. } => "split the pairs over several inventories",
+                _ => "check the path given with `-i`",
+            },
         )]
     })?;
     let text = String::from_utf8(bytes).map_err(|e| {
@@ -75,6 +84,22 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<Loaded, Vec<Finding>> {
                 "fix the YAML syntax at this place (indentation, quotes, brackets)",
             )]);
         }
+        Err(TreeError::Limit { pos, message }) => {
+            return Err(vec![Finding::error(
+                "HA001",
+                loc(path, pos),
+                message,
+                "an inventory is a few kilobytes of plain YAML; write it out without deep nesting or aliases that repeat large parts (docs/limits.md)",
+            )]);
+        }
+        Err(TreeError::BadChar { pos, message }) => {
+            return Err(vec![Finding::error(
+                "HA001",
+                loc(path, pos),
+                message,
+                "remove the character; is this the inventory file you meant?",
+            )]);
+        }
         Err(_) => return Err(vec![]),
         Ok((root, errors)) => {
             for e in errors {
@@ -91,7 +116,7 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<Loaded, Vec<Finding>> {
                         "a key must be a plain name",
                         "write `name: value`",
                     )),
-                    TreeError::Syntax { .. } => {}
+                    TreeError::Syntax { .. } | TreeError::Limit { .. } | TreeError::BadChar { .. } => {}
                 }
             }
             root
@@ -424,10 +449,7 @@ fn pair_of(
                     }
                 },
                 None => {
-                    let v = builtin
-                        .and_then(|b| tree::parse(b).ok())
-                        .and_then(|(n, _)| n)
-                        .and_then(|n| typed(key, *ty, &n).ok());
+                    let v = builtin.and_then(|_| builtin_value(key));
                     (v, Layer::Builtin, Location::default())
                 }
             };
@@ -482,6 +504,23 @@ fn pair_of(
 }
 
 type Node_ = super::model::Node;
+
+/// The built-in default of `key`, typed; parsed once per run (not once per node).
+fn builtin_value(key: &str) -> Option<Value> {
+    static BUILTINS: std::sync::OnceLock<BTreeMap<&'static str, Value>> = std::sync::OnceLock::new();
+    BUILTINS
+        .get_or_init(|| {
+            SETTINGS
+                .iter()
+                .filter_map(|(key, ty, builtin)| {
+                    let (n, _) = tree::parse((*builtin)?).ok()?;
+                    Some((*key, typed(key, *ty, &n?).ok()?))
+                })
+                .collect()
+        })
+        .get(key)
+        .cloned()
+}
 
 /// `~/x` is in the home folder; other relative paths start at the inventory's folder.
 fn resolve_path(base: &Path, p: &str) -> PathBuf {
@@ -664,13 +703,15 @@ fn node_settings(
         },
         Some(Value::Secret(SecretSource::File(f))) => {
             let p = resolve_path(ctx.base, f);
-            match std::fs::read_to_string(&p) {
+            match crate::input::read_capped(&p, SECRET_FILE_CAP)
+                .and_then(|b| String::from_utf8(b).map_err(|_| crate::input::ReadError::NotText))
+            {
                 Ok(t) => Some(Secret::new(t.trim_end_matches(['\n', '\r']).to_string())),
                 Err(e) => {
                     findings.push(Finding::error(
                         "HA050",
                         at("vrrp.auth_pass"),
-                        format!("`vrrp.auth_pass` comes from `{}`, which cannot be read: {e}", p.display()),
+                        format!("`vrrp.auth_pass` comes from `{}`, which cannot be read: {}", p.display(), e.reason()),
                         "create the file (mode 0600) or point `file:` at it",
                     ));
                     return None;

@@ -99,6 +99,10 @@ pub fn loc(file: &Path, p: Pos) -> Location {
 
 /// The closest known name, for "did you mean".
 pub fn suggest<'a>(word: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    // Far longer than any known name: no suggestion, and no quadratic distance on a huge key.
+    if word.len() > 64 {
+        return None;
+    }
     known
         .into_iter()
         .map(|k| (distance(word, k), k))
