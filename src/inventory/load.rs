@@ -228,6 +228,73 @@ pub fn valid_interface(s: &str) -> bool {
         && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' || c == '@')
 }
 
+/// The longest value (bytes) of each string setting hapair carries to a node or to ssh; for
+/// lists, of each item (docs/limits.md).
+pub const STRING_LIMITS: &[(&str, usize)] = &[
+    ("connection.host", 253),
+    ("connection.user", 32),
+    ("connection.jump_host", 300),
+    ("connection.identity_file", 4096),
+    ("connection.known_hosts", 4096),
+    ("nginx.server_name", 1024),
+    ("nginx.upstreams", 261),
+    ("check.path", 1024),
+    ("check.script", 4096),
+];
+
+/// The most items of each list setting (docs/limits.md).
+pub const LIST_LIMITS: &[(&str, usize)] = &[("nginx.upstreams", 256), ("check.script", 64)];
+
+/// A login name: letters, digits, `_`, `.`, `-`, not starting with `-` (ssh would read it as an
+/// option) or `.`; at most 32 characters (useradd's limit).
+pub fn valid_user(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 32
+        && s.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+}
+
+/// A DNS name or an IP address (IPv6 in brackets or bare), never starting with `-`.
+pub fn valid_host(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && !s.starts_with('-')
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || ".-_:[]".contains(c))
+}
+
+/// `[user@]host[:port]` for `connection.jump_host`.
+pub fn valid_jump_host(s: &str) -> bool {
+    let (user, rest) = match s.split_once('@') {
+        Some((u, r)) => (Some(u), r),
+        None => (None, s),
+    };
+    if user.is_some_and(|u| !valid_user(u)) {
+        return false;
+    }
+    // `[v6]:port`, `host:port`, or a bare host (which may be a bare IPv6 address).
+    let host = if let Some(r) = rest.strip_prefix('[') {
+        match r.split_once(']') {
+            Some((h, "")) => h,
+            Some((h, p)) => match p.strip_prefix(':') {
+                Some(p) if p.parse::<u16>().is_ok_and(|p| p > 0) => h,
+                _ => return false,
+            },
+            None => return false,
+        }
+    } else {
+        match rest.split_once(':') {
+            Some((h, p)) if !p.contains(':') => {
+                if !p.parse::<u16>().is_ok_and(|p| p > 0) {
+                    return false;
+                }
+                h
+            }
+            _ => rest,
+        }
+    };
+    valid_host(host)
+}
+
 type Prov = BTreeMap<String, Vec<(String, String, Layer, Location)>>;
 
 fn pair_of(
@@ -720,6 +787,46 @@ fn node_settings(
         }
         _ => None,
     };
+    // Lengths first: every string that reaches a node (a file, a command, ssh) has a bound,
+    // and a huge value is named by its length, never echoed.
+    let mut too_long = false;
+    for (key, max) in STRING_LIMITS {
+        let texts = match v.get(key) {
+            Some(Value::Str(x)) => vec![x.as_str()],
+            Some(Value::List(l)) => l.iter().map(String::as_str).collect(),
+            _ => vec![],
+        };
+        let items = LIST_LIMITS.iter().find(|(k, _)| k == key).map(|(_, n)| *n);
+        if let Some(n) = items.filter(|n| texts.len() > *n) {
+            findings.push(Finding::error(
+                "HA013",
+                at(key),
+                format!("`{key}` has {} items; hapair allows at most {n}", texts.len()),
+                "list fewer",
+            ));
+            too_long = true;
+        }
+        if let Some(t) = texts.iter().find(|t| t.len() > *max) {
+            findings.push(Finding::error(
+                "HA013",
+                at(key),
+                format!("`{key}` has a value {} bytes long; hapair allows at most {max}", t.len()),
+                "shorten it",
+            ));
+            too_long = true;
+        } else if let Some(t) = texts.iter().find(|t| t.chars().any(char::is_control)) {
+            findings.push(Finding::error(
+                "HA013",
+                at(key),
+                format!("`{key}` `{}` contains a control character (newline, tab, …)", t.escape_debug()),
+                "write it on one line, without control characters",
+            ));
+            too_long = true;
+        }
+    }
+    if too_long {
+        return None;
+    }
     let check_kind = match s("check.type").as_deref() {
         Some("script") => {
             let argv = l("check.script");
@@ -779,7 +886,7 @@ fn node_settings(
         }
     }
     let user = s("connection.user").unwrap_or_else(|| "root".into());
-    if user.is_empty() || !user.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+    if !valid_user(&user) {
         findings.push(Finding::error(
             "HA013",
             at("connection.user"),
@@ -789,15 +896,24 @@ fn node_settings(
         return None;
     }
     let host = s("connection.host").unwrap_or_else(|| address.to_string());
-    if host.is_empty()
-        || host.starts_with('-')
-        || !host.chars().all(|c| c.is_ascii_alphanumeric() || ".-_:[]".contains(c))
-    {
+    if !valid_host(&host) {
         findings.push(Finding::error(
             "HA013",
             at("connection.host"),
             format!("`connection.host` `{}` is not a host name or address", host.escape_debug()),
             "write a DNS name or an IP address",
+        ));
+        return None;
+    }
+    let jump_host = s("connection.jump_host");
+    if let Some(j) = jump_host.as_deref().filter(|j| !valid_jump_host(j)) {
+        // OpenSSH runs a jump host through a shell (ProxyJump becomes a ProxyCommand): the
+        // same alphabet as `connection.host` and `connection.user`, nothing else.
+        findings.push(Finding::error(
+            "HA013",
+            at("connection.jump_host"),
+            format!("`connection.jump_host` `{}` is not `[user@]host[:port]`", j.escape_debug()),
+            "write it like `deploy@bastion.example.com:22` (letters, digits, `.`, `-`, `_`; no shell characters)",
         ));
         return None;
     }
@@ -811,7 +927,7 @@ fn node_settings(
             user,
             identity_file: file("connection.identity_file"),
             known_hosts: file("connection.known_hosts"),
-            jump_host: s("connection.jump_host"),
+            jump_host,
             become_root: b("connection.become"),
         },
         vrrp: VrrpSettings {
@@ -899,4 +1015,22 @@ fn parse_overrides(overrides: &[String], findings: &mut Vec<Finding>) -> (Leaves
         }
     }
     (global, per_node)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jump_hosts_and_users_are_checked_like_hosts() {
+        for ok in ["bastion", "deploy@bastion.example.com:2222", "10.0.0.1", "[fe80::1]:22", "fe80::1", "u_1@h"] {
+            assert!(valid_jump_host(ok), "{ok}");
+        }
+        for bad in ["-oProxyCommand=id", "a;b", "a b", "$(id)", "u@-h", "-u@h", "h:0", "h:x", "[h", "a`b`", "u@@h", ""]
+        {
+            assert!(!valid_jump_host(bad), "{bad}");
+        }
+        assert!(valid_user("deploy") && valid_user("_svc") && !valid_user("-o") && !valid_user(".x"));
+        assert!(!valid_user(&"u".repeat(33)) && valid_user(&"u".repeat(32)));
+    }
 }
