@@ -192,3 +192,29 @@ fn an_oversized_or_endless_inventory_is_refused() {
     let out = hapair().args(["check", "-i"]).arg(&over).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("larger than 256 KiB"), "{out:?}");
 }
+
+/// `--format json` is one JSON document on stdout, `--explain` included (it used to print the
+/// text explanation after the JSON); an unknown node is an error on stderr, stdout empty.
+#[test]
+fn json_with_explain_is_one_document() {
+    let out = hapair()
+        .args(["check", "-i", "inventories/master-backup.yml", "--format", "json", "--explain", "web1"])
+        .args(["-e", "vrrp.version=2", "-e", "vrrp.auth_pass=s3cret"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
+    assert_eq!(v["explain"]["node"], "web1");
+    let settings = v["explain"]["settings"].as_array().expect("settings");
+    let pass = settings.iter().find(|s| s["key"] == "vrrp.auth_pass").expect("auth_pass row");
+    assert_eq!(pass["value"], "<redacted>");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("s3cret"));
+    let out = hapair()
+        .args(["check", "-i", "inventories/master-backup.yml", "--format", "json", "--explain", "nope"])
+        .env("VRRP_PASS", "s3cret")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("has no node `nope`"));
+}
