@@ -64,7 +64,6 @@ pub struct Target {
 /// Connections and facts for every selected node, and the plan of each.
 pub struct Survey {
     pub targets: Vec<Target>,
-    control_dir: std::path::PathBuf,
 }
 
 impl Survey {
@@ -72,10 +71,9 @@ impl Survey {
         self.targets.iter().map(|t| t.plan.clone()).collect()
     }
 
-    /// Close every connection and remove the control directory.
+    /// Close every connection (each removes its own private directory).
     pub async fn close(self) {
         futures::future::join_all(self.targets.into_iter().map(|t| t.host.close())).await;
-        let _ = std::fs::remove_dir_all(&self.control_dir);
     }
 }
 
@@ -103,14 +101,7 @@ pub async fn survey(inv: &Inventory, opts: &Options, binary: &BinarySpec, ui: &U
         None => Renderer::embedded()?,
     };
     let sel = selected(inv, opts.limit.as_deref())?;
-    let control_dir = std::env::temp_dir().join(format!("hapair-{}", std::process::id()));
-    std::fs::create_dir_all(&control_dir)
-        .map_err(|e| Error::new(format!("cannot create `{}`: {e}", control_dir.display())))?;
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(&control_dir, std::fs::Permissions::from_mode(0o700));
-    }
-    let ssh = SshOptions { control_dir: control_dir.clone(), accept_new_host_keys: opts.accept_new_host_keys };
+    let ssh = SshOptions { accept_new_host_keys: opts.accept_new_host_keys };
     let mut desired = Vec::new();
     for (_, _, p, n) in &sel {
         desired.push(roles::desired(&renderer, p, n, binary)?);
@@ -136,14 +127,13 @@ pub async fn survey(inv: &Inventory, opts: &Options, binary: &BinarySpec, ui: &U
         }
     }
     if let Some(first) = errors.first().cloned() {
-        let _ = std::fs::remove_dir_all(&control_dir);
         if errors.len() == 1 {
             return Err(first);
         }
         let msg = errors.iter().map(|e| e.message.clone()).collect::<Vec<_>>().join("\n       ");
         return Err(Error::new(msg).with_fix(first.fix.unwrap_or_default()));
     }
-    Ok(Survey { targets, control_dir })
+    Ok(Survey { targets })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -359,8 +359,7 @@ pub async fn run(
     if pairs.is_empty() {
         return Err(Error::new("no pair matches `--limit`").with_fix("name a pair or a node of the inventory"));
     }
-    let control_dir = std::env::temp_dir().join(format!("hapair-doctor-{}", std::process::id()));
-    let ssh = SshOptions { control_dir: control_dir.clone(), accept_new_host_keys: accept_new };
+    let ssh = SshOptions { accept_new_host_keys: accept_new };
     let mut findings = Vec::new();
     let mut journals = Vec::new();
     for p in pairs {
@@ -378,7 +377,6 @@ pub async fn run(
         a.close().await;
         b.close().await;
     }
-    let _ = std::fs::remove_dir_all(&control_dir);
     Ok((findings, journals))
 }
 

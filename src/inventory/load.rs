@@ -905,6 +905,16 @@ fn node_settings(
         ));
         return None;
     }
+    let timeout = d("connection.timeout");
+    if timeout.is_zero() {
+        findings.push(Finding::error(
+            "HA004",
+            at("connection.timeout"),
+            "`connection.timeout` is 0: every remote step would fail at once",
+            "write the longest a step may take, like `300s`",
+        ));
+        return None;
+    }
     let jump_host = s("connection.jump_host");
     if let Some(j) = jump_host.as_deref().filter(|j| !valid_jump_host(j)) {
         // OpenSSH runs a jump host through a shell (ProxyJump becomes a ProxyCommand): the
@@ -929,6 +939,7 @@ fn node_settings(
             known_hosts: file("connection.known_hosts"),
             jump_host,
             become_root: b("connection.become"),
+            timeout,
         },
         vrrp: VrrpSettings {
             version: i("vrrp.version") as u8,

@@ -53,6 +53,7 @@ pub const SETTINGS: &[(&str, Ty, Option<&str>)] = &[
     ("connection.known_hosts", Ty::Str, None),
     ("connection.jump_host", Ty::Str, None),
     ("connection.become", Ty::Bool, Some("false")),
+    ("connection.timeout", Ty::Duration, Some("300s")),
     ("vrrp.version", Ty::Int { min: 2, max: 3 }, Some("3")),
     ("vrrp.advert_interval", Ty::Duration, Some("1s")),
     ("vrrp.auth_pass", Ty::Secret, None),
