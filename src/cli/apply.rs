@@ -9,7 +9,7 @@ use crate::error::Error;
 pub struct Args {
     #[command(flatten)]
     pub target: super::Target,
-    /// Do not ask for confirmation
+    /// Approve the changes without asking (required when stdin or stdout is not a terminal)
     #[arg(short, long)]
     pub yes: bool,
     /// Pairs converged at the same time
@@ -32,6 +32,15 @@ pub fn run(args: Args) -> Result<u8, Error> {
         ..args.target.engine_options(args.roles)
     };
     let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    // Terraform's convention: without a terminal to ask on, only `--yes` approves; refused
+    // before any connection, so a script that forgot `--yes` changes nothing.
+    if !interactive && !args.yes {
+        return Err(Error::new("`apply` needs approval and there is no terminal to ask on; nothing was changed")
+            .with_fix(format!(
+                "review the changes with `hapair plan -i {0}`, then approve them with `hapair apply -i {0} --yes`",
+                args.target.inventory.display()
+            )));
+    }
     let ui = Ui::new(args.target.format, false);
     let rt = super::runtime()?;
     let results = rt.block_on(async {
