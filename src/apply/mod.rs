@@ -292,6 +292,8 @@ restore() {
   done
   rm -rf -- "$d" "$s"
 }
+# Stopped at the step's time limit (a hung `nginx -t`): put everything back first.
+trap 'restore "$@"; exit 1' HUP INT TERM
 if ! mv -f -- "$s" "$p"; then restore "$@"; exit 1; fi
 if out=$(nginx -t 2>&1); then rm -rf -- "$d"; exit 0; fi
 restore "$@"
