@@ -63,6 +63,13 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<Loaded, Vec<Finding>> {
             },
         )]
     })?;
+    load_bytes(path, bytes, overrides)
+}
+
+/// `load` of an inventory already read (`path` names it in findings and is the base of its
+/// relative paths). The fuzz target's entry point.
+pub fn load_bytes(path: &Path, bytes: Vec<u8>, overrides: &[String]) -> Result<Loaded, Vec<Finding>> {
+    let at = |line, column| Location { file: path.to_path_buf(), line, column };
     let text = String::from_utf8(bytes).map_err(|e| {
         let upto = &e.as_bytes()[..e.utf8_error().valid_up_to()];
         let line = upto.iter().filter(|b| **b == b'\n').count() + 1;

@@ -10,7 +10,7 @@ mod settings;
 pub mod tree;
 
 pub use finding::{Finding, Location, Severity};
-pub use load::{load, Loaded};
+pub use load::{load, load_bytes, Loaded};
 pub use model::*;
 
 use crate::error::Error;
