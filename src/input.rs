@@ -62,7 +62,7 @@ pub fn read_text_capped(path: &Path, cap: u64) -> Result<String, ReadError> {
 }
 
 /// The largest daemon configuration (`hapair vrrpd --config`) read (docs/limits.md).
-pub const DAEMON_CONFIG_CAP: u64 = 256 << 10;
+pub const DAEMON_CONFIG_CAP: u64 = 64 << 10;
 /// The largest daemon status file read (`hapair vrrpd status`, docs/limits.md).
 pub const STATUS_FILE_CAP: u64 = 1 << 20;
 

@@ -109,7 +109,7 @@ fn check_config_is_bounded() {
     let out = hapair().args(["vrrpd", "--check-config", "/dev/zero"]).output().expect("run hapair");
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
-        "error: cannot read `/dev/zero`: it is larger than 256 KiB, the limit for this kind of file\n  fix: pass the daemon configuration with `--config FILE`\n"
+        "error: cannot read `/dev/zero`: it is larger than 64 KiB, the limit for this kind of file\n  fix: pass the daemon configuration with `--config FILE`\n"
     );
 }
 
