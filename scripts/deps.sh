@@ -26,3 +26,20 @@ if ! command -v cargo >/dev/null 2>&1; then
   echo "  fix: install it with rustup (https://rustup.rs), then run this again" >&2
   exit 1
 fi
+# The portable daemon build (scripts/build-portable.sh) links with zig through cargo-zigbuild,
+# both from PyPI, pinned, in a private virtual environment (Debian's python is externally managed).
+venv="$here/target/tools/venv"
+zig_pkgs="ziglang==0.17.1 cargo-zigbuild==0.24.1"
+if [ "$(cat "$venv/.hapair-pkgs" 2>/dev/null)" != "$zig_pkgs" ]; then
+  echo "installing into $venv: $zig_pkgs"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  # shellcheck disable=SC2086
+  "$venv/bin/pip" install -q --disable-pip-version-check $zig_pkgs
+  printf '%s' "$zig_pkgs" > "$venv/.hapair-pkgs"
+fi
+# The .deb of hapair (scripts/deb.sh, tests/deb_lab.rs) is built with cargo-deb (crates.io).
+if ! cargo deb --version >/dev/null 2>&1; then
+  echo "installing cargo-deb (for scripts/deb.sh; about 1.5 min of CPU)"
+  cargo install cargo-deb --locked --version 3.8.0
+fi

@@ -12,15 +12,12 @@ pub enum ReadError {
     Io(std::io::Error),
     /// The file holds more than `cap` bytes (reading stopped at `cap + 1`).
     TooLarge { cap: u64 },
-    /// The file is not UTF-8 text.
-    NotText,
 }
 
 impl std::fmt::Display for ReadError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ReadError::Io(e) => write!(f, "cannot read it: {e}"),
-            ReadError::NotText => write!(f, "it is not UTF-8 text"),
             ReadError::TooLarge { cap } => {
                 write!(f, "it is larger than {}, the limit for this kind of file", human(*cap))
             }
@@ -58,7 +55,8 @@ pub fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>, ReadError> {
 
 /// `read_capped`, as UTF-8 text.
 pub fn read_text_capped(path: &Path, cap: u64) -> Result<String, ReadError> {
-    String::from_utf8(read_capped(path, cap)?).map_err(|_| ReadError::NotText)
+    String::from_utf8(read_capped(path, cap)?)
+        .map_err(|_| ReadError::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, "it is not UTF-8 text")))
 }
 
 /// The largest daemon configuration (`hapair vrrpd --config`) read (docs/limits.md).

@@ -5,6 +5,7 @@
 //! `apply`, `verify`, `vrrp::{net,vip,daemon}`, `lab`.
 
 pub mod apply;
+pub mod binary;
 pub mod cli;
 pub mod doctor;
 pub mod error;
@@ -12,10 +13,13 @@ pub mod import;
 pub mod input;
 pub mod inventory;
 pub mod lab;
+pub mod monitoring;
 pub mod observe;
 pub mod plan;
 pub mod render;
 pub mod roles;
+pub mod survey;
 pub mod transport;
+pub mod values;
 pub mod verify;
 pub mod vrrp;

@@ -79,7 +79,7 @@ fn master_backup_plan_apply_idempotence_and_one_setting() {
     assert_eq!(o.status.code(), Some(2), "{}", show(&o));
     let out = text(&o.stdout);
     assert!(out.contains("+++ /etc/hapair/vrrpd.yml (planned)"), "{out}");
-    assert!(out.contains("+    auth_pass: <redacted>"), "{out}");
+    assert!(out.contains("+    auth_pass: \"<redacted>\""), "{out}");
     assert!(out.contains("+        return 200 \"served by node1\\n\";"), "{out}");
     assert!(
         out.contains("add rich-rule in zone `public` (runtime and permanent): rule family=\"ipv4\" source address="),
@@ -236,25 +236,45 @@ fn dual_master_converges_and_each_node_serves_its_vip() {
     wait_served(&lab, "node1", &format!("10.77.{k}.200"), "node1");
     wait_served(&lab, "node1", &format!("10.77.{k}.201"), "node2");
 
-    // Firewall drift (a stale VRRP rule, a port closed at runtime) is planned and repaired.
-    let stale = format!("rule family=\"ipv4\" source address=\"10.77.{k}.99/32\" protocol value=\"vrrp\" accept");
-    lab.exec_ok("node1", &["firewall-cmd", "--permanent", &format!("--add-rich-rule={stale}")]);
-    lab.exec_ok("node1", &["firewall-cmd", &format!("--add-rich-rule={stale}")]);
+    // Firewall drift: a VRRP rule hapair did not add (another cluster's) is reported and kept;
+    // a port closed at runtime is reopened.
+    let foreign = format!("rule family=\"ipv4\" source address=\"10.77.{k}.99/32\" protocol value=\"vrrp\" accept");
+    lab.exec_ok("node1", &["firewall-cmd", "--permanent", &format!("--add-rich-rule={foreign}")]);
+    lab.exec_ok("node1", &["firewall-cmd", &format!("--add-rich-rule={foreign}")]);
     lab.exec_ok("node1", &["firewall-cmd", "--remove-port=80/tcp"]);
     let o = run(&["plan", "-i", &inv]);
     assert_eq!(o.status.code(), Some(2), "{}", show(&o));
     let out = text(&o.stdout);
     assert!(
-        out.contains(&format!("  [firewalld] remove rich-rule in zone `public` (runtime and permanent): {stale}\n")),
+        out.contains(&format!(
+            "  [firewalld] warning: zone `public` on `node1` has a rule hapair did not add, kept as it is: {foreign}\n"
+        )),
         "{out}"
     );
+    assert!(!out.contains("remove rich-rule"), "{out}");
     assert!(out.contains("  [firewalld] add port in zone `public` (runtime): 80/tcp\n"), "{out}");
     assert!(out.contains("node2 (pair `pair1`): no changes\n"), "{out}");
     let o = run(&["apply", "-i", &inv, "--yes"]);
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
     let o = run(&["plan", "-i", &inv]);
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
-    assert!(!lab.exec_ok("node1", &["firewall-cmd", "--permanent", "--list-rich-rules"]).contains(".99/32"));
+    assert!(lab.exec_ok("node1", &["firewall-cmd", "--permanent", "--list-rich-rules"]).contains(".99/32"));
+    // A rule hapair owns and no longer wants is removed (here: VRRP opened to anyone instead of
+    // the peer only), and only that one.
+    let peer = format!("rule family=\"ipv4\" source address=\"10.77.{k}.12/32\" protocol value=\"vrrp\" accept");
+    let o = run(&["plan", "-i", &inv, "--limit", "node1", "-e", "firewall.restrict_to_peer=false"]);
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    let out = text(&o.stdout);
+    assert!(out.contains(&format!("remove rich-rule in zone `public` (runtime and permanent): {peer}\n")), "{out}");
+    assert!(!out.contains(&format!("remove rich-rule in zone `public` (runtime and permanent): {foreign}")), "{out}");
+    let o = run(&["apply", "-i", &inv, "--yes", "--limit", "node1", "-e", "firewall.restrict_to_peer=false"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let rules = lab.exec_ok("node1", &["firewall-cmd", "--permanent", "--list-rich-rules"]);
+    assert!(rules.contains(".99/32") && !rules.contains(&format!("10.77.{k}.12/32")), "{rules}");
+    let o = run(&["apply", "-i", &inv, "--yes", "--limit", "node1"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let o = run(&["plan", "-i", &inv]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
 
     // A bad site fails on the first node touched, names host, step and stderr, and leaves the
     // other node as it was.
@@ -267,7 +287,7 @@ fn dual_master_converges_and_each_node_serves_its_vip() {
     assert!(out.contains(&format!("{failed}  failed")) && out.contains(&format!("{skipped}  skipped")), "{out}");
     let err = text(&o.stderr);
     assert!(
-        err.contains(&format!("error: `{failed}`: step `validate /etc/nginx/conf.d/hapair.conf (nginx -t)` failed: `sh -c '<script>' hapair-nginx-swap")),
+        err.contains(&format!("error: `{failed}`: step `validate /etc/nginx/conf.d/hapair.conf (nginx -t)` failed: `sh -c '<script>' hapair-swap")),
         "{err}"
     );
     assert!(err.contains("pcre2_compile() failed"), "{err}");
@@ -295,7 +315,12 @@ fn a_failing_pair_stops_alone_and_other_pairs_converge() {
         );
     }
     let err = text(&o.stderr);
-    assert!(err.contains("error: `node1`: step `validate /etc/nginx/conf.d/hapair.conf (nginx -t)` failed:"), "{err}");
+    assert!(
+        err.contains(
+            "error: `node1`: step `validate /etc/nginx/sites-enabled/default /etc/nginx/conf.d/hapair.conf (nginx -t)` failed:"
+        ),
+        "{err}"
+    );
     // node1's nginx config is as before: Debian's default site back in place, no hapair site,
     // a config that passes `nginx -t`, nginx still running.
     assert_eq!(lab.exec_ok("node1", &["systemctl", "is-active", "nginx.service"]), "active\n");

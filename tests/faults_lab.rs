@@ -134,11 +134,14 @@ fn a_daemon_config_that_fails_validation_is_never_activated() {
         .collect();
     // A template override that renders a config the daemon refuses (priority 0).
     let roles = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("t-flt3-roles");
-    std::fs::create_dir_all(&roles).unwrap();
-    let tpl = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/vrrpd.yml.tera")).unwrap();
+    std::fs::create_dir_all(roles.join("vrrp/templates")).unwrap();
+    let tpl =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("roles/vrrp/templates/vrrpd.yml.tera"))
+            .unwrap();
     let broken = tpl.replace("priority: {{", "priority: 0 # {{");
     assert_ne!(broken, tpl, "the template changed shape; update this test");
-    std::fs::write(roles.join("vrrpd.yml.tera"), broken).unwrap();
+    // A users' folder named like the built-in role, without a role.yml: replaces that template.
+    std::fs::write(roles.join("vrrp/templates/vrrpd.yml.tera"), broken).unwrap();
 
     let out = apply(&lab, &["--roles", roles.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}\n{}", text(&out.stdout), text(&out.stderr));

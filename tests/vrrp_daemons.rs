@@ -117,7 +117,7 @@ fn failing_http_check_lowers_priority_and_the_peer_takes_over() {
         .output()
         .expect("curl");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("hapair_vrrp_state{instance=\"web-51\",vrid=\"51\",state=\"master\"} 1\n"), "{text}");
+    assert!(text.contains("hapair_vrrp_state{vrrp_instance=\"web-51\",vrid=\"51\",state=\"master\"} 1\n"), "{text}");
     assert!(text.contains("hapair_check_ok 1\n"), "{text}");
 
     web.kill();

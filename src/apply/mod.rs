@@ -1,140 +1,22 @@
-//! The executor: connect to every selected node at once (one multiplexed SSH connection each),
-//! gather facts (one round trip each), plan, and carry the plan out. Pairs run in parallel
-//! (bounded by `forks`); inside a pair one node at a time, the node that is BACKUP now first,
-//! and it must be healthy before the other is touched.
+//! The executor: carry out each node's plan, one executor per kind of change. Pairs run in
+//! parallel (bounded by `forks`); inside a pair one node at a time, the node not serving now
+//! first, and it must be healthy before the other is touched. Works from the plan alone.
 
 pub mod ui;
 
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::binary::Builds;
 use crate::error::Error;
-use crate::inventory::{Inventory, Node, Pair};
-use crate::observe::{self, Facts};
-use crate::plan::{self, Change, FileAction, HostPlan, ServiceAction};
-use crate::render::Renderer;
-use crate::roles::{self, BinarySpec, Desired, Validate};
-use crate::transport::{self, argv, Host, SshHost, SshOptions};
+use crate::inventory::Inventory;
+use crate::plan::{Change, FileAction, FileOp, ServiceAction};
+use crate::render::scrub;
+use crate::roles::{Want, BINARY_SIDECAR};
+use crate::transport::{self, argv, Host};
 
+pub use crate::survey::{survey, Options, Survey, Target};
 pub use ui::{Format, Ui};
-
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// A node or pair name.
-    pub limit: Option<String>,
-    pub forks: usize,
-    pub fail_fast: bool,
-    pub accept_new_host_keys: bool,
-    /// Template overrides (`--roles DIR`).
-    pub roles_dir: Option<std::path::PathBuf>,
-}
-
-/// The binary this run installs on nodes: the running executable.
-pub struct LocalBinary {
-    pub spec: BinarySpec,
-    pub bytes: Arc<Vec<u8>>,
-}
-
-impl LocalBinary {
-    pub fn current() -> Result<LocalBinary, Error> {
-        let exe =
-            std::env::current_exe().map_err(|e| Error::new(format!("cannot find the running `hapair` binary: {e}")))?;
-        let bytes = std::fs::read(&exe).map_err(|e| Error::new(format!("cannot read `{}`: {e}", exe.display())))?;
-        Ok(LocalBinary {
-            spec: BinarySpec {
-                sha256: plan::sha256_hex(&bytes),
-                size: bytes.len() as u64,
-                version: format!("hapair {}", env!("CARGO_PKG_VERSION")),
-            },
-            bytes: Arc::new(bytes),
-        })
-    }
-}
-
-/// One selected node: where it sits in the inventory, its connection, desired state and facts.
-pub struct Target {
-    pub pair: usize,
-    pub node: usize,
-    pub host: Box<dyn Host>,
-    pub desired: Desired,
-    pub facts: Facts,
-    pub plan: HostPlan,
-}
-
-/// Connections and facts for every selected node, and the plan of each.
-pub struct Survey {
-    pub targets: Vec<Target>,
-}
-
-impl Survey {
-    pub fn plans(&self) -> Vec<HostPlan> {
-        self.targets.iter().map(|t| t.plan.clone()).collect()
-    }
-
-    /// Close every connection (each removes its own private directory).
-    pub async fn close(self) {
-        futures::future::join_all(self.targets.into_iter().map(|t| t.host.close())).await;
-    }
-}
-
-fn selected<'a>(inv: &'a Inventory, limit: Option<&str>) -> Result<Vec<(usize, usize, &'a Pair, &'a Node)>, Error> {
-    let mut v = Vec::new();
-    for (pi, p) in inv.pairs.iter().enumerate() {
-        for (ni, n) in p.nodes.iter().enumerate() {
-            if limit.is_none_or(|l| l == p.name || l == n.name) {
-                v.push((pi, ni, p, n));
-            }
-        }
-    }
-    if v.is_empty() {
-        let l = limit.unwrap_or_default();
-        return Err(Error::new(format!("`--limit {l}` matches no node or pair of the inventory"))
-            .with_fix("name a node or a pair from the inventory"));
-    }
-    Ok(v)
-}
-
-/// Connect to the selected nodes and gather their facts, all at once.
-pub async fn survey(inv: &Inventory, opts: &Options, binary: &BinarySpec, ui: &Ui) -> Result<Survey, Error> {
-    let renderer = match &opts.roles_dir {
-        Some(d) => Renderer::from_dir(d)?,
-        None => Renderer::embedded()?,
-    };
-    let sel = selected(inv, opts.limit.as_deref())?;
-    let ssh = SshOptions { accept_new_host_keys: opts.accept_new_host_keys };
-    let mut desired = Vec::new();
-    for (_, _, p, n) in &sel {
-        desired.push(roles::desired(&renderer, p, n, binary)?);
-    }
-    let futs = sel.iter().zip(desired).map(|((pi, ni, _, n), d)| {
-        let ssh = ssh.clone();
-        async move {
-            ui.step(&n.name, "connect");
-            let host = SshHost::connect(n, &ssh).await?;
-            ui.step(&n.name, "facts");
-            let facts = observe::gather(&host, &d, &n.interface).await?;
-            let plan = plan::plan(&d, &facts);
-            Ok::<_, Error>(Target { pair: *pi, node: *ni, host: Box::new(host), desired: d, facts, plan })
-        }
-    });
-    let results = futures::future::join_all(futs).await;
-    let mut targets = Vec::new();
-    let mut errors = Vec::new();
-    for r in results {
-        match r {
-            Ok(t) => targets.push(t),
-            Err(e) => errors.push(e),
-        }
-    }
-    if let Some(first) = errors.first().cloned() {
-        if errors.len() == 1 {
-            return Err(first);
-        }
-        let msg = errors.iter().map(|e| e.message.clone()).collect::<Vec<_>>().join("\n       ");
-        return Err(Error::new(msg).with_fix(first.fix.unwrap_or_default()));
-    }
-    Ok(Survey { targets })
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -156,36 +38,22 @@ pub struct HostResult {
     pub error: Option<String>,
 }
 
-/// Whether the node is VRRP master of anything now, from its daemon's status file.
-fn is_master_now(f: &Facts) -> Option<bool> {
-    let st = f.files.get(roles::VRRPD_STATUS)?;
-    let v: serde_json::Value = serde_json::from_slice(&st.content).ok()?;
-    let inst = v.get("instances")?.as_array()?;
-    Some(inst.iter().any(|i| i.get("state").and_then(|s| s.as_str()) == Some("master")))
-}
-
-/// Order of a pair's targets: the BACKUP one first, so a bad change hits the node not serving.
+/// Order of a pair's targets: the one not serving first, so a bad change hits the node not
+/// serving. Unknown: the preferred master of the first VIP counts as serving.
 fn pair_order(inv: &Inventory, ts: &[&Target]) -> Vec<usize> {
     let mut idx: Vec<usize> = (0..ts.len()).collect();
     idx.sort_by_key(|&i| {
         let t = ts[i];
         let pair = &inv.pairs[t.pair];
-        // No daemon yet: the preferred master of the first VIP counts as master.
-        let master = is_master_now(&t.facts)
-            .unwrap_or_else(|| pair.vips.first().is_some_and(|v| v.master == pair.nodes[t.node].name));
-        (master, t.node)
+        let serving =
+            t.serving.unwrap_or_else(|| pair.vips.first().is_some_and(|v| v.master == pair.nodes[t.node].name));
+        (serving, t.node)
     });
     idx
 }
 
 /// Carry out every plan. Returns one result per target.
-pub async fn execute(
-    inv: &Inventory,
-    survey: &Survey,
-    opts: &Options,
-    binary: &LocalBinary,
-    ui: &Ui,
-) -> Vec<HostResult> {
+pub async fn execute(inv: &Inventory, survey: &Survey, opts: &Options, builds: &Builds, ui: &Ui) -> Vec<HostResult> {
     let sem = Arc::new(tokio::sync::Semaphore::new(opts.forks.max(1)));
     let abort = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut pairs: Vec<Vec<&Target>> = Vec::new();
@@ -219,7 +87,7 @@ pub async fn execute(
                     });
                     continue;
                 }
-                let r = converge(t, node, binary, ui).await;
+                let r = converge(t, builds, ui).await;
                 let elapsed_ms = started.elapsed().as_millis();
                 let res = match r {
                     Ok(0) => HostResult {
@@ -249,7 +117,7 @@ pub async fn execute(
                             outcome: Outcome::Failed,
                             changed: 0,
                             elapsed_ms,
-                            error: Some(e.to_string()),
+                            error: Some(scrub(&e.to_string(), &t.plan.secrets)),
                         }
                     }
                 };
@@ -262,81 +130,115 @@ pub async fn execute(
     futures::future::join_all(futs).await.into_iter().flatten().collect()
 }
 
-const SIDECAR_SCRIPT: &str = r#"
-# hapair sidecar: remember the uploaded binary's hash with its size and mtime.
-# Args: BINARY SHA256 SIDECAR
-set -eu
-st=$(stat -c '%s %Y' -- "$1")
-mkdir -p -- "$(dirname -- "$3")"
-printf '%s %s\n' "$2" "$st" > "$3"
+const BINARY_SWAP_SCRIPT: &str = r#"
+# hapair binary swap: prove the staged binary runs on this node (`--version` is this hapair, and
+# it accepts the config it validates, given on stdin) before it replaces the old one; then record
+# its hash with its size and mtime, so facts need not hash it.
+# Args: STAGED TARGET VERSION SHA256 SIDECAR [CHECK ARGV...]
+set -u
+s=$1 p=$2 v=$3 sum=$4 side=$5
+shift 5
+fail() { rm -f -- "$s"; printf '%s\n' "$1" >&2; exit 1; }
+if ! out=$("$s" --version 2>&1 </dev/null); then
+  fail "the new binary does not run on this node: $(printf '%s\n' "$out" | head -n 3)"
+fi
+got=$(printf '%s\n' "$out" | head -n 1)
+[ "$got" = "$v" ] || fail "the new binary says \`$got\`, expected \`$v\`"
+if [ $# -gt 0 ]; then
+  out=$("$@" 2>&1) || fail "the new binary rejects the config it will run with: $out"
+fi
+mv -f -- "$s" "$p" || fail "cannot replace $p"
+st=$(stat -c '%s %Y' -- "$p") || exit 1
+mkdir -p -- "$(dirname -- "$side")" || exit 1
+printf '%s %s\n' "$sum" "$st" > "$side"
 "#;
 
-const NGINX_SWAP_SCRIPT: &str = r#"
-# hapair nginx swap: set aside the sites to remove, put the staged site in place, `nginx -t`;
-# if it fails, put everything back as it was. Args: STAGED TARGET [REMOVE...]
+const SWAP_SCRIPT: &str = r#"
+# hapair swap: put a set of staged files in place and take others away, run the validator with
+# all of them in place; if it fails, put every one of them back as it was.
+# Args: OPS... -- VALIDATOR...   where an op is `w STAGED TARGET` or `d TARGET`.
 set -u
-s=$1 p=$2; shift 2
-d=$(mktemp -d -- "$(dirname -- "$p")/.hapair-old.XXXXXX") || exit 1
-i=0
-for r in "$@"; do
-  i=$((i + 1))
-  if [ -e "$r" ] || [ -L "$r" ]; then mv -f -- "$r" "$d/r$i" || exit 1; fi
+n=0 m=0
+for a in "$@"; do
+  [ "$a" = -- ] && break
+  case $a in */.hapair-new.*) m=$((m + 1)); eval "st_$m=\$a" ;; esac
 done
-if [ -e "$p" ]; then cp -p -- "$p" "$d/old" || exit 1; fi
 restore() {
-  if [ -e "$d/old" ]; then mv -f -- "$d/old" "$p"; else rm -f -- "$p"; fi
-  i=0
-  for r in "$@"; do
-    i=$((i + 1))
-    if [ -e "$d/r$i" ] || [ -L "$d/r$i" ]; then mv -f -- "$d/r$i" "$r"; fi
+  while [ "$n" -gt 0 ]; do
+    eval "t=\$t_$n b=\$b_$n"
+    if [ -n "$b" ]; then mv -f -- "$b" "$t"; else rm -f -- "$t"; fi
+    n=$((n - 1))
   done
-  rm -rf -- "$d" "$s"
+  while [ "$m" -gt 0 ]; do eval "s=\$st_$m"; rm -f -- "$s"; m=$((m - 1)); done
 }
-# Stopped at the step's time limit (a hung `nginx -t`): put everything back first.
-trap 'restore "$@"; exit 1' HUP INT TERM
-if ! mv -f -- "$s" "$p"; then restore "$@"; exit 1; fi
-if out=$(nginx -t 2>&1); then rm -rf -- "$d"; exit 0; fi
-restore "$@"
+# Stopped at the step's time limit (a hung validator): put everything back first.
+trap 'restore; exit 1' HUP INT TERM
+while [ $# -gt 0 ] && [ "$1" != -- ]; do
+  op=$1; shift
+  if [ "$op" = w ]; then s=$1 t=$2; shift 2; else s= t=$1; shift; fi
+  b=
+  if [ -e "$t" ] || [ -L "$t" ]; then
+    b=$(mktemp -- "$(dirname -- "$t")/.hapair-old.XXXXXX") || { restore; exit 1; }
+    mv -f -- "$t" "$b" || { rm -f -- "$b"; restore; exit 1; }
+  fi
+  n=$((n + 1)); eval "t_$n=\$t b_$n=\$b"
+  if [ -n "$s" ]; then mv -f -- "$s" "$t" || { restore; exit 1; }; fi
+done
+shift
+if out=$("$@" 2>&1); then
+  while [ "$n" -gt 0 ]; do eval "b=\$b_$n"; [ -z "$b" ] || rm -f -- "$b"; n=$((n - 1)); done
+  exit 0
+fi
+restore
 printf '%s\n' "$out" >&2
 exit 1
 "#;
 
 const HEALTH_SCRIPT: &str = r#"
-# hapair health: the daemon stays up and nginx answers on its port (up to ~5 s).
-# Args: PORT
+# hapair health: the started units stay up (same main PID) and every probe URL answers, within
+# ~5 s. Args: UNIT... -- URL...
 set -u
+units=
+while [ $# -gt 0 ] && [ "$1" != -- ]; do units="$units $1"; shift; done
+[ $# -gt 0 ] && shift
+pids() { for u in $units; do systemctl show -p MainPID --value "$u"; done; }
+up() {
+  for u in $units; do systemctl is-active --quiet "$u" || return 1; done
+  if command -v curl >/dev/null 2>&1; then
+    for url in "$@"; do curl -fsS -o /dev/null --max-time 2 "$url" || return 1; done
+  fi
+  return 0
+}
 i=0
 while [ $i -lt 20 ]; do
-  if systemctl is-active --quiet hapair-vrrpd.service nginx.service &&
-     { ! command -v curl >/dev/null 2>&1 || curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$1/"; }; then
-    a=$(systemctl show -p MainPID --value hapair-vrrpd.service)
-    sleep 0.3
-    b=$(systemctl show -p MainPID --value hapair-vrrpd.service)
-    if [ "$a" = "$b" ] && systemctl is-active --quiet hapair-vrrpd.service; then exit 0; fi
+  if up "$@"; then
+    a=$(pids); sleep 0.3; b=$(pids)
+    if [ "$a" = "$b" ] && up "$@"; then exit 0; fi
   fi
   i=$((i + 1))
   sleep 0.25
 done
-systemctl --no-pager --lines=5 status hapair-vrrpd.service nginx.service >&2 2>&1
+[ -z "$units" ] || systemctl --no-pager --lines=5 status $units >&2 2>&1
 exit 1
 "#;
 
-/// Converge one node; returns the number of changes made.
-async fn converge(t: &Target, node: &Node, binary: &LocalBinary, ui: &Ui) -> Result<usize, Error> {
+/// Converge one node from its plan; returns the number of changes made.
+async fn converge(t: &Target, builds: &Builds, ui: &Ui) -> Result<usize, Error> {
     let host = t.host.as_ref();
-    let name = node.name.as_str();
+    let name = t.plan.node.as_str();
     let changes = &t.plan.changes;
     if changes.is_empty() {
         return Ok(0);
     }
     let mut firewall_done = false;
+    let mut swapped: Vec<String> = Vec::new();
     for c in changes {
         ui.change(name, c);
         match c {
             Change::Package { name: pkg, manager, .. } => {
                 ui.step(name, &format!("install {pkg}"));
-                let a = if manager == "dnf" {
-                    argv(["dnf", "install", "-y", "-q", pkg.as_str()])
+                let a = if manager == "dnf" || manager == "yum" {
+                    argv([manager.as_str(), "install", "-y", "-q", pkg.as_str()])
                 } else {
                     argv([
                         "env",
@@ -352,44 +254,114 @@ async fn converge(t: &Target, node: &Node, binary: &LocalBinary, ui: &Ui) -> Res
                 transport::check(host, "install package", &a, None).await?;
             }
             Change::Binary { path, to, size, .. } => {
+                // Staged beside the target, run there, and only then renamed over the old one:
+                // a build that cannot run on this node never replaces a working daemon.
+                let build = &builds.list[t.build];
                 ui.step(name, "upload hapair");
                 let progress = ui.upload_progress(name, *size);
-                let a = transport::write_argv(path, 0o755, "root", "root", false, &binary.bytes);
-                let out = host.run(&a, Some(binary.bytes.as_slice()), progress).await?;
+                let a = transport::write_argv(path, 0o755, "root", "root", true, &build.bytes);
+                let out = host.run(&a, Some(build.bytes.as_slice()), progress).await?;
                 ui.upload_done(name);
                 if !out.success() {
                     return Err(transport::command_failed(name, "upload binary", &a, &out));
                 }
-                let a = argv([
+                let staged = String::from_utf8_lossy(&out.stdout).trim().to_string();
+                if staged.is_empty() {
+                    return Err(Error::new(format!("`{name}`: staging `{path}` printed no temp path")));
+                }
+                ui.step(name, "check new hapair");
+                // Files this binary validates itself (its validator runs `path`): the staged
+                // binary must accept the version of them it will run with.
+                let checks: Vec<(Vec<String>, &[u8])> = t
+                    .desired
+                    .files
+                    .iter()
+                    .filter_map(|f| {
+                        let v = f.validate.as_ref()?;
+                        let Want::Content { bytes, .. } = &f.want else { return None };
+                        (v.command.first() == Some(path)).then(|| {
+                            let mut cmd: Vec<String> =
+                                v.command.iter().map(|w| w.replace("{staged}", "/dev/stdin")).collect();
+                            cmd[0] = staged.clone();
+                            (cmd, bytes.as_slice())
+                        })
+                    })
+                    .collect();
+                let fix = || {
+                    format!(
+                        "the build sent ({}) cannot serve as the daemon on `{name}`; the old binary and the running \
+                         daemon were left as they were",
+                        build.describe()
+                    )
+                };
+                for (cmd, input) in checks.iter().skip(1) {
+                    let out = host.run(cmd, Some(input), None).await?;
+                    if !out.success() {
+                        let _ = host.run(&argv(["rm", "-f", "--", staged.as_str()]), None, None).await;
+                        return Err(
+                            transport::command_failed(name, "check the new hapair binary", cmd, &out).with_fix(fix())
+                        );
+                    }
+                }
+                let mut a = argv([
                     "sh",
                     "-c",
-                    SIDECAR_SCRIPT,
-                    "hapair-sidecar",
+                    BINARY_SWAP_SCRIPT,
+                    "hapair-binary",
+                    staged.as_str(),
                     path.as_str(),
+                    build.spec.version.as_str(),
                     to.as_str(),
-                    roles::BINARY_SIDECAR,
+                    BINARY_SIDECAR,
                 ]);
-                transport::check(host, "record binary hash", &a, None).await?;
+                let input = checks.first().map(|(cmd, input)| {
+                    a.extend(cmd.iter().cloned());
+                    *input
+                });
+                let out = host.run(&a, input, None).await?;
+                if !out.success() {
+                    return Err(
+                        transport::command_failed(name, "check the new hapair binary", &a, &out).with_fix(fix())
+                    );
+                }
             }
-            Change::File { path, action, spec, .. } => {
-                let spec = &t.desired.files[*spec];
-                match (action, &spec.content) {
-                    // A site removed together with a validated site change goes in the same
-                    // swap, so a rejected change restores both.
-                    (FileAction::Delete, _) | (_, None) if spec.role == roles::Role::Nginx && nginx_swap_pending(t) => {
+            Change::File { path, action, op, .. } => match &op.validate {
+                // Every file of an in-place validator goes in one swap, at the first of them.
+                Some(v) if v.in_place => {
+                    if !swapped.contains(&v.name) {
+                        swapped.push(v.name.clone());
+                        ui.step(name, &format!("validate ({})", v.command.join(" ")));
+                        swap(t, &v.name).await?;
                     }
-                    (FileAction::Delete, _) | (_, None) => {
+                }
+                _ => match (action, &op.content) {
+                    (FileAction::Delete, _) => {
                         ui.step(name, &format!("remove {path}"));
                         transport::check(host, "remove file", &argv(["rm", "-f", "--", path.as_str()]), None).await?;
                     }
+                    (_, None) if op.directory => {
+                        ui.step(name, &format!("directory {path}"));
+                        let a = argv([
+                            "install".to_string(),
+                            "-d".into(),
+                            "-m".into(),
+                            format!("{:o}", op.mode),
+                            "-o".into(),
+                            op.owner.clone(),
+                            "-g".into(),
+                            op.group.clone(),
+                            "--".into(),
+                            path.clone(),
+                        ]);
+                        transport::check(host, "create directory", &a, None).await?;
+                    }
                     (_, Some(content)) => {
                         ui.step(name, &format!("write {path}"));
-                        let removes: Vec<&str> =
-                            if spec.validate == Some(Validate::NginxTest) { nginx_removals(t) } else { vec![] };
-                        write_file(host, spec, content, &removes).await?
+                        write_file(host, path, op, content).await?
                     }
-                }
-            }
+                    (_, None) => {}
+                },
+            },
             Change::FileMeta { path, mode, owner, .. } => {
                 if let Some((_, m)) = mode {
                     transport::check(host, "set mode", &argv(["chmod", &format!("{m:o}"), "--", path.as_str()]), None)
@@ -399,6 +371,12 @@ async fn converge(t: &Target, node: &Node, binary: &LocalBinary, ui: &Ui) -> Res
                     transport::check(host, "set owner", &argv(["chown", o.as_str(), "--", path.as_str()]), None)
                         .await?;
                 }
+            }
+            Change::Relabel { paths, .. } => {
+                ui.step(name, "restorecon");
+                let mut a = argv(["restorecon", "-F", "--"]);
+                a.extend(paths.iter().cloned());
+                transport::check(host, "restore SELinux labels", &a, None).await?;
             }
             Change::DaemonReload { .. } => {
                 ui.step(name, "daemon-reload");
@@ -429,76 +407,86 @@ async fn converge(t: &Target, node: &Node, binary: &LocalBinary, ui: &Ui) -> Res
         }
     }
     ui.step(name, "health");
-    let a = argv(["sh", "-c", HEALTH_SCRIPT, "hapair-health", &node.nginx.listen.to_string()]);
+    let mut a = argv(["sh", "-c", HEALTH_SCRIPT, "hapair-health"]);
+    a.extend(t.desired.services.iter().filter(|s| s.started).map(|s| s.unit.clone()));
+    a.push("--".into());
+    a.extend(t.desired.services.iter().filter_map(|s| s.probe.clone()));
     transport::check(host, "health check", &a, None).await?;
     Ok(changes.len())
 }
 
-fn is_nginx_swap(t: &Target, c: &Change) -> bool {
-    matches!(c, Change::File { spec, action: FileAction::Create | FileAction::Update, .. }
-        if t.desired.files[*spec].validate == Some(Validate::NginxTest))
+/// Stage every new file of validator `validator`, then swap them (and the deletions) in
+/// together and run it; a refusal puts all of them back.
+async fn swap(t: &Target, validator: &str) -> Result<(), Error> {
+    let host = t.host.as_ref();
+    let mut ops: Vec<String> = Vec::new();
+    let mut staged_all: Vec<String> = Vec::new();
+    let mut command = Vec::new();
+    let mut paths = Vec::new();
+    for c in &t.plan.changes {
+        let Change::File { path, action, op, .. } = c else { continue };
+        let Some(v) = op.validate.as_ref().filter(|v| v.name == validator) else { continue };
+        command = v.command.clone();
+        paths.push(path.clone());
+        match (action, &op.content) {
+            (FileAction::Delete, _) | (_, None) => ops.extend([String::from("d"), path.clone()]),
+            (_, Some(content)) => match stage(host, path, op, content).await {
+                Ok(s) => {
+                    staged_all.push(s.clone());
+                    ops.extend([String::from("w"), s, path.clone()]);
+                }
+                Err(e) => {
+                    for s in &staged_all {
+                        let _ = host.run(&argv(["rm", "-f", "--", s.as_str()]), None, None).await;
+                    }
+                    return Err(e);
+                }
+            },
+        }
+    }
+    let mut a = argv(["sh", "-c", SWAP_SCRIPT, "hapair-swap"]);
+    a.extend(ops);
+    a.push("--".into());
+    a.extend(command.iter().cloned());
+    let step = format!("validate {} ({})", paths.join(" "), command.join(" "));
+    transport::check(host, &step, &a, None).await.map_err(|e| {
+        e.with_fix(format!(
+            "`{}` refused the new files; every one of them was put back and nothing was reloaded",
+            command.join(" ")
+        ))
+    })?;
+    Ok(())
 }
 
-/// Whether this node's plan writes a site validated with `nginx -t`.
-fn nginx_swap_pending(t: &Target) -> bool {
-    t.plan.changes.iter().any(|c| is_nginx_swap(t, c))
-}
-
-/// nginx files this plan removes (they go in the swap).
-fn nginx_removals(t: &Target) -> Vec<&'static str> {
-    t.plan
-        .changes
-        .iter()
-        .filter_map(|c| match c {
-            Change::File { spec, action: FileAction::Delete, .. }
-                if t.desired.files[*spec].role == roles::Role::Nginx =>
-            {
-                Some(t.desired.files[*spec].path)
-            }
-            _ => None,
-        })
-        .collect()
-}
-
-/// Stage, validate, then replace. `removes`: files taken away in the same validated swap.
-async fn write_file(host: &dyn Host, spec: &roles::FileSpec, content: &str, removes: &[&str]) -> Result<(), Error> {
-    let name = host.name();
-    let Some(v) = spec.validate else {
-        let a = transport::write_argv(spec.path, spec.mode, spec.owner, spec.group, false, content.as_bytes());
-        transport::check(host, &format!("write {}", spec.path), &a, Some(content.as_bytes())).await?;
-        return Ok(());
-    };
-    let a = transport::write_argv(spec.path, spec.mode, spec.owner, spec.group, true, content.as_bytes());
-    let out = transport::check(host, &format!("stage {}", spec.path), &a, Some(content.as_bytes())).await?;
+/// Upload `content` beside `path` under a temp name; returns that name.
+async fn stage(host: &dyn Host, path: &str, op: &FileOp, content: &[u8]) -> Result<String, Error> {
+    let a = transport::write_argv(path, op.mode, &op.owner, &op.group, true, content);
+    let out = transport::check(host, &format!("stage {path}"), &a, Some(content)).await?;
     let staged = String::from_utf8_lossy(&out.stdout).trim().to_string();
     if staged.is_empty() {
-        return Err(Error::new(format!("`{name}`: staging `{}` printed no temp path", spec.path)));
+        return Err(Error::new(format!("`{}`: staging `{path}` printed no temp path", host.name())));
     }
-    match v {
-        Validate::VrrpdCheckConfig => {
-            let a = argv([roles::BINARY_PATH, "vrrpd", "--check-config", staged.as_str()]);
-            let out = host.run(&a, None, None).await?;
-            if !out.success() {
-                let _ = host.run(&argv(["rm", "-f", "--", staged.as_str()]), None, None).await;
-                return Err(transport::command_failed(name, &format!("validate {}", spec.path), &a, &out)
-                    .with_fix("the rendered daemon config was rejected; the old one stays in place"));
-            }
-            transport::check(
-                host,
-                &format!("replace {}", spec.path),
-                &argv(["mv", "-f", "--", staged.as_str(), spec.path]),
-                None,
-            )
-            .await?;
-        }
-        Validate::NginxTest => {
-            let mut a = argv(["sh", "-c", NGINX_SWAP_SCRIPT, "hapair-nginx-swap", staged.as_str(), spec.path]);
-            a.extend(removes.iter().map(|r| r.to_string()));
-            transport::check(host, &format!("validate {} (nginx -t)", spec.path), &a, None).await.map_err(|e| {
-                e.with_fix("`nginx -t` rejected the new site; the old one was restored and nginx not reloaded")
-            })?;
-        }
+    Ok(staged)
+}
+
+/// Write a file: atomically, or staged and checked by its validator before it replaces the
+/// live one.
+async fn write_file(host: &dyn Host, path: &str, op: &FileOp, content: &Arc<Vec<u8>>) -> Result<(), Error> {
+    let name = host.name();
+    let Some(v) = &op.validate else {
+        let a = transport::write_argv(path, op.mode, &op.owner, &op.group, false, content);
+        transport::check(host, &format!("write {path}"), &a, Some(content)).await?;
+        return Ok(());
+    };
+    let staged = stage(host, path, op, content).await?;
+    let a: Vec<String> = v.command.iter().map(|w| w.replace("{staged}", &staged)).collect();
+    let out = host.run(&a, None, None).await?;
+    if !out.success() {
+        let _ = host.run(&argv(["rm", "-f", "--", staged.as_str()]), None, None).await;
+        return Err(transport::command_failed(name, &format!("validate {path}"), &a, &out)
+            .with_fix("the new file was refused by its validator; the old one stays in place"));
     }
+    transport::check(host, &format!("replace {path}"), &argv(["mv", "-f", "--", staged.as_str(), path]), None).await?;
     Ok(())
 }
 
@@ -606,31 +594,29 @@ async fn firewall(host: &dyn Host, changes: &[Change]) -> Result<(), Error> {
 mod tests {
     use super::*;
     use crate::inventory::Mode;
-    use crate::observe::FileFact;
+    use crate::observe::Facts;
     use crate::render::tests::pair;
+    use crate::roles::{BinarySpec, RoleSet};
     use crate::transport::LocalHost;
 
-    fn target(inv: &Inventory, node: usize, status: Option<&str>) -> Target {
+    fn target(inv: &Inventory, node: usize, serving: Option<bool>) -> Target {
         let p = &inv.pairs[0];
-        let r = Renderer::embedded().expect("templates parse");
-        let bin = BinarySpec { sha256: String::new(), size: 0, version: String::new() };
-        let desired = roles::desired(&r, p, &p.nodes[node], &bin).expect("renders");
-        let mut facts = Facts::default();
-        if let Some(s) = status {
-            facts.files.insert(
-                roles::VRRPD_STATUS.into(),
-                FileFact {
-                    kind: observe::FileKind::File,
-                    sha256: String::new(),
-                    mode: 0o644,
-                    owner: "root".into(),
-                    group: "root".into(),
-                    content: s.as_bytes().to_vec(),
-                },
-            );
+        let bin = BinarySpec { sha256: String::new(), size: 0, version: String::new(), needs: String::new() };
+        let set = RoleSet::builtin().expect("roles");
+        let desired = crate::roles::desired(&set, p, &p.nodes[node], &[], &bin).expect("renders");
+        let facts = Facts::default();
+        let plan = crate::plan::plan(&desired, &facts);
+        Target {
+            pair: 0,
+            node,
+            host: Box::new(LocalHost::new(p.nodes[node].name.clone())),
+            desired,
+            facts,
+            plan,
+            serving,
+            build: 0,
+            refusal: None,
         }
-        let plan = plan::plan(&desired, &facts);
-        Target { pair: 0, node, host: Box::new(LocalHost::new(p.nodes[node].name.clone())), desired, facts, plan }
     }
 
     fn inv(mode: Mode) -> Inventory {
@@ -638,32 +624,71 @@ mod tests {
     }
 
     #[test]
-    fn the_current_backup_goes_first() {
+    fn the_node_not_serving_goes_first() {
         let inv = inv(Mode::MasterBackup);
-        // web2 (not the preferred master) is master now, e.g. after a failover.
-        let a = target(&inv, 0, Some(r#"{"instances":[{"state":"backup"}]}"#));
-        let b = target(&inv, 1, Some(r#"{"instances":[{"state":"master"}]}"#));
+        // web2 (not the preferred master) serves now, e.g. after a failover.
+        let (a, b) = (target(&inv, 0, Some(false)), target(&inv, 1, Some(true)));
         assert_eq!(pair_order(&inv, &[&a, &b]), [0, 1]);
-        let a = target(&inv, 0, Some(r#"{"instances":[{"state":"master"}]}"#));
-        let b = target(&inv, 1, Some(r#"{"instances":[{"state":"backup"}]}"#));
+        let (a, b) = (target(&inv, 0, Some(true)), target(&inv, 1, Some(false)));
+        assert_eq!(pair_order(&inv, &[&a, &b]), [1, 0]);
+        // Unknown: the preferred master goes last.
+        let (a, b) = (target(&inv, 0, None), target(&inv, 1, None));
         assert_eq!(pair_order(&inv, &[&a, &b]), [1, 0]);
     }
 
-    #[test]
-    fn without_a_daemon_the_preferred_master_goes_last() {
-        let inv = inv(Mode::MasterBackup);
-        let a = target(&inv, 0, None);
-        let b = target(&inv, 1, Some("not json"));
-        assert_eq!(pair_order(&inv, &[&a, &b]), [1, 0]);
+    fn sh(script: &str, args: &[&str]) -> std::process::Output {
+        std::process::Command::new("sh").arg("-c").arg(script).arg("hapair-test").args(args).output().expect("sh runs")
     }
 
     #[test]
-    fn limit_selects_a_node_or_a_pair() {
-        let inv = inv(Mode::MasterBackup);
-        assert_eq!(selected(&inv, Some("web2")).expect("found").len(), 1);
-        assert_eq!(selected(&inv, Some("web")).expect("found").len(), 2);
-        assert_eq!(selected(&inv, None).expect("found").len(), 2);
-        let e = selected(&inv, Some("nope")).expect_err("no match");
-        assert_eq!(e.message, "`--limit nope` matches no node or pair of the inventory");
+    fn a_refused_swap_puts_every_file_back() {
+        // Real sh and coreutils: two writes and a deletion, the validator fails, all restored.
+        let dir = std::env::temp_dir().join(format!("hapair-swap-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let f = |n: &str| dir.join(n).display().to_string();
+        std::fs::write(f("a.conf"), "old a\n").expect("write");
+        std::fs::write(f("gone.conf"), "old gone\n").expect("write");
+        std::fs::write(f(".hapair-new.1"), "new a\n").expect("write");
+        std::fs::write(f(".hapair-new.2"), "new b\n").expect("write");
+        let ops =
+            ["w", &f(".hapair-new.1"), &f("a.conf"), "w", &f(".hapair-new.2"), &f("b.conf"), "d", &f("gone.conf")];
+        let mut args: Vec<&str> = ops.to_vec();
+        args.extend(["--", "sh", "-c", "grep -q 'new a' a.conf && echo refused >&2 && exit 1"]);
+        let o = std::process::Command::new("sh")
+            .current_dir(&dir)
+            .arg("-c")
+            .arg(SWAP_SCRIPT)
+            .arg("hapair-swap")
+            .args(&args)
+            .output()
+            .expect("sh runs");
+        assert!(!o.status.success());
+        assert_eq!(String::from_utf8_lossy(&o.stderr), "refused\n");
+        assert_eq!(std::fs::read_to_string(f("a.conf")).expect("a"), "old a\n");
+        assert_eq!(std::fs::read_to_string(f("gone.conf")).expect("gone"), "old gone\n");
+        let mut left: Vec<String> = std::fs::read_dir(&dir)
+            .expect("ls")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().to_string())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["a.conf", "gone.conf"]);
+
+        // Accepted: new files in place, deletion done, no backups left.
+        std::fs::write(f(".hapair-new.1"), "new a\n").expect("write");
+        std::fs::write(f(".hapair-new.2"), "new b\n").expect("write");
+        let mut args: Vec<&str> = ops.to_vec();
+        args.extend(["--", "true"]);
+        let o = sh(SWAP_SCRIPT, &args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(std::fs::read_to_string(f("a.conf")).expect("a"), "new a\n");
+        assert_eq!(std::fs::read_to_string(f("b.conf")).expect("b"), "new b\n");
+        let mut left: Vec<String> = std::fs::read_dir(&dir)
+            .expect("ls")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().to_string())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["a.conf", "b.conf"]);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -2,35 +2,30 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
-use crate::apply::{self, ui, Format, LocalBinary, Outcome, Ui};
+use crate::apply::{self, ui, Format, Outcome, Ui};
 use crate::error::Error;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
     #[command(flatten)]
     pub target: super::Target,
+    #[command(flatten)]
+    pub daemon: super::DaemonBuilds,
     /// Approve the changes without asking (required when stdin or stdout is not a terminal)
     #[arg(short, long)]
     pub yes: bool,
-    /// Pairs converged at the same time
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..))]
-    pub forks: u16,
     /// Stop every pair at the first failure (default: only the failing pair stops)
     #[arg(long)]
     pub fail_fast: bool,
-    /// Folder with template overrides
+    /// Users' roles folder (`NAME/role.yml`, `NAME/templates/`, `NAME/files/`), after `roles/` beside the inventory
     #[arg(long, value_name = "DIR")]
     pub roles: Option<std::path::PathBuf>,
 }
 
 pub fn run(args: Args) -> Result<u8, Error> {
     let inv = args.target.load()?;
-    let binary = LocalBinary::current()?;
-    let opts = apply::Options {
-        forks: usize::from(args.forks),
-        fail_fast: args.fail_fast,
-        ..args.target.engine_options(args.roles)
-    };
+    let builds = args.daemon.load()?;
+    let opts = apply::Options { fail_fast: args.fail_fast, ..args.target.engine_options(args.roles) };
     let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     // Terraform's convention: without a terminal to ask on, only `--yes` approves; refused
     // before any connection, so a script that forgot `--yes` changes nothing.
@@ -44,19 +39,22 @@ pub fn run(args: Args) -> Result<u8, Error> {
     let ui = Ui::new(args.target.format, false);
     let rt = super::runtime()?;
     let results = rt.block_on(async {
-        let survey = apply::survey(&inv, &opts, &binary.spec, &ui).await?;
+        let survey = apply::survey(&inv, &opts, &builds, &|h, s| ui.step(h, s)).await?;
+        if let Some(e) = survey.refusal() {
+            survey.close().await;
+            return Err(e);
+        }
         let plans = survey.plans();
         let pending = plans.iter().any(|p| p.has_changes());
         match args.target.format {
             Format::Json => {
-                for p in &plans {
-                    ui.json_line(serde_json::json!({"event": "plan", "plan": p}));
-                }
+                let mut doc = super::plan_json::document(&survey.targets);
+                doc["event"] = serde_json::json!("plan");
+                ui.json_line(doc);
             }
             Format::Text if pending => {
                 ui.finish();
-                let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-                print!("{}", crate::plan::render_text(&plans, color));
+                print!("{}", crate::plan::render_text(&plans, super::conventions::stdout_color()));
             }
             Format::Text => {}
         }
@@ -66,7 +64,7 @@ pub fn run(args: Args) -> Result<u8, Error> {
                 Error::new("nothing was changed: the plan was not confirmed").with_fix("answer `y`, or pass `--yes`")
             );
         }
-        let results = apply::execute(&inv, &survey, &opts, &binary, &ui).await;
+        let results = apply::execute(&inv, &survey, &opts, &builds, &ui).await;
         survey.close().await;
         Ok::<_, Error>(results)
     })?;

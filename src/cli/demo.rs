@@ -29,7 +29,16 @@ pub fn run(args: Args) -> Result<u8, Error> {
     let steps = if args.no_failover { 3 } else { 4 };
 
     eprintln!("demo: step 1/{steps}: two real Debian 12 hosts on this machine (`hapair lab up`)");
-    let info = lab::up(&lab::UpOptions { name: args.name.clone(), nodes: 2, mode: args.mode.clone(), out }, &progress)?;
+    let info = lab::up(
+        &lab::UpOptions {
+            name: args.name.clone(),
+            nodes: 2,
+            mode: args.mode.clone(),
+            out,
+            distros: vec![lab::Distro::Bookworm; 2],
+        },
+        &progress,
+    )?;
     let inv_path = info.inventory.clone();
 
     eprintln!("demo: step 2/{steps}: the plan, then `hapair apply` ({} pair)", args.mode);
@@ -39,11 +48,12 @@ pub fn run(args: Args) -> Result<u8, Error> {
         format: Format::Text,
         overrides: vec![],
         accept_new_host_keys: false,
+        forks: 5,
     };
     let code = super::apply::run(super::apply::Args {
         target: target.clone(),
+        daemon: super::DaemonBuilds { paths: vec![] },
         yes: true,
-        forks: 5,
         fail_fast: false,
         roles: None,
     })?;
@@ -61,7 +71,7 @@ pub fn run(args: Args) -> Result<u8, Error> {
     }
     print!("{}", verify::report::text(&report));
     println!();
-    let node1 = info.hosts.first().map(|(_, a)| a.to_string()).unwrap_or_default();
+    let node1 = info.hosts.first().map(|(_, a, _)| a.to_string()).unwrap_or_default();
     let inv_s = inv_path.display();
     // The binary as the user can call it from here (scripts/demo.sh runs ./target/release/hapair).
     let exe = std::env::current_exe()

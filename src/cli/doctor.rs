@@ -21,6 +21,7 @@ pub fn run(args: Args) -> Result<u8, Error> {
         &inv,
         args.target.limit.as_deref(),
         args.target.accept_new_host_keys,
+        usize::from(args.target.forks),
         &progress,
     ))?;
     match args.target.format {

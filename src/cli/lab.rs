@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 #[derive(clap::Subcommand, Debug)]
 pub enum Command {
-    /// Create (or reuse) N Debian 12 hosts and write an inventory for them
+    /// Create (or reuse) N Debian hosts and write an inventory for them
     Up {
         /// Number of hosts (even: one pair per two hosts)
         #[arg(long, default_value_t = 2)]
@@ -20,6 +20,10 @@ pub enum Command {
         /// Inventory to write (default `inventories/<name>.yml`)
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Debian release of the hosts: `bullseye` (11), `bookworm` (12) or `trixie` (13), for
+        /// all nodes or per node (`node1=bullseye,node2=trixie`); each base is built once
+        #[arg(long, default_value = "bookworm", value_name = "RELEASE|NODE=RELEASE,...")]
+        distro: String,
     },
     /// Remove every host, bridge, mount, file and process the lab made
     Down {
@@ -49,9 +53,10 @@ fn progress(msg: &str) {
 
 pub fn run(c: Command) -> Result<u8, Error> {
     match c {
-        Command::Up { nodes, name, mode, out } => {
+        Command::Up { nodes, name, mode, out, distro } => {
             let out = out.unwrap_or_else(|| PathBuf::from(format!("inventories/{name}.yml")));
-            let info = lab::up(&lab::UpOptions { name, nodes, mode, out }, &progress)?;
+            let distros = lab::parse_distros(&distro, nodes)?;
+            let info = lab::up(&lab::UpOptions { name, nodes, mode, out, distros }, &progress)?;
             println!(
                 "lab `{}` is up: {} hosts on `{}` (10.77.{}.0/24)",
                 info.name,
@@ -59,8 +64,8 @@ pub fn run(c: Command) -> Result<u8, Error> {
                 info.bridge,
                 info.subnet
             );
-            for (node, addr) in &info.hosts {
-                println!("  {node:<8} {addr}");
+            for (node, addr, distro) in &info.hosts {
+                println!("  {node:<8} {:<15} {}", addr.to_string(), distro.title());
             }
             println!("inventory: {}", info.inventory.display());
             Ok(0)
@@ -80,10 +85,17 @@ pub fn run(c: Command) -> Result<u8, Error> {
                 info.subnet,
                 info.inventory.display()
             );
-            println!("  {:<8} {:<15} {:<8} STATE", "NODE", "ADDRESS", "PID");
+            println!("  {:<8} {:<15} {:<8} {:<10} STATE", "NODE", "ADDRESS", "PID", "RELEASE");
             for r in rows {
                 let pid = r.pid.map_or("-".to_string(), |p| p.to_string());
-                println!("  {:<8} {:<15} {:<8} {}", r.node, r.address.to_string(), pid, r.state);
+                println!(
+                    "  {:<8} {:<15} {:<8} {:<10} {}",
+                    r.node,
+                    r.address.to_string(),
+                    pid,
+                    r.distro.name(),
+                    r.state
+                );
             }
             Ok(0)
         }

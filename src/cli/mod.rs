@@ -1,7 +1,7 @@
 //! Command-line interface: clap types, dispatch, and the one place that prints errors and
 //! picks exit codes. Each subcommand lives in its own file with its `Args` and `run`.
 
-use clap::{Parser, Subcommand};
+use clap::{FromArgMatches, Parser, Subcommand};
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -9,11 +9,14 @@ use crate::error::Error;
 
 mod apply;
 mod check;
+pub mod conventions;
 mod demo;
 mod doctor;
 mod import;
 mod lab;
+mod monitoring;
 mod plan;
+pub mod plan_json;
 mod status;
 mod verify;
 mod vrrpd;
@@ -49,11 +52,22 @@ pub enum Command {
     Import(import::Command),
     /// Diagnose a live cluster over SSH, with a fix for each finding
     Doctor(doctor::Args),
+    /// Monitoring: Prometheus scrape configuration, alert rules, Grafana dashboard
+    #[command(subcommand)]
+    Monitoring(monitoring::Command),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completions(conventions::CompletionsArgs),
+    /// Print the man page (roff), or write every page into a folder
+    Man(conventions::ManArgs),
 }
 
 /// Entry point for `main`: parse, run, print the error if any, exit.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // The version strings name the running libc, so the command is completed at run time.
+    let cli = match Cli::from_arg_matches(&conventions::command().get_matches()) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
     match run(cli.command) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
@@ -77,6 +91,9 @@ pub fn run(command: Command) -> Result<u8, Error> {
         Command::Vrrpd(a) => vrrpd::run(a),
         Command::Import(c) => import::run(c),
         Command::Doctor(a) => doctor::run(a),
+        Command::Monitoring(c) => monitoring::run(c),
+        Command::Completions(a) => conventions::completions(a),
+        Command::Man(a) => conventions::man(a),
     }
 }
 
@@ -99,6 +116,25 @@ pub struct Target {
     /// Add unknown host keys to the inventory's known_hosts instead of refusing
     #[arg(long)]
     pub accept_new_host_keys: bool,
+    /// Pairs contacted at the same time (connections, facts, changes, checks)
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..))]
+    pub forks: u16,
+}
+
+/// Daemon builds for nodes the running hapair cannot run on (`plan` and `apply`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct DaemonBuilds {
+    /// A build of this hapair to push to the nodes it fits, e.g. the glibc 2.17 build of
+    /// `scripts/build-portable.sh` or one for aarch64 (repeatable; default: `$HAPAIR_DAEMON_BINARY`,
+    /// paths separated by `:`). Each node gets the first build that runs there, this hapair last.
+    #[arg(long = "daemon-binary", value_name = "PATH")]
+    pub paths: Vec<std::path::PathBuf>,
+}
+
+impl DaemonBuilds {
+    pub fn load(&self) -> Result<crate::binary::Builds, Error> {
+        crate::binary::Builds::from_args(&self.paths)
+    }
 }
 
 impl Target {
@@ -107,17 +143,28 @@ impl Target {
         crate::inventory::load_or_error(&self.inventory, &self.overrides)
     }
 
-    /// Engine options for this selection: one pair at a time, no fail-fast, unless the caller
-    /// (`apply`) says otherwise.
-    pub fn engine_options(&self, roles_dir: Option<std::path::PathBuf>) -> crate::apply::Options {
-        crate::apply::Options {
+    /// Engine options for this selection: `--forks` pairs at a time, no fail-fast, unless the
+    /// caller (`apply`) says otherwise.
+    pub fn engine_options(&self, roles_dir: Option<std::path::PathBuf>) -> crate::survey::Options {
+        crate::survey::Options {
             limit: self.limit.clone(),
-            forks: 1,
+            forks: usize::from(self.forks),
             fail_fast: false,
             accept_new_host_keys: self.accept_new_host_keys,
-            roles_dir,
+            roles_dirs: crate::survey::roles_dirs(&self.inventory, roles_dir),
+            serving: Some(crate::survey::ServingProbe {
+                path: crate::verify::snapshot::STATUS_FILE.to_string(),
+                is_serving: is_master_of_any,
+            }),
         }
     }
+}
+
+/// From the daemon's status file: whether it is MASTER of any instance now.
+fn is_master_of_any(status: &[u8]) -> Option<bool> {
+    let v: serde_json::Value = serde_json::from_slice(status).ok()?;
+    let inst = v.get("instances")?.as_array()?;
+    Some(inst.iter().any(|i| i.get("state").and_then(|s| s.as_str()) == Some("master")))
 }
 
 /// The one place errors are printed.

@@ -1,6 +1,6 @@
 //! `hapair status`: VRRP state, checks and config drift of every node.
 
-use crate::apply::{Format, LocalBinary, Ui};
+use crate::apply::Format;
 use crate::error::Error;
 use crate::verify::status;
 
@@ -12,10 +12,9 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<u8, Error> {
     let inv = args.target.load()?;
-    let binary = LocalBinary::current()?;
+    let builds = crate::binary::Builds::from_args(&[])?;
     let opts = args.target.engine_options(None);
-    let ui = Ui::new(args.target.format, true);
-    let rows = super::runtime()?.block_on(status::gather(&inv, &opts, &binary, &ui))?;
+    let rows = super::runtime()?.block_on(status::gather(&inv, &opts, &builds))?;
     match args.target.format {
         Format::Json => println!("{}", serde_json::to_string(&rows).unwrap_or_default()),
         Format::Text => print!("{}", status::text(&rows)),

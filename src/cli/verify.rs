@@ -19,6 +19,7 @@ pub fn run(args: Args) -> Result<u8, Error> {
         limit: args.target.limit,
         failover: args.failover,
         accept_new_host_keys: args.target.accept_new_host_keys,
+        forks: usize::from(args.target.forks),
     };
     let report = run_report(&inv, &opts, args.target.format)?;
     match args.target.format {

@@ -347,11 +347,12 @@ pub fn diagnose(pair: &Pair, views: &[NodeView; 2]) -> Vec<Finding> {
     out
 }
 
-/// Gather and diagnose every selected pair.
+/// Gather and diagnose every selected pair, `forks` pairs at a time.
 pub async fn run(
     inv: &Inventory,
     limit: Option<&str>,
     accept_new: bool,
+    forks: usize,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<(Vec<Finding>, Vec<(String, Vec<String>)>), Error> {
     let pairs: Vec<&Pair> =
@@ -360,23 +361,44 @@ pub async fn run(
         return Err(Error::new("no pair matches `--limit`").with_fix("name a pair or a node of the inventory"));
     }
     let ssh = SshOptions { accept_new_host_keys: accept_new };
+    let results: Vec<_> = {
+        use futures::StreamExt;
+        futures::stream::iter(pairs.into_iter().map(|p| doctor_pair(p, &ssh, progress)))
+            .buffered(forks.max(1))
+            .collect()
+            .await
+    };
     let mut findings = Vec::new();
     let mut journals = Vec::new();
-    for p in pairs {
-        progress(&format!("{}: connecting", p.name));
-        let (a, b) = tokio::join!(SshHost::connect(&p.nodes[0], &ssh), SshHost::connect(&p.nodes[1], &ssh));
-        let hosts = [a?, b?];
-        progress(&format!("{}: gathering, then listening for adverts for 3 s", p.name));
-        let (va, vb) = tokio::join!(gather(&hosts[0], &p.nodes[0]), gather(&hosts[1], &p.nodes[1]));
-        let views = [va?, vb?];
-        for (i, n) in p.nodes.iter().enumerate() {
-            journals.push((n.name.clone(), views[i].journal.clone()));
-        }
-        findings.extend(diagnose(p, &views));
-        let [a, b] = hosts;
-        a.close().await;
-        b.close().await;
+    for r in results {
+        let (f, j) = r?;
+        findings.extend(f);
+        journals.extend(j);
     }
+    Ok((findings, journals))
+}
+
+type PairDiagnosis = (Vec<Finding>, Vec<(String, Vec<String>)>);
+
+async fn doctor_pair(p: &Pair, ssh: &SshOptions, progress: &(dyn Fn(&str) + Sync)) -> Result<PairDiagnosis, Error> {
+    progress(&format!("{}: connecting", p.name));
+    let (a, b) = tokio::join!(SshHost::connect(&p.nodes[0], ssh), SshHost::connect(&p.nodes[1], ssh));
+    let hosts = [a?, b?];
+    progress(&format!("{}: gathering, then listening for adverts for 3 s", p.name));
+    let (va, vb) = tokio::join!(gather(&hosts[0], &p.nodes[0]), gather(&hosts[1], &p.nodes[1]));
+    let [a, b] = hosts;
+    let views = match (va, vb) {
+        (Ok(va), Ok(vb)) => [va, vb],
+        (Err(e), _) | (_, Err(e)) => {
+            a.close().await;
+            b.close().await;
+            return Err(e);
+        }
+    };
+    let journals = p.nodes.iter().enumerate().map(|(i, n)| (n.name.clone(), views[i].journal.clone())).collect();
+    let findings = diagnose(p, &views);
+    a.close().await;
+    b.close().await;
     Ok((findings, journals))
 }
 

@@ -3,6 +3,7 @@
 
 use super::finding::{self, Finding, Location};
 use super::model::*;
+use super::places::PairPlaces;
 use super::rules;
 use super::settings::{self, collect, loc, typed, unknown_key, Layer, Leaves, Raw, SecretSource, Ty, Value, SETTINGS};
 use super::tree::{self, Kind, Node, Pos, TreeError};
@@ -17,25 +18,6 @@ pub struct Loaded {
     pub warnings: Vec<Finding>,
     /// Per node: (setting, shown value, layer, where).
     pub provenance: BTreeMap<String, Vec<(String, String, Layer, Location)>>,
-}
-
-/// Where the structural parts of each pair were written, for the rules' findings.
-#[derive(Debug, Clone, Default)]
-pub struct PairPlaces {
-    pub name: Location,
-    pub nodes: Location,
-    pub vips: Location,
-    pub node_name: Vec<Location>,
-    pub node_address: Vec<Location>,
-    pub vip_address: Vec<Location>,
-    pub vip_vrid: Vec<Location>,
-    pub vip_master: Vec<Location>,
-    /// Per VIP, the priorities' place (or the VIP's when defaulted).
-    pub vip_priorities: Vec<Location>,
-    /// Per node (index), per setting key, where its winning value was written.
-    pub settings: [BTreeMap<String, Location>; 2],
-    /// Whether `check.*` keys other than `type` were written anywhere for the node.
-    pub check_keys_written: [bool; 2],
 }
 
 impl Default for Location {
@@ -66,8 +48,8 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<Loaded, Vec<Finding>> {
     load_bytes(path, bytes, overrides)
 }
 
-/// `load` of an inventory already read (`path` names it in findings and is the base of its
-/// relative paths). The fuzz target's entry point.
+/// `load` of an inventory already in memory (e.g. one `hapair import` just built, so it never
+/// goes to disk with its secrets); `path` names it in findings and anchors relative paths.
 pub fn load_bytes(path: &Path, bytes: Vec<u8>, overrides: &[String]) -> Result<Loaded, Vec<Finding>> {
     let at = |line, column| Location { file: path.to_path_buf(), line, column };
     let text = String::from_utf8(bytes).map_err(|e| {
@@ -188,9 +170,9 @@ pub fn load_bytes(path: &Path, bytes: Vec<u8>, overrides: &[String]) -> Result<L
         }
     }
     let inventory = Inventory { source: path.to_path_buf(), pairs };
-    if !findings.iter().any(Finding::is_error) {
-        findings.extend(rules::check(&inventory, &places));
-    }
+    // The rules run on every pair that could be built, whatever else is wrong: `check` reports
+    // every finding at once. A value that was refused is not judged again by the rules.
+    findings.extend(rules::check(&inventory, &places));
     finding::sort(&mut findings);
     findings.dedup();
     if findings.iter().any(Finding::is_error) {
@@ -341,14 +323,16 @@ fn pair_of(
                 format!("pair `{name}` has no `mode`"),
                 "add `mode: master-backup` or `mode: dual-master`",
             ));
-            None
+            pl.mode_refused = true;
+            Mode::MasterBackup
         }
         Some(m) => match typed("mode", Ty::OneOf(&["master-backup", "dual-master"]), m) {
-            Ok(Value::Str(s)) if s == "dual-master" => Some(Mode::DualMaster),
-            Ok(_) => Some(Mode::MasterBackup),
+            Ok(Value::Str(s)) if s == "dual-master" => Mode::DualMaster,
+            Ok(_) => Mode::MasterBackup,
             Err((msg, fix)) => {
                 findings.push(Finding::error("HA004", loc(path, m.pos), msg, fix));
-                None
+                pl.mode_refused = true;
+                Mode::MasterBackup
             }
         },
     };
@@ -491,6 +475,7 @@ fn pair_of(
     for (i, (nname, addr, iface, leaves, npos)) in built.iter().enumerate() {
         pl.node_name.push(nname.1.clone());
         pl.node_address.push(addr.1.clone());
+        let slot = i.min(1);
         let iface = match iface {
             Some(i) => i.clone(),
             None => {
@@ -500,7 +485,8 @@ fn pair_of(
                     format!("node `{}` has no `interface` (nor has pair `{name}`)", nname.0),
                     "add `interface: eth0` to the pair, or to the node",
                 ));
-                continue;
+                pl.refused[slot].insert("interface".into());
+                String::new()
             }
         };
         let empty = Leaves::new();
@@ -508,38 +494,44 @@ fn pair_of(
             [ctx.defaults, &pair_leaves, leaves, ctx.global_cli, ctx.node_cli.get(&nname.0).unwrap_or(&empty)];
         let mut values: BTreeMap<&str, Value> = BTreeMap::new();
         let mut rows = Vec::new();
-        let mut bad = false;
-        pl.check_keys_written[i.min(1)] =
+        pl.check_keys_written[slot] =
             layers.iter().any(|l| l.keys().any(|k| k.starts_with("check.") && k != "check.type"));
         for (key, ty, builtin) in SETTINGS {
             let winner: Option<&Raw> = layers.iter().rev().find_map(|l| l.get(*key));
+            // Parsed once per run, not once per node (`check` on a large inventory).
+            let builtin_value = || builtin.and_then(|_| builtin_value(key));
             let (value, layer, location) = match winner {
                 Some(raw) => match typed(key, *ty, &raw.node) {
                     Ok(v) => (Some(v), raw.layer, raw.location.clone()),
                     Err((msg, fix)) => {
+                        // Said here; the node is still built (with the built-in value in its
+                        // place) so the rules can judge everything else, but not this value.
                         findings.push(Finding::error("HA004", raw.location.clone(), msg, fix));
-                        bad = true;
+                        pl.refused[slot].insert(key.to_string());
+                        pl.settings[slot].insert(key.to_string(), raw.location.clone());
+                        if let Some(v) = builtin_value() {
+                            values.insert(key, v);
+                        }
                         continue;
                     }
                 },
-                None => {
-                    let v = builtin.and_then(|_| builtin_value(key));
-                    (v, Layer::Builtin, Location::default())
-                }
+                None => (builtin_value(), Layer::Builtin, Location::default()),
             };
             if let Some(v) = value {
-                pl.settings[i.min(1)].insert(key.to_string(), location.clone());
+                pl.settings[slot].insert(key.to_string(), location.clone());
                 rows.push((key.to_string(), show(key, &v), layer, location));
                 values.insert(key, v);
             }
         }
-        if bad {
-            continue;
-        }
-        match node_settings(ctx, &nname.0, addr.0, &iface, &values, &pl.settings[i.min(1)], findings) {
-            Some(n) => resolved.push(n),
-            None => continue,
-        }
+        let node = node_settings(
+            ctx,
+            (&nname.0, addr.0, &iface),
+            &values,
+            &pl.settings[slot],
+            &mut pl.refused[slot],
+            findings,
+        );
+        resolved.push(node);
         prov.insert(nname.0.clone(), rows);
     }
     if resolved.len() != 2 {
@@ -564,8 +556,9 @@ fn pair_of(
             match &v.kind {
                 Kind::Seq(items) => {
                     for item in items {
-                        if let Some(vip) = vip_of(path, &nodes, item, &mut pl, findings) {
-                            vips.push(vip);
+                        match vip_of(path, &nodes, item, &mut pl, findings) {
+                            Some(vip) => vips.push(vip),
+                            None => pl.vips_incomplete = true,
                         }
                     }
                 }
@@ -573,7 +566,6 @@ fn pair_of(
             }
         }
     }
-    let mode = mode?;
     Some((Pair { name: name.to_string(), mode, nodes, vips }, pl, prov))
 }
 
@@ -664,7 +656,7 @@ fn vip_of(
             return None;
         }
     };
-    let vrid = match typed("vrid", Ty::Int { min: 1, max: 255 }, r) {
+    let vrid = match typed("vrid", Ty::Int(crate::values::VRID), r) {
         Ok(Value::Int(v)) => Vrid::new(v as u8)?,
         Err((msg, fix)) => {
             findings.push(Finding::error("HA004", loc(path, r.pos), msg, fix));
@@ -689,12 +681,14 @@ fn vip_of(
     prio[mi] = 150;
     prio[1 - mi] = 100;
     let mut prio_loc = loc(path, item.pos);
+    let mut prio_refused = false;
     if let Some(p) = item.get("priorities") {
         prio_loc = loc(path, p.pos);
         match &p.kind {
             Kind::Map(entries) => {
                 for e in entries {
                     let Some(i) = nodes.iter().position(|n| n.name == e.key) else {
+                        prio_refused = true;
                         findings.push(Finding::error(
                             "HA021",
                             loc(path, e.key_pos),
@@ -703,14 +697,20 @@ fn vip_of(
                         ));
                         continue;
                     };
-                    match typed("priority", Ty::Int { min: 1, max: 255 }, &e.value) {
+                    match typed("priority", Ty::Int(crate::values::PRIORITY), &e.value) {
                         Ok(Value::Int(v)) => prio[i] = v as u8,
-                        Err((msg, fix)) => findings.push(Finding::error("HA004", loc(path, e.value.pos), msg, fix)),
+                        Err((msg, fix)) => {
+                            prio_refused = true;
+                            findings.push(Finding::error("HA004", loc(path, e.value.pos), msg, fix))
+                        }
                         _ => {}
                     }
                 }
             }
-            _ => findings.push(not_a(path, "priorities", p, "a mapping of node name to priority")),
+            _ => {
+                prio_refused = true;
+                findings.push(not_a(path, "priorities", p, "a mapping of node name to priority"))
+            }
         }
     }
     let priorities = [Priority::new(prio[0])?, Priority::new(prio[1])?];
@@ -718,6 +718,7 @@ fn vip_of(
     pl.vip_vrid.push(loc(path, r.pos));
     pl.vip_master.push(loc(path, m.pos));
     pl.vip_priorities.push(prio_loc);
+    pl.vip_priorities_refused.push(prio_refused);
     Some(Vip { address, vrid, master, priorities })
 }
 
@@ -733,15 +734,16 @@ fn show(key: &str, v: &Value) -> String {
     }
 }
 
+/// One node's settings from its typed values; `who` is (name, address, interface).
 fn node_settings(
     ctx: &Ctx,
-    name: &str,
-    address: Ipv4Addr,
-    iface: &str,
+    who: (&str, Ipv4Addr, &str),
     v: &BTreeMap<&str, Value>,
     places: &BTreeMap<String, Location>,
+    refused: &mut std::collections::BTreeSet<String>,
     findings: &mut Vec<Finding>,
-) -> Option<Node_> {
+) -> Node_ {
+    let (name, address, iface) = who;
     let s = |k: &str| match v.get(k) {
         Some(Value::Str(s)) => Some(s.clone()),
         _ => None,
@@ -772,14 +774,13 @@ fn node_settings(
                     format!("`vrrp.auth_pass` comes from `${var}`, which is not set"),
                     format!("export {var}=… before running hapair"),
                 ));
-                return None;
+                refused.insert("vrrp.auth_pass".into());
+                None
             }
         },
         Some(Value::Secret(SecretSource::File(f))) => {
             let p = resolve_path(ctx.base, f);
-            match crate::input::read_capped(&p, SECRET_FILE_CAP)
-                .and_then(|b| String::from_utf8(b).map_err(|_| crate::input::ReadError::NotText))
-            {
+            match crate::input::read_text_capped(&p, SECRET_FILE_CAP) {
                 Ok(t) => Some(Secret::new(t.trim_end_matches(['\n', '\r']).to_string())),
                 Err(e) => {
                     findings.push(Finding::error(
@@ -788,7 +789,8 @@ fn node_settings(
                         format!("`vrrp.auth_pass` comes from `{}`, which cannot be read: {}", p.display(), e.reason()),
                         "create the file (mode 0600) or point `file:` at it",
                     ));
-                    return None;
+                    refused.insert("vrrp.auth_pass".into());
+                    None
                 }
             }
         }
@@ -796,7 +798,7 @@ fn node_settings(
     };
     // Lengths first: every string that reaches a node (a file, a command, ssh) has a bound,
     // and a huge value is named by its length, never echoed.
-    let mut too_long = false;
+    // A value refused here is not judged (or echoed) again below.
     for (key, max) in STRING_LIMITS {
         let texts = match v.get(key) {
             Some(Value::Str(x)) => vec![x.as_str()],
@@ -811,7 +813,7 @@ fn node_settings(
                 format!("`{key}` has {} items; hapair allows at most {n}", texts.len()),
                 "list fewer",
             ));
-            too_long = true;
+            refused.insert(key.to_string());
         }
         if let Some(t) = texts.iter().find(|t| t.len() > *max) {
             findings.push(Finding::error(
@@ -820,7 +822,7 @@ fn node_settings(
                 format!("`{key}` has a value {} bytes long; hapair allows at most {max}", t.len()),
                 "shorten it",
             ));
-            too_long = true;
+            refused.insert(key.to_string());
         } else if let Some(t) = texts.iter().find(|t| t.chars().any(char::is_control)) {
             findings.push(Finding::error(
                 "HA013",
@@ -828,11 +830,8 @@ fn node_settings(
                 format!("`{key}` `{}` contains a control character (newline, tab, …)", t.escape_debug()),
                 "write it on one line, without control characters",
             ));
-            too_long = true;
+            refused.insert(key.to_string());
         }
-    }
-    if too_long {
-        return None;
     }
     let check_kind = match s("check.type").as_deref() {
         Some("script") => {
@@ -844,14 +843,14 @@ fn node_settings(
                     "`check.type` is `script` but `check.script` is not set",
                     "set `check.script` to the command, e.g. `[\"/usr/local/bin/check-nginx\"]`",
                 ));
-                return None;
+                refused.insert("check.type".into());
             }
             CheckKind::Script { argv }
         }
         Some("none") => CheckKind::None,
         _ => {
             let path = s("check.path").unwrap_or_else(|| "/".into());
-            if !path.starts_with('/')
+            if !refused.contains("check.path") && !path.starts_with('/')
                 || path.chars().any(|c| c.is_whitespace() || c.is_control() || "\"'`$;\\<>{}".contains(c))
             {
                 findings.push(Finding::error(
@@ -860,23 +859,25 @@ fn node_settings(
                     format!("`check.path` `{}` is not a URL path", path.escape_debug()),
                     "write a path like `/healthz`",
                 ));
-                return None;
+                refused.insert("check.path".into());
             }
             CheckKind::Http { path }
         }
     };
     let server_name = s("nginx.server_name").unwrap_or_else(|| "_".into());
-    if server_name.is_empty() || server_name.chars().any(|c| c.is_control() || "\"'`$;\\{}#".contains(c)) {
+    if !refused.contains("nginx.server_name")
+        && (server_name.is_empty() || server_name.chars().any(|c| c.is_control() || "\"'`$;\\{}#".contains(c)))
+    {
         findings.push(Finding::error(
             "HA013",
             at("nginx.server_name"),
             format!("`nginx.server_name` `{}` is not a server name", server_name.escape_debug()),
             "write names separated by spaces, like `www.example.com example.com`, or `_`",
         ));
-        return None;
+        refused.insert("nginx.server_name".into());
     }
     let upstreams = l("nginx.upstreams");
-    for u in &upstreams {
+    for u in upstreams.iter().filter(|_| !refused.contains("nginx.upstreams")) {
         let ok = u.rsplit_once(':').is_some_and(|(h, p)| {
             !h.is_empty()
                 && p.parse::<u16>().is_ok_and(|p| p > 0)
@@ -889,28 +890,29 @@ fn node_settings(
                 format!("upstream `{}` is not `host:port`", u.escape_debug()),
                 "write upstreams like `10.0.0.5:8080`",
             ));
-            return None;
+            refused.insert("nginx.upstreams".into());
+            break;
         }
     }
     let user = s("connection.user").unwrap_or_else(|| "root".into());
-    if !valid_user(&user) {
+    if !refused.contains("connection.user") && !valid_user(&user) {
         findings.push(Finding::error(
             "HA013",
             at("connection.user"),
             format!("`connection.user` `{}` is not a user name", user.escape_debug()),
             "write a login name like `deploy`",
         ));
-        return None;
+        refused.insert("connection.user".into());
     }
     let host = s("connection.host").unwrap_or_else(|| address.to_string());
-    if !valid_host(&host) {
+    if !refused.contains("connection.host") && !valid_host(&host) {
         findings.push(Finding::error(
             "HA013",
             at("connection.host"),
             format!("`connection.host` `{}` is not a host name or address", host.escape_debug()),
             "write a DNS name or an IP address",
         ));
-        return None;
+        refused.insert("connection.host".into());
     }
     let timeout = d("connection.timeout");
     if timeout.is_zero() {
@@ -920,10 +922,10 @@ fn node_settings(
             "`connection.timeout` is 0: every remote step would fail at once",
             "write the longest a step may take, like `300s`",
         ));
-        return None;
+        refused.insert("connection.timeout".into());
     }
     let jump_host = s("connection.jump_host");
-    if let Some(j) = jump_host.as_deref().filter(|j| !valid_jump_host(j)) {
+    if let Some(j) = jump_host.as_deref().filter(|j| !refused.contains("connection.jump_host") && !valid_jump_host(j)) {
         // OpenSSH runs a jump host through a shell (ProxyJump becomes a ProxyCommand): the
         // same alphabet as `connection.host` and `connection.user`, nothing else.
         findings.push(Finding::error(
@@ -932,9 +934,10 @@ fn node_settings(
             format!("`connection.jump_host` `{}` is not `[user@]host[:port]`", j.escape_debug()),
             "write it like `deploy@bastion.example.com:22` (letters, digits, `.`, `-`, `_`; no shell characters)",
         ));
-        return None;
+        refused.insert("connection.jump_host".into());
     }
-    Some(Node_ {
+    let monitoring = super::monitoring::settings(v, &at, b("firewall.manage"), refused, findings);
+    Node_ {
         name: name.to_string(),
         address,
         interface: iface.to_string(),
@@ -973,7 +976,8 @@ fn node_settings(
             weight: i("check.weight") as i32,
         },
         firewall: FirewallSettings { manage: b("firewall.manage"), restrict_to_peer: b("firewall.restrict_to_peer") },
-    })
+        monitoring,
+    }
 }
 
 /// `-e key=value` into leaves: `section.key=v` for every node, `NODE.section.key=v` for one.

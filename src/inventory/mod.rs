@@ -5,13 +5,17 @@ pub mod explain;
 pub mod finding;
 mod load;
 pub mod model;
+pub mod monitoring;
+mod places;
 mod rules;
 mod settings;
 pub mod tree;
 
 pub use finding::{Finding, Location, Severity};
-pub use load::{load, load_bytes, Loaded};
+pub use load::{load, load_bytes, valid_interface, valid_name, Loaded};
 pub use model::*;
+pub use monitoring::MonitoringSettings;
+pub use settings::show_duration;
 
 use crate::error::Error;
 use std::path::Path;

@@ -7,84 +7,7 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// A VRRP virtual router id, 1..=255.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Vrid(u8);
-
-impl Vrid {
-    pub fn new(v: u8) -> Option<Vrid> {
-        (v != 0).then_some(Vrid(v))
-    }
-    pub fn get(self) -> u8 {
-        self.0
-    }
-}
-
-impl fmt::Display for Vrid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-/// A configured VRRP priority, 1..=255 (0 is only ever sent on shutdown).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Priority(u8);
-
-impl Priority {
-    pub fn new(v: u8) -> Option<Priority> {
-        (v != 0).then_some(Priority(v))
-    }
-    pub fn get(self) -> u8 {
-        self.0
-    }
-}
-
-impl fmt::Display for Priority {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-/// An IPv4 virtual address with its prefix length, e.g. `10.77.1.200/24`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct VipCidr {
-    addr: Ipv4Addr,
-    prefix: u8,
-}
-
-impl VipCidr {
-    pub fn new(addr: Ipv4Addr, prefix: u8) -> Option<VipCidr> {
-        (prefix <= 32).then_some(VipCidr { addr, prefix })
-    }
-    pub fn addr(self) -> Ipv4Addr {
-        self.addr
-    }
-    pub fn prefix(self) -> u8 {
-        self.prefix
-    }
-    /// Whether `other` lies in this address's subnet.
-    pub fn contains(self, other: Ipv4Addr) -> bool {
-        let mask = if self.prefix == 0 { 0 } else { u32::MAX << (32 - self.prefix) };
-        (u32::from(self.addr) & mask) == (u32::from(other) & mask)
-    }
-}
-
-impl fmt::Display for VipCidr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.addr, self.prefix)
-    }
-}
-
-impl std::str::FromStr for VipCidr {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (a, p) = s.split_once('/').ok_or_else(|| format!("`{s}` has no prefix length; write it as `{s}/24`"))?;
-        let addr: Ipv4Addr = a.parse().map_err(|_| format!("`{a}` is not an IPv4 address"))?;
-        let prefix: u8 =
-            p.parse().ok().filter(|p| *p <= 32).ok_or_else(|| format!("`{p}` is not a prefix length (0 to 32)"))?;
-        Ok(VipCidr { addr, prefix })
-    }
-}
+pub use crate::values::{Priority, VipCidr, Vrid};
 
 /// A secret (the VRRPv2 password). Never printed: `Display` and `Debug` show `<redacted>`.
 #[derive(Clone, PartialEq, Eq)]
@@ -165,6 +88,7 @@ pub struct Node {
     pub nginx: NginxSettings,
     pub check: CheckSettings,
     pub firewall: FirewallSettings,
+    pub monitoring: super::monitoring::MonitoringSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,8 +2,9 @@
 //! its rule code (documented in docs/rules.md), the place, what is wrong and the fix.
 
 use super::finding::{Finding, Location};
-use super::load::PairPlaces;
 use super::model::*;
+use super::places::PairPlaces;
+use crate::values;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -75,7 +76,9 @@ pub fn check(inv: &Inventory, places: &[PairPlaces]) -> Vec<Finding> {
 
 fn pair_rules(pair: &Pair, pl: &PairPlaces, out: &mut Vec<Finding>) {
     let name = &pair.name;
+    let count_known = !pl.mode_refused && !pl.vips_incomplete;
     match (pair.mode, pair.vips.len()) {
+        _ if !count_known => {}
         (Mode::MasterBackup, 1) => {}
         (Mode::MasterBackup, n) => out.push(Finding::error(
             "HA020",
@@ -112,7 +115,7 @@ fn pair_rules(pair: &Pair, pl: &PairPlaces, out: &mut Vec<Finding>) {
         ("vrrp.transport", a.vrrp.transport == b.vrrp.transport),
         ("vrrp.v3_checksum_pseudo_header", a.vrrp.v3_checksum_pseudo_header == b.vrrp.v3_checksum_pseudo_header),
     ] {
-        if !same {
+        if !same && pl.accepted(0, &[key]) && pl.accepted(1, &[key]) {
             out.push(Finding::error(
                 "HA046",
                 at(pl, 1, key),
@@ -167,6 +170,9 @@ fn pair_rules(pair: &Pair, pl: &PairPlaces, out: &mut Vec<Finding>) {
     }
     for (v, vip) in pair.vips.iter().enumerate() {
         let Some(m) = pair.index_of(&vip.master) else { continue };
+        if pl.vip_priorities_refused.get(v).copied().unwrap_or(false) {
+            continue; // a refused priority was reported; the defaults in its place prove nothing
+        }
         let (pm, pb) = (vip.priorities[m].get(), vip.priorities[1 - m].get());
         let (master, peer) = (&pair.nodes[m], &pair.nodes[1 - m]);
         if pm <= pb {
@@ -198,7 +204,7 @@ fn pair_rules(pair: &Pair, pl: &PairPlaces, out: &mut Vec<Finding>) {
         }
         // The headline rule: a failing check must be able to move the VIP.
         let w = master.check.weight;
-        if master.check.kind != CheckKind::None && w != 0 {
+        if master.check.kind != CheckKind::None && w != 0 && pl.accepted(m, &["check.weight", "check.type"]) {
             let lowered = pm as i32 + w;
             if lowered >= pb as i32 {
                 let need = pb as i32 - pm as i32 - 1;
@@ -232,7 +238,8 @@ fn at(pl: &PairPlaces, node: usize, key: &str) -> Location {
 fn node_rules(n: &Node, i: usize, pl: &PairPlaces, out: &mut Vec<Finding>) {
     let v = &n.vrrp;
     let name = "{node}";
-    if v.version == 3 && v.auth_pass.is_some() {
+    let ok = |keys: &[&str]| pl.accepted(i, keys);
+    if v.version == 3 && v.auth_pass.is_some() && ok(&["vrrp.version", "vrrp.auth_pass"]) {
         out.push(Finding::error(
             "HA040",
             at(pl, i, "vrrp.auth_pass"),
@@ -240,11 +247,9 @@ fn node_rules(n: &Node, i: usize, pl: &PairPlaces, out: &mut Vec<Finding>) {
             "remove `auth_pass`, or use `vrrp.version: 2`",
         ));
     }
-    if v.version == 2
-        && (v.advert_interval.subsec_nanos() != 0
-            || v.advert_interval < Duration::from_secs(1)
-            || v.advert_interval > Duration::from_secs(255))
-    {
+    let advert_problem = values::advert_interval_problem(v.version, v.advert_interval)
+        .filter(|_| ok(&["vrrp.version", "vrrp.advert_interval"]));
+    if v.version == 2 && advert_problem.is_some() {
         out.push(Finding::error(
             "HA041",
             at(pl, i, "vrrp.advert_interval"),
@@ -255,11 +260,7 @@ fn node_rules(n: &Node, i: usize, pl: &PairPlaces, out: &mut Vec<Finding>) {
             "use whole seconds, or `vrrp.version: 3` for sub-second intervals",
         ));
     }
-    if v.version == 3
-        && (v.advert_interval < Duration::from_millis(10)
-            || v.advert_interval > Duration::from_millis(40950)
-            || v.advert_interval.as_millis() % 10 != 0)
-    {
+    if v.version == 3 && advert_problem.is_some() {
         out.push(Finding::error(
             "HA042",
             at(pl, i, "vrrp.advert_interval"),
@@ -270,16 +271,17 @@ fn node_rules(n: &Node, i: usize, pl: &PairPlaces, out: &mut Vec<Finding>) {
             "use a multiple of 10 ms between 10ms and 40950ms",
         ));
     }
-    if let Some(p) = &v.auth_pass {
-        if v.version == 2 && p.expose().len() > 8 {
+    if let Some(p) = v.auth_pass.as_ref().filter(|_| ok(&["vrrp.version", "vrrp.auth_pass"])) {
+        if v.version == 2 && p.expose().len() as i64 > values::AUTH_PASS_BYTES.max {
             out.push(Finding::error(
                 "HA043",
                 at(pl, i, "vrrp.auth_pass"),
                 format!(
-                    "the VRRPv2 password on {name} is {} bytes; PASS carries 8 and keepalived silently cuts the rest",
-                    p.expose().len()
+                    "the VRRPv2 password on {name} is {} bytes; PASS carries {} and keepalived silently cuts the rest",
+                    p.expose().len(),
+                    values::AUTH_PASS_BYTES.max
                 ),
-                "use at most 8 bytes",
+                format!("use at most {} bytes", values::AUTH_PASS_BYTES.max),
             ));
         }
         if p.expose().is_empty() {
@@ -291,7 +293,19 @@ fn node_rules(n: &Node, i: usize, pl: &PairPlaces, out: &mut Vec<Finding>) {
             ));
         }
     }
-    if !v.preempt && v.preempt_delay > Duration::ZERO {
+    if v.preempt_delay > values::PREEMPT_DELAY_MAX && ok(&["vrrp.preempt_delay"]) {
+        out.push(Finding::error(
+            "HA044",
+            at(pl, i, "vrrp.preempt_delay"),
+            format!(
+                "`preempt_delay` on {name} is {}, longer than the daemon accepts ({})",
+                super::settings::show_duration(v.preempt_delay),
+                super::settings::show_duration(values::PREEMPT_DELAY_MAX)
+            ),
+            format!("use at most {}", super::settings::show_duration(values::PREEMPT_DELAY_MAX)),
+        ));
+    }
+    if !v.preempt && v.preempt_delay > Duration::ZERO && ok(&["vrrp.preempt", "vrrp.preempt_delay"]) {
         out.push(Finding::warning(
             "HA044",
             at(pl, i, "vrrp.preempt_delay"),
@@ -299,11 +313,24 @@ fn node_rules(n: &Node, i: usize, pl: &PairPlaces, out: &mut Vec<Finding>) {
             "remove `preempt_delay`, or set `preempt: true`",
         ));
     }
-    if v.transport == Transport::Unicast && v.garp_count == 0 {
+    if v.garp_interval > values::GARP_INTERVAL_MAX && ok(&["vrrp.garp.interval"]) {
+        out.push(Finding::error(
+            "HA045",
+            at(pl, i, "vrrp.garp.interval"),
+            format!(
+                "`vrrp.garp.interval` on {name} is {}, longer than the daemon accepts ({})",
+                super::settings::show_duration(v.garp_interval),
+                super::settings::show_duration(values::GARP_INTERVAL_MAX)
+            ),
+            "1s is usual",
+        ));
+    }
+    if v.transport == Transport::Unicast && v.garp_count == 0 && ok(&["vrrp.transport", "vrrp.garp.count"]) {
         out.push(Finding::warning("HA045", at(pl, i, "vrrp.garp.count"), format!("no gratuitous ARP is sent on takeover on {name}: clients keep the old MAC until their ARP cache expires"), "keep `vrrp.garp.count` at 1 or more"));
     }
     let c = &n.check;
-    if c.kind == CheckKind::None && pl.check_keys_written[i.min(1)] {
+    let check_ok = ok(&["check.type", "check.interval", "check.timeout"]);
+    if c.kind == CheckKind::None && pl.check_keys_written[i.min(1)] && ok(&["check.type"]) {
         out.push(Finding::warning(
             "HA033",
             at(pl, i, "check.type"),
@@ -311,8 +338,9 @@ fn node_rules(n: &Node, i: usize, pl: &PairPlaces, out: &mut Vec<Finding>) {
             "set `check.type: http` (or `script`), or remove the other `check` keys",
         ));
     }
-    if c.kind != CheckKind::None && c.timeout > c.interval {
-        out.push(Finding::warning(
+    if c.kind != CheckKind::None && c.timeout > c.interval && check_ok {
+        // The daemon refuses a check whose runs could overlap: an error, as it is there.
+        out.push(Finding::error(
             "HA047",
             at(pl, i, "check.timeout"),
             format!(
@@ -323,11 +351,23 @@ fn node_rules(n: &Node, i: usize, pl: &PairPlaces, out: &mut Vec<Finding>) {
             "keep `check.timeout` at or below `check.interval`",
         ));
     }
-    if c.kind != CheckKind::None && c.interval.is_zero() {
+    if c.kind != CheckKind::None && c.timeout.is_zero() && check_ok {
+        out.push(Finding::error(
+            "HA047",
+            at(pl, i, "check.timeout"),
+            format!("the check timeout on {name} is 0"),
+            "use a timeout like `1s`, at most `check.interval`",
+        ));
+    }
+    if c.kind != CheckKind::None && c.interval < values::CHECK_INTERVAL_MIN && check_ok {
         out.push(Finding::error(
             "HA047",
             at(pl, i, "check.interval"),
-            format!("the check interval on {name} is 0"),
+            format!(
+                "the check interval on {name} is {}, below the daemon's {}",
+                super::settings::show_duration(c.interval),
+                super::settings::show_duration(values::CHECK_INTERVAL_MIN)
+            ),
             "use an interval like `1s`",
         ));
     }

@@ -4,6 +4,7 @@
 
 use super::finding::{Finding, Location};
 use super::tree::{Kind, Node, Pos};
+use crate::values::{self, IntRange};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -31,10 +32,7 @@ impl Layer {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ty {
     Str,
-    Int {
-        min: i64,
-        max: i64,
-    },
+    Int(IntRange),
     Bool,
     Duration,
     Secret,
@@ -48,37 +46,42 @@ pub enum Ty {
 pub const SETTINGS: &[(&str, Ty, Option<&str>)] = &[
     ("connection.host", Ty::Str, None),
     ("connection.user", Ty::Str, Some("root")),
-    ("connection.port", Ty::Int { min: 1, max: 65535 }, Some("22")),
+    ("connection.port", Ty::Int(IntRange::new(1, 65535)), Some("22")),
     ("connection.identity_file", Ty::Str, None),
     ("connection.known_hosts", Ty::Str, None),
     ("connection.jump_host", Ty::Str, None),
     ("connection.become", Ty::Bool, Some("false")),
     ("connection.timeout", Ty::Duration, Some("300s")),
-    ("vrrp.version", Ty::Int { min: 2, max: 3 }, Some("3")),
+    ("vrrp.version", Ty::Int(values::VERSION), Some("3")),
     ("vrrp.advert_interval", Ty::Duration, Some("1s")),
     ("vrrp.auth_pass", Ty::Secret, None),
     ("vrrp.preempt", Ty::Bool, Some("true")),
     ("vrrp.preempt_delay", Ty::Duration, Some("0s")),
     ("vrrp.transport", Ty::OneOf(&["multicast", "unicast"]), Some("multicast")),
-    ("vrrp.garp.count", Ty::Int { min: 0, max: 100 }, Some("5")),
+    ("vrrp.garp.count", Ty::Int(values::GARP_COUNT), Some("5")),
     ("vrrp.garp.interval", Ty::Duration, Some("1s")),
     ("vrrp.v3_checksum_pseudo_header", Ty::Bool, Some("true")),
-    ("nginx.listen", Ty::Int { min: 1, max: 65535 }, Some("80")),
+    ("nginx.listen", Ty::Int(IntRange::new(1, 65535)), Some("80")),
     ("nginx.server_name", Ty::Str, Some("_")),
     ("nginx.upstreams", Ty::StrList, Some("[]")),
     ("check.type", Ty::OneOf(&["http", "script", "none"]), Some("http")),
     ("check.path", Ty::Str, Some("/")),
     ("check.interval", Ty::Duration, Some("1s")),
     ("check.timeout", Ty::Duration, Some("1s")),
-    ("check.fall", Ty::Int { min: 1, max: 255 }, Some("2")),
-    ("check.rise", Ty::Int { min: 1, max: 255 }, Some("2")),
-    ("check.weight", Ty::Int { min: -254, max: 0 }, Some("-60")),
+    ("check.fall", Ty::Int(values::CHECK_COUNT), Some("2")),
+    ("check.rise", Ty::Int(values::CHECK_COUNT), Some("2")),
+    ("check.weight", Ty::Int(values::CHECK_WEIGHT_ON_FAILURE), Some("-60")),
     ("check.script", Ty::Argv, None),
     ("firewall.manage", Ty::Bool, Some("true")),
     ("firewall.restrict_to_peer", Ty::Bool, Some("true")),
+    ("monitoring.listen", Ty::Str, None),
+    ("monitoring.scraper", Ty::Str, None),
+    ("monitoring.nginx_status", Ty::Bool, Some("true")),
+    ("monitoring.notify", Ty::Argv, None),
+    ("monitoring.webhook", Ty::Str, None),
 ];
 
-pub const SECTIONS: &[&str] = &["connection", "vrrp", "nginx", "check", "firewall"];
+pub const SECTIONS: &[&str] = &["connection", "vrrp", "nginx", "check", "firewall", "monitoring"];
 
 pub fn ty_of(key: &str) -> Option<Ty> {
     SETTINGS.iter().find(|(k, _, _)| *k == key).map(|(_, t, _)| *t)
@@ -230,7 +233,7 @@ pub fn typed(key: &str, ty: Ty, node: &Node) -> Result<Value, (String, String)> 
             Some((s, _)) => Ok(Value::Str(s)),
             None => Err(wrong("text", "value")),
         },
-        Ty::Int { min, max } => match scalar(node) {
+        Ty::Int(IntRange { min, max }) => match scalar(node) {
             Some((s, false)) => match s.parse::<i64>() {
                 Ok(v) if (min..=max).contains(&v) => Ok(Value::Int(v)),
                 Ok(_) | Err(_) if s.trim_start_matches('-').chars().all(|c| c.is_ascii_digit()) && !s.is_empty() => {

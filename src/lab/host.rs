@@ -87,6 +87,23 @@ pub fn prepare(
     Ok(pubkey.trim().to_string())
 }
 
+/// What a release's hosts get beyond the base. Debian 11's hosts run firewalld's iptables
+/// backend (Debian defaults to nftables there): 0.9 is the last generation many such hosts run
+/// with iptables, and the Debian 12 and 13 hosts already cover nftables.
+pub fn release_quirks(paths: &HostPaths, distro: super::Distro) -> Result<(), Error> {
+    if distro == super::Distro::Bullseye {
+        let conf = paths.merged.join("etc/firewalld/firewalld.conf");
+        let text = std::fs::read_to_string(&conf)?;
+        let text: String = text
+            .lines()
+            .map(|l| if l.starts_with("FirewallBackend=") { "FirewallBackend=iptables" } else { l })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(&conf, text)?;
+    }
+    Ok(())
+}
+
 /// Create the host's network namespace and veth (the host side named `eth0`), plugged into the
 /// lab's bridge, with the host's address set from outside.
 pub fn plumb(h: &HostState, bridge: &str, prefix: u8) -> Result<(), Error> {

@@ -20,7 +20,7 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-pub use base::PACKAGES as BASE_PACKAGES;
+pub use base::{Distro, PACKAGES as BASE_PACKAGES};
 
 /// How long hosts may take to boot (seen: 1.5–6 s; a loaded CI machine is slower).
 const BOOT_TIMEOUT: Duration = Duration::from_secs(180);
@@ -33,6 +33,41 @@ pub struct UpOptions {
     pub nodes: u8,
     pub mode: String,
     pub out: PathBuf,
+    /// The release of each node, in order (`nodes` entries).
+    pub distros: Vec<Distro>,
+}
+
+/// `--distro`: a release for every node (`bullseye`), per node (`node1=bullseye,node2=trixie`),
+/// or both (`trixie,node1=bullseye`). Unnamed nodes get bookworm.
+pub fn parse_distros(spec: &str, nodes: u8) -> Result<Vec<Distro>, Error> {
+    let mut all = vec![Distro::Bookworm; nodes as usize];
+    let names = || Distro::ALL.iter().map(|d| d.name()).collect::<Vec<_>>().join(", ");
+    let release = |s: &str| {
+        Distro::parse(s).ok_or_else(|| {
+            Error::new(format!("`{s}` is not a release the lab can boot")).with_fix(format!("use one of: {}", names()))
+        })
+    };
+    let mut per_node = Vec::new();
+    for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match part.split_once('=') {
+            None => all = vec![release(part)?; nodes as usize],
+            Some((node, d)) => {
+                let i = node
+                    .strip_prefix("node")
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .filter(|i| (1..=nodes as usize).contains(i))
+                    .ok_or_else(|| {
+                        Error::new(format!("`{node}` is not a node of a {nodes}-node lab"))
+                            .with_fix(format!("name nodes `node1` to `node{nodes}`"))
+                    })?;
+                per_node.push((i - 1, release(d)?));
+            }
+        }
+    }
+    for (i, d) in per_node {
+        all[i] = d;
+    }
+    Ok(all)
 }
 
 /// A running lab, as `up` leaves it.
@@ -43,7 +78,7 @@ pub struct LabInfo {
     pub bridge: String,
     pub inventory: PathBuf,
     pub reused: bool,
-    pub hosts: Vec<(String, Ipv4Addr)>,
+    pub hosts: Vec<(String, Ipv4Addr, Distro)>,
 }
 
 /// Where the base and the labs live (`HAPAIR_LAB_DIR` overrides).
@@ -116,10 +151,13 @@ pub fn up(opts: &UpOptions, progress: &dyn Fn(&str)) -> Result<LabInfo, Error> {
         return Err(Error::new(format!("`{}` is not a mode", opts.mode))
             .with_fix("use `--mode master-backup` or `--mode dual-master`"));
     }
+    if opts.distros.len() != opts.nodes as usize {
+        return Err(Error::new(format!("{} releases given for {} nodes", opts.distros.len(), opts.nodes)));
+    }
     preflight()?;
     let sd = state_dir();
     std::fs::create_dir_all(sd.join("labs"))?;
-    let base = base::ensure(&sd, progress)?;
+    let bases = ensure_bases(&sd, &opts.distros, progress)?;
     let _lock = Lock::exclusive(&lock_path(&opts.name))?;
 
     if let Some(st) = LabState::load(&state_path(&opts.name))? {
@@ -142,6 +180,7 @@ pub fn up(opts: &UpOptions, progress: &dyn Fn(&str)) -> Result<LabInfo, Error> {
                 veth: format!("hp{subnet}n{i}"),
                 node,
                 nspawn_pid: None,
+                distro: opts.distros[usize::from(i - 1)],
             }
         })
         .collect();
@@ -157,7 +196,7 @@ pub fn up(opts: &UpOptions, progress: &dyn Fn(&str)) -> Result<LabInfo, Error> {
     std::fs::create_dir_all(lab_dir(&opts.name))?;
     st.save(&state_path(&opts.name))?;
 
-    let result = create(&mut st, &base, &files, progress);
+    let result = create(&mut st, &bases, &files, progress);
     if let Err(e) = result {
         if std::env::var_os("HAPAIR_LAB_KEEP_ON_FAILURE").is_none() {
             progress("bringing the lab up failed; removing what was made");
@@ -168,7 +207,43 @@ pub fn up(opts: &UpOptions, progress: &dyn Fn(&str)) -> Result<LabInfo, Error> {
     Ok(info_of(&st, &opts.out, false))
 }
 
-fn create(st: &mut LabState, base: &Path, files: &inventory::Files, progress: &dyn Fn(&str)) -> Result<(), Error> {
+/// The base of every release asked for, built at the same time when several are missing.
+fn ensure_bases(sd: &Path, distros: &[Distro], progress: &dyn Fn(&str)) -> Result<Vec<(Distro, PathBuf)>, Error> {
+    let mut wanted: Vec<Distro> = distros.to_vec();
+    wanted.sort();
+    wanted.dedup();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let results: Vec<Result<(Distro, PathBuf), Error>> = std::thread::scope(|s| {
+        let handles: Vec<_> = wanted
+            .iter()
+            .map(|&d| {
+                let tx = tx.clone();
+                s.spawn(move || {
+                    let say = |m: &str| {
+                        let _ = tx.send(m.to_string());
+                    };
+                    base::ensure(sd, d, &say).map(|p| (d, p))
+                })
+            })
+            .collect();
+        drop(tx);
+        for m in rx.iter() {
+            progress(&m);
+        }
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(Error::new("a base builder thread panicked"))))
+            .collect()
+    });
+    results.into_iter().collect()
+}
+
+fn create(
+    st: &mut LabState,
+    bases: &[(Distro, PathBuf)],
+    files: &inventory::Files,
+    progress: &dyn Fn(&str),
+) -> Result<(), Error> {
     let started = Instant::now();
     let gateway = format!("10.77.{}.1/24", st.subnet);
     if !host::link_exists(&st.bridge) {
@@ -183,7 +258,13 @@ fn create(st: &mut LabState, base: &Path, files: &inventory::Files, progress: &d
     for i in 0..st.hosts.len() {
         let h = st.hosts[i].clone();
         let paths = HostPaths::new(&lab_dir(&st.name), &h.node);
+        let base = bases
+            .iter()
+            .find(|(d, _)| *d == h.distro)
+            .map(|(_, p)| p.as_path())
+            .ok_or_else(|| Error::new(format!("no {} base was built", h.distro)))?;
         let hk = host::prepare(base, &paths, &h.node, &public_key, &hosts_file)?;
+        host::release_quirks(&paths, h.distro)?;
         host_keys.push((h.address, hk));
         host::plumb(&h, &st.bridge, 24)?;
         let pid = host::boot(&st.name, &h, &paths)?;
@@ -215,13 +296,16 @@ fn create(st: &mut LabState, base: &Path, files: &inventory::Files, progress: &d
         "lab `{}` ready in {:.1} s: {}",
         st.name,
         started.elapsed().as_secs_f64(),
-        st.hosts.iter().map(|h| format!("{} {}", h.node, h.address)).collect::<Vec<_>>().join(", ")
+        st.hosts.iter().map(|h| format!("{} {} ({})", h.node, h.address, h.distro)).collect::<Vec<_>>().join(", ")
     ));
     Ok(())
 }
 
 fn try_reuse(st: &LabState, opts: &UpOptions) -> Result<Option<LabInfo>, Error> {
-    if st.hosts.len() != opts.nodes as usize || st.mode != opts.mode {
+    if st.hosts.len() != opts.nodes as usize
+        || st.mode != opts.mode
+        || st.hosts.iter().map(|h| h.distro).ne(opts.distros.iter().copied())
+    {
         return Ok(None);
     }
     let alive = st
@@ -257,7 +341,7 @@ fn info_of(st: &LabState, out: &Path, reused: bool) -> LabInfo {
         bridge: st.bridge.clone(),
         inventory: out.to_path_buf(),
         reused,
-        hosts: st.hosts.iter().map(|h| (h.node.clone(), h.address)).collect(),
+        hosts: st.hosts.iter().map(|h| (h.node.clone(), h.address, h.distro)).collect(),
     }
 }
 
@@ -487,6 +571,7 @@ pub struct HostStatus {
     pub address: Ipv4Addr,
     pub pid: Option<u32>,
     pub state: String,
+    pub distro: Distro,
 }
 
 pub fn status(name: &str) -> Result<(LabInfo, Vec<HostStatus>), Error> {
@@ -511,9 +596,37 @@ pub fn status(name: &str) -> Result<(LabInfo, Vec<HostStatus>), Error> {
                         .unwrap_or_else(|_| "unknown".into())
                 }
             };
-            HostStatus { node: h.node.clone(), address: h.address, pid, state }
+            HostStatus { node: h.node.clone(), address: h.address, pid, state, distro: h.distro }
         })
         .collect();
     let out = st.files.first().cloned().unwrap_or_default();
     Ok((info_of(&st, &out, true), rows))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distros_for_the_lab_or_per_node() {
+        use Distro::*;
+        assert_eq!(parse_distros("bookworm", 2).expect("valid"), [Bookworm, Bookworm]);
+        assert_eq!(parse_distros("bullseye", 4).expect("valid"), [Bullseye; 4]);
+        assert_eq!(parse_distros("node1=bullseye,node2=trixie", 2).expect("valid"), [Bullseye, Trixie]);
+        assert_eq!(parse_distros("trixie,node3=bullseye", 4).expect("valid"), [Trixie, Trixie, Bullseye, Trixie]);
+        let e = parse_distros("buster", 2).expect_err("gone");
+        assert_eq!(e.message, "`buster` is not a release the lab can boot");
+        assert_eq!(e.fix.as_deref(), Some("use one of: bullseye, bookworm, trixie"));
+        let e = parse_distros("node3=trixie", 2).expect_err("no such node");
+        assert_eq!(e.message, "`node3` is not a node of a 2-node lab");
+    }
+
+    #[test]
+    fn trixie_installs_the_nginx_it_has() {
+        assert!(Distro::Trixie.packages().contains(&"nginx"));
+        assert!(!Distro::Trixie.packages().contains(&"nginx-light"));
+        assert!(Distro::Bullseye.packages().contains(&"nginx-light"));
+        assert_eq!(Distro::Bookworm.dir_name(), "base-v3");
+        assert_eq!(Distro::Trixie.dir_name(), "base-trixie-v3");
+    }
 }

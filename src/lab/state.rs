@@ -24,6 +24,9 @@ pub struct HostState {
     pub veth: String,
     /// PID of the `systemd-nspawn` process we started, once started.
     pub nspawn_pid: Option<u32>,
+    /// The Debian release it boots (state files from before releases existed: bookworm).
+    #[serde(default)]
+    pub distro: super::base::Distro,
 }
 
 impl LabState {

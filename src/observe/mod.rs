@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use crate::error::Error;
-use crate::roles::{self, Desired};
+use crate::roles::{self, Desired, Want};
 use crate::transport::{self, Host};
 
 /// The facts script. Args: IFACE, then tagged items:
@@ -22,15 +22,38 @@ if [ -r /etc/os-release ]; then
 fi
 if command -v apt-get >/dev/null 2>&1; then printf 'pkgmgr\tapt\n'
 elif command -v dnf >/dev/null 2>&1; then printf 'pkgmgr\tdnf\n'
+elif command -v yum >/dev/null 2>&1; then printf 'pkgmgr\tyum\n'
 else printf 'pkgmgr\tnone\n'; fi
+# SELinux: files hapair writes get their policy's labels (restorecon) when it is on.
+if [ -r /sys/fs/selinux/enforce ]; then
+  case $(cat /sys/fs/selinux/enforce) in 1) printf 'selinux\tenforcing\n' ;; *) printf 'selinux\tpermissive\n' ;; esac
+fi
 if [ -d /run/systemd/system ]; then printf 'init\tsystemd\n'; else printf 'init\tother\n'; fi
+# What a daemon build must match: architecture and C library (name and version).
+printf 'platform\t%s\t%s\n' "$(uname -m 2>/dev/null)" "$(uname -r 2>/dev/null)"
+if v=$(getconf GNU_LIBC_VERSION 2>/dev/null) && [ -n "$v" ]; then printf 'libc\tglibc\t%s\n' "${v##* }"
+else
+  v=
+  for l in /lib/ld-musl-*.so.1; do
+    [ -x "$l" ] && v=$("$l" 2>&1 | sed -n 's/^Version //p') && break
+  done
+  if [ -n "$v" ]; then printf 'libc\tmusl\t%s\n' "$v"; else printf 'libc\tunknown\t\n'; fi
+fi
 # firewall-cmd is slow (python + D-Bus): both listings run in the background meanwhile.
 fw=
 if command -v firewall-cmd >/dev/null 2>&1; then
   printf 'fwinstalled\n'
   if systemctl is-active --quiet firewalld 2>/dev/null; then
     printf 'fwrunning\n'
+    fwv=
     if command -v busctl >/dev/null 2>&1; then
+      # busctl older than systemd 240 (CentOS 7) has no --json: firewall-cmd below instead.
+      fwv=$(busctl --json=short get-property org.fedoraproject.FirewallD1 /org/fedoraproject/FirewallD1 \
+        org.fedoraproject.FirewallD1 version 2>/dev/null | sed -n 's/.*"data":"\([^"]*\)".*/\1/p')
+    fi
+    fwb=$(sed -n 's/^FirewallBackend=//p' /etc/firewalld/firewalld.conf 2>/dev/null)
+    if [ -n "$fwv" ]; then
+      printf 'fwinfo\t%s\t%s\tdbus\n' "$fwv" "${fwb:-nftables}"
       # D-Bus straight to firewalld: milliseconds, where firewall-cmd costs a python start.
       fwc() { busctl --json=short call org.fedoraproject.FirewallD1 "$@"; }
       fwstr() { sed -n 's/^{"type":"[so]","data":\["\([^"]*\)"\]}$/\1/p'; }
@@ -47,6 +70,7 @@ if command -v firewall-cmd >/dev/null 2>&1; then
       trap 'rm -rf -- "$fw"' EXIT
       firewall-cmd --list-all-zones >"$fw/rt" 2>&1 &
       firewall-cmd --permanent --list-all-zones >"$fw/perm" 2>&1 &
+      firewall-cmd --version >"$fw/ver" 2>/dev/null &
     fi
   fi
   z=$(sed -n 's/^DefaultZone=//p' /etc/firewalld/firewalld.conf 2>/dev/null)
@@ -69,6 +93,7 @@ for a in "$@"; do
       printf 'file\t%s\t%s\t-\t%s\n' "$p" "$kind" "$st"
       printf 'content\t%s\t%s\n' "$p" "${st##* }"
       cat -- "$p"; printf '\n'
+    elif [ -d "$p" ]; then printf 'dir\t%s\t%s\n' "$p" "$(stat -c '%a %U %G' -- "$p")"
     elif [ -e "$p" ]; then printf 'file\t%s\tother\n' "$p"
     else printf 'nofile\t%s\n' "$p"; fi ;;
   b:*)
@@ -107,6 +132,7 @@ if [ -n "$un" ]; then
 fi
 if [ -n "$fw" ]; then
   wait
+  printf 'fwinfo\t%s\t%s\tfirewall-cmd\n' "$(cat "$fw/ver")" "${fwb:-nftables}"
   while IFS= read -r l; do printf 'fwrt\t%s\n' "$l"; done < "$fw/rt"
   while IFS= read -r l; do printf 'fwperm\t%s\n' "$l"; done < "$fw/perm"
 fi
@@ -117,10 +143,20 @@ printf 'end\n'
 pub struct Facts {
     pub os_id: String,
     pub os_version: String,
-    /// `apt`, `dnf` or `none`.
+    /// `apt`, `dnf`, `yum` (CentOS 7) or `none`.
     pub pkg_manager: String,
     /// `systemd` or `other`.
     pub init: String,
+    /// `enforcing` or `permissive` when SELinux is on; empty when off or absent.
+    pub selinux: String,
+    /// `uname -m`, e.g. `x86_64`, `aarch64`.
+    pub arch: String,
+    /// `uname -r` (in a container: the machine's kernel).
+    pub kernel: String,
+    /// `glibc`, `musl`, or empty when the node did not say.
+    pub libc: String,
+    /// e.g. `2.36`.
+    pub libc_version: String,
     /// (interface, `addr/prefix`)
     pub addresses: Vec<(String, String)>,
     /// Installed packages among those asked about, with versions.
@@ -139,6 +175,8 @@ pub enum FileKind {
     /// A symlink to a regular file.
     Link,
     Dangling,
+    /// A directory (mode and owner known, no content).
+    Dir,
     Other,
 }
 
@@ -185,6 +223,12 @@ pub struct FirewallFacts {
     pub permanent: Vec<Zone>,
     /// The zone of the interface as firewalld answered it (D-Bus path).
     pub iface_zone: Option<String>,
+    /// firewalld's version, e.g. `0.9.3` (Debian 11), `1.3.3` (12), `2.3.1` (13).
+    pub version: String,
+    /// `FirewallBackend`: `nftables` (the default) or `iptables`.
+    pub backend: String,
+    /// How hapair talks to it: `dbus` (busctl) or `firewall-cmd` (no busctl with JSON).
+    pub via: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -231,19 +275,31 @@ impl std::fmt::Display for ParseError {
     }
 }
 
-/// The argv that gathers facts for `desired`.
-pub fn facts_argv(desired: &Desired, interface: &str) -> Vec<String> {
+/// The argv that gathers facts for `desired`; `extra` are more files to read (e.g. a status
+/// file the caller orders nodes by).
+pub fn facts_argv(desired: &Desired, interface: &str, extra: &[String]) -> Vec<String> {
     let mut v = transport::argv(["sh", "-c", SCRIPT, "hapair-facts", interface]);
-    v.extend(desired.managed_paths().map(|p| format!("f:{p}")));
-    v.push(format!("f:{}", roles::VRRPD_STATUS));
-    v.push(format!("b:{}", roles::BINARY_PATH));
+    for f in &desired.files {
+        match f.want {
+            Want::Hapair(_) => v.push(format!("b:{}", f.path)),
+            _ => v.push(format!("f:{}", f.path)),
+        }
+    }
+    if desired.firewall.is_some() {
+        v.push(format!("f:{}", roles::FIREWALL_OWNED));
+    }
+    v.extend(extra.iter().map(|p| format!("f:{p}")));
     for p in &desired.packages {
         v.extend(p.satisfied_by.iter().map(|n| format!("p:{n}")));
     }
-    for u in [roles::NGINX_SERVICE, roles::VRRPD_SERVICE, roles::FIREWALLD_SERVICE] {
-        v.push(format!("s:{u}"));
-    }
+    v.extend(desired.units().into_iter().map(|u| format!("s:{u}")));
     v
+}
+
+/// Hex sha256, as facts and plans compare file contents.
+pub fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn take_line<'a>(buf: &mut &'a [u8]) -> Option<&'a [u8]> {
@@ -304,10 +360,25 @@ fn parse_unchecked(out: &[u8]) -> Result<Facts, ParseError> {
                 f.os_version = ver.to_string();
             }
             ["pkgmgr", m] => f.pkg_manager = m.to_string(),
+            ["selinux", mode] => f.selinux = mode.to_string(),
             ["init", i] => f.init = i.to_string(),
+            ["platform", arch, kernel] => {
+                f.arch = arch.to_string();
+                f.kernel = kernel.to_string();
+            }
+            ["libc", "unknown", _] => {}
+            ["libc", name, ver] => {
+                f.libc = name.to_string();
+                f.libc_version = ver.to_string();
+            }
             ["fwinstalled"] => f.firewall.installed = true,
             ["fwrunning"] => f.firewall.running = true,
             ["fwdefault", z] => f.firewall.default_zone = z.to_string(),
+            ["fwinfo", version, backend, via] => {
+                f.firewall.version = version.to_string();
+                f.firewall.backend = backend.to_string();
+                f.firewall.via = via.to_string();
+            }
             ["addr", dev, cidr] => f.addresses.push((dev.to_string(), cidr.to_string())),
             ["file", path, "dangling"] | ["file", path, "other"] => {
                 let kind = if fields[2] == "dangling" { FileKind::Dangling } else { FileKind::Other };
@@ -353,11 +424,30 @@ fn parse_unchecked(out: &[u8]) -> Result<Facts, ParseError> {
                 buf = &buf[len + 1..];
                 match f.files.get_mut(*path) {
                     Some(ff) => {
-                        ff.sha256 = crate::plan::sha256_hex(&content);
+                        ff.sha256 = sha256_hex(&content);
                         ff.content = content;
                     }
                     None => return Err(ParseError(format!("content of unknown file `{path}`"))),
                 }
+            }
+            ["dir", path, st] => {
+                let st: Vec<&str> = st.split(' ').collect();
+                let [mode, owner, group] = st.as_slice() else {
+                    return Err(ParseError(format!("bad stat for `{path}`: {}", st.join(" "))));
+                };
+                let mode =
+                    u32::from_str_radix(mode, 8).map_err(|_| ParseError(format!("bad mode `{mode}` for `{path}`")))?;
+                f.files.insert(
+                    path.to_string(),
+                    FileFact {
+                        kind: FileKind::Dir,
+                        sha256: String::new(),
+                        mode,
+                        owner: owner.to_string(),
+                        group: group.to_string(),
+                        content: Vec::new(),
+                    },
+                );
             }
             ["nofile", _] => {}
             ["binary", sum, ver] => f.binary = Some(BinaryFact { sha256: sum.to_string(), version: ver.to_string() }),
@@ -480,8 +570,8 @@ pub fn parse_zones(lines: &[String]) -> Vec<Zone> {
 }
 
 /// Gather the facts of one node in one round trip.
-pub async fn gather(host: &dyn Host, desired: &Desired, interface: &str) -> Result<Facts, Error> {
-    let argv = facts_argv(desired, interface);
+pub async fn gather(host: &dyn Host, desired: &Desired, interface: &str, extra: &[String]) -> Result<Facts, Error> {
+    let argv = facts_argv(desired, interface, extra);
     let out = host.run(&argv, None, None).await?;
     if !out.success() {
         return Err(transport::command_failed(host.name(), "facts", &argv, &out));
@@ -512,7 +602,7 @@ mod tests {
 
     #[test]
     fn full_output_parses() {
-        let mut out = b"os\tdebian\t12\npkgmgr\tapt\ninit\tsystemd\nfwinstalled\nfwrunning\nfwdefault\tpublic\naddr\teth0\t10.77.1.11/24\n".to_vec();
+        let mut out = b"os\tdebian\t12\npkgmgr\tapt\ninit\tsystemd\nplatform\tx86_64\t6.1.0-28-amd64\nlibc\tglibc\t2.36\nfwinstalled\nfwrunning\nfwdefault\tpublic\naddr\teth0\t10.77.1.11/24\n".to_vec();
         out.extend_from_slice(
             b"file\t/etc/hapair/vrrpd.yml\tfile\tabc\t600 root root 6\ncontent\t/etc/hapair/vrrpd.yml\t6\nx: 1\n\n\n",
         );
@@ -527,6 +617,8 @@ mod tests {
         out.extend_from_slice(b"end\n");
         let f = parse(&out).expect("parses");
         assert_eq!(f.os_id, "debian");
+        assert_eq!((f.arch.as_str(), f.kernel.as_str()), ("x86_64", "6.1.0-28-amd64"));
+        assert_eq!((f.libc.as_str(), f.libc_version.as_str()), ("glibc", "2.36"));
         assert_eq!(f.files["/etc/hapair/vrrpd.yml"].content, b"x: 1\n\n");
         assert_eq!(f.files["/etc/hapair/vrrpd.yml"].mode, 0o600);
         assert_eq!(f.files["/etc/nginx/sites-enabled/default"].kind, FileKind::Link);
@@ -541,13 +633,14 @@ mod tests {
 
     #[test]
     fn dbus_answers_parse() {
-        let out = b"fwinstalled\nfwrunning\nfwdefault\tpublic\nfwzone\ttrusted\n\
+        let out = b"fwinstalled\nfwrunning\nfwinfo\t0.9.3\tiptables\tdbus\nfwdefault\tpublic\nfwzone\ttrusted\n\
 fwjson\trt-rich\t{\"type\":\"as\",\"data\":[[\"rule family=\\\"ipv4\\\" protocol value=\\\"vrrp\\\" accept\"]]}\n\
 fwjson\trt-ports\t{\"type\":\"aas\",\"data\":[[[\"80\",\"tcp\"]]]}\n\
 fwjson\tperm-rich\t{\"type\":\"as\",\"data\":[[]]}\n\
 fwjson\tperm-ports\t{\"type\":\"a(ss)\",\"data\":[[[\"80\",\"tcp\"]]]}\nend\n";
         let f = parse(out).expect("parses");
         assert_eq!(f.firewall.zone_of("eth0"), "trusted");
+        assert_eq!((f.firewall.version.as_str(), f.firewall.backend.as_str()), ("0.9.3", "iptables"));
         let rt = f.firewall.runtime_zone("trusted").expect("zone");
         assert_eq!(rt.rich_rules, ["rule family=\"ipv4\" protocol value=\"vrrp\" accept"]);
         assert_eq!(rt.ports, ["80/tcp"]);
@@ -588,6 +681,11 @@ fwjson\tperm-ports\t{\"type\":\"a(ss)\",\"data\":[[[\"80\",\"tcp\"]]]}\nend\n";
         assert_eq!(ff.content, b"line one\n\tline\ttwo\nno newline");
         assert_eq!(ff.sha256.len(), 64);
         assert_eq!(f.files.len(), 1);
+        // This machine: its architecture, kernel and glibc, as the daemon builds are matched.
+        assert_eq!(f.arch, std::env::consts::ARCH);
+        assert!(!f.kernel.is_empty());
+        assert_eq!(f.libc, "glibc");
+        assert!(crate::binary::elf::Version::parse(&f.libc_version).is_some(), "{}", f.libc_version);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

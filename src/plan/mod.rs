@@ -1,15 +1,20 @@
 //! The plan: desired state (roles) diffed against facts, as a list of changes per host.
-//! Pure: no I/O. `apply` carries the changes out in order; `plan` only shows them.
+//! Pure: no I/O. Each change carries what `apply` needs to carry it out (the file content,
+//! its validator), so `apply` works from the plan alone; `plan` only shows them.
+//!
+//! Secrets: a diff shows each file as `render` masked it (secret-bearing lines replaced); lines
+//! of the node's current file that pair with such lines are masked the same way, and known
+//! secret values are scrubbed from everything else. A secret file is never shown.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::observe::{Facts, FileKind};
-use crate::render::redact_vrrpd;
-use crate::roles::{self, Desired, FileSpec, Handler, Role};
+use crate::render::{scrub, Shown};
+use crate::roles::{Desired, FileSpec, FirewallSpec, HandlerAction, Validator, Want, FIREWALL_OWNED};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -28,46 +33,63 @@ pub enum ServiceAction {
     Restart,
 }
 
+/// What `apply` needs to carry out a file change. Not serialised: it may hold secrets.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileOp {
+    /// The new content (`None` for a deletion or a directory).
+    pub content: Option<Arc<Vec<u8>>>,
+    pub directory: bool,
+    pub mode: u32,
+    pub owner: String,
+    pub group: String,
+    pub validate: Option<Validator>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Change {
     Package {
-        role: Role,
+        role: String,
         name: String,
         manager: String,
     },
     Binary {
-        role: Role,
+        role: String,
         path: String,
         from: Option<String>,
         to: String,
         size: u64,
+        /// What the build needs of the node, e.g. `x86_64, glibc >= 2.17`.
+        needs: String,
     },
     File {
-        role: Role,
+        role: String,
         path: String,
         action: FileAction,
-        /// Unified diff, secrets redacted.
+        /// Unified diff, secrets masked.
         diff: String,
         mode: u32,
         owner: String,
-        /// Index into the node's `Desired::files`.
         #[serde(skip)]
-        spec: usize,
+        op: FileOp,
     },
     FileMeta {
-        role: Role,
+        role: String,
         path: String,
         mode: Option<(u32, u32)>,
         owner: Option<(String, String)>,
-        #[serde(skip)]
-        spec: usize,
+    },
+    /// SELinux is on: what was just written gets its policy's labels (a file renamed into
+    /// place keeps the label of the temp file it was written as).
+    Relabel {
+        role: String,
+        paths: Vec<String>,
     },
     DaemonReload {
-        role: Role,
+        role: String,
     },
     Firewall {
-        role: Role,
+        role: String,
         zone: String,
         add: bool,
         /// `rich-rule` or `port`
@@ -77,7 +99,7 @@ pub enum Change {
         permanent: bool,
     },
     Service {
-        role: Role,
+        role: String,
         unit: String,
         action: ServiceAction,
         reason: String,
@@ -85,15 +107,16 @@ pub enum Change {
 }
 
 impl Change {
-    pub fn role(&self) -> Role {
+    pub fn role(&self) -> &str {
         match self {
             Change::Package { role, .. }
             | Change::Binary { role, .. }
             | Change::File { role, .. }
             | Change::FileMeta { role, .. }
+            | Change::Relabel { role, .. }
             | Change::DaemonReload { role }
             | Change::Firewall { role, .. }
-            | Change::Service { role, .. } => *role,
+            | Change::Service { role, .. } => role,
         }
     }
 
@@ -101,13 +124,16 @@ impl Change {
     pub fn summary(&self) -> String {
         match self {
             Change::Package { name, manager, .. } => format!("install package `{name}` ({manager})"),
-            Change::Binary { path, from, to, size, .. } => format!(
-                "upload `{path}` ({} -> sha256 {}, {:.1} MB)",
+            Change::Binary { path, from, to, size, needs, .. } => format!(
+                "upload `{path}` ({} -> sha256 {}, {:.1} MB, {needs}; checked on the node before it replaces the old one)",
                 from.as_deref().map(|f| format!("sha256 {}", short(f))).unwrap_or_else(|| "absent".into()),
                 short(to),
                 *size as f64 / 1e6
             ),
-            Change::File { path, action, mode, owner, .. } => match action {
+            Change::File { path, action, mode, owner, op, .. } => match action {
+                FileAction::Create if op.directory => {
+                    format!("create directory `{path}` (mode {mode:04o}, owner {owner})")
+                }
                 FileAction::Create => format!("create `{path}` (mode {mode:04o}, owner {owner})"),
                 FileAction::Update => format!("change `{path}`"),
                 FileAction::Delete => format!("remove `{path}`"),
@@ -122,6 +148,10 @@ impl Change {
                 }
                 format!("set `{path}` {}", parts.join(", "))
             }
+            Change::Relabel { paths, .. } => format!(
+                "restorecon {} (SELinux is on: written files get their policy's labels)",
+                paths.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(" ")
+            ),
             Change::DaemonReload { .. } => "systemctl daemon-reload (unit file changed)".into(),
             Change::Firewall { zone, add, item, value, runtime, permanent, .. } => {
                 let scope = match (runtime, permanent) {
@@ -151,7 +181,7 @@ fn short(h: &str) -> &str {
 /// Something the operator should know that is not a change (e.g. firewalld absent).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
-    pub role: Role,
+    pub role: String,
     pub message: String,
     pub fix: String,
 }
@@ -162,6 +192,9 @@ pub struct HostPlan {
     pub node: String,
     pub changes: Vec<Change>,
     pub findings: Vec<Finding>,
+    /// Secret values (never serialised): apply scrubs them from command output.
+    #[serde(skip)]
+    pub secrets: Vec<String>,
 }
 
 impl HostPlan {
@@ -170,25 +203,40 @@ impl HostPlan {
     }
 }
 
-pub fn sha256_hex(data: &[u8]) -> String {
-    let d = Sha256::digest(data);
-    let mut s = String::with_capacity(64);
-    for b in d {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
-}
+pub use crate::observe::sha256_hex;
 
-fn shown(spec: &FileSpec, text: &str) -> String {
-    if spec.secret {
-        redact_vrrpd(text)
-    } else {
-        text.to_string()
-    }
-}
-
-fn diff(path: &str, old: &str, new: &str) -> String {
-    let d = similar::TextDiff::from_lines(old, new);
+/// The unified diff a plan shows for a file going from `old` to `new`, secrets masked.
+fn file_diff(path: &str, old: &[u8], new: &[u8], shown: &Shown, secrets: &[String]) -> String {
+    let old = String::from_utf8_lossy(old);
+    let new = String::from_utf8_lossy(new);
+    let (old_shown, new_shown) = match shown {
+        Shown::Hidden => {
+            return format!("# secret content not shown ({} bytes)\n", new.len());
+        }
+        Shown::Plain => (scrub(&old, secrets), scrub(&new, secrets)),
+        Shown::Masked(masked) => {
+            let d = similar::TextDiff::from_lines(old.as_ref(), new.as_ref());
+            let masked: Vec<&str> = masked.split_inclusive('\n').collect();
+            let real: Vec<&str> = new.split_inclusive('\n').collect();
+            let secret_line = |j: usize| real.get(j) != masked.get(j);
+            let mut old_shown = String::new();
+            for op in d.ops() {
+                let (_, o, n) = op.as_tag_tuple();
+                for (k, i) in o.clone().enumerate() {
+                    let j = n.start + k;
+                    let line = d.old_slices()[i];
+                    // Equal lines, and lines replaced by a secret-bearing one, show as masked.
+                    if j < n.end && (line == real[j] || secret_line(j)) {
+                        old_shown.push_str(masked[j]);
+                    } else {
+                        old_shown.push_str(&scrub(line, secrets));
+                    }
+                }
+            }
+            (old_shown, scrub(&masked.concat(), secrets))
+        }
+    };
+    let d = similar::TextDiff::from_lines(&old_shown, &new_shown);
     let mut out =
         d.unified_diff().context_radius(3).header(&format!("{path} (now)"), &format!("{path} (planned)")).to_string();
     if out.is_empty() {
@@ -198,158 +246,208 @@ fn diff(path: &str, old: &str, new: &str) -> String {
     out
 }
 
+fn op_of(spec: &FileSpec) -> FileOp {
+    FileOp {
+        content: match &spec.want {
+            Want::Content { bytes, .. } => Some(Arc::new(bytes.clone())),
+            _ => None,
+        },
+        directory: spec.want == Want::Directory,
+        mode: spec.mode,
+        owner: spec.owner.clone(),
+        group: spec.group.clone(),
+        validate: spec.validate.clone(),
+    }
+}
+
+/// Handlers notified by the changes so far: each action once, with the first reason.
+#[derive(Default)]
+struct Notified(Vec<(HandlerAction, String)>);
+
+impl Notified {
+    fn add(&mut self, spec: &FileSpec) {
+        for a in &spec.notify {
+            if !self.0.iter().any(|(x, _)| x == a) {
+                self.0.push((a.clone(), format!("{} changed", spec.name)));
+            }
+        }
+    }
+    fn get(&self, a: &HandlerAction) -> Option<&str> {
+        self.0.iter().find(|(x, _)| x == a).map(|(_, r)| r.as_str())
+    }
+}
+
 /// Compare the desired state of a node with its facts.
 pub fn plan(d: &Desired, f: &Facts) -> HostPlan {
     let mut changes = Vec::new();
     let mut findings = Vec::new();
-    let mut handlers: BTreeSet<Handler> = BTreeSet::new();
+    let mut notified = Notified::default();
 
-    // Packages first: later changes (a site for nginx) depend on them.
-    let mut installing = false;
+    // Packages first: later changes depend on them.
     for p in &d.packages {
-        if !p.satisfied_by.iter().any(|n| f.packages.contains_key(*n)) {
+        if !p.satisfied_by.iter().any(|n| f.packages.contains_key(n)) {
             if f.pkg_manager == "none" || f.pkg_manager.is_empty() {
                 findings.push(Finding {
-                    role: p.role,
-                    message: format!("package `{}` is missing and `{}` has neither apt nor dnf", p.install, d.node),
+                    role: p.role.clone(),
+                    message: format!(
+                        "package `{}` is missing and `{}` has neither apt, dnf nor yum",
+                        p.install, d.node
+                    ),
                     fix: format!("install `{}` on `{}` by hand", p.install, d.node),
                 });
             } else {
-                installing = true;
                 changes.push(Change::Package {
-                    role: p.role,
-                    name: p.install.to_string(),
+                    role: p.role.clone(),
+                    name: p.install.clone(),
                     manager: f.pkg_manager.clone(),
                 });
             }
         }
     }
 
-    let binary_changed = f.binary.as_ref().map(|b| b.sha256.as_str()) != Some(d.binary.sha256.as_str());
-    if binary_changed {
-        changes.push(Change::Binary {
-            role: Role::Vrrp,
-            path: roles::BINARY_PATH.to_string(),
-            from: f.binary.as_ref().map(|b| b.sha256.clone()),
-            to: d.binary.sha256.clone(),
-            size: d.binary.size,
-        });
-    }
-
-    for (i, spec) in d.files.iter().enumerate() {
-        let fact = f.files.get(spec.path);
+    for spec in &d.files {
         let owner = format!("{}:{}", spec.owner, spec.group);
-        match (&spec.content, fact) {
-            (None, None) => {}
-            (None, Some(ff)) => {
+        let file = |action, diff: String| Change::File {
+            role: spec.role.clone(),
+            path: spec.path.clone(),
+            action,
+            diff,
+            mode: spec.mode,
+            owner: owner.clone(),
+            op: op_of(spec),
+        };
+        let fact = f.files.get(&spec.path);
+        let meta = |changes: &mut Vec<Change>, mode: u32, have_owner: String| {
+            let m = (mode != spec.mode).then_some((mode, spec.mode));
+            let o = (have_owner != owner).then(|| (have_owner, owner.clone()));
+            if m.is_some() || o.is_some() {
+                changes.push(Change::FileMeta { role: spec.role.clone(), path: spec.path.clone(), mode: m, owner: o });
+            }
+        };
+        match (&spec.want, fact) {
+            (Want::Hapair(bin), _) => {
+                if f.binary.as_ref().map(|b| b.sha256.as_str()) != Some(bin.sha256.as_str()) {
+                    changes.push(Change::Binary {
+                        role: spec.role.clone(),
+                        path: spec.path.clone(),
+                        from: f.binary.as_ref().map(|b| b.sha256.clone()),
+                        to: bin.sha256.clone(),
+                        size: bin.size,
+                        needs: bin.needs.clone(),
+                    });
+                    notified.add(spec);
+                }
+            }
+            (Want::Absent, None) => {}
+            (Want::Absent, Some(ff)) => {
                 // The whole old file would drown the plan; say why it goes.
                 let lines = String::from_utf8_lossy(&ff.content).lines().count();
-                changes.push(Change::File {
-                    role: spec.role,
-                    path: spec.path.to_string(),
-                    action: FileAction::Delete,
-                    diff: format!("# {} ({lines} lines removed)\n", spec.why),
-                    mode: spec.mode,
-                    owner,
-                    spec: i,
-                });
-                handlers.extend(spec.handler);
+                changes.push(file(FileAction::Delete, format!("# {} ({lines} lines removed)\n", spec.name)));
+                notified.add(spec);
             }
-            (Some(want), None) => {
-                changes.push(Change::File {
-                    role: spec.role,
-                    path: spec.path.to_string(),
-                    action: FileAction::Create,
-                    diff: diff(spec.path, "", &shown(spec, want)),
-                    mode: spec.mode,
-                    owner,
-                    spec: i,
-                });
-                handlers.extend(spec.handler);
+            (Want::Directory, Some(ff)) if ff.kind == FileKind::Dir => {
+                meta(&mut changes, ff.mode, format!("{}:{}", ff.owner, ff.group))
             }
-            (Some(want), Some(ff)) => {
-                if ff.kind != FileKind::File || ff.sha256 != sha256_hex(want.as_bytes()) {
-                    let old = String::from_utf8_lossy(&ff.content);
-                    changes.push(Change::File {
-                        role: spec.role,
-                        path: spec.path.to_string(),
-                        action: FileAction::Update,
-                        diff: diff(spec.path, &shown(spec, &old), &shown(spec, want)),
-                        mode: spec.mode,
-                        owner,
-                        spec: i,
-                    });
-                    handlers.extend(spec.handler);
+            (Want::Directory, _) => {
+                changes.push(file(FileAction::Create, String::new()));
+                notified.add(spec);
+            }
+            (Want::Content { bytes, shown }, None) => {
+                changes.push(file(FileAction::Create, file_diff(&spec.path, b"", bytes, shown, &d.secrets)));
+                notified.add(spec);
+            }
+            (Want::Content { bytes, shown }, Some(ff)) => {
+                if !matches!(ff.kind, FileKind::File) || ff.sha256 != sha256_hex(bytes) {
+                    changes
+                        .push(file(FileAction::Update, file_diff(&spec.path, &ff.content, bytes, shown, &d.secrets)));
+                    notified.add(spec);
                 } else {
-                    let have_owner = format!("{}:{}", ff.owner, ff.group);
-                    let mode = (ff.mode != spec.mode).then_some((ff.mode, spec.mode));
-                    let own = (have_owner != owner).then(|| (have_owner, owner.clone()));
-                    if mode.is_some() || own.is_some() {
-                        changes.push(Change::FileMeta {
-                            role: spec.role,
-                            path: spec.path.to_string(),
-                            mode,
-                            owner: own,
-                            spec: i,
-                        });
-                    }
+                    meta(&mut changes, ff.mode, format!("{}:{}", ff.owner, ff.group));
                 }
             }
         }
     }
 
-    if handlers.contains(&Handler::DaemonReloadRestartVrrpd) {
-        changes.push(Change::DaemonReload { role: Role::Vrrp });
+    if !f.selinux.is_empty() {
+        let written: Vec<String> = changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::Binary { path, .. } => Some(path.clone()),
+                Change::File { path, action: FileAction::Create | FileAction::Update, .. } => Some(path.clone()),
+                _ => None,
+            })
+            .collect();
+        if !written.is_empty() {
+            changes.push(Change::Relabel { role: "selinux".into(), paths: written });
+        }
+    }
+
+    if let Some(r) = notified.get(&HandlerAction::DaemonReload) {
+        let role = d.files.iter().find(|s| s.notify.contains(&HandlerAction::DaemonReload)).map(|s| s.role.clone());
+        let _ = r;
+        changes.push(Change::DaemonReload { role: role.unwrap_or_default() });
     }
 
     if let Some(fw) = &d.firewall {
+        let before = changes.len();
         firewall(d, f, fw, &mut changes, &mut findings);
-    }
-
-    for s in &d.services {
-        let fact = f.services.get(s.unit).cloned().unwrap_or_default();
-        // A unit that is being installed now does not exist yet; it will once files land.
-        if s.enabled && !fact.is_enabled() {
-            changes.push(Change::Service {
-                role: s.role,
-                unit: s.unit.into(),
-                action: ServiceAction::Enable,
-                reason: "not enabled".into(),
+        if changes.len() > before && f.firewall.via == "firewall-cmd" {
+            // The one mechanism that differs between firewalld generations and hosts: say it.
+            findings.push(Finding {
+                role: fw.role.clone(),
+                message: format!(
+                    "firewalld {} on `{}` is changed with `firewall-cmd`: its busctl has no JSON output (systemd older than 240)",
+                    f.firewall.version, d.node
+                ),
+                fix: "nothing to do; each firewall step costs a firewall-cmd start (~0.5 s) instead of a D-Bus call".into(),
             });
         }
-        if s.active && !fact.is_active() {
-            let reason = if installing && s.unit == roles::NGINX_SERVICE { "installed now" } else { "not running" };
-            // Debian starts nginx on install; starting it again is harmless and states intent.
-            changes.push(Change::Service {
-                role: s.role,
-                unit: s.unit.into(),
-                action: ServiceAction::Start,
-                reason: reason.into(),
-            });
+    }
+
+    let mut handled: BTreeSet<&str> = BTreeSet::new();
+    for s in &d.services {
+        handled.insert(&s.unit);
+        let fact = f.services.get(&s.unit).cloned().unwrap_or_default();
+        let svc = |action, reason: &str| Change::Service {
+            role: s.role.clone(),
+            unit: s.unit.clone(),
+            action,
+            reason: reason.to_string(),
+        };
+        if s.enabled && !fact.is_enabled() {
+            changes.push(svc(ServiceAction::Enable, "not enabled"));
+        }
+        if s.started && !fact.is_active() {
+            // Starting it loads the new files anyway: no reload or restart on top.
+            changes.push(svc(ServiceAction::Start, "not running"));
             continue;
         }
-        let (action, reason) = if s.unit == roles::VRRPD_SERVICE {
-            if binary_changed {
-                (Some(ServiceAction::Restart), "binary changed")
-            } else if handlers.contains(&Handler::DaemonReloadRestartVrrpd) || handlers.contains(&Handler::RestartVrrpd)
-            {
-                (Some(ServiceAction::Restart), "unit changed")
-            } else if handlers.contains(&Handler::ReloadVrrpd) {
-                (Some(ServiceAction::Reload), "config changed")
-            } else {
-                (None, "")
+        if let Some((a, r)) = handler_action(&notified, &s.unit) {
+            changes.push(svc(a, r));
+        }
+    }
+    // Handlers of units no service task declares.
+    for (a, _) in &notified.0 {
+        if let HandlerAction::Reload(u) | HandlerAction::Restart(u) = a {
+            if handled.insert(u) {
+                if let Some((act, r)) = handler_action(&notified, u) {
+                    let role =
+                        d.files.iter().find(|s| s.notify.contains(a)).map(|s| s.role.clone()).unwrap_or_default();
+                    changes.push(Change::Service { role, unit: u.clone(), action: act, reason: r.to_string() });
+                }
             }
-        } else if s.unit == roles::NGINX_SERVICE && handlers.contains(&Handler::ReloadNginx) {
-            (Some(ServiceAction::Reload), "site changed")
-        } else {
-            (None, "")
-        };
-        if let Some(action) = action {
-            changes.push(Change::Service { role: s.role, unit: s.unit.into(), action, reason: reason.into() });
         }
     }
 
-    HostPlan { pair: d.pair.clone(), node: d.node.clone(), changes, findings }
+    HostPlan { pair: d.pair.clone(), node: d.node.clone(), changes, findings, secrets: d.secrets.clone() }
+}
+
+/// A restart wins over a reload of the same unit.
+fn handler_action<'a>(n: &'a Notified, unit: &str) -> Option<(ServiceAction, &'a str)> {
+    if let Some(r) = n.get(&HandlerAction::Restart(unit.to_string())) {
+        return Some((ServiceAction::Restart, r));
+    }
+    n.get(&HandlerAction::Reload(unit.to_string())).map(|r| (ServiceAction::Reload, r))
 }
 
 /// firewalld prints `/32` sources as given; compare without it.
@@ -357,18 +455,42 @@ fn norm_rule(r: &str) -> String {
     r.replace("/32\"", "\"").split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-fn firewall(d: &Desired, f: &Facts, fw: &roles::FirewallSpec, changes: &mut Vec<Change>, findings: &mut Vec<Finding>) {
+/// The `protocol value="..."` of a rich rule, if any.
+fn protocol_of(r: &str) -> Option<&str> {
+    let rest = r.split("protocol value=\"").nth(1)?;
+    rest.split('"').next()
+}
+
+/// The entries hapair owns on a node, from its ownership file: (item, zone, value).
+pub fn owned_entries(f: &Facts) -> Vec<(String, String, String)> {
+    let Some(ff) = f.files.get(FIREWALL_OWNED) else { return vec![] };
+    String::from_utf8_lossy(&ff.content)
+        .lines()
+        .filter_map(|l| {
+            let mut it = l.splitn(3, '\t');
+            Some((it.next()?.to_string(), it.next()?.to_string(), it.next()?.to_string()))
+        })
+        .collect()
+}
+
+fn firewall(d: &Desired, f: &Facts, fw: &FirewallSpec, changes: &mut Vec<Change>, findings: &mut Vec<Finding>) {
+    let role = fw.role.clone();
     if !f.firewall.installed {
         findings.push(Finding {
-            role: Role::Firewalld,
-            message: format!("firewalld is not installed on `{}`: VRRP and port {} are not managed by hapair", d.node, fw.ports.join(", ")),
-            fix: "make sure no other firewall drops IP protocol 112 (VRRP) between the nodes, or set `firewall.manage: false`".into(),
+            role,
+            message: format!(
+                "firewalld is not installed on `{}`: {} and port {} are not managed by hapair",
+                d.node,
+                fw.rich_rules.join(", "),
+                fw.ports.join(", ")
+            ),
+            fix: "make sure no other firewall drops these between the nodes, or set `firewall.manage: false`".into(),
         });
         return;
     }
     if !f.firewall.running {
         findings.push(Finding {
-            role: Role::Firewalld,
+            role,
             message: format!("firewalld is installed but not running on `{}`: rules were not planned", d.node),
             fix: "start firewalld (`systemctl enable --now firewalld`) or set `firewall.manage: false`".into(),
         });
@@ -378,55 +500,94 @@ fn firewall(d: &Desired, f: &Facts, fw: &roles::FirewallSpec, changes: &mut Vec<
     let rt = f.firewall.runtime_zone(&zone).cloned().unwrap_or_default();
     let perm = f.firewall.permanent_zone(&zone).cloned().unwrap_or_default();
     let has = |rules: &[String], r: &str| rules.iter().any(|x| norm_rule(x) == norm_rule(r));
+    let owned = owned_entries(f);
+    let is_owned = |item: &str, v: &str| {
+        owned.iter().any(|(i, z, x)| {
+            i == item && *z == zone && (if item == "rich-rule" { norm_rule(x) == norm_rule(v) } else { x == v })
+        })
+    };
+    let fwc = |add, item, value: String, runtime, permanent| Change::Firewall {
+        role: role.clone(),
+        zone: zone.clone(),
+        add,
+        item,
+        value,
+        runtime,
+        permanent,
+    };
     for r in &fw.rich_rules {
         let (runtime, permanent) = (!has(&rt.rich_rules, r), !has(&perm.rich_rules, r));
         if runtime || permanent {
-            changes.push(Change::Firewall {
-                role: Role::Firewalld,
-                zone: zone.clone(),
-                add: true,
-                item: "rich-rule",
-                value: r.clone(),
-                runtime,
-                permanent,
-            });
+            changes.push(fwc(true, "rich-rule", r.clone(), runtime, permanent));
         }
     }
-    // VRRP rules for another peer are ours from an earlier inventory: remove them.
-    let mut stale: Vec<String> = rt
-        .rich_rules
-        .iter()
-        .chain(perm.rich_rules.iter())
-        .filter(|r| r.contains("protocol value=\"vrrp\"") && !has(&fw.rich_rules, r))
-        .cloned()
-        .collect();
-    stale.sort();
-    stale.dedup();
-    for r in stale {
-        let (runtime, permanent) = (has(&rt.rich_rules, &r), has(&perm.rich_rules, &r));
-        changes.push(Change::Firewall {
-            role: Role::Firewalld,
-            zone: zone.clone(),
-            add: false,
-            item: "rich-rule",
-            value: r,
-            runtime,
-            permanent,
-        });
+    // Rules hapair owns and no longer wants go; rules of the same protocol it does not own are
+    // someone else's (another cluster on these hosts): reported, never removed.
+    let mut present: Vec<String> = rt.rich_rules.iter().chain(perm.rich_rules.iter()).cloned().collect();
+    present.sort();
+    present.dedup_by(|a, b| norm_rule(a) == norm_rule(b));
+    let protocols: Vec<&str> = fw.rich_rules.iter().filter_map(|r| protocol_of(r)).collect();
+    for r in present.into_iter().filter(|r| !has(&fw.rich_rules, r)) {
+        if is_owned("rich-rule", &r) {
+            let (runtime, permanent) = (has(&rt.rich_rules, &r), has(&perm.rich_rules, &r));
+            changes.push(fwc(false, "rich-rule", r, runtime, permanent));
+        } else if protocol_of(&r).is_some_and(|p| protocols.contains(&p)) {
+            findings.push(Finding {
+                role: role.clone(),
+                message: format!("zone `{zone}` on `{}` has a rule hapair did not add, kept as it is: {r}", d.node),
+                fix: "if no other cluster on this host needs it, remove it by hand (`firewall-cmd --permanent --remove-rich-rule=...`)".into(),
+            });
+        }
     }
     for p in &fw.ports {
         let (runtime, permanent) = (!rt.ports.contains(p), !perm.ports.contains(p));
         if runtime || permanent {
-            changes.push(Change::Firewall {
-                role: Role::Firewalld,
-                zone: zone.clone(),
-                add: true,
-                item: "port",
-                value: p.clone(),
-                runtime,
-                permanent,
-            });
+            changes.push(fwc(true, "port", p.clone(), runtime, permanent));
         }
+    }
+    let mut old_ports: Vec<&String> = rt.ports.iter().chain(perm.ports.iter()).collect();
+    old_ports.sort();
+    old_ports.dedup();
+    for p in old_ports {
+        if !fw.ports.contains(p) && is_owned("port", p) {
+            changes.push(fwc(false, "port", p.clone(), rt.ports.contains(p), perm.ports.contains(p)));
+        }
+    }
+    // The ownership record, written after the rules changed.
+    let mut record: Vec<String> = fw
+        .rich_rules
+        .iter()
+        .map(|r| format!("rich-rule\t{zone}\t{r}"))
+        .chain(fw.ports.iter().map(|p| format!("port\t{zone}\t{p}")))
+        .collect();
+    record.sort();
+    record.dedup();
+    let content = record.iter().map(|l| format!("{l}\n")).collect::<String>().into_bytes();
+    let now = f.files.get(FIREWALL_OWNED);
+    if now.map(|ff| ff.sha256.as_str()) != Some(sha256_hex(&content).as_str()) {
+        let diff = file_diff(
+            FIREWALL_OWNED,
+            now.map(|ff| ff.content.as_slice()).unwrap_or_default(),
+            &content,
+            &Shown::Plain,
+            &[],
+        );
+        changes.push(Change::File {
+            role,
+            path: FIREWALL_OWNED.to_string(),
+            action: if now.is_some() { FileAction::Update } else { FileAction::Create },
+            diff,
+            mode: 0o644,
+            owner: "root:root".into(),
+            op: FileOp {
+                content: Some(Arc::new(content)),
+                directory: false,
+                mode: 0o644,
+                owner: "root".into(),
+                group: "root".into(),
+                validate: None,
+            },
+        });
     }
 }
 
@@ -481,21 +642,45 @@ pub fn render_text(plans: &[HostPlan], color: bool) -> String {
 }
 
 #[cfg(test)]
+mod rhel_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::inventory::Mode;
     use crate::observe::{BinaryFact, FileFact, ServiceFact, Zone};
-    use crate::render::{tests::pair, Renderer};
-    use crate::roles::{desired, BinarySpec};
+    use crate::render::tests::pair;
+    use crate::roles::{desired, BinarySpec, RoleSet};
+
+    const CONFIG: &str = "/etc/hapair/vrrpd.yml";
+    const UNIT: &str = "/etc/systemd/system/hapair-vrrpd.service";
 
     fn bin() -> BinarySpec {
-        BinarySpec { sha256: "ab".repeat(32), size: 1_000_000, version: "hapair 0.1.0".into() }
+        BinarySpec {
+            sha256: "ab".repeat(32),
+            size: 1_000_000,
+            version: "hapair 0.1.0".into(),
+            needs: "x86_64, glibc >= 2.17".into(),
+        }
+    }
+
+    fn want_for(p: &crate::inventory::Pair) -> Desired {
+        desired(&RoleSet::builtin().expect("roles"), p, &p.nodes[0], &[], &bin()).expect("renders")
     }
 
     fn want() -> Desired {
-        let r = Renderer::embedded().expect("templates parse");
-        let p = pair(Mode::MasterBackup);
-        desired(&r, &p, &p.nodes[0], &bin()).expect("renders")
+        want_for(&pair(Mode::MasterBackup))
+    }
+
+    fn fact(content: &[u8], mode: u32, kind: FileKind) -> FileFact {
+        FileFact {
+            kind,
+            sha256: sha256_hex(content),
+            mode,
+            owner: "root".into(),
+            group: "root".into(),
+            content: content.to_vec(),
+        }
     }
 
     fn fresh() -> Facts {
@@ -505,17 +690,7 @@ mod tests {
         f.firewall.default_zone = "public".into();
         f.firewall.runtime = vec![Zone { name: "public".into(), ..Zone::default() }];
         f.firewall.permanent = f.firewall.runtime.clone();
-        f.files.insert(
-            roles::NGINX_DEFAULT_SITE.into(),
-            FileFact {
-                kind: FileKind::Link,
-                sha256: "x".into(),
-                mode: 0o644,
-                owner: "root".into(),
-                group: "root".into(),
-                content: b"server {}\n".to_vec(),
-            },
-        );
+        f.files.insert("/etc/nginx/sites-enabled/default".into(), fact(b"server {}\n", 0o644, FileKind::Link));
         f
     }
 
@@ -524,23 +699,19 @@ mod tests {
         let mut f = fresh();
         f.files.clear();
         f.packages.insert("nginx-light".into(), "1".into());
-        f.binary = Some(BinaryFact { sha256: d.binary.sha256.clone(), version: d.binary.version.clone() });
         for s in &d.files {
-            if let Some(c) = &s.content {
-                f.files.insert(
-                    s.path.into(),
-                    FileFact {
-                        kind: FileKind::File,
-                        sha256: sha256_hex(c.as_bytes()),
-                        mode: s.mode,
-                        owner: "root".into(),
-                        group: "root".into(),
-                        content: c.as_bytes().to_vec(),
-                    },
-                );
+            match &s.want {
+                Want::Content { bytes, .. } => {
+                    f.files.insert(s.path.clone(), fact(bytes, s.mode, FileKind::File));
+                }
+                Want::Hapair(b) => f.binary = Some(BinaryFact { sha256: b.sha256.clone(), version: b.version.clone() }),
+                Want::Directory => {
+                    f.files.insert(s.path.clone(), fact(b"", s.mode, FileKind::Dir));
+                }
+                Want::Absent => {}
             }
         }
-        for u in [roles::NGINX_SERVICE, roles::VRRPD_SERVICE] {
+        for u in d.units() {
             f.services.insert(
                 u.into(),
                 ServiceFact {
@@ -557,6 +728,14 @@ mod tests {
             z.rich_rules = fw.rich_rules.clone();
             z.ports = fw.ports.clone();
         }
+        let mut owned: Vec<String> = fw
+            .rich_rules
+            .iter()
+            .map(|r| format!("rich-rule\tpublic\t{r}\n"))
+            .chain(fw.ports.iter().map(|p| format!("port\tpublic\t{p}\n")))
+            .collect();
+        owned.sort();
+        f.files.insert(FIREWALL_OWNED.into(), fact(owned.concat().as_bytes(), 0o644, FileKind::File));
         f
     }
 
@@ -569,23 +748,26 @@ mod tests {
             s,
             [
                 "install package `nginx` (apt)",
-                "upload `/usr/local/sbin/hapair` (absent -> sha256 abababababab, 1.0 MB)",
-                "create `/etc/hapair/vrrpd.yml` (mode 0600, owner root:root)",
-                "create `/etc/systemd/system/hapair-vrrpd.service` (mode 0644, owner root:root)",
                 "remove `/etc/nginx/sites-enabled/default`",
                 "create `/etc/nginx/conf.d/hapair.conf` (mode 0644, owner root:root)",
+                "upload `/usr/local/sbin/hapair` (absent -> sha256 abababababab, 1.0 MB, x86_64, glibc >= 2.17; checked on the node before it replaces the old one)",
+                "create `/etc/hapair/vrrpd.yml` (mode 0600, owner root:root)",
+                "create `/etc/systemd/system/hapair-vrrpd.service` (mode 0644, owner root:root)",
                 "systemctl daemon-reload (unit file changed)",
                 "add rich-rule in zone `public` (runtime and permanent): rule family=\"ipv4\" source address=\"10.77.1.12/32\" protocol value=\"vrrp\" accept",
                 "add port in zone `public` (runtime and permanent): 80/tcp",
+                "create `/var/lib/hapair/firewall.owned` (mode 0644, owner root:root)",
                 "enable `nginx.service` (not enabled)",
-                "start `nginx.service` (installed now)",
+                "start `nginx.service` (not running)",
                 "enable `hapair-vrrpd.service` (not enabled)",
                 "start `hapair-vrrpd.service` (not running)",
             ]
         );
-        let text = render_text(&[p], false);
+        let text = render_text(std::slice::from_ref(&p), false);
         assert!(!text.contains("s3cr3t"), "{text}");
-        assert!(text.contains("+    auth_pass: <redacted>"), "{text}");
+        assert!(text.contains("+    auth_pass: \"<redacted>\""), "{text}");
+        let json = serde_json::to_string(&p).expect("serialises");
+        assert!(!json.contains("s3cr3t"), "{json}");
     }
 
     #[test]
@@ -598,30 +780,41 @@ mod tests {
 
     #[test]
     fn a_changed_setting_is_one_diff_and_one_reload() {
-        let d = want();
-        let facts = converged(&d);
-        let r = Renderer::embedded().expect("templates parse");
+        let facts = converged(&want());
         let mut p = pair(Mode::MasterBackup);
         p.nodes[0].check.fall = 3;
-        let d2 = desired(&r, &p, &p.nodes[0], &bin()).expect("renders");
-        let pl = plan(&d2, &facts);
+        let pl = plan(&want_for(&p), &facts);
         assert_eq!(pl.changes.len(), 2, "{:#?}", pl.changes);
         let Change::File { diff, path, .. } = &pl.changes[0] else { panic!("{:?}", pl.changes[0]) };
-        assert_eq!(path, roles::VRRPD_CONFIG);
+        assert_eq!(path, CONFIG);
         assert!(diff.contains("-  fall: 2\n+  fall: 3\n"), "{diff}");
         assert_eq!(pl.changes[1].summary(), "reload `hapair-vrrpd.service` (config changed)");
     }
 
     #[test]
     fn only_the_secret_changed_shows_no_secret() {
-        let d = want();
-        let facts = converged(&d);
-        let r = Renderer::embedded().expect("templates parse");
+        let facts = converged(&want());
         let mut p = pair(Mode::MasterBackup);
         p.nodes[0].vrrp.auth_pass = Some(crate::inventory::Secret::new("other"));
-        let pl = plan(&desired(&r, &p, &p.nodes[0], &bin()).expect("renders"), &facts);
+        let pl = plan(&want_for(&p), &facts);
         let Change::File { diff, .. } = &pl.changes[0] else { panic!() };
         assert_eq!(diff, "(only redacted values differ)\n");
+    }
+
+    #[test]
+    fn an_old_secret_on_the_node_is_not_shown_either() {
+        // The node's file has another password and another setting: the setting shows, neither
+        // password does.
+        let d = want();
+        let mut facts = converged(&d);
+        let old = String::from_utf8_lossy(&facts.files[CONFIG].content)
+            .replace("s3cr3t", "oldpass")
+            .replace("fall: 2", "fall: 5");
+        facts.files.insert(CONFIG.into(), fact(old.as_bytes(), 0o600, FileKind::File));
+        let pl = plan(&d, &facts);
+        let Change::File { diff, .. } = &pl.changes[0] else { panic!() };
+        assert!(!diff.contains("oldpass") && !diff.contains("s3cr3t"), "{diff}");
+        assert!(diff.contains("-  fall: 5\n+  fall: 2\n"), "{diff}");
     }
 
     #[test]
@@ -629,29 +822,36 @@ mod tests {
         let d = want();
         let mut facts = converged(&d);
         facts.binary = Some(BinaryFact { sha256: "00".into(), version: "old".into() });
-        let u = facts.files.get_mut(roles::VRRPD_UNIT).expect("unit");
-        u.sha256 = "changed".into();
+        facts.files.get_mut(UNIT).expect("unit").sha256 = "changed".into();
         let s: Vec<String> = plan(&d, &facts).changes.iter().map(Change::summary).collect();
         assert_eq!(s[2], "systemctl daemon-reload (unit file changed)");
         assert_eq!(s.last().map(String::as_str), Some("restart `hapair-vrrpd.service` (binary changed)"));
     }
 
     #[test]
-    fn stale_vrrp_rule_is_removed_and_mode_fixed_without_handlers() {
+    fn only_owned_firewall_rules_are_removed_and_foreign_ones_reported() {
         let d = want();
         let mut facts = converged(&d);
-        facts.firewall.permanent[0]
-            .rich_rules
-            .push("rule family=\"ipv4\" source address=\"10.77.1.99/32\" protocol value=\"vrrp\" accept".into());
-        facts.files.get_mut(roles::VRRPD_CONFIG).expect("cfg").mode = 0o644;
-        let s: Vec<String> = plan(&d, &facts).changes.iter().map(Change::summary).collect();
+        let ours = "rule family=\"ipv4\" source address=\"10.77.1.98/32\" protocol value=\"vrrp\" accept";
+        let theirs = "rule family=\"ipv4\" source address=\"10.77.1.99/32\" protocol value=\"vrrp\" accept";
+        facts.firewall.permanent[0].rich_rules.push(ours.into());
+        facts.firewall.permanent[0].rich_rules.push(theirs.into());
+        let owned =
+            format!("{}rich-rule\tpublic\t{ours}\n", String::from_utf8_lossy(&facts.files[FIREWALL_OWNED].content));
+        facts.files.insert(FIREWALL_OWNED.into(), fact(owned.as_bytes(), 0o644, FileKind::File));
+        facts.files.get_mut(CONFIG).expect("cfg").mode = 0o644;
+        let p = plan(&d, &facts);
+        let s: Vec<String> = p.changes.iter().map(Change::summary).collect();
         assert_eq!(
             s,
             [
                 "set `/etc/hapair/vrrpd.yml` mode 0644 -> 0600",
-                "remove rich-rule in zone `public` (permanent): rule family=\"ipv4\" source address=\"10.77.1.99/32\" protocol value=\"vrrp\" accept",
+                format!("remove rich-rule in zone `public` (permanent): {ours}").as_str(),
+                "change `/var/lib/hapair/firewall.owned`",
             ]
         );
+        assert_eq!(p.findings.len(), 1, "{:?}", p.findings);
+        assert!(p.findings[0].message.ends_with(&format!("has a rule hapair did not add, kept as it is: {theirs}")));
     }
 
     #[test]

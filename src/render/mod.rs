@@ -1,19 +1,18 @@
-//! Render the files a node needs from the resolved inventory. Pure: templates are embedded at
-//! build time (`templates/*.tera`), so one binary is self-contained.
+//! Render role templates and templated strings from the variables of one node. Pure.
+//!
+//! Secrets are handled structurally: every secret value is known before rendering, so each
+//! template is rendered twice — once with the secrets, once with each secret replaced by
+//! `<redacted>`. The lines that differ are the lines that carry a secret, whatever a template
+//! does with it (quoting, filters, base64): plans show the second rendering there, nodes get the
+//! first. A file whose line structure depends on a secret is not shown at all.
 
 use serde::Serialize;
+use serde_json::{json, Value};
 
 use crate::inventory::{CheckKind, Node, Pair, Transport};
 
-pub const VRRPD_TEMPLATE: &str = "vrrpd.yml.tera";
-pub const UNIT_TEMPLATE: &str = "hapair-vrrpd.service.tera";
-pub const NGINX_TEMPLATE: &str = "nginx-site.conf.tera";
-
-const TEMPLATES: [(&str, &str); 3] = [
-    (VRRPD_TEMPLATE, include_str!("../../templates/vrrpd.yml.tera")),
-    (UNIT_TEMPLATE, include_str!("../../templates/hapair-vrrpd.service.tera")),
-    (NGINX_TEMPLATE, include_str!("../../templates/nginx-site.conf.tera")),
-];
+/// What a secret shows as in plans and logs.
+pub const REDACTED: &str = "<redacted>";
 
 /// A template failed to parse or render; the message carries tera's report (name, line, caret).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,12 +33,7 @@ impl From<RenderError> for crate::error::Error {
     }
 }
 
-/// The template set: embedded ones, optionally overridden by files of the same name in a folder.
-pub struct Renderer {
-    tera: tera::Tera,
-}
-
-fn tera_err(template: &str, e: tera::Error) -> RenderError {
+pub(crate) fn tera_err(template: &str, e: tera::Error) -> RenderError {
     // tera's Display is the short form; the source chain has the caret report.
     let mut message = e.to_string();
     let mut src = std::error::Error::source(&e);
@@ -51,97 +45,85 @@ fn tera_err(template: &str, e: tera::Error) -> RenderError {
     RenderError { template: template.to_string(), message }
 }
 
-impl Renderer {
-    /// The embedded templates.
-    pub fn embedded() -> Result<Renderer, RenderError> {
-        Self::with_overrides(&[])
+/// A fresh tera instance with hapair's settings: no HTML escaping, the `q` filter.
+pub fn new_tera() -> tera::Tera {
+    let mut tera = tera::Tera::new();
+    // Nothing here is HTML; escaping would corrupt configs.
+    tera.autoescape_on(Vec::<&str>::new());
+    // `q`: a double-quoted scalar, valid in YAML (JSON is YAML) and safe for any string.
+    tera.register_filter("q", |s: &str, _: tera::Kwargs, _: &tera::State| {
+        serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_string())
+    });
+    tera
+}
+
+/// The variables of one node, twice: with the secrets (what nodes get) and with every secret
+/// replaced by `<redacted>` (what plans show).
+#[derive(Debug, Clone)]
+pub struct Vars {
+    pub real: Value,
+    pub masked: Value,
+    /// The secret values themselves (never printed; used to scrub command output).
+    pub secrets: Vec<String>,
+}
+
+/// A rendered text with what plans may show of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub text: String,
+    pub shown: Shown,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Shown {
+    /// No secret in it: show `text`.
+    Plain,
+    /// Secret-bearing lines replaced: show this instead (same number of lines as `text`).
+    Masked(String),
+    /// Never show the content (a secret file, or secrets change its line structure).
+    Hidden,
+}
+
+impl Rendered {
+    pub fn plain(text: String) -> Rendered {
+        Rendered { text, shown: Shown::Plain }
     }
 
-    /// Embedded templates, each replaced by `(name, text)` from `overrides` when given.
-    pub fn with_overrides(overrides: &[(String, String)]) -> Result<Renderer, RenderError> {
-        let mut tera = tera::Tera::new();
-        // Nothing here is HTML; escaping would corrupt configs.
-        tera.autoescape_on(Vec::<&str>::new());
-        // `q`: a double-quoted scalar, valid in YAML (JSON is YAML) and safe for any string.
-        tera.register_filter("q", |s: &str, _: tera::Kwargs, _: &tera::State| {
-            serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_string())
-        });
-        for (name, text) in TEMPLATES {
-            let text = overrides.iter().find(|(n, _)| n == name).map(|(_, t)| t.as_str()).unwrap_or(text);
-            tera.add_raw_template(name, text).map_err(|e| tera_err(name, e))?;
+    /// From the two renderings of the same template.
+    pub fn from_pair(real: String, masked: String) -> Rendered {
+        if real == masked {
+            return Rendered::plain(real);
         }
-        Ok(Renderer { tera })
-    }
-
-    /// Load overrides for the known template names from `dir` (`--roles DIR`).
-    pub fn from_dir(dir: &std::path::Path) -> Result<Renderer, RenderError> {
-        let mut overrides = Vec::new();
-        for (name, _) in TEMPLATES {
-            let p = dir.join(name);
-            match std::fs::read_to_string(&p) {
-                Ok(t) => overrides.push((name.to_string(), t)),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => {
-                    return Err(RenderError {
-                        template: name.to_string(),
-                        message: format!("cannot read `{}`: {e}", p.display()),
-                    })
-                }
-            }
+        let (r, m): (Vec<&str>, Vec<&str>) = (real.split('\n').collect(), masked.split('\n').collect());
+        if r.len() != m.len() {
+            return Rendered { text: real, shown: Shown::Hidden };
         }
-        Self::with_overrides(&overrides)
+        Rendered { text: real, shown: Shown::Masked(masked) }
     }
 
-    fn render<T: Serialize>(&self, name: &str, ctx: &T) -> Result<String, RenderError> {
-        let ctx = tera::Context::from_serialize(ctx).map_err(|e| tera_err(name, e))?;
-        self.tera.render(name, &ctx).map_err(|e| tera_err(name, e))
-    }
-
-    /// `/etc/hapair/vrrpd.yml` for `node` of `pair` (docs/vrrpd-config.md).
-    pub fn vrrpd_config(&self, pair: &Pair, node: &Node) -> Result<String, RenderError> {
-        self.render(VRRPD_TEMPLATE, &VrrpdCtx::new(pair, node))
-    }
-
-    /// The hardened systemd unit `hapair-vrrpd.service`.
-    pub fn vrrpd_unit(&self, node: &Node) -> Result<String, RenderError> {
-        self.render(UNIT_TEMPLATE, &UnitCtx { node: &node.name })
-    }
-
-    /// The nginx site: listen port, upstreams or a default page naming the node.
-    pub fn nginx_site(&self, node: &Node) -> Result<String, RenderError> {
-        self.render(
-            NGINX_TEMPLATE,
-            &NginxCtx {
-                node: &node.name,
-                listen: node.nginx.listen,
-                server_name: &node.nginx.server_name,
-                upstreams: &node.nginx.upstreams,
-            },
-        )
+    /// Indices of the lines that carry a secret.
+    pub fn secret_lines(&self) -> Vec<usize> {
+        match &self.shown {
+            Shown::Masked(m) => self
+                .text
+                .split('\n')
+                .zip(m.split('\n'))
+                .enumerate()
+                .filter(|(_, (a, b))| a != b)
+                .map(|(i, _)| i)
+                .collect(),
+            _ => vec![],
+        }
     }
 }
 
-#[derive(Serialize)]
-struct UnitCtx<'a> {
-    node: &'a str,
-}
-
-#[derive(Serialize)]
-struct NginxCtx<'a> {
-    node: &'a str,
-    listen: u16,
-    server_name: &'a str,
-    upstreams: &'a [String],
-}
-
-#[derive(Serialize)]
-struct VrrpdCtx {
-    node: String,
-    interface: String,
-    address: String,
-    peer: String,
-    check: CheckCtx,
-    instances: Vec<InstanceCtx>,
+/// Replace each known secret value in `text` (command output, errors) with `<redacted>`.
+pub fn scrub(text: &str, secrets: &[String]) -> String {
+    let mut out = text.to_string();
+    for s in secrets.iter().filter(|s| !s.is_empty()) {
+        out = out.replace(s.as_str(), REDACTED);
+    }
+    out
 }
 
 #[derive(Serialize)]
@@ -174,88 +156,138 @@ struct InstanceCtx {
     garp_interval_ms: u128,
 }
 
-impl VrrpdCtx {
-    fn new(pair: &Pair, node: &Node) -> VrrpdCtx {
-        let idx = pair.index_of(&node.name).unwrap_or(0);
-        let peer = pair.peer_of(&node.name).map(|p| p.address.to_string()).unwrap_or_default();
-        let c = &node.check;
-        let (kind, url, script) = match &c.kind {
-            CheckKind::Http { path } => {
-                let path = if path.starts_with('/') { path.clone() } else { format!("/{path}") };
-                ("http", Some(format!("http://127.0.0.1:{}{}", node.nginx.listen, path)), None)
-            }
-            CheckKind::Script { argv } => ("script", None, Some(argv.clone())),
-            CheckKind::None => ("none", None, None),
-        };
-        let v = &node.vrrp;
-        let instances = pair
-            .vips
-            .iter()
-            .map(|vip| InstanceCtx {
-                name: format!("{}-{}", pair.name, vip.vrid),
-                vrid: vip.vrid.get(),
-                version: v.version,
-                priority: vip.priorities[idx].get(),
-                advert_interval_ms: v.advert_interval.as_millis(),
-                vips: vec![vip.address.to_string()],
-                preempt: v.preempt,
-                preempt_delay_ms: v.preempt_delay.as_millis(),
-                // PASS auth exists only in VRRPv2 (RFC 3768 §5.3.6); v3 removed it.
-                auth_pass: (v.version == 2).then(|| v.auth_pass.as_ref().map(|s| s.expose().to_string())).flatten(),
-                transport: match v.transport {
-                    Transport::Multicast => "multicast",
-                    Transport::Unicast => "unicast",
-                },
-                v3_checksum_pseudo_header: v.v3_checksum_pseudo_header,
-                check_weight: c.weight,
-                garp_count: v.garp_count,
-                garp_interval_ms: v.garp_interval.as_millis(),
-            })
-            .collect();
-        VrrpdCtx {
-            node: node.name.clone(),
-            interface: node.interface.clone(),
-            address: node.address.to_string(),
-            peer,
-            check: CheckCtx {
-                kind,
-                url,
-                script,
-                interval_ms: c.interval.as_millis(),
-                timeout_ms: c.timeout.as_millis(),
-                fall: c.fall,
-                rise: c.rise,
-            },
-            instances,
+/// The variables templates and templated strings of `node` in `pair` see (docs/roles.md).
+pub fn vars(pair: &Pair, node: &Node) -> Vars {
+    let mut secrets = Vec::new();
+    if node.vrrp.version == 2 {
+        if let Some(s) = &node.vrrp.auth_pass {
+            secrets.push(s.expose().to_string());
         }
     }
+    // A webhook URL may carry a token.
+    secrets.extend(node.monitoring.webhook.clone());
+    let real = vars_value(pair, node, true);
+    let masked = vars_value(pair, node, false);
+    Vars { real, masked, secrets }
 }
 
-/// Replace the value of every non-null `auth_pass:` line with `<redacted>`, so diffs and
-/// plans of the daemon config never show the secret.
-pub fn redact_vrrpd(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for line in text.split_inclusive('\n') {
-        let trimmed = line.trim_start();
-        let body = trimmed.strip_prefix("- ").unwrap_or(trimmed);
-        match body.strip_prefix("auth_pass:") {
-            Some(v) if !matches!(v.trim(), "" | "null" | "~") => {
-                let indent = &line[..line.len() - body.len()];
-                out.push_str(indent);
-                out.push_str("auth_pass: <redacted>");
-                if line.ends_with('\n') {
-                    out.push('\n');
-                }
-            }
-            _ => out.push_str(line),
+fn vars_value(pair: &Pair, node: &Node, reveal: bool) -> Value {
+    let idx = pair.index_of(&node.name).unwrap_or(0);
+    let peer = pair.peer_of(&node.name).map(|p| p.address.to_string()).unwrap_or_default();
+    let c = &node.check;
+    let (kind, url, script) = match &c.kind {
+        CheckKind::Http { path } => {
+            let path = if path.starts_with('/') { path.clone() } else { format!("/{path}") };
+            ("http", Some(format!("http://127.0.0.1:{}{}", node.nginx.listen, path)), None)
         }
-    }
-    out
+        CheckKind::Script { argv } => ("script", None, Some(argv.clone())),
+        CheckKind::None => ("none", None, None),
+    };
+    let v = &node.vrrp;
+    let instances: Vec<InstanceCtx> = pair
+        .vips
+        .iter()
+        .map(|vip| InstanceCtx {
+            name: format!("{}-{}", pair.name, vip.vrid),
+            vrid: vip.vrid.get(),
+            version: v.version,
+            priority: vip.priorities[idx].get(),
+            advert_interval_ms: v.advert_interval.as_millis(),
+            vips: vec![vip.address.to_string()],
+            preempt: v.preempt,
+            preempt_delay_ms: v.preempt_delay.as_millis(),
+            // PASS auth exists only in VRRPv2 (RFC 3768 §5.3.6); v3 removed it.
+            auth_pass: (v.version == 2)
+                .then(|| v.auth_pass.as_ref().map(|s| if reveal { s.expose().to_string() } else { REDACTED.into() }))
+                .flatten(),
+            transport: match v.transport {
+                Transport::Multicast => "multicast",
+                Transport::Unicast => "unicast",
+            },
+            v3_checksum_pseudo_header: v.v3_checksum_pseudo_header,
+            check_weight: c.weight,
+            garp_count: v.garp_count,
+            garp_interval_ms: v.garp_interval.as_millis(),
+        })
+        .collect();
+    json!({
+        "node": node.name,
+        "pair": pair.name,
+        "mode": pair.mode.as_str(),
+        "interface": node.interface,
+        "address": node.address.to_string(),
+        "peer": peer,
+        "prefers_master": prefers_master(pair, &node.name),
+        "check": CheckCtx {
+            kind,
+            url,
+            script,
+            interval_ms: c.interval.as_millis(),
+            timeout_ms: c.timeout.as_millis(),
+            fall: c.fall,
+            rise: c.rise,
+        },
+        "instances": instances,
+        "listen": node.nginx.listen,
+        "server_name": node.nginx.server_name,
+        "upstreams": node.nginx.upstreams,
+        "firewall": {"manage": node.firewall.manage, "restrict_to_peer": node.firewall.restrict_to_peer},
+        "monitoring": crate::monitoring::vars(pair, node, reveal),
+    })
 }
 
 /// Whether a node is the preferred master of any VIP (dual-master: both are).
 pub fn prefers_master(pair: &Pair, node: &str) -> bool {
     pair.vips.iter().any(|v| v.master == node)
+}
+
+/// The templates of a role set, compiled once; renders them and templated strings.
+pub struct Renderer {
+    tera: tera::Tera,
+}
+
+impl Renderer {
+    /// Compile `(name, text)` templates.
+    pub fn new<'a>(templates: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Renderer, RenderError> {
+        let mut tera = new_tera();
+        for (name, text) in templates {
+            tera.add_raw_template(name, text).map_err(|e| tera_err(name, e))?;
+        }
+        Ok(Renderer { tera })
+    }
+
+    /// Render template `name` with the real and the masked variables.
+    pub fn render(&self, name: &str, vars: &Vars) -> Result<Rendered, RenderError> {
+        let real = self.render_value(name, &vars.real)?;
+        let masked = self.render_value(name, &vars.masked)?;
+        Ok(Rendered::from_pair(real, masked))
+    }
+
+    fn render_value(&self, name: &str, v: &Value) -> Result<String, RenderError> {
+        let ctx = tera::Context::from_serialize(v).map_err(|e| tera_err(name, e))?;
+        self.tera.render(name, &ctx).map_err(|e| tera_err(name, e))
+    }
+
+    /// Render a templated string from a role file (`what` names it in errors). Strings without
+    /// `{{` or `{%` are returned as they are.
+    pub fn render_str(&self, what: &str, text: &str, v: &Value) -> Result<String, RenderError> {
+        if !text.contains("{{") && !text.contains("{%") {
+            return Ok(text.to_string());
+        }
+        let ctx = tera::Context::from_serialize(v).map_err(|e| tera_err(what, e))?;
+        self.tera.render_str(text, &ctx, false).map_err(|e| tera_err(what, e))
+    }
+
+    /// Top-level variables template `name` uses (for offline checks).
+    pub fn variables_of(&self, name: &str) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .tera
+            .get_template_variables(name)
+            .map(|s| s.into_iter().map(str::to_string).collect())
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
 }
 
 #[cfg(test)]
@@ -301,6 +333,7 @@ pub(crate) mod tests {
                 weight: -60,
             },
             firewall: FirewallSettings { manage: true, restrict_to_peer: true },
+            monitoring: Default::default(),
         }
     }
 
@@ -324,131 +357,34 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn vrrpd_config_follows_the_contract() {
-        let r = Renderer::embedded().expect("templates parse");
-        let pair = pair(Mode::DualMaster);
-        let text = r.vrrpd_config(&pair, &pair.nodes[1]).expect("renders");
-        let expected = r#"# Managed by hapair (role `vrrp`); local changes are overwritten by `hapair apply`.
-# Contract: docs/vrrpd-config.md. Holds the VRRP password: mode 0600, owner root.
-node: "web2"
-interface: "eth0"
-address: 10.77.1.12
-peer: 10.77.1.11
-status_file: /run/hapair/status.json
-metrics: null
-check:
-  type: http
-  url: "http://127.0.0.1:80/"
-  script: null
-  interval_ms: 1000
-  timeout_ms: 1000
-  fall: 2
-  rise: 2
-notify: null
-instances:
-  - name: "web-51"
-    vrid: 51
-    version: 2
-    priority: 100
-    advert_interval_ms: 1000
-    vips: [10.77.1.200/24]
-    preempt: true
-    preempt_delay_ms: 0
-    auth_pass: "s3cr3t"
-    transport: multicast
-    v3_checksum_pseudo_header: true
-    check_weight: -60
-    garp_count: 5
-    garp_interval_ms: 1000
-  - name: "web-52"
-    vrid: 52
-    version: 2
-    priority: 150
-    advert_interval_ms: 1000
-    vips: [10.77.1.201/24]
-    preempt: true
-    preempt_delay_ms: 0
-    auth_pass: "s3cr3t"
-    transport: multicast
-    v3_checksum_pseudo_header: true
-    check_weight: -60
-    garp_count: 5
-    garp_interval_ms: 1000
-"#;
-        assert_eq!(text, expected);
-        // It is YAML a parser accepts, with the values where the daemon expects them.
-        let v: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).expect("valid yaml");
-        assert_eq!(v["instances"][1]["priority"].as_u64(), Some(150));
-        assert_eq!(v["check"]["url"].as_str(), Some("http://127.0.0.1:80/"));
+    fn secret_lines_are_found_whatever_the_template_does_with_the_secret() {
+        let t = "a: 1\npass: {{ instances[0].auth_pass | q }}\nshout: {{ instances[0].auth_pass | upper }}\nb: 2\n";
+        let r = Renderer::new([("t", t)]).expect("parses");
+        let p = pair(Mode::MasterBackup);
+        let out = r.render("t", &vars(&p, &p.nodes[0])).expect("renders");
+        assert_eq!(out.text, "a: 1\npass: \"s3cr3t\"\nshout: S3CR3T\nb: 2\n");
+        assert_eq!(out.shown, Shown::Masked("a: 1\npass: \"<redacted>\"\nshout: <REDACTED>\nb: 2\n".into()));
+        assert_eq!(out.secret_lines(), [1, 2]);
+        // A secret that changes the line structure hides the whole file.
+        let r = Renderer::new([("t", "{% for c in instances[0].auth_pass %}{{ c }}\n{% endfor %}")]).expect("parses");
+        assert_eq!(r.render("t", &vars(&p, &p.nodes[0])).expect("renders").shown, Shown::Hidden);
     }
 
     #[test]
-    fn v3_never_carries_a_password_and_script_checks_are_argv() {
-        let r = Renderer::embedded().expect("templates parse");
-        let mut pair = pair(Mode::MasterBackup);
-        pair.nodes[0].vrrp.version = 3;
-        pair.nodes[0].check.kind = CheckKind::Script { argv: vec!["/bin/check".into(), "a \"b\"".into()] };
-        let text = r.vrrpd_config(&pair, &pair.nodes[0]).expect("renders");
-        assert!(text.contains("    auth_pass: null\n"), "{text}");
-        assert!(text.contains("  script: [\"/bin/check\", \"a \\\"b\\\"\"]\n"), "{text}");
-        assert!(text.contains("  url: null\n"), "{text}");
-        let v: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).expect("valid yaml");
-        assert_eq!(v["check"]["script"][1].as_str(), Some("a \"b\""));
+    fn strings_render_and_plain_strings_pass_through() {
+        let r = Renderer::new([]).expect("empty");
+        let p = pair(Mode::MasterBackup);
+        let v = vars(&p, &p.nodes[0]);
+        assert_eq!(r.render_str("x", "port {{ listen }}/tcp", &v.real).expect("renders"), "port 80/tcp");
+        assert_eq!(r.render_str("x", "no braces", &v.real).expect("renders"), "no braces");
+        let e = r.render_str("x", "{{ nope }}", &v.real).expect_err("undefined");
+        assert_eq!(e.template, "x");
+        assert_eq!(scrub("pass s3cr3t!", &v.secrets), "pass <redacted>!");
     }
 
     #[test]
-    fn redaction_hides_every_password() {
-        let r = Renderer::embedded().expect("templates parse");
-        let pair = pair(Mode::DualMaster);
-        let text = redact_vrrpd(&r.vrrpd_config(&pair, &pair.nodes[0]).expect("renders"));
-        assert!(!text.contains("s3cr3t"));
-        assert_eq!(text.matches("    auth_pass: <redacted>\n").count(), 2);
-        assert_eq!(redact_vrrpd("auth_pass: null\n"), "auth_pass: null\n");
-        assert_eq!(redact_vrrpd("  - auth_pass: x"), "  - auth_pass: <redacted>");
-    }
-
-    #[test]
-    fn unit_is_hardened() {
-        let r = Renderer::embedded().expect("templates parse");
-        let text = r.vrrpd_unit(&node("web1", 11)).expect("renders");
-        for line in [
-            "ExecStart=/usr/local/sbin/hapair vrrpd --config /etc/hapair/vrrpd.yml",
-            "ExecReload=kill -HUP $MAINPID",
-            "CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW",
-            "NoNewPrivileges=yes",
-            "ProtectSystem=strict",
-            "ProtectHome=yes",
-            "PrivateTmp=yes",
-            "RuntimeDirectory=hapair",
-            "Restart=always",
-            "RestartSec=1",
-        ] {
-            assert!(text.lines().any(|l| l == line), "missing `{line}` in\n{text}");
-        }
-    }
-
-    #[test]
-    fn nginx_default_page_names_the_node_and_upstreams_proxy() {
-        let r = Renderer::embedded().expect("templates parse");
-        let mut n = node("web1", 11);
-        let text = r.nginx_site(&n).expect("renders");
-        assert!(text.contains("    listen 80 default_server;\n"), "{text}");
-        assert!(text.contains("return 200 \"served by web1\\n\";"), "{text}");
-        assert!(!text.contains("upstream"), "{text}");
-        n.nginx.listen = 8080;
-        n.nginx.upstreams = vec!["10.0.0.5:8080".into(), "10.0.0.6:8080".into()];
-        let text = r.nginx_site(&n).expect("renders");
-        assert!(
-            text.contains("upstream hapair_backends {\n    server 10.0.0.5:8080;\n    server 10.0.0.6:8080;\n}\n"),
-            "{text}"
-        );
-        assert!(text.contains("    listen 8080 default_server;\n"), "{text}");
-        assert!(text.contains("proxy_pass http://hapair_backends;"), "{text}");
-    }
-
-    #[test]
-    fn a_broken_override_is_an_error_not_a_panic() {
-        let e = Renderer::with_overrides(&[(NGINX_TEMPLATE.into(), "{% if %}".into())]).err().expect("must fail");
-        assert_eq!(e.template, NGINX_TEMPLATE);
+    fn a_broken_template_is_an_error_not_a_panic() {
+        let e = Renderer::new([("site", "{% if %}")]).err().expect("must fail");
+        assert_eq!(e.template, "site");
     }
 }

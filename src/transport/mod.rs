@@ -417,6 +417,21 @@ impl SshHost {
             // Only the inventory's known_hosts is trusted.
             cfg.push_str("  GlobalKnownHostsFile /dev/null\n");
         }
+        if c.jump_host.is_some() {
+            // ssh hands `-F` (this file) to the jump connection, but not the `-o`/`-i` options
+            // below: the jump host is checked against the same known_hosts, with the same key.
+            let quoted = |p: &Path| format!("\"{}\"", p.display().to_string().replace('"', ""));
+            if let Some(kh) = &c.known_hosts {
+                cfg.push_str(&format!("  UserKnownHostsFile {}\n", quoted(kh)));
+            }
+            if let Some(k) = &c.identity_file {
+                cfg.push_str(&format!("  IdentityFile {}\n", quoted(k)));
+            }
+            if opts.accept_new_host_keys {
+                cfg.push_str("  StrictHostKeyChecking accept-new\n");
+            }
+            cfg.push_str("  ConnectTimeout 10\n");
+        }
         write_private(&config, &cfg)?;
 
         let mut b = openssh::SessionBuilder::default();

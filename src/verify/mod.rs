@@ -23,6 +23,8 @@ pub struct Options {
     pub limit: Option<String>,
     pub failover: bool,
     pub accept_new_host_keys: bool,
+    /// Pairs verified at the same time (`--forks`); 0 counts as 1.
+    pub forks: usize,
 }
 
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -62,19 +64,25 @@ async fn run_pairs(
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<Report, Error> {
     progress(&format!("connecting to {} nodes", pairs.len() * 2));
-    let conns = futures::future::join_all(pairs.iter().map(|p| async move {
+    use futures::StreamExt;
+    let forks = opts.forks.max(1);
+    let conns: Vec<_> = futures::stream::iter(pairs.iter().map(|p| async move {
         let (a, b) = tokio::join!(SshHost::connect(&p.nodes[0], ssh), SshHost::connect(&p.nodes[1], ssh));
         Ok::<_, Error>([a?, b?])
     }))
+    .buffered(forks)
+    .collect()
     .await;
     let mut hosts = Vec::new();
     for c in conns {
         hosts.push(c?);
     }
-    let per_pair = futures::future::join_all(pairs.iter().zip(&hosts).map(|(p, h)| async move {
+    let per_pair: Vec<_> = futures::stream::iter(pairs.iter().zip(&hosts).map(|(p, h)| async move {
         let ph = PairHosts { pair: p, hosts: [&h[0] as &dyn Host, &h[1] as &dyn Host] };
         verify_pair(&ph, opts, progress).await
     }))
+    .buffered(forks)
+    .collect()
     .await;
     for h in hosts {
         let [a, b] = h;
@@ -131,6 +139,7 @@ async fn verify_pair(
             });
         } else {
             rows = drill::run(p, progress).await?;
+            crate::monitoring::record_drill(p.hosts, rows.iter().all(|r| r.ok)).await;
         }
     }
     Ok((checks, rows))

@@ -2,9 +2,9 @@
 //! last advert, the deployed hapair version, and config drift (what `plan` would change).
 
 use super::snapshot;
-use crate::apply::{self, LocalBinary, Ui};
 use crate::error::Error;
 use crate::inventory::Inventory;
+use crate::survey::{self, Options};
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Row {
@@ -24,8 +24,8 @@ pub struct Row {
     pub drift: usize,
 }
 
-pub async fn gather(inv: &Inventory, opts: &apply::Options, binary: &LocalBinary, ui: &Ui) -> Result<Vec<Row>, Error> {
-    let survey = apply::survey(inv, opts, &binary.spec, ui).await?;
+pub async fn gather(inv: &Inventory, opts: &Options, builds: &crate::binary::Builds) -> Result<Vec<Row>, Error> {
+    let survey = survey::survey(inv, opts, builds, &|_, _| {}).await?;
     let snaps = futures::future::join_all(survey.targets.iter().map(|t| async move {
         let iface = &inv.pairs[t.pair].nodes[t.node].interface;
         snapshot::take(t.host.as_ref(), iface, "status snapshot").await

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::inventory::{Priority, VipCidr, Vrid};
+use crate::values::{self, Priority, VipCidr, Vrid};
 
 /// A validated daemon configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +22,8 @@ pub struct Config {
     pub metrics: Option<SocketAddr>,
     pub check: CheckConfig,
     pub notify: Option<Vec<String>>,
+    /// nginx numbers, webhook, pair name (`super::monitoring`).
+    pub monitoring: super::monitoring::Monitoring,
     pub instances: Vec<InstanceConfig>,
 }
 
@@ -79,7 +81,7 @@ pub struct AuthPass([u8; 8]);
 
 impl AuthPass {
     pub fn new(s: &[u8]) -> Option<AuthPass> {
-        if s.is_empty() || s.len() > 8 {
+        if !values::AUTH_PASS_BYTES.contains(s.len() as i64) {
             return None;
         }
         let mut b = [0u8; 8];
@@ -153,6 +155,8 @@ struct RawConfig {
     check: Option<RawCheck>,
     #[serde(default)]
     notify: Option<Vec<String>>,
+    #[serde(default)]
+    monitoring: Option<super::monitoring::Monitoring>,
     instances: Vec<RawInstance>,
 }
 
@@ -352,6 +356,10 @@ impl Validator<'_> {
                 );
             }
         }
+        let monitoring = raw.monitoring.unwrap_or_default();
+        for (field, message, fix) in monitoring.problems() {
+            self.err(&[Seg::Key("monitoring"), Seg::Key(field)], message, fix);
+        }
         let check = self.check(raw.check);
         if raw.instances.is_empty() {
             self.err(
@@ -391,6 +399,7 @@ impl Validator<'_> {
             metrics,
             check: check?,
             notify: raw.notify,
+            monitoring,
             instances,
         })
     }
@@ -439,14 +448,15 @@ impl Validator<'_> {
                 }
             },
         };
-        if raw.interval_ms < 10 {
+        let min_ms = values::CHECK_INTERVAL_MIN.as_millis() as u64;
+        if raw.interval_ms < min_ms {
             self.err(
                 &at("interval_ms"),
-                format!("`check.interval_ms` {} is below 10 ms", raw.interval_ms),
+                format!("`check.interval_ms` {} is below {min_ms} ms", raw.interval_ms),
                 "check at most every 10 ms; 1000 is usual",
             );
         }
-        if raw.timeout_ms == 0 || raw.timeout_ms > raw.interval_ms.max(10) {
+        if raw.timeout_ms == 0 || raw.timeout_ms > raw.interval_ms.max(min_ms) {
             self.err(
                 &at("timeout_ms"),
                 format!(
@@ -459,6 +469,12 @@ impl Validator<'_> {
         for (k, v) in [("fall", raw.fall), ("rise", raw.rise)] {
             if v == 0 {
                 self.err(&at(k), format!("`check.{k}` is 0"), format!("set `{k}` to 1 or more (2 is usual)"));
+            } else if !values::CHECK_COUNT.contains(i64::from(v)) {
+                self.err(
+                    &at(k),
+                    format!("`check.{k}` {v} is outside {}", values::CHECK_COUNT),
+                    format!("use a `{k}` from {} (2 is usual)", values::CHECK_COUNT),
+                );
             }
         }
         Some(CheckConfig {
@@ -554,7 +570,11 @@ impl Validator<'_> {
             }
         }
         let owns = address.is_some_and(|a| vips.iter().any(|v| v.addr() == a));
-        if raw.priority == 255 && !owns && address.is_some() {
+        if !values::PRIORITY_NOT_OWNER.contains(i64::from(raw.priority))
+            && raw.priority != 0
+            && !owns
+            && address.is_some()
+        {
             self.err(
                 &at("priority"),
                 format!("{who}: `priority` 255 is only for the owner of the VIP, and `address` is not in `vips`"),
@@ -569,8 +589,9 @@ impl Validator<'_> {
             );
         }
         let ms = raw.advert_interval_ms;
+        let carried = |v: u8| values::advert_interval_problem(v, Duration::from_millis(ms)).is_none();
         let interval_cs = match version {
-            Some(Version::V2) if ms % 1000 != 0 || !(1000..=255_000).contains(&ms) => {
+            Some(Version::V2) if !carried(2) => {
                 self.err(
                     &at("advert_interval_ms"),
                     format!("{who}: `advert_interval_ms` {ms} is not whole seconds from 1 to 255, as VRRPv2 requires"),
@@ -578,7 +599,7 @@ impl Validator<'_> {
                 );
                 None
             }
-            Some(Version::V3) if ms % 10 != 0 || !(10..=40_950).contains(&ms) => {
+            Some(Version::V3) if !carried(3) => {
                 self.err(
                     &at("advert_interval_ms"),
                     format!("{who}: `advert_interval_ms` {ms} is not whole centiseconds from 10 to 40950, as VRRPv3 requires"),
@@ -588,11 +609,12 @@ impl Validator<'_> {
             }
             _ => u16::try_from(ms / 10).ok(),
         };
-        if raw.preempt_delay_ms > 3_600_000 {
+        let max_delay = values::PREEMPT_DELAY_MAX.as_millis() as u64;
+        if raw.preempt_delay_ms > max_delay {
             self.err(
                 &at("preempt_delay_ms"),
                 format!("{who}: `preempt_delay_ms` {} is over an hour", raw.preempt_delay_ms),
-                "use at most 3600000",
+                format!("use at most {max_delay}"),
             );
             ok = false;
         }
@@ -612,7 +634,7 @@ impl Validator<'_> {
                 None => {
                     self.err(
                         &at("auth_pass"),
-                        format!("{who}: `auth_pass` must be 1 to 8 bytes, it is {}", p.len()),
+                        format!("{who}: `auth_pass` must be {} bytes, it is {}", values::AUTH_PASS_BYTES, p.len()),
                         "use a password of at most 8 characters (the VRRPv2 PASS field is 8 bytes)",
                     );
                     ok = false;
@@ -633,25 +655,25 @@ impl Validator<'_> {
             }
         };
         let check_weight = match i16::try_from(raw.check_weight) {
-            Ok(w) if (-253..=253).contains(&w) => Some(w),
+            Ok(w) if values::CHECK_WEIGHT.contains(i64::from(w)) => Some(w),
             _ => {
                 self.err(
                     &at("check_weight"),
-                    format!("{who}: `check_weight` {} is outside -253..=253", raw.check_weight),
+                    format!("{who}: `check_weight` {} is outside {}", raw.check_weight, values::CHECK_WEIGHT),
                     "use a negative weight such as -60, or 0 to enter FAULT while the check fails",
                 );
                 None
             }
         };
-        if raw.garp_count > 100 {
+        if !values::GARP_COUNT.contains(i64::from(raw.garp_count)) {
             self.err(
                 &at("garp_count"),
-                format!("{who}: `garp_count` {} is more than 100", raw.garp_count),
+                format!("{who}: `garp_count` {} is more than {}", raw.garp_count, values::GARP_COUNT.max),
                 "5 is usual",
             );
             ok = false;
         }
-        if raw.garp_interval_ms > 60_000 {
+        if raw.garp_interval_ms > values::GARP_INTERVAL_MAX.as_millis() as u64 {
             self.err(
                 &at("garp_interval_ms"),
                 format!("{who}: `garp_interval_ms` {} is over a minute", raw.garp_interval_ms),
@@ -843,15 +865,63 @@ instances:
     transport: unicast
 ";
 
-    /// The contract with the engine: what `templates/vrrpd.yml.tera` renders must validate.
+    /// What the engine renders for `pair`, parsed by the daemon.
+    fn rendered(pair: &crate::inventory::Pair) -> Vec<Result<Config, Vec<Finding>>> {
+        use crate::roles::{BinarySpec, RoleSet, Want};
+        let set = RoleSet::builtin().expect("roles load");
+        let bin = BinarySpec { sha256: String::new(), size: 0, version: String::new(), needs: String::new() };
+        pair.nodes
+            .iter()
+            .map(|node| {
+                let d = crate::roles::desired(&set, pair, node, &[], &bin).expect("renders");
+                let f = d.files.iter().find(|f| f.path == "/etc/hapair/vrrpd.yml").expect("the daemon config");
+                let Want::Content { bytes, .. } = &f.want else { panic!("{:?}", f.want) };
+                parse(&String::from_utf8_lossy(bytes))
+            })
+            .collect()
+    }
+
+    /// One definition of each range (`crate::values`): an inventory at the edges `check`
+    /// accepts renders a daemon config the daemon accepts.
+    #[test]
+    fn the_edges_check_accepts_are_edges_the_daemon_accepts() {
+        use crate::values;
+        let mut pair = crate::render::tests::pair(crate::inventory::Mode::MasterBackup);
+        for n in pair.nodes.iter_mut() {
+            n.check.weight = values::CHECK_WEIGHT_ON_FAILURE.min as i32;
+            n.check.interval = values::CHECK_INTERVAL_MIN;
+            n.check.timeout = values::CHECK_INTERVAL_MIN;
+            n.check.fall = values::CHECK_COUNT.max as u32;
+            n.check.rise = values::CHECK_COUNT.min as u32;
+            n.vrrp.garp_count = values::GARP_COUNT.max as u32;
+            n.vrrp.garp_interval = values::GARP_INTERVAL_MAX;
+            n.vrrp.preempt_delay = values::PREEMPT_DELAY_MAX;
+            n.vrrp.version = 2;
+            n.vrrp.auth_pass = Some(crate::inventory::Secret::new("x".repeat(values::AUTH_PASS_BYTES.max as usize)));
+        }
+        for r in rendered(&pair) {
+            r.unwrap_or_else(|f| panic!("{f:?}"));
+        }
+        // One step past an edge: the daemon refuses it (and `check` does, see
+        // tests/inventory_corpus/weight-the-daemon-refuses.yml).
+        pair.nodes[0].check.weight -= 1;
+        assert!(rendered(&pair)[0].is_err());
+    }
+
+    /// The contract with the engine: what `roles/vrrp/templates/vrrpd.yml.tera` renders must validate.
     #[test]
     fn engine_rendered_configs_are_valid() {
         use crate::inventory::Mode;
-        let r = crate::render::Renderer::embedded().expect("templates parse");
+        use crate::roles::{BinarySpec, RoleSet, Want};
+        let set = RoleSet::builtin().expect("roles load");
+        let bin = BinarySpec { sha256: String::new(), size: 0, version: String::new(), needs: String::new() };
         for mode in [Mode::MasterBackup, Mode::DualMaster] {
             let pair = crate::render::tests::pair(mode);
             for node in &pair.nodes {
-                let text = r.vrrpd_config(&pair, node).expect("renders");
+                let d = crate::roles::desired(&set, &pair, node, &[], &bin).expect("renders");
+                let f = d.files.iter().find(|f| f.path == "/etc/hapair/vrrpd.yml").expect("the daemon config");
+                let Want::Content { bytes, .. } = &f.want else { panic!("{:?}", f.want) };
+                let text = String::from_utf8_lossy(bytes).to_string();
                 let c = parse(&text).unwrap_or_else(|f| panic!("{f:?}\n{text}"));
                 assert_eq!(c.instances.len(), pair.vips.len());
                 assert_eq!(c.peer, pair.peer_of(&node.name).map(|p| p.address));

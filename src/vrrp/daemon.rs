@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 
 use super::check;
 use super::config::{self, CheckConfig, Config, InstanceConfig, Transport};
-use super::fsm::{Action, CheckTracker, Input, Instance, State};
+use super::fsm::{Action, CheckTracker, Input, Instance};
 use super::net::{ifindex, Garp, VrrpSocket};
 use super::packet::{parse_ipv4, Advert, ChecksumMode, MULTICAST_GROUP};
 use super::status::{self, Status};
@@ -126,8 +126,10 @@ pub async fn run(config_path: PathBuf, mut cfg: Config, metrics: Option<std::net
             acc = async { match &listener { Some(l) => l.accept().await, None => std::future::pending().await } } => {
                 if let Ok((mut s, _)) = acc {
                     let body = d.snapshot().to_metrics();
+                    let extra = super::monitoring::Scrape::new(&d.cfg);
                     tokio::spawn(async move {
                         use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                        let body = body + &extra.collect().await;
                         let mut req = [0u8; 1024];
                         let _ = tokio::time::timeout(Duration::from_secs(1), s.read(&mut req)).await;
                         let head = format!("HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
@@ -267,12 +269,11 @@ impl Daemon {
                     }
                 }
             }
-            Action::Transition { from: _, to, reason } => {
+            Action::Transition { from, to, reason } => {
                 let vips: Vec<String> = ic.vips.iter().map(|v| v.addr().to_string()).collect();
                 log(&format!("{to} for {} (vrid {}): {reason}", vips.join(", "), ic.vrid));
-                if let Some(argv) = &self.cfg.notify {
-                    notify(argv, ic.vrid.get(), to);
-                }
+                let event = super::monitoring::Event::new(&self.cfg, ic, from, to, reason.to_string());
+                super::monitoring::run_hooks(&self.cfg, event, log);
             }
         }
     }
@@ -392,31 +393,6 @@ impl Daemon {
         if let Err(e) = r {
             log(&format!("cannot write the status file `{}`: {e}", path.display()));
         }
-    }
-}
-
-fn notify(argv: &[String], vrid: u8, state: State) {
-    let Some((prog, args)) = argv.split_first() else {
-        return;
-    };
-    let r = tokio::process::Command::new(prog)
-        .args(args)
-        .arg(vrid.to_string())
-        .arg(state.as_str())
-        .stdin(std::process::Stdio::null())
-        .spawn();
-    match r {
-        Ok(mut child) => {
-            let prog = prog.clone();
-            tokio::spawn(async move {
-                if let Ok(s) = child.wait().await {
-                    if !s.success() {
-                        log(&format!("notify `{prog}` exited with {s}"));
-                    }
-                }
-            });
-        }
-        Err(e) => log(&format!("cannot run notify `{prog}`: {e}")),
     }
 }
 

@@ -5,6 +5,7 @@ pub mod check;
 pub mod config;
 pub mod daemon;
 pub mod fsm;
+pub mod monitoring;
 pub mod net;
 pub mod packet;
 pub mod status;

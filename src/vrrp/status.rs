@@ -58,8 +58,11 @@ impl Status {
         for i in &self.instances {
             for s in ["initialize", "backup", "master", "fault"] {
                 let v = u8::from(i.state == s);
-                let _ =
-                    writeln!(o, "hapair_vrrp_state{{instance=\"{}\",vrid=\"{}\",state=\"{s}\"}} {v}", i.name, i.vrid);
+                let _ = writeln!(
+                    o,
+                    "hapair_vrrp_state{{vrrp_instance=\"{}\",vrid=\"{}\",state=\"{s}\"}} {v}",
+                    i.name, i.vrid
+                );
             }
         }
         type Series = (&'static str, &'static str, fn(&InstanceStatus) -> u64);
@@ -77,7 +80,7 @@ impl Status {
                 let _ = writeln!(o, "# HELP {name} {help}");
                 let _ = writeln!(o, "# TYPE {name} {kind}");
                 for i in &self.instances {
-                    let _ = writeln!(o, "{name}{{instance=\"{}\",vrid=\"{}\"}} {}", i.name, i.vrid, f(i));
+                    let _ = writeln!(o, "{name}{{vrrp_instance=\"{}\",vrid=\"{}\"}} {}", i.name, i.vrid, f(i));
                 }
             }
         }
@@ -97,7 +100,7 @@ impl Status {
             ] {
                 let _ = writeln!(
                     o,
-                    "hapair_vrrp_drops_total{{instance=\"{}\",vrid=\"{}\",reason=\"{r}\"}} {v}",
+                    "hapair_vrrp_drops_total{{vrrp_instance=\"{}\",vrid=\"{}\",reason=\"{r}\"}} {v}",
                     i.name, i.vrid
                 );
             }
@@ -144,11 +147,11 @@ mod tests {
         };
         let m = s.to_metrics();
         for line in [
-            "hapair_vrrp_state{instance=\"web-51\",vrid=\"51\",state=\"master\"} 1",
-            "hapair_vrrp_state{instance=\"web-51\",vrid=\"51\",state=\"backup\"} 0",
-            "hapair_vrrp_priority{instance=\"web-51\",vrid=\"51\"} 150",
-            "hapair_vrrp_adverts_sent_total{instance=\"web-51\",vrid=\"51\"} 7",
-            "hapair_vrrp_drops_total{instance=\"web-51\",vrid=\"51\",reason=\"ttl\"} 1",
+            "hapair_vrrp_state{vrrp_instance=\"web-51\",vrid=\"51\",state=\"master\"} 1",
+            "hapair_vrrp_state{vrrp_instance=\"web-51\",vrid=\"51\",state=\"backup\"} 0",
+            "hapair_vrrp_priority{vrrp_instance=\"web-51\",vrid=\"51\"} 150",
+            "hapair_vrrp_adverts_sent_total{vrrp_instance=\"web-51\",vrid=\"51\"} 7",
+            "hapair_vrrp_drops_total{vrrp_instance=\"web-51\",vrid=\"51\",reason=\"ttl\"} 1",
             "hapair_check_ok 1",
         ] {
             assert!(m.lines().any(|l| l == line), "missing {line} in\n{m}");

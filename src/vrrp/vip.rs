@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use futures::TryStreamExt;
 use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
 
-use crate::inventory::VipCidr;
+use crate::values::VipCidr;
 
 pub struct Vips {
     handle: rtnetlink::Handle,

@@ -14,6 +14,20 @@ pub fn hapair() -> Command {
     c
 }
 
+/// The glibc 2.17 daemon build `scripts/build-portable.sh` makes (`scripts/test.sh` runs it
+/// before the tests), or `$HAPAIR_TEST_DAEMON_BINARY`. Fails the test when it is missing.
+pub fn portable_daemon() -> PathBuf {
+    let p = std::env::var_os("HAPAIR_TEST_DAEMON_BINARY").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/portable/x86_64-unknown-linux-gnu/release/hapair")
+    });
+    assert!(
+        p.is_file(),
+        "the portable daemon build `{}` is missing: run `bash scripts/build-portable.sh` (scripts/test.sh does)",
+        p.display()
+    );
+    p
+}
+
 /// The lab name a test uses: `base`, prefixed with `$HAPAIR_TEST_LAB_PREFIX` when set, so that
 /// several checkouts can run the lab tests on one machine at once without sharing labs.
 pub fn lab_name(base: &str) -> String {
@@ -41,6 +55,16 @@ pub struct Lab {
 impl Lab {
     /// Bring up a fresh lab named `name` (unique per test binary) with `nodes` hosts.
     pub fn up(base: &str, nodes: u8, mode: &str) -> Lab {
+        Lab::up_with(base, nodes, mode, &[])
+    }
+
+    /// `up` with Debian releases per node (`hapair lab up --distro SPEC`), e.g.
+    /// `node1=bullseye,node2=trixie`.
+    pub fn up_distro(base: &str, nodes: u8, mode: &str, distro: &str) -> Lab {
+        Lab::up_with(base, nodes, mode, &["--distro", distro])
+    }
+
+    fn up_with(base: &str, nodes: u8, mode: &str, extra: &[&str]) -> Lab {
         let name = &lab_name(base);
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("labs");
         std::fs::create_dir_all(&dir).expect("create the test's lab folder");
@@ -48,7 +72,9 @@ impl Lab {
         // A lab left by an earlier, killed test run is replaced, not reused.
         let _ = hapair().args(["lab", "down", "--name", name]).output();
         let out = hapair()
-            .args(["lab", "up", "--name", name, "--mode", mode, "--nodes", &nodes.to_string(), "--out"])
+            .args(["lab", "up", "--name", name, "--mode", mode, "--nodes", &nodes.to_string()])
+            .args(extra)
+            .arg("--out")
             .arg(&inventory)
             .output()
             .expect("run `hapair lab up`");

@@ -1,11 +1,24 @@
 //! `hapair import keepalived`: the keepalived.conf subset used for nginx HA (global_defs,
 //! vrrp_script, vrrp_instance), two nodes' files paired into one inventory pair. Pure but for
 //! reading the files.
+//!
+//! Nothing is dropped or changed silently. Every statement ends up in the inventory, or in a
+//! note that says, with its file:line, one of three things:
+//! - *translated*: carried over written differently, with the same behaviour (a positive
+//!   keepalived weight, a VIP without prefix given the nodes' prefix, a password keepalived cuts
+//!   to 8 bytes, ...);
+//! - *not carried over*: no place in an inventory (notify scripts, LVS, e-mail alerts, ...);
+//! - *decision needed*: the files cannot become a working pair without a human choice (the two
+//!   files disagree, a placeholder address, a VIP hapair cannot carry, ...). The inventory is
+//!   still written, but the import fails until the decision is made.
+//!
+//! The inventory is YAML whose every value from the files is a double-quoted, escaped scalar:
+//! whatever the files hold, it stays one value, never a key or a structure.
 
 pub mod syntax;
 
-use std::collections::BTreeMap;
-use std::fmt::Write;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::{self, Write};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use syntax::Item;
@@ -19,67 +32,143 @@ pub struct ImportError {
     pub fix: String,
 }
 
-impl std::fmt::Display for ImportError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Display for ImportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", At { file: self.file.clone(), line: self.line }, self.message)
+    }
+}
+
+/// Where something was written (line 0: the file as a whole).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct At {
+    pub file: PathBuf,
+    pub line: usize,
+}
+
+impl fmt::Display for At {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.line > 0 {
-            write!(f, "{}:{}: {}", self.file.display(), self.line, self.message)
+            write!(f, "{}:{}", self.file.display(), self.line)
         } else {
-            write!(f, "{}: {}", self.file.display(), self.message)
+            write!(f, "{}", self.file.display())
         }
+    }
+}
+
+/// A value as written, with where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Val {
+    pub text: String,
+    pub at: At,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum NoteKind {
+    /// Carried over written differently, same behaviour.
+    Translated,
+    /// No place in an inventory.
+    NotCarried,
+    /// The import cannot be used until a human decides.
+    Decision,
+}
+
+/// What the import says about one thing in the files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    pub kind: NoteKind,
+    /// One place, or both files' places for a difference.
+    pub at: Vec<At>,
+    pub message: String,
+    pub fix: Option<String>,
+}
+
+impl fmt::Display for Note {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let at: Vec<String> = self.at.iter().map(|a| a.to_string()).collect();
+        write!(f, "{}: {}", at.join(" and "), self.message)?;
+        if let Some(fix) = &self.fix {
+            write!(f, "\n    fix: {fix}")?;
+        }
+        Ok(())
     }
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct Script {
     pub name: String,
-    pub command: String,
-    pub interval: Option<String>,
-    pub timeout: Option<String>,
-    pub weight: Option<i64>,
-    pub fall: Option<String>,
-    pub rise: Option<String>,
-    pub at: (PathBuf, usize),
+    pub at: Option<At>,
+    pub command: Option<Val>,
+    pub interval: Option<Val>,
+    pub timeout: Option<Val>,
+    pub weight: Option<Val>,
+    pub fall: Option<Val>,
+    pub rise: Option<Val>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Track {
+    pub name: Val,
+    pub weight: Option<Val>,
+    pub reverse: bool,
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct Instance {
     pub name: String,
-    pub state: Option<String>,
-    pub interface: Option<String>,
-    pub vrid: Option<u8>,
-    pub priority: Option<u8>,
-    pub advert_int: Option<String>,
-    pub version: Option<u8>,
-    pub auth_pass: Option<String>,
-    pub vips: Vec<String>,
-    pub track: Vec<(String, Option<i64>)>,
-    pub nopreempt: bool,
-    pub preempt_delay: Option<String>,
-    pub unicast_src_ip: Option<Ipv4Addr>,
-    pub unicast_peers: Vec<String>,
-    pub at: (PathBuf, usize),
+    pub at: Option<At>,
+    pub state: Option<Val>,
+    pub interface: Option<Val>,
+    pub vrid: Option<Val>,
+    pub priority: Option<Val>,
+    pub advert_int: Option<Val>,
+    pub version: Option<Val>,
+    pub auth_type: Option<Val>,
+    pub auth_pass: Option<Val>,
+    /// Each VIP with the options written after it (`dev eth0 label eth0:1`).
+    pub vips: Vec<(Val, Vec<String>)>,
+    pub track: Vec<Track>,
+    pub nopreempt: Option<At>,
+    pub preempt_delay: Option<Val>,
+    pub unicast_src_ip: Option<Val>,
+    pub unicast_peers: Vec<Val>,
+}
+
+impl Instance {
+    fn at(&self) -> At {
+        self.at.clone().unwrap_or(At { file: PathBuf::new(), line: 0 })
+    }
 }
 
 /// One node's configuration.
 #[derive(Debug, Clone, Default)]
 pub struct Config {
     pub file: PathBuf,
-    pub router_id: Option<String>,
-    pub version: Option<u8>,
+    pub router_id: Option<Val>,
+    pub version: Option<Val>,
+    pub default_interface: Option<Val>,
     pub scripts: Vec<Script>,
     pub instances: Vec<Instance>,
-    /// What was read but has no place in an inventory, with where it stood.
-    pub not_mapped: Vec<String>,
+    /// What was read but has no place in an inventory.
+    pub not_mapped: Vec<Note>,
 }
 
-fn at(i: &Item) -> String {
-    format!("{}:{}", i.file.display(), i.line)
+fn at(i: &Item) -> At {
+    At { file: i.file.clone(), line: i.line }
 }
 
-fn first(i: &Item) -> Option<String> {
-    i.args.first().cloned()
+fn first(i: &Item) -> Option<Val> {
+    i.args.first().map(|a| Val { text: a.clone(), at: at(i) })
 }
 
+fn words(i: &Item) -> Option<Val> {
+    (!i.args.is_empty()).then(|| Val { text: i.args.join(" "), at: at(i) })
+}
+
+fn not_carried(at: At, message: String) -> Note {
+    Note { kind: NoteKind::NotCarried, at: vec![at], message, fix: None }
+}
+
+/// Read one node's keepalived.conf (and what it includes).
 pub fn read(path: &Path) -> Result<Config, ImportError> {
     let items = syntax::parse_file(path).map_err(|e| ImportError {
         file: e.file,
@@ -88,128 +177,157 @@ pub fn read(path: &Path) -> Result<Config, ImportError> {
         fix: e.fix,
     })?;
     let mut c = Config { file: path.to_path_buf(), ..Default::default() };
-    let num = |i: &Item, what: &str| -> Result<Option<u8>, ImportError> {
-        match first(i) {
-            None => Ok(None),
-            Some(v) => v.parse().map(Some).map_err(|_| ImportError {
-                file: i.file.clone(),
-                line: i.line,
-                message: format!("`{what}` is `{v}`, not a number from 0 to 255"),
-                fix: format!("fix `{what}` in keepalived.conf"),
-            }),
-        }
-    };
     for item in &items {
         let block = item.block.as_deref().unwrap_or(&[]);
         match item.key.as_str() {
             "global_defs" => {
+                let mut unmapped = Vec::new();
                 for g in block {
                     match g.key.as_str() {
                         "router_id" => c.router_id = first(g),
-                        "vrrp_version" => c.version = num(g, "vrrp_version")?,
-                        "script_user"
-                        | "enable_script_security"
-                        | "notification_email"
-                        | "notification_email_from"
-                        | "smtp_server"
-                        | "smtp_connect_timeout" => {}
-                        k => c.not_mapped.push(format!("{}: global_defs `{k}`", at(g))),
+                        "vrrp_version" => c.version = first(g),
+                        "default_interface" => c.default_interface = first(g),
+                        k => unmapped.push(format!("`{}`", k.escape_debug())),
                     }
+                }
+                if !unmapped.is_empty() {
+                    c.not_mapped.push(not_carried(
+                        at(item),
+                        format!(
+                            "global_defs {}: not carried over (hapair's daemon has no e-mail alerts, script security or global VRRP tuning)",
+                            unmapped.join(", ")
+                        ),
+                    ));
                 }
             }
             "vrrp_script" => {
                 let mut s = Script {
-                    name: first(item).unwrap_or_default(),
-                    at: (item.file.clone(), item.line),
+                    name: item.args.first().cloned().unwrap_or_default(),
+                    at: Some(at(item)),
                     ..Default::default()
                 };
                 for k in block {
-                    let v = || k.args.join(" ");
                     match k.key.as_str() {
-                        "script" => s.command = v(),
+                        "script" => s.command = words(k),
                         "interval" => s.interval = first(k),
                         "timeout" => s.timeout = first(k),
-                        "weight" => s.weight = first(k).and_then(|w| w.parse().ok()),
+                        "weight" => s.weight = words(k),
                         "fall" => s.fall = first(k),
                         "rise" => s.rise = first(k),
-                        other => c.not_mapped.push(format!("{}: vrrp_script `{}` `{other}`", at(k), s.name)),
+                        other => c.not_mapped.push(not_carried(
+                            at(k),
+                            format!(
+                                "vrrp_script `{}` `{}`: not carried over",
+                                s.name.escape_debug(),
+                                other.escape_debug()
+                            ),
+                        )),
                     }
                 }
                 c.scripts.push(s);
             }
-            "vrrp_instance" => {
-                let mut inst = Instance {
-                    name: first(item).unwrap_or_default(),
-                    at: (item.file.clone(), item.line),
-                    ..Default::default()
-                };
-                for k in block {
-                    let sub = k.block.as_deref().unwrap_or(&[]);
-                    match k.key.as_str() {
-                        "state" => inst.state = first(k),
-                        "interface" => inst.interface = first(k),
-                        "virtual_router_id" => inst.vrid = num(k, "virtual_router_id")?,
-                        "priority" => inst.priority = num(k, "priority")?,
-                        "advert_int" => inst.advert_int = first(k),
-                        "version" => inst.version = num(k, "version")?,
-                        "nopreempt" => inst.nopreempt = true,
-                        "preempt_delay" => inst.preempt_delay = first(k),
-                        "unicast_src_ip" => inst.unicast_src_ip = first(k).and_then(|a| a.parse().ok()),
-                        "unicast_peer" => inst.unicast_peers = sub.iter().map(|p| p.key.clone()).collect(),
-                        "authentication" => {
-                            for a in sub {
-                                match a.key.as_str() {
-                                    "auth_pass" => inst.auth_pass = first(a),
-                                    "auth_type" if first(a).as_deref() == Some("PASS") => {}
-                                    other => c.not_mapped.push(format!(
-                                        "{}: authentication `{other} {}` (only PASS is supported)",
-                                        at(a),
-                                        a.args.join(" ")
-                                    )),
-                                }
-                            }
-                        }
-                        "virtual_ipaddress" => {
-                            for v in sub {
-                                inst.vips.push(v.key.clone());
-                                if !v.args.is_empty() {
-                                    c.not_mapped.push(format!(
-                                        "{}: VIP options `{}` (hapair labels its VIPs itself)",
-                                        at(v),
-                                        v.args.join(" ")
-                                    ));
-                                }
-                            }
-                        }
-                        "track_script" => {
-                            for t in sub {
-                                let weight = t
-                                    .args
-                                    .iter()
-                                    .position(|a| a == "weight")
-                                    .and_then(|i| t.args.get(i + 1))
-                                    .and_then(|w| w.parse().ok());
-                                inst.track.push((t.key.clone(), weight));
-                            }
-                        }
-                        k2 if k2.starts_with("notify") => c.not_mapped.push(format!(
-                            "{}: `{k2} {}` (hapair's daemon has `notify`; set it by hand if you need it)",
-                            at(k),
-                            k.args.join(" ")
-                        )),
-                        "garp_master_delay" | "garp_master_repeat" | "garp_master_refresh" => c
-                            .not_mapped
-                            .push(format!("{}: `{}` (hapair sends gratuitous ARP per `vrrp.garp`)", at(k), k.key)),
-                        other => c.not_mapped.push(format!("{}: vrrp_instance `{}` `{other}`", at(k), inst.name)),
-                    }
-                }
-                c.instances.push(inst);
-            }
-            "" => {}
-            other => c.not_mapped.push(format!("{}: `{other}` block", at(item))),
+            "vrrp_instance" => c.instances.push(instance(item, block, &mut c.not_mapped)),
+            "" => c.not_mapped.push(not_carried(at(item), "a block without a name: not carried over".into())),
+            "vrrp_sync_group" => c.not_mapped.push(not_carried(
+                at(item),
+                "`vrrp_sync_group`: not carried over (the VIPs of an hapair pair fail over independently)".into(),
+            )),
+            "virtual_server" | "virtual_server_group" => c.not_mapped.push(not_carried(
+                at(item),
+                format!("`{}` (LVS load balancing): not carried over; nginx balances in hapair", item.key),
+            )),
+            other => c.not_mapped.push(not_carried(at(item), format!("`{}`: not carried over", other.escape_debug()))),
         }
     }
     Ok(c)
+}
+
+fn instance(item: &Item, block: &[Item], not_mapped: &mut Vec<Note>) -> Instance {
+    let mut inst =
+        Instance { name: item.args.first().cloned().unwrap_or_default(), at: Some(at(item)), ..Default::default() };
+    let name = inst.name.escape_debug().to_string();
+    for k in block {
+        let sub = k.block.as_deref().unwrap_or(&[]);
+        match k.key.as_str() {
+            "state" => {
+                inst.state = first(k);
+                if let Some(v) = inst.state.as_ref().filter(|v| v.text != "MASTER" && v.text != "BACKUP") {
+                    not_mapped.push(not_carried(
+                        at(k),
+                        format!(
+                            "state `{}` is neither MASTER nor BACKUP (keepalived starts such an instance as BACKUP); hapair elects by priority",
+                            v.text.escape_debug()
+                        ),
+                    ));
+                }
+            }
+            "interface" => inst.interface = words(k),
+            "virtual_router_id" => inst.vrid = first(k),
+            "priority" => inst.priority = first(k),
+            "advert_int" => inst.advert_int = first(k),
+            "version" => inst.version = first(k),
+            "nopreempt" => inst.nopreempt = Some(at(k)),
+            "preempt_delay" => inst.preempt_delay = first(k),
+            "unicast_src_ip" => inst.unicast_src_ip = words(k),
+            "unicast_peer" => {
+                inst.unicast_peers = sub.iter().map(|p| Val { text: p.key.clone(), at: at(p) }).collect();
+                for p in sub.iter().filter(|p| !p.args.is_empty()) {
+                    not_mapped.push(not_carried(
+                        at(p),
+                        format!("unicast_peer options `{}`: not carried over", p.args.join(" ")),
+                    ));
+                }
+            }
+            "authentication" => {
+                for a in sub {
+                    match a.key.as_str() {
+                        "auth_pass" => inst.auth_pass = words(a),
+                        "auth_type" => inst.auth_type = first(a),
+                        other => not_mapped.push(not_carried(
+                            at(a),
+                            format!("authentication `{}`: not carried over", other.escape_debug()),
+                        )),
+                    }
+                }
+            }
+            "virtual_ipaddress" => {
+                for v in sub {
+                    inst.vips.push((Val { text: v.key.clone(), at: at(v) }, v.args.clone()));
+                }
+            }
+            "track_script" => {
+                for t in sub {
+                    let weight = t
+                        .args
+                        .iter()
+                        .position(|a| a == "weight")
+                        .and_then(|i| t.args.get(i + 1))
+                        .map(|w| Val { text: w.clone(), at: at(t) });
+                    let reverse = t.args.iter().any(|a| a == "reverse");
+                    inst.track.push(Track { name: Val { text: t.key.clone(), at: at(t) }, weight, reverse });
+                }
+            }
+            k2 if k2.starts_with("notify") => not_mapped.push(not_carried(
+                at(k),
+                format!(
+                    "`{} {}`: not carried over (set the daemon's `notify` by hand if you need it)",
+                    k2.escape_debug(),
+                    k.args.join(" ").escape_debug()
+                ),
+            )),
+            "garp_master_delay" | "garp_master_repeat" | "garp_master_refresh" => not_mapped.push(not_carried(
+                at(k),
+                format!("`{}`: not carried over (hapair sends gratuitous ARP per `vrrp.garp`)", k.key),
+            )),
+            "track_interface" | "track_process" | "track_file" | "track_bfd" => not_mapped
+                .push(not_carried(at(k), format!("`{}`: not carried over (hapair tracks one check per node)", k.key))),
+            other => not_mapped.push(not_carried(
+                at(k),
+                format!("vrrp_instance `{name}` `{}`: not carried over", other.escape_debug()),
+            )),
+        }
+    }
+    inst
 }
 
 /// Whether a check script is the usual "is nginx running/answering" test, which hapair's
@@ -228,46 +346,75 @@ pub fn is_nginx_check(cmd: &str) -> bool {
 #[derive(Debug, Clone)]
 pub struct Imported {
     pub yaml: String,
-    pub notes: Vec<String>,
+    pub notes: Vec<Note>,
+    /// Per line of `yaml` (from 1), the places in the keepalived files it was written from.
+    pub origins: BTreeMap<usize, Vec<At>>,
+}
+
+impl Imported {
+    pub fn decisions(&self) -> usize {
+        self.notes.iter().filter(|n| n.kind == NoteKind::Decision).count()
+    }
+}
+
+/// A node's address as `--node NAME=ADDRESS[/PREFIX]` gives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeAddr {
+    pub addr: Ipv4Addr,
+    pub prefix: Option<u8>,
+}
+
+impl std::str::FromStr for NodeAddr {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        let (a, p) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p.parse::<u8>().ok().filter(|p| *p <= 32).ok_or(())?)),
+            None => (s, None),
+        };
+        Ok(NodeAddr { addr: a.parse().map_err(|_| ())?, prefix: p })
+    }
 }
 
 fn err(file: &Path, line: usize, message: String, fix: impl Into<String>) -> ImportError {
     ImportError { file: file.to_path_buf(), line, message, fix: fix.into() }
 }
 
-fn node_name(c: &Config, fallback: &str) -> String {
-    let raw = c.router_id.clone().unwrap_or_else(|| {
-        c.file.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| fallback.to_string())
-    });
-    let s: String = raw
-        .to_ascii_lowercase()
+fn sanitize(raw: &str) -> String {
+    raw.to_ascii_lowercase()
         .chars()
         .map(|ch| if ch.is_ascii_alphanumeric() || "-_.".contains(ch) { ch } else { '-' })
-        .collect();
-    if s.is_empty() || !s.starts_with(|ch: char| ch.is_ascii_alphanumeric()) {
-        fallback.to_string()
-    } else {
-        s
-    }
+        .take(63)
+        .collect()
 }
 
-fn duration(v: &str) -> String {
-    // keepalived writes seconds, possibly fractional.
-    match v.parse::<f64>() {
-        Ok(f) if f.fract() == 0.0 => format!("{}s", f as u64),
-        Ok(f) => format!("{}ms", (f * 1000.0).round() as u64),
-        Err(_) => v.to_string(),
-    }
+fn usable(s: &str) -> bool {
+    crate::inventory::valid_name(s)
 }
 
-fn yaml_str(s: &str) -> String {
+fn file_stem(c: &Config) -> String {
+    c.file.file_stem().map(|s| sanitize(&s.to_string_lossy())).unwrap_or_default()
+}
+
+/// keepalived writes seconds, possibly fractional; None when it is not such a number.
+fn seconds(v: &str) -> Option<std::time::Duration> {
+    let f: f64 = v.parse().ok()?;
+    (f.is_finite() && (0.0..=86_400.0).contains(&f)).then(|| std::time::Duration::from_micros((f * 1e6).round() as u64))
+}
+
+fn show(d: std::time::Duration) -> String {
+    crate::inventory::show_duration(d)
+}
+
+/// A double-quoted YAML scalar: whatever `s` holds, it stays one string value.
+pub fn yaml_str(s: &str) -> String {
     let mut out = String::from("\"");
     for ch in s.chars() {
         match ch {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
-            c if c.is_control() => {
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() || c == '\u{feff}' || ('\u{2028}'..='\u{2029}').contains(&c) => {
                 let _ = write!(out, "\\u{:04x}", c as u32);
             }
             c => out.push(c),
@@ -277,224 +424,1188 @@ fn yaml_str(s: &str) -> String {
     out
 }
 
-/// Pair two nodes' configurations. `nodes` gives addresses by node name (`--node NAME=ADDR`)
-/// where `unicast_src_ip` does not.
-pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, Ipv4Addr>) -> Result<Imported, ImportError> {
-    let mut notes = Vec::new();
-    let names = [node_name(a, "node1"), node_name(b, "node2")];
-    let names = if names[0] == names[1] { [format!("{}-a", names[0]), format!("{}-b", names[1])] } else { names };
-    let cfgs = [a, b];
-    if a.instances.is_empty() {
-        return Err(err(
-            &a.file,
-            0,
-            "no `vrrp_instance` found".into(),
-            "give the keepalived.conf of a node that runs VRRP",
-        ));
-    }
-    // Instances by VRID, on both sides.
-    let mut vrids: Vec<u8> = Vec::new();
-    for c in cfgs {
-        for i in &c.instances {
-            let Some(v) = i.vrid else {
-                return Err(err(
-                    &i.at.0,
-                    i.at.1,
-                    format!("vrrp_instance `{}` has no `virtual_router_id`", i.name),
-                    "add it; it is what pairs the two files' instances",
-                ));
-            };
-            if !vrids.contains(&v) {
-                vrids.push(v);
+/// The inventory being written, and for each of its lines the places in the keepalived files
+/// it was written from (so `check`'s findings on it can name them).
+#[derive(Default)]
+struct Yaml {
+    text: String,
+    lines: usize,
+    origins: BTreeMap<usize, Vec<At>>,
+}
+
+impl Yaml {
+    /// Write `s` (one or more lines), each line from `from`.
+    fn w(&mut self, s: &str, from: &[At]) {
+        for l in s.split('\n') {
+            self.text.push_str(l);
+            self.text.push('\n');
+            self.lines += 1;
+            if !from.is_empty() {
+                self.origins.insert(self.lines, from.to_vec());
             }
         }
     }
-    vrids.sort();
-    let mut per_vrid = Vec::new();
-    for v in &vrids {
-        let ia = a.instances.iter().find(|i| i.vrid == Some(*v));
-        let ib = b.instances.iter().find(|i| i.vrid == Some(*v));
-        match (ia, ib) {
-            (Some(x), Some(y)) => per_vrid.push((*v, x, y)),
-            (Some(x), None) | (None, Some(x)) => {
-                let other = if ia.is_some() { &b.file } else { &a.file };
+    fn append(&mut self, other: Yaml) {
+        for (l, from) in other.origins {
+            self.origins.insert(self.lines + l, from);
+        }
+        self.text.push_str(&other.text);
+        self.lines += other.lines;
+    }
+}
+
+/// The notes being gathered.
+#[derive(Default)]
+struct Notes(Vec<Note>);
+
+impl Notes {
+    fn push(&mut self, kind: NoteKind, at: Vec<At>, message: String, fix: Option<String>) {
+        self.0.push(Note { kind, at, message, fix });
+    }
+    fn decide(&mut self, at: Vec<At>, message: String, fix: impl Into<String>) {
+        self.push(NoteKind::Decision, at, message, Some(fix.into()));
+    }
+    fn translated(&mut self, at: Vec<At>, message: String) {
+        self.push(NoteKind::Translated, at, message, None);
+    }
+    fn dropped(&mut self, at: Vec<At>, message: String) {
+        self.push(NoteKind::NotCarried, at, message, None);
+    }
+
+    /// Values that must be the same on every instance of both nodes (they are one setting of
+    /// the pair): the first, and a decision naming each differing value's place if not.
+    fn agree(&mut self, what: &str, vals: &[(String, At)], secret: bool, fix: &str) -> Option<String> {
+        let first = vals.first()?.0.clone();
+        let mut distinct: Vec<&(String, At)> = Vec::new();
+        for v in vals {
+            if !distinct.iter().any(|d| d.0 == v.0) {
+                distinct.push(v);
+            }
+        }
+        if distinct.len() > 1 {
+            let shown: Vec<String> = distinct
+                .iter()
+                .map(|(v, a)| if secret { a.to_string() } else { format!("`{}` at {a}", v.escape_debug()) })
+                .collect();
+            let msg = if secret {
+                format!("{what} differs between {}", shown.join(", "))
+            } else {
+                format!("{what} differs: {}", shown.join(", "))
+            };
+            self.decide(distinct.iter().map(|d| d.1.clone()).collect(), msg, fix);
+        }
+        Some(first)
+    }
+}
+
+/// The node names: router_id when the two differ and are usable, else the file names.
+fn names(a: &Config, b: &Config, notes: &mut Notes) -> [String; 2] {
+    let rid = |c: &Config| c.router_id.as_ref().map(|r| sanitize(&r.text)).filter(|r| usable(r));
+    let stems = [file_stem(a), file_stem(b)];
+    let mut n = match (rid(a), rid(b)) {
+        (Some(x), Some(y)) if x != y => [x, y],
+        (Some(x), Some(_)) => {
+            let at: Vec<At> = [a, b].iter().filter_map(|c| c.router_id.as_ref().map(|r| r.at.clone())).collect();
+            notes.translated(
+                at,
+                format!("both files name router_id `{x}`: the nodes are named after the files instead"),
+            );
+            stems.clone()
+        }
+        _ => stems.clone(),
+    };
+    for (i, fallback) in ["node1", "node2"].iter().enumerate() {
+        if !usable(&n[i]) {
+            n[i] = fallback.to_string();
+        }
+    }
+    if n[0] == n[1] {
+        n = [format!("{}-a", n[0]), format!("{}-b", n[1])];
+    }
+    n
+}
+
+/// One VIP as written: address and prefix (None: no prefix), or why it is not one.
+fn vip_parts(text: &str) -> Result<(Ipv4Addr, Option<u8>), String> {
+    let (a, p) = match text.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (text, None),
+    };
+    let addr: Ipv4Addr = a.parse().map_err(|_| {
+        if a.contains(':') {
+            "is IPv6; hapair manages IPv4 VRRP".to_string()
+        } else {
+            "is not an IPv4 address (a placeholder left in the file?)".to_string()
+        }
+    })?;
+    let prefix = match p {
+        None => None,
+        Some(p) => Some(p.parse::<u8>().ok().filter(|p| *p <= 32).ok_or("has a prefix length outside 0 to 32")?),
+    };
+    Ok((addr, prefix))
+}
+
+/// Pair two nodes' configurations. `nodes` gives addresses by node name
+/// (`--node NAME=ADDRESS[/PREFIX]`) where `unicast_src_ip` does not.
+pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Result<Imported, ImportError> {
+    let mut notes = Notes::default();
+    let names = names(a, b, &mut notes);
+    for n in nodes.keys() {
+        if !names.contains(n) {
+            return Err(err(
+                Path::new("--node"),
+                0,
+                format!("`--node {n}=…` names no node; the nodes are `{}` and `{}`", names[0], names[1]),
+                format!("write `--node {}=ADDRESS/PREFIX --node {}=ADDRESS/PREFIX`", names[0], names[1]),
+            ));
+        }
+    }
+    let cfgs = [a, b];
+    for c in cfgs {
+        if c.instances.is_empty() {
+            return Err(err(
+                &c.file,
+                0,
+                "no `vrrp_instance` found".into(),
+                "give the keepalived.conf of a node that runs VRRP",
+            ));
+        }
+    }
+
+    // Instances by VRID, on both sides.
+    let mut by_vrid: [BTreeMap<u8, &Instance>; 2] = [BTreeMap::new(), BTreeMap::new()];
+    for (n, c) in cfgs.iter().enumerate() {
+        for i in &c.instances {
+            let Some(v) = &i.vrid else {
+                let at = i.at();
                 return Err(err(
-                    &x.at.0,
-                    x.at.1,
-                    format!("vrrp_instance `{}` (vrid {v}) has no counterpart in `{}`", x.name, other.display()),
-                    "give both nodes' files; each VRID must appear in both",
+                    &at.file,
+                    at.line,
+                    format!("vrrp_instance `{}` has no `virtual_router_id`", i.name.escape_debug()),
+                    "add it; it is what pairs the two files' instances",
                 ));
+            };
+            let Some(vrid) = v.text.parse::<u8>().ok().filter(|x| *x >= 1) else {
+                return Err(err(
+                    &v.at.file,
+                    v.at.line,
+                    format!("`virtual_router_id` is `{}`, not a number from 1 to 255", v.text.escape_debug()),
+                    "fill in the VRID (a template placeholder?)",
+                ));
+            };
+            match by_vrid[n].get(&vrid) {
+                Some(other) => notes.decide(
+                    vec![other.at(), i.at()],
+                    format!(
+                        "vrid {vrid} is used by two instances of this file (`{}` on {}, `{}` on {}): hapair pairs one instance per VRID; the first was imported",
+                        other.name.escape_debug(),
+                        other.interface.as_ref().map_or("no interface", |v| v.text.as_str()),
+                        i.name.escape_debug(),
+                        i.interface.as_ref().map_or("no interface", |v| v.text.as_str()),
+                    ),
+                    "keep one instance per VRID, or give the other its own VRID in another pair",
+                ),
+                None => {
+                    by_vrid[n].insert(vrid, i);
+                }
+            }
+        }
+    }
+    let mut paired: Vec<(u8, [&Instance; 2])> = Vec::new();
+    let all: BTreeSet<u8> = by_vrid[0].keys().chain(by_vrid[1].keys()).copied().collect();
+    for v in all {
+        match (by_vrid[0].get(&v), by_vrid[1].get(&v)) {
+            (Some(x), Some(z)) => paired.push((v, [x, z])),
+            (Some(x), None) | (None, Some(x)) => {
+                let other = if by_vrid[0].contains_key(&v) { &b.file } else { &a.file };
+                notes.decide(
+                    vec![x.at()],
+                    format!(
+                        "vrrp_instance `{}` (vrid {v}) has no counterpart in `{}`: not imported",
+                        x.name.escape_debug(),
+                        other.display()
+                    ),
+                    "give both nodes' files; each VRID must appear in both",
+                );
             }
             (None, None) => {}
         }
     }
-    if per_vrid.len() > 2 {
-        notes.push(format!("{} VRIDs found; an hapair pair holds one (master-backup) or two (dual-master): only the first two were imported", per_vrid.len()));
-        per_vrid.truncate(2);
+    if paired.is_empty() {
+        return Err(err(
+            &a.file,
+            0,
+            format!("no virtual_router_id appears in both `{}` and `{}`", a.file.display(), b.file.display()),
+            "give the two files of one pair of nodes",
+        ));
     }
+    if paired.len() > 2 {
+        let rest: Vec<At> = paired[2..].iter().map(|(_, [x, _])| x.at()).collect();
+        notes.decide(
+            rest,
+            format!(
+                "{} VRIDs are paired; an hapair pair holds one (master-backup) or two (dual-master): only vrid {} and {} were imported",
+                paired.len(),
+                paired[0].0,
+                paired[1].0
+            ),
+            "put the other VRIDs in another pair of the inventory",
+        );
+        paired.truncate(2);
+    }
+    let insts = |n: usize| paired.iter().map(move |(_, p)| p[n]);
+
     // Addresses.
-    let mut addrs = [None, None];
-    for (n, c) in cfgs.iter().enumerate() {
-        addrs[n] = nodes.get(&names[n]).copied().or_else(|| c.instances.iter().find_map(|i| i.unicast_src_ip));
-    }
+    let mut addrs: [Option<(NodeAddr, String)>; 2] = [None, None];
     for n in 0..2 {
+        let given = nodes.get(&names[n]);
+        if let Some(g) = given {
+            addrs[n] = Some((*g, "`--node`".into()));
+        }
+        for i in insts(n) {
+            let Some(src) = &i.unicast_src_ip else { continue };
+            match src.text.parse::<NodeAddr>() {
+                Ok(found) => {
+                    if found.prefix.is_some() && addrs[n].is_none() {
+                        notes.translated(
+                            vec![src.at.clone()],
+                            format!(
+                                "unicast_src_ip `{}` has a prefix length: the node's address is {}, its subnet /{} (given to VIPs written without prefix)",
+                                src.text,
+                                found.addr,
+                                found.prefix.unwrap_or(32)
+                            ),
+                        );
+                    }
+                    match &addrs[n] {
+                        None => addrs[n] = Some((found, format!("unicast_src_ip at {}", src.at))),
+                        Some((had, _)) if had.addr == found.addr => {}
+                        Some(_) if given.is_some() => notes.dropped(
+                            vec![src.at.clone()],
+                            format!(
+                                "unicast_src_ip {} is not the address `--node` gives `{}`: ignored",
+                                found.addr, names[n]
+                            ),
+                        ),
+                        Some((had, from)) => notes.decide(
+                            vec![src.at.clone()],
+                            format!(
+                                "unicast_src_ip {} is not the address of `{}` found first ({}, {from})",
+                                found.addr, names[n], had.addr
+                            ),
+                            format!("give the node's address: `--node {}=ADDRESS/PREFIX`", names[n]),
+                        ),
+                    }
+                }
+                Err(()) if given.is_some() => notes.dropped(
+                    vec![src.at.clone()],
+                    format!("unicast_src_ip `{}` ignored: `--node` gives the address", src.text.escape_debug()),
+                ),
+                Err(()) => notes.decide(
+                    vec![src.at.clone()],
+                    format!(
+                        "unicast_src_ip `{}` is not an IPv4 address (a placeholder left in the file?)",
+                        src.text.escape_debug()
+                    ),
+                    format!("give the node's address: `--node {}=ADDRESS/PREFIX`", names[n]),
+                ),
+            }
+        }
         if addrs[n].is_none() {
-            return Err(err(
-                &cfgs[n].file,
-                0,
-                format!("the address of node `{}` is not in its keepalived.conf", names[n]),
-                format!("give it: `--node {}=ADDRESS` (its address on the VRRP interface)", names[n]),
-            ));
-        }
-    }
-    let first_inst = per_vrid[0].1;
-    let interface = first_inst.interface.clone().unwrap_or_else(|| "eth0".into());
-    let version = first_inst.version.or(a.version).unwrap_or(2);
-    let advert = first_inst.advert_int.clone().map(|v| duration(&v)).unwrap_or_else(|| "1s".into());
-    let mode = if per_vrid.len() == 2 { "dual-master" } else { "master-backup" };
-
-    // The check: the scripts the instances track.
-    let tracked: Vec<(&Script, Option<i64>)> = per_vrid
-        .iter()
-        .flat_map(|(_, x, _)| x.track.iter())
-        .filter_map(|(name, w)| a.scripts.iter().find(|s| &s.name == name).map(|s| (s, *w)))
-        .collect();
-    let mut check = String::new();
-    match tracked.first() {
-        Some((s, w)) => {
-            if tracked.iter().any(|(t, _)| t.name != s.name) {
-                notes.push("instances track more than one script: only the first was imported".into());
-            }
-            let weight = w.or(s.weight).unwrap_or(0);
-            if is_nginx_check(&s.command) {
-                let _ = writeln!(
-                    check,
-                    "    check:                         # was vrrp_script `{}`: {}",
-                    s.name,
-                    s.command.replace('\n', " ")
-                );
-                let _ = writeln!(check, "      type: http");
-                notes.push(format!(
-                    "{}:{}: vrrp_script `{}` (`{}`) became the built-in HTTP check of local nginx",
-                    s.at.0.display(),
-                    s.at.1,
-                    s.name,
-                    s.command
-                ));
-            } else {
-                let _ = writeln!(check, "    check:");
-                let _ = writeln!(check, "      type: script");
-                let _ = writeln!(check, "      script: [{}]", yaml_str(&s.command));
-                notes.push(format!(
-                    "{}:{}: vrrp_script `{}` kept as a script check; it must exist on both nodes",
-                    s.at.0.display(),
-                    s.at.1,
-                    s.name
-                ));
-            }
-            for (k, v) in [("interval", &s.interval), ("timeout", &s.timeout)] {
-                if let Some(v) = v {
-                    let _ = writeln!(check, "      {k}: {}", duration(v));
-                }
-            }
-            for (k, v) in [("fall", &s.fall), ("rise", &s.rise)] {
-                if let Some(v) = v {
-                    let _ = writeln!(check, "      {k}: {v}");
-                }
-            }
-            let _ = writeln!(check, "      weight: {weight}");
-        }
-        None => {
-            if let Some(s) = a.scripts.first() {
-                notes.push(format!("{}:{}: vrrp_script `{}` is defined but no vrrp_instance tracks it: nginx failing never moves the VIP", s.at.0.display(), s.at.1, s.name));
-                let _ = writeln!(
-                    check,
-                    "    check:                         # vrrp_script `{}` was tracked by no instance",
-                    s.name
-                );
-                let _ = writeln!(check, "      type: none");
-                if let Some(v) = &s.interval {
-                    let _ = writeln!(check, "      interval: {}", duration(v));
-                }
-                if let Some(w) = s.weight {
-                    let _ = writeln!(check, "      weight: {w}");
-                }
-            } else {
-                let _ = writeln!(check, "    check:\n      type: none");
-            }
+            notes.decide(
+                vec![At { file: cfgs[n].file.clone(), line: 0 }],
+                format!("the address of node `{}` is not in its keepalived.conf (no unicast_src_ip)", names[n]),
+                format!("give it: `--node {}=ADDRESS/PREFIX` (its address on the VRRP interface)", names[n]),
+            );
         }
     }
 
-    let mut y = String::new();
-    let _ = writeln!(y, "# Imported by `hapair import keepalived` from {} and {}.", a.file.display(), b.file.display());
-    let _ = writeln!(y, "# Check it with `hapair check -i FILE`; set `defaults.connection` for SSH before `plan`.");
-    // The pair is named after what the two node names share: lb1 + lb2 → lb.
-    let common: String = names[0].chars().zip(names[1].chars()).take_while(|(x, z)| x == z).map(|(x, _)| x).collect();
-    let common = common.trim_end_matches(|c: char| c.is_ascii_digit() || "-_.".contains(c));
-    let _ = writeln!(y, "pairs:\n  {}:", if common.is_empty() { "pair" } else { common });
-    let _ = writeln!(y, "    mode: {mode}\n    interface: {interface}\n    nodes:");
+    // Interfaces: one per node.
+    let mut ifaces: [Option<Val>; 2] = [None, None];
     for n in 0..2 {
-        let _ = writeln!(
-            y,
-            "      - name: {}\n        address: {}",
-            names[n],
-            addrs[n].map(|a| a.to_string()).unwrap_or_default()
+        for i in insts(n) {
+            let v = match &i.interface {
+                Some(v) => v.clone(),
+                None => {
+                    let (text, from) = match &cfgs[n].default_interface {
+                        Some(d) => (d.text.clone(), format!("global_defs `default_interface` at {}", d.at)),
+                        None => ("eth0".to_string(), "keepalived's default `default_interface`".to_string()),
+                    };
+                    notes.translated(
+                        vec![i.at()],
+                        format!(
+                            "vrrp_instance `{}` has no `interface`: keepalived runs it on {text} ({from}), and so does the import; check it is the right one",
+                            i.name.escape_debug()
+                        ),
+                    );
+                    Val { text, at: i.at() }
+                }
+            };
+            if !crate::inventory::valid_interface(&v.text) {
+                notes.decide(
+                    vec![v.at.clone()],
+                    format!(
+                        "interface `{}` is not an interface name (a placeholder left in the file?)",
+                        v.text.escape_debug()
+                    ),
+                    "write the interface's name as `ip link` shows it, e.g. `eth0`",
+                );
+            }
+            match &ifaces[n] {
+                None => ifaces[n] = Some(v),
+                Some(had) if had.text == v.text => {}
+                Some(had) => notes.decide(
+                    vec![had.at.clone(), v.at.clone()],
+                    format!(
+                        "`{}` runs its instances on two interfaces (`{}` and `{}`); an hapair node has one VRRP interface",
+                        names[n],
+                        had.text.escape_debug(),
+                        v.text.escape_debug()
+                    ),
+                    "make a pair per interface",
+                ),
+            }
+        }
+    }
+    let iface_text = |n: usize| ifaces[n].as_ref().map(|v| v.text.clone()).unwrap_or_default();
+    let per_node_iface = iface_text(0) != iface_text(1);
+    if per_node_iface {
+        let at: Vec<At> = ifaces.iter().flatten().map(|v| v.at.clone()).collect();
+        notes.translated(
+            at,
+            format!(
+                "the nodes run VRRP on different interfaces (`{}` on `{}`, `{}` on `{}`): each node's `interface` is set",
+                iface_text(0).escape_debug(),
+                names[0],
+                iface_text(1).escape_debug(),
+                names[1]
+            ),
         );
     }
-    let _ = writeln!(y, "    vips:");
-    for (v, x, z) in &per_vrid {
-        let (pa, pb) = (x.priority.unwrap_or(100), z.priority.unwrap_or(100));
-        let master = if pa > pb || (pa == pb && x.state.as_deref() == Some("MASTER")) { &names[0] } else { &names[1] };
-        let Some(vip) = x.vips.first() else {
+
+    // VRRP settings the two nodes (and both VRIDs) must share.
+    let all_insts: Vec<(usize, &Instance)> = (0..2).flat_map(|n| insts(n).map(move |i| (n, i))).collect();
+    let version_of = |n: usize, i: &Instance| -> (String, At) {
+        match (&i.version, &cfgs[n].version) {
+            (Some(v), _) | (None, Some(v)) => (v.text.clone(), v.at.clone()),
+            (None, None) => ("2".into(), i.at()),
+        }
+    };
+    let versions: Vec<(String, At)> = all_insts.iter().map(|(n, i)| version_of(*n, i)).collect();
+    let version_text =
+        notes.agree("the VRRP version", &versions, false, "use the same version on both nodes").unwrap_or_default();
+    let version: u8 = match version_text.as_str() {
+        "2" => 2,
+        "3" => 3,
+        other => {
+            notes.decide(
+                vec![versions[0].1.clone()],
+                format!("VRRP version `{}` is neither 2 nor 3", other.escape_debug()),
+                "use `vrrp_version 2` or `3`",
+            );
+            2
+        }
+    };
+    let adverts: Vec<(String, At)> = all_insts
+        .iter()
+        .map(|(_, i)| i.advert_int.as_ref().map_or(("1".into(), i.at()), |v| (v.text.clone(), v.at.clone())))
+        .collect();
+    let advert_text = notes
+        .agree("`advert_int`", &adverts, false, "use the same advert_int on both nodes and every instance")
+        .unwrap_or_else(|| "1".into());
+    let advert = match seconds(&advert_text) {
+        Some(d) if !d.is_zero() => d,
+        _ => {
+            notes.decide(
+                vec![adverts[0].1.clone()],
+                format!("advert_int `{}` is not a number of seconds", advert_text.escape_debug()),
+                "write it like `advert_int 1`",
+            );
+            std::time::Duration::from_secs(1)
+        }
+    };
+
+    // Authentication.
+    let auths: Vec<(String, At)> = all_insts
+        .iter()
+        .map(|(_, i)| {
+            let t = i.auth_type.as_ref().map_or("none".to_string(), |t| t.text.to_ascii_uppercase());
+            let t = if t == "none" && i.auth_pass.is_some() { "PASS".into() } else { t };
+            let at = i.auth_type.as_ref().or(i.auth_pass.as_ref()).map_or(i.at(), |v| v.at.clone());
+            (t, at)
+        })
+        .collect();
+    let auth_type = notes
+        .agree("`auth_type`", &auths, false, "use the same authentication on both nodes")
+        .unwrap_or_else(|| "none".into());
+    let passes: Vec<(String, At)> = all_insts
+        .iter()
+        .map(|(_, i)| i.auth_pass.as_ref().map_or((String::new(), i.at()), |v| (v.text.clone(), v.at.clone())))
+        .collect();
+    let pass = notes.agree("`auth_pass`", &passes, true, "use the same password on both nodes").unwrap_or_default();
+    let mut auth_pass: Option<String> = None;
+    match auth_type.as_str() {
+        "none" => {}
+        "PASS" if version == 3 => notes.translated(
+            vec![auths[0].1.clone()],
+            "authentication with VRRPv3: keepalived ignores it (RFC 5798 has none), and so does the inventory".into(),
+        ),
+        "PASS" => {
+            if pass.len() > crate::values::AUTH_PASS_BYTES.max as usize {
+                let max = crate::values::AUTH_PASS_BYTES.max as usize;
+                if pass.is_char_boundary(max) {
+                    notes.translated(
+                        vec![passes[0].1.clone()],
+                        format!(
+                            "auth_pass is {} bytes; keepalived sends only the first {max}, so the inventory holds those {max}",
+                            pass.len()
+                        ),
+                    );
+                    auth_pass = Some(pass[..max].to_string());
+                } else {
+                    notes.decide(
+                        vec![passes[0].1.clone()],
+                        format!("auth_pass is {} bytes and its 8th byte is inside a character", pass.len()),
+                        "choose a password of at most 8 bytes on both nodes",
+                    );
+                    auth_pass = Some(pass.clone());
+                }
+            } else if !pass.is_empty() {
+                auth_pass = Some(pass.clone());
+            }
+        }
+        other => notes.decide(
+            vec![auths[0].1.clone()],
+            format!("auth_type `{}`: hapair's VRRPv2 authenticates with PASS or not at all", other.escape_debug()),
+            "use `auth_type PASS` on the keepalived nodes too, or no authentication",
+        ),
+    }
+
+    // Preemption.
+    let preempts: Vec<(String, At)> = all_insts
+        .iter()
+        .map(|(_, i)| match &i.nopreempt {
+            Some(at) => ("nopreempt".to_string(), at.clone()),
+            None => ("preempt".to_string(), i.at()),
+        })
+        .collect();
+    let preempt =
+        notes.agree("preemption", &preempts, false, "write `nopreempt` on every instance of both nodes, or on none")
+            != Some("nopreempt".into());
+    let delays: Vec<(String, At)> = all_insts
+        .iter()
+        .map(|(_, i)| i.preempt_delay.as_ref().map_or(("0".into(), i.at()), |v| (v.text.clone(), v.at.clone())))
+        .collect();
+    let delay_text = notes.agree("`preempt_delay`", &delays, false, "use the same preempt_delay on both nodes");
+    let preempt_delay = match delay_text.as_deref() {
+        None | Some("0") => None,
+        Some(t) => match seconds(t) {
+            Some(d) if d.is_zero() => None,
+            Some(d) => Some(d),
+            None => {
+                notes.decide(
+                    vec![delays[0].1.clone()],
+                    format!("preempt_delay `{}` is not a number of seconds", t.escape_debug()),
+                    "write it like `preempt_delay 30`",
+                );
+                None
+            }
+        },
+    };
+
+    // Transport.
+    let unicast_of = |i: &Instance| i.unicast_src_ip.is_some() || !i.unicast_peers.is_empty();
+    let transports: Vec<(String, At)> = all_insts
+        .iter()
+        .map(|(_, i)| {
+            let at = i
+                .unicast_src_ip
+                .as_ref()
+                .map(|v| v.at.clone())
+                .or_else(|| i.unicast_peers.first().map(|p| p.at.clone()))
+                .unwrap_or_else(|| i.at());
+            (if unicast_of(i) { "unicast" } else { "multicast" }.to_string(), at)
+        })
+        .collect();
+    let unicast = notes.agree(
+        "the transport (unicast or multicast)",
+        &transports,
+        false,
+        "use unicast on both nodes, or on neither",
+    ) == Some("unicast".into());
+    if unicast {
+        for n in 0..2 {
+            let Some((other, _)) = &addrs[1 - n] else { continue };
+            for i in insts(n) {
+                for p in &i.unicast_peers {
+                    let own = addrs[n].as_ref().map(|(a, _)| a.addr);
+                    match p.text.parse::<NodeAddr>() {
+                        Ok(x) if x.addr == other.addr => {}
+                        Ok(x) if Some(x.addr) == own => notes.decide(
+                            vec![p.at.clone()],
+                            format!(
+                                "unicast_peer {} is `{}`'s own address: its adverts would go to itself, not to `{}` ({})",
+                                x.addr,
+                                names[n],
+                                names[1 - n],
+                                other.addr
+                            ),
+                            "swap `unicast_src_ip` and `unicast_peer` in this instance",
+                        ),
+                        Ok(x) => notes.decide(
+                            vec![p.at.clone()],
+                            format!(
+                                "unicast_peer {} is not `{}` ({}): hapair's unicast peer is the other node, and only it",
+                                x.addr,
+                                names[1 - n],
+                                other.addr
+                            ),
+                            "remove the third peer (an hapair pair has two nodes), or correct the node's address with `--node`",
+                        ),
+                        Err(()) => notes.decide(
+                            vec![p.at.clone()],
+                            format!("unicast_peer `{}` is not an IPv4 address (a placeholder left in the file?)", p.text.escape_debug()),
+                            "fill in the other node's address",
+                        ),
+                    }
+                }
+            }
+        }
+    }
+
+    // The check: the script(s) the instances track.
+    let check = check_of(&cfgs, &paired, &names, &mut notes);
+
+    // Priorities, with keepalived's positive weights folded in.
+    let mut vips_out = Vec::new();
+    for (vrid, pair_insts) in &paired {
+        let mut prio = [100i64; 2];
+        let mut prio_at = [pair_insts[0].at(), pair_insts[1].at()];
+        for n in 0..2 {
+            if let Some(p) = &pair_insts[n].priority {
+                prio_at[n] = p.at.clone();
+                match p.text.parse::<u8>().ok().filter(|p| *p >= 1) {
+                    Some(v) => prio[n] = i64::from(v),
+                    None => notes.decide(
+                        vec![p.at.clone()],
+                        format!(
+                            "priority `{}` is not a number from 1 to 255 (a placeholder left in the file?)",
+                            p.text.escape_debug()
+                        ),
+                        "fill in the priority",
+                    ),
+                }
+            }
+        }
+        for n in 0..2 {
+            if prio[n] == 255 && prio[1 - n] < 254 {
+                notes.translated(
+                    vec![prio_at[n].clone()],
+                    format!(
+                        "vrid {vrid}: priority 255 is reserved for the owner of the VIP address (RFC 3768 §5.3.4), which `{}` is not: imported as 254, the same election against `{}`'s {}",
+                        names[n],
+                        names[1 - n],
+                        prio[1 - n]
+                    ),
+                );
+                prio[n] = 254;
+            }
+        }
+        for (p, w) in prio.iter_mut().zip(check.positive) {
+            if let Some(w) = w {
+                *p = (*p + w).min(254).max(*p);
+            }
+        }
+        // The VIP.
+        let x = pair_insts[0];
+        let Some((vip0, _)) = x.vips.first() else {
             return Err(err(
-                &x.at.0,
-                x.at.1,
-                format!("vrrp_instance `{}` has no `virtual_ipaddress`", x.name),
+                &x.at().file,
+                x.at().line,
+                format!("vrrp_instance `{}` has no `virtual_ipaddress`", x.name.escape_debug()),
                 "add the VIP",
             ));
         };
-        let vip = if vip.contains('/') {
-            vip.clone()
-        } else {
-            notes.push(format!("{}:{}: VIP {vip} has no prefix length; keepalived uses /32, which is not the nodes' subnet: give the real prefix", x.at.0.display(), x.at.1));
-            format!("{vip}/32")
+        let list = |i: &Instance| -> Vec<String> { i.vips.iter().map(|(v, _)| v.text.clone()).collect() };
+        let (la, lb) = (list(pair_insts[0]), list(pair_insts[1]));
+        let norm = |l: &[String]| -> BTreeSet<String> {
+            l.iter().map(|v| v.strip_suffix("/32").unwrap_or(v).to_string()).collect()
         };
-        if x.vips.len() > 1 {
-            notes.push(format!(
-                "{}:{}: vrrp_instance `{}` has {} VIPs; hapair has one per VRID: only {} was imported",
-                x.at.0.display(),
-                x.at.1,
-                x.name,
-                x.vips.len(),
-                vip
-            ));
+        if norm(&la) != norm(&lb) {
+            let at_of = |i: &Instance| i.vips.first().map_or(i.at(), |(v, _)| v.at.clone());
+            notes.decide(
+                vec![at_of(pair_insts[0]), at_of(pair_insts[1])],
+                format!(
+                    "the VIPs of vrid {vrid} differ: {} lists {}, {} lists {}",
+                    names[0],
+                    la.join(", "),
+                    names[1],
+                    lb.join(", ")
+                ),
+                "list the same VIPs on both nodes",
+            );
         }
-        let _ = writeln!(y, "      - address: {vip}\n        vrid: {v}\n        master: {master}\n        priorities: {{{}: {pa}, {}: {pb}}}", names[0], names[1]);
+        if x.vips.len() > 1 {
+            let rest: Vec<&str> = x.vips[1..].iter().map(|(v, _)| v.text.as_str()).collect();
+            notes.decide(
+                x.vips[1..].iter().map(|(v, _)| v.at.clone()).take(1).collect(),
+                format!(
+                    "vrid {vrid} has {} VIPs; hapair carries one per VRID: only {} was imported, not {}",
+                    x.vips.len(),
+                    vip0.text,
+                    rest.join(", ")
+                ),
+                "put the other addresses in another pair with their own VRID, or drop them",
+            );
+        }
+        for (v, opts) in &x.vips {
+            let mut rest = Vec::new();
+            let mut k = 0;
+            while k < opts.len() {
+                if opts[k] == "dev" {
+                    if let Some(d) = opts.get(k + 1) {
+                        if Some(d) != ifaces[0].as_ref().map(|i| &i.text) {
+                            notes.decide(
+                                vec![v.at.clone()],
+                                format!("VIP {} is put on `{}`, not on the VRRP interface `{}`; hapair puts VIPs on the VRRP interface", v.text, d.escape_debug(), iface_text(0).escape_debug()),
+                                "run VRRP on the interface that carries the VIP",
+                            );
+                        }
+                    }
+                    k += 2;
+                } else {
+                    rest.push(opts[k].clone());
+                    k += 1;
+                }
+            }
+            if !rest.is_empty() {
+                notes.dropped(
+                    vec![v.at.clone()],
+                    format!("VIP options `{}`: not carried over (hapair labels its VIPs itself)", rest.join(" ")),
+                );
+            }
+        }
+        let vip = match vip_parts(&vip0.text) {
+            Err(why) => {
+                notes.decide(
+                    vec![vip0.at.clone()],
+                    format!("VIP `{}` {why}", vip0.text.escape_debug()),
+                    "fill in the VIP",
+                );
+                vip0.text.clone()
+            }
+            Ok((addr, Some(p))) if p < 32 => format!("{addr}/{p}"),
+            Ok((addr, written)) => {
+                let known: Vec<(u8, &str)> =
+                    addrs.iter().flatten().filter_map(|(a, from)| a.prefix.map(|p| (p, from.as_str()))).collect();
+                let how = if written.is_some() {
+                    "is written /32 (a host address)"
+                } else {
+                    "has no prefix length (keepalived adds it as a /32 host address)"
+                };
+                match known.first() {
+                    Some((p, from)) if known.iter().all(|(q, _)| q == p) && *p < 32 => {
+                        notes.translated(
+                            vec![vip0.at.clone()],
+                            format!("VIP {addr} {how}: given /{p}, the prefix of the nodes' addresses (from {from})"),
+                        );
+                        format!("{addr}/{p}")
+                    }
+                    _ => {
+                        notes.decide(
+                            vec![vip0.at.clone()],
+                            format!(
+                                "VIP {addr} {how} and the nodes' prefix length is unknown; an hapair VIP lies in the nodes' subnet"
+                            ),
+                            format!(
+                                "give the nodes' addresses with their prefix: `--node {}=ADDRESS/PREFIX --node {}=ADDRESS/PREFIX`",
+                                names[0], names[1]
+                            ),
+                        );
+                        format!("{addr}/32")
+                    }
+                }
+            }
+        };
+        // The master: who keepalived elects.
+        let states: Vec<Option<&str>> = pair_insts.iter().map(|i| i.state.as_ref().map(|s| s.text.as_str())).collect();
+        let master = if prio[0] != prio[1] {
+            let m = usize::from(prio[1] > prio[0]);
+            if states[m] == Some("BACKUP") && states[1 - m] == Some("MASTER") {
+                notes.translated(
+                    vec![prio_at[m].clone(), prio_at[1 - m].clone()],
+                    format!(
+                        "vrid {vrid}: `{}` says `state MASTER` but `{}` has the higher priority ({} > {}), and keepalived elects by priority: `{}` is its master",
+                        names[1 - m], names[m], prio[m], prio[1 - m], names[m]
+                    ),
+                );
+            }
+            m
+        } else if !preempt {
+            let m = usize::from(states[1] == Some("MASTER") && states[0] != Some("MASTER"));
+            notes.translated(
+                vec![prio_at[0].clone(), prio_at[1].clone()],
+                format!(
+                    "vrid {vrid}: both nodes have priority {} with nopreempt (whoever is master stays); `{}` (state {}) is made the preferred master with priority {}",
+                    prio[m],
+                    names[m],
+                    states[m].unwrap_or("unset"),
+                    prio[m] + 1
+                ),
+            );
+            prio[m] = (prio[m] + 1).min(255);
+            m
+        } else {
+            notes.decide(
+                vec![prio_at[0].clone(), prio_at[1].clone()],
+                format!(
+                    "vrid {vrid}: both nodes have priority {}; keepalived then elects the node with the higher address, which is rarely what was meant",
+                    prio[0]
+                ),
+                "give the preferred master the higher priority in its keepalived.conf (or `nopreempt` on both)",
+            );
+            usize::from(states[1] == Some("MASTER") && states[0] != Some("MASTER"))
+        };
+        let vip_at = vip0.at.clone();
+        let vrid_at: Vec<At> = pair_insts.iter().filter_map(|i| i.vrid.as_ref().map(|v| v.at.clone())).collect();
+        vips_out.push((vip, *vrid, master, prio, vip_at, vrid_at, prio_at));
     }
-    let _ = writeln!(y, "    vrrp:\n      version: {version}\n      advert_interval: {advert}");
-    if let Some(p) = &first_inst.auth_pass {
-        let _ = writeln!(y, "      auth_pass: {}            # move it to {{env: VAR}} or {{file: PATH}}", yaml_str(p));
+
+    // The YAML: every value from the files quoted.
+    let mut y = Yaml::default();
+    y.w("# Imported by `hapair import keepalived` from two keepalived.conf files.", &[]);
+    y.w("# Check it with `hapair check -i FILE`; set `defaults.connection` for SSH before `plan`.", &[]);
+    // The pair is named after what the two node names share: lb1 + lb2 → lb.
+    let common: String = names[0].chars().zip(names[1].chars()).take_while(|(x, z)| x == z).map(|(x, _)| x).collect();
+    let common = common.trim_end_matches(|c: char| c.is_ascii_digit() || "-_.".contains(c));
+    let pair_name = if usable(common) { common } else { "pair" };
+    y.w(&format!("pairs:\n  {}:", yaml_str(pair_name)), &[]);
+    let mode = if vips_out.len() == 2 { "dual-master" } else { "master-backup" };
+    let inst_ats: Vec<At> = paired.iter().flat_map(|(_, p)| p.iter().map(|i| i.at())).collect();
+    y.w(&format!("    mode: {mode}"), &inst_ats);
+    let iface_at = |n: usize| -> Vec<At> { ifaces[n].iter().map(|v| v.at.clone()).collect() };
+    if !per_node_iface {
+        y.w(&format!("    interface: {}", yaml_str(&iface_text(0))), &[iface_at(0), iface_at(1)].concat());
     }
-    if per_vrid.iter().any(|(_, x, _)| x.nopreempt) {
-        let _ = writeln!(y, "      preempt: false");
+    y.w("    nodes:", &[]);
+    for n in 0..2 {
+        y.w(&format!("      - name: {}", yaml_str(&names[n])), &[]);
+        match &addrs[n] {
+            Some((a, _)) => y.w(&format!("        address: {}", yaml_str(&a.addr.to_string())), &[]),
+            None => y.w("        address: \"\"   # unknown: give it with --node", &[]),
+        }
+        if per_node_iface {
+            y.w(&format!("        interface: {}", yaml_str(&iface_text(n))), &iface_at(n));
+        }
+        if check.per_node_weight {
+            y.w("        check:", &[]);
+            y.w(&format!("          weight: {}", check.weight[n]), &check.weight_at[n]);
+        }
     }
-    if let Some(d) = &first_inst.preempt_delay {
-        let _ = writeln!(y, "      preempt_delay: {}", duration(d));
+    y.w("    vips:", &[]);
+    for (vip, vrid, m, prio, vip_at, vrid_at, prio_at) in &vips_out {
+        y.w(&format!("      - address: {}", yaml_str(vip)), std::slice::from_ref(vip_at));
+        y.w(&format!("        vrid: {vrid}"), vrid_at);
+        y.w(&format!("        master: {}", yaml_str(&names[*m])), prio_at);
+        y.w("        priorities:", prio_at);
+        for n in 0..2 {
+            let mut from = vec![prio_at[n].clone()];
+            from.extend(check.weight_at[n].iter().filter(|_| check.positive[n].is_some()).cloned());
+            y.w(&format!("          {}: {}", yaml_str(&names[n]), prio[n]), &from);
+        }
     }
-    if first_inst.unicast_src_ip.is_some() || !first_inst.unicast_peers.is_empty() {
-        let _ = writeln!(y, "      transport: unicast");
-        for (n, c) in cfgs.iter().enumerate() {
-            let peer = addrs[1 - n].map(|a| a.to_string()).unwrap_or_default();
-            if let Some(i) =
-                c.instances.iter().find(|i| !i.unicast_peers.is_empty() && !i.unicast_peers.contains(&peer))
-            {
-                notes.push(format!("{}:{}: `unicast_peer` {} is not the other node ({peer}); hapair's unicast peer is always the other node", i.at.0.display(), i.at.1, i.unicast_peers.join(", ")));
+    let first_at = |v: &[(String, At)]| -> Vec<At> { v.first().map(|x| x.1.clone()).into_iter().collect() };
+    y.w("    vrrp:", &[]);
+    y.w(&format!("      version: {version}"), &first_at(&versions));
+    y.w(&format!("      advert_interval: {}", show(advert)), &first_at(&adverts));
+    if let Some(p) = auth_pass.as_ref().filter(|_| version == 2) {
+        y.w(
+            &format!("      auth_pass: {}   # better: {{env: VAR}} or {{file: PATH}}", yaml_str(p)),
+            &first_at(&passes),
+        );
+    }
+    if !preempt {
+        y.w("      preempt: false", &first_at(&preempts));
+    }
+    if let Some(d) = preempt_delay {
+        y.w(&format!("      preempt_delay: {}", show(d)), &first_at(&delays));
+    }
+    if unicast {
+        y.w("      transport: unicast", &first_at(&transports));
+    }
+    y.append(check.yaml);
+    let mut all = notes.0;
+    for c in cfgs {
+        all.extend(c.not_mapped.iter().cloned());
+    }
+    // File A's notes before file B's (then included files), each in line order.
+    let order = |n: &Note| -> (NoteKind, Vec<(usize, usize)>) {
+        let rank = |at: &At| cfgs.iter().position(|c| c.file == at.file).unwrap_or(2);
+        (n.kind, n.at.iter().map(|at| (rank(at), at.line)).collect())
+    };
+    all.sort_by_key(order);
+    all.dedup();
+    Ok(Imported { yaml: y.text, notes: all, origins: y.origins })
+}
+
+/// The inventory's `check` from the tracked scripts.
+struct CheckOut {
+    yaml: Yaml,
+    /// Per node, where its weight was written.
+    weight_at: [Vec<At>; 2],
+    /// Per node, keepalived's positive weight (added to the priorities).
+    positive: [Option<i64>; 2],
+    /// Per node, the inventory's `check.weight`.
+    weight: [i64; 2],
+    per_node_weight: bool,
+}
+
+fn check_of(cfgs: &[&Config; 2], paired: &[(u8, [&Instance; 2])], names: &[String; 2], notes: &mut Notes) -> CheckOut {
+    let mut out = CheckOut {
+        yaml: Yaml::default(),
+        weight_at: [Vec::new(), Vec::new()],
+        positive: [None, None],
+        weight: [0, 0],
+        per_node_weight: false,
+    };
+    // Per node: the tracked scripts, in order, with the place of each track line.
+    let mut tracked: [Vec<&Track>; 2] = [Vec::new(), Vec::new()];
+    for (_, pi) in paired {
+        for n in 0..2 {
+            for t in &pi[n].track {
+                if !tracked[n].iter().any(|u| u.name.text == t.name.text) {
+                    tracked[n].push(t);
+                }
             }
         }
     }
-    y.push_str(&check);
-    for c in cfgs {
-        notes.extend(c.not_mapped.iter().map(|n| format!("{n}: not mapped")));
+    // Every instance of both nodes must track the same scripts (one check per node in hapair).
+    let sets: Vec<(String, At)> = paired
+        .iter()
+        .flat_map(|(_, pi)| pi.iter())
+        .map(|i| {
+            let names: Vec<&str> = i.track.iter().map(|t| t.name.text.as_str()).collect();
+            let at = i.track.first().map_or(i.at(), |t| t.name.at.clone());
+            (if names.is_empty() { "(none)".to_string() } else { names.join(", ") }, at)
+        })
+        .collect();
+    notes.agree(
+        "the tracked scripts",
+        &sets,
+        false,
+        "track the same script in every instance of both nodes: an hapair node runs one check for all its VIPs",
+    );
+    let script_of = |n: usize, t: &Track| cfgs[n].scripts.iter().find(|s| s.name == t.name.text);
+    for n in 0..2 {
+        for t in &tracked[n] {
+            if script_of(n, t).is_none() {
+                notes.decide(
+                    vec![t.name.at.clone()],
+                    format!("track_script `{}` names no vrrp_script of this file", t.name.text.escape_debug()),
+                    "define the vrrp_script, or remove the track",
+                );
+            }
+        }
+        if tracked[n].len() > 1 {
+            let rest: Vec<String> =
+                tracked[n][1..].iter().map(|t| format!("`{}`", t.name.text.escape_debug())).collect();
+            notes.decide(
+                vec![tracked[n][1].name.at.clone()],
+                format!(
+                    "`{}` tracks {} scripts; an hapair node runs one check: only `{}` was imported, not {}",
+                    names[n],
+                    tracked[n].len(),
+                    tracked[n][0].name.text.escape_debug(),
+                    rest.join(", ")
+                ),
+                "combine the scripts into one, or choose the one that matters",
+            );
+        }
+        for s in &cfgs[n].scripts {
+            if !tracked[n].iter().any(|t| t.name.text == s.name) {
+                notes.dropped(
+                    s.at.iter().cloned().collect(),
+                    format!(
+                        "vrrp_script `{}` is defined but no imported instance tracks it: not carried over",
+                        s.name.escape_debug()
+                    ),
+                );
+            }
+        }
     }
-    Ok(Imported { yaml: y, notes })
+    let chosen: [Option<(&Track, &Script)>; 2] =
+        [0, 1].map(|n| tracked[n].first().and_then(|t| script_of(n, t).map(|s| (*t, s))));
+    let (Some((ta, sa)), Some((tb, sb))) = (chosen[0], chosen[1]) else {
+        out.yaml.w("    check:\n      type: none", &[]);
+        return out;
+    };
+    // The script's definition must agree between the nodes.
+    let field = |s: &Script, f: fn(&Script) -> &Option<Val>, default: &str| -> (String, At) {
+        f(s).as_ref().map_or((default.to_string(), s.at.clone().unwrap_or(At { file: PathBuf::new(), line: 0 })), |v| {
+            (v.text.clone(), v.at.clone())
+        })
+    };
+    let fix = "make the vrrp_script the same on both nodes";
+    let command =
+        notes.agree("the check script", &[field(sa, |s| &s.command, ""), field(sb, |s| &s.command, "")], false, fix);
+    let interval = notes.agree(
+        "the script `interval`",
+        &[field(sa, |s| &s.interval, "1"), field(sb, |s| &s.interval, "1")],
+        false,
+        fix,
+    );
+    let interval_text = interval.unwrap_or_else(|| "1".into());
+    let timeout = notes.agree(
+        "the script `timeout`",
+        &[field(sa, |s| &s.timeout, &interval_text), field(sb, |s| &s.timeout, &interval_text)],
+        false,
+        fix,
+    );
+    let fall =
+        notes.agree("the script `fall`", &[field(sa, |s| &s.fall, "1"), field(sb, |s| &s.fall, "1")], false, fix);
+    let rise =
+        notes.agree("the script `rise`", &[field(sa, |s| &s.rise, "1"), field(sb, |s| &s.rise, "1")], false, fix);
+    let command = command.unwrap_or_default();
+
+    // Weights: the track line's, else the script's, else 0 (FAULT while failing).
+    for (n, (t, s)) in [(ta, sa), (tb, sb)].into_iter().enumerate() {
+        if t.reverse {
+            notes.decide(
+                vec![t.name.at.clone()],
+                "`reverse` weight: hapair's check lowers the priority while it fails, never while it succeeds".into(),
+                "invert the script's exit code instead",
+            );
+        }
+        let written = t.weight.as_ref().or(s.weight.as_ref());
+        out.weight_at[n] = written.map(|v| v.at.clone()).into_iter().collect();
+        let w = match written {
+            None => 0,
+            Some(v) => {
+                let num = v.text.split_whitespace().next().unwrap_or("");
+                if v.text.split_whitespace().nth(1) == Some("reverse") {
+                    notes.decide(
+                        vec![v.at.clone()],
+                        "`reverse` weight: hapair's check lowers the priority while it fails, never while it succeeds"
+                            .into(),
+                        "invert the script's exit code instead",
+                    );
+                }
+                match num.parse::<i64>().ok().filter(|w| crate::values::CHECK_WEIGHT.contains(*w)) {
+                    Some(w) => w,
+                    None => {
+                        notes.decide(
+                            vec![v.at.clone()],
+                            format!(
+                                "weight `{}` is not a number from {}",
+                                v.text.escape_debug(),
+                                crate::values::CHECK_WEIGHT
+                            ),
+                            "fix the weight",
+                        );
+                        0
+                    }
+                }
+            }
+        };
+        if w > 0 {
+            let at = written.map(|v| v.at.clone()).into_iter().collect();
+            // The same election: base + W while the script succeeds is (base + W) - W while it fails.
+            let mut added = BTreeSet::new();
+            for (_, pi) in paired {
+                let p = pi[n].priority.as_ref().and_then(|p| p.text.parse::<i64>().ok()).unwrap_or(100);
+                added.insert((p + w).min(254) - p.min(254));
+            }
+            let eff = added.iter().next().copied().unwrap_or(w).max(0);
+            if added.len() > 1 {
+                notes.decide(
+                    at,
+                    format!("weight +{w} on `{}` is capped at priority 254 differently for its two VIPs", names[n]),
+                    "lower the priorities so that priority + weight stays at or below 254",
+                );
+            } else {
+                notes.translated(
+                    at,
+                    format!(
+                        "weight +{w} on `{}`: keepalived adds it while the script succeeds; the inventory gives `{}` priorities {} higher and `check.weight` -{eff} (subtracted while the check fails): the same election",
+                        names[n], names[n], eff
+                    ),
+                );
+            }
+            out.positive[n] = Some(eff);
+            out.weight[n] = -eff;
+        } else {
+            out.weight[n] = w;
+        }
+    }
+    out.per_node_weight = out.weight[0] != out.weight[1];
+    if out.per_node_weight {
+        let at: Vec<At> = [ta, tb]
+            .iter()
+            .zip([sa, sb])
+            .filter_map(|(t, s)| t.weight.as_ref().or(s.weight.as_ref()).map(|v| v.at.clone()))
+            .collect();
+        notes.translated(
+            at,
+            format!(
+                "the nodes' weights differ: `check.weight` is set per node ({} on `{}`, {} on `{}`)",
+                out.weight[0], names[0], out.weight[1], names[1]
+            ),
+        );
+    }
+    let mut y = Yaml::default();
+    let script_at = sa.at.clone().unwrap_or(At { file: PathBuf::new(), line: 0 });
+    let sat = [sa.at.clone(), sb.at.clone()].into_iter().flatten().collect::<Vec<_>>();
+    if is_nginx_check(&command) {
+        y.w("    check:\n      type: http", &sat);
+        notes.translated(
+            vec![script_at],
+            format!(
+                "vrrp_script `{}` (`{}`) became the built-in HTTP check of local nginx",
+                sa.name.escape_debug(),
+                command.escape_debug()
+            ),
+        );
+    } else {
+        let argv: Vec<String> = command.split_whitespace().map(yaml_str).collect();
+        y.w("    check:\n      type: script", &sat);
+        y.w(&format!("      script: [{}]", argv.join(", ")), &sat);
+        notes.translated(
+            vec![script_at],
+            format!(
+                "vrrp_script `{}` kept as a script check: `{}` must exist on both nodes",
+                sa.name.escape_debug(),
+                command.escape_debug()
+            ),
+        );
+    }
+    let secs = |what: &str, v: Option<String>, notes: &mut Notes| -> Option<String> {
+        let v = v?;
+        match seconds(&v) {
+            Some(d) if !d.is_zero() => Some(show(d)),
+            _ => {
+                notes.decide(
+                    sa.at.iter().cloned().collect(),
+                    format!("the script `{what}` `{}` is not a number of seconds", v.escape_debug()),
+                    format!("write it like `{what} 2`"),
+                );
+                None
+            }
+        }
+    };
+    if let Some(i) = secs("interval", Some(interval_text.clone()), notes) {
+        y.w(&format!("      interval: {i}"), &sat);
+    }
+    if let Some(t) = secs("timeout", timeout, notes) {
+        y.w(&format!("      timeout: {t}"), &sat);
+    }
+    for (k, v) in [("fall", fall), ("rise", rise)] {
+        let v = v.unwrap_or_else(|| "1".into());
+        match v.parse::<u8>().ok().filter(|c| *c >= 1) {
+            Some(c) => {
+                y.w(&format!("      {k}: {c}"), &sat);
+            }
+            None => notes.decide(
+                sa.at.iter().cloned().collect(),
+                format!("the script `{k}` `{}` is not a number from 1 to 255", v.escape_debug()),
+                format!("write it like `{k} 2`"),
+            ),
+        }
+    }
+    if !out.per_node_weight {
+        let from = [out.weight_at[0].clone(), out.weight_at[1].clone()].concat();
+        y.w(&format!("      weight: {}", out.weight[0]), &from);
+    }
+    out.yaml = y;
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const SEED_A: &str = "global_defs {\n    router_id lb1\n}\nvrrp_script chk {\n    script \"/usr/local/bin/check\"\n    interval 2\n    weight 2\n}\nvrrp_instance VI_1 {\n    state MASTER\n    interface eth0\n    virtual_router_id 51\n    priority 101\n    advert_int 1\n    unicast_src_ip 10.0.0.11/24\n    unicast_peer {\n        10.0.0.12\n    }\n    authentication {\n        auth_type PASS\n        auth_pass secret\n    }\n    virtual_ipaddress {\n        10.0.0.200\n    }\n    track_script {\n        chk\n    }\n}\n";
+
+    fn seed_b() -> String {
+        SEED_A
+            .replace("lb1", "lb2")
+            .replace("MASTER", "BACKUP")
+            .replace("priority 101", "priority 100")
+            .replace("10.0.0.11/24", "10.0.0.1X/24")
+            .replace("        10.0.0.12\n", "        10.0.0.11\n")
+            .replace("10.0.0.1X/24", "10.0.0.12/24")
+    }
+
+    /// Import two texts; the YAML (when there is one) is returned.
+    fn import(a: &str, b: &str) -> Option<Imported> {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!("hapair-import-prop-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (pa, pb) = (dir.join(format!("{n}-a.conf")), dir.join(format!("{n}-b.conf")));
+        std::fs::write(&pa, a).unwrap();
+        std::fs::write(&pb, b).unwrap();
+        let r = match (read(&pa), read(&pb)) {
+            (Ok(ca), Ok(cb)) => pair(&ca, &cb, &BTreeMap::new()).ok(),
+            _ => None,
+        };
+        let _ = std::fs::remove_file(pa);
+        let _ = std::fs::remove_file(pb);
+        r
+    }
+
+    /// The YAML parses, and its keys are only those the import writes.
+    fn assert_shape(yaml: &str) {
+        let v: serde_yaml_ng::Value = serde_yaml_ng::from_str(yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+        let keys = |v: &serde_yaml_ng::Value| -> Vec<String> {
+            v.as_mapping().map(|m| m.keys().map(|k| format!("{k:?}")).collect()).unwrap_or_default()
+        };
+        assert_eq!(keys(&v), ["String(\"pairs\")"], "{yaml}");
+        let pair = v["pairs"].as_mapping().unwrap().values().next().unwrap().clone();
+        for k in keys(&pair) {
+            let ok =
+                ["mode", "interface", "nodes", "vips", "vrrp", "check"].iter().any(|w| k == format!("String(\"{w}\")"));
+            assert!(ok, "{k}\n{yaml}");
+        }
+        let _ = crate::inventory::load_bytes(Path::new("<imported>"), yaml.as_bytes().to_vec(), &[]);
+    }
+
+    #[test]
+    fn the_seed_imports_clean_with_its_weight_translated() {
+        let i = import(SEED_A, &seed_b()).expect("imports");
+        assert_eq!(i.decisions(), 0, "{:?}", i.notes);
+        assert_shape(&i.yaml);
+        assert!(i.yaml.contains("\"lb1\": 103\n"), "{}", i.yaml);
+        assert!(i.yaml.contains("weight: -2\n"), "{}", i.yaml);
+        assert!(i.yaml.contains("address: \"10.0.0.200/24\""), "{}", i.yaml);
+        let loaded = crate::inventory::load_bytes(Path::new("<imported>"), i.yaml.into_bytes(), &[]);
+        assert!(loaded.is_ok(), "{loaded:?}");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        /// Any value in place of the ones written by users stays one quoted value.
+        #[test]
+        fn hostile_values_stay_values(v in "[^\"\n!#{}]{0,40}", which in 0usize..5) {
+            let target = ["eth0", "secret", "/usr/local/bin/check", "lb1", "10.0.0.200"][which];
+            let a = SEED_A.replace(target, &format!("\"{v}\""));
+            let b = seed_b().replace(target, &format!("\"{v}\""));
+            if let Some(i) = import(&a, &b) {
+                assert_shape(&i.yaml);
+            }
+        }
+
+        /// Byte flips and cuts never panic, and what imports is well-formed.
+        #[test]
+        fn mutations_never_panic(pos in 0usize..SEED_A.len(), byte in any::<u8>(), cut in 0usize..SEED_A.len()) {
+            let mut a = SEED_A.as_bytes().to_vec();
+            a[pos] = byte;
+            a.truncate(cut.max(pos + 1));
+            let a = String::from_utf8_lossy(&a).to_string();
+            if let Some(i) = import(&a, &seed_b()) {
+                assert_shape(&i.yaml);
+            }
+        }
+    }
 }

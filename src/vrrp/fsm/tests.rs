@@ -1,7 +1,7 @@
 //! Two or three instances on a virtual wire with a virtual clock; traces compared exactly.
 
 use super::*;
-use crate::inventory::{Priority, VipCidr, Vrid};
+use crate::values::{Priority, VipCidr, Vrid};
 use crate::vrrp::config::{AuthPass, InstanceConfig, Transport};
 
 fn cfg(priority: u8, version: Version, interval_cs: u16) -> InstanceConfig {

@@ -1,0 +1,218 @@
+//! Survey: connect to every selected node at once (one multiplexed SSH connection each), gather
+//! its facts (one round trip each) and plan it. What `plan`, `apply` and `status` share; it
+//! knows nothing of how changes are carried out or shown.
+
+use std::path::PathBuf;
+
+use crate::binary::Builds;
+use crate::error::Error;
+use crate::inventory::{Inventory, Node, Pair};
+use crate::observe::{self, Facts};
+use crate::plan::{self, HostPlan};
+use crate::roles::{self, BinarySpec, Desired, RoleSet};
+use crate::transport::{Host, SshHost, SshOptions};
+
+/// Reads a file the caller cares about from each node's facts and says whether the node is
+/// serving now (the node serving goes last in a pair).
+#[derive(Clone)]
+pub struct ServingProbe {
+    pub path: String,
+    pub is_serving: fn(&[u8]) -> Option<bool>,
+}
+
+impl std::fmt::Debug for ServingProbe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ServingProbe({})", self.path)
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// A node or pair name.
+    pub limit: Option<String>,
+    pub forks: usize,
+    pub fail_fast: bool,
+    pub accept_new_host_keys: bool,
+    /// Users' roles folders, in order (`roles/` beside the inventory, `--roles DIR`).
+    pub roles_dirs: Vec<PathBuf>,
+    pub serving: Option<ServingProbe>,
+}
+
+/// One selected node: where it sits in the inventory, its connection, desired state and facts.
+pub struct Target {
+    pub pair: usize,
+    pub node: usize,
+    pub host: Box<dyn Host>,
+    pub desired: Desired,
+    pub facts: Facts,
+    pub plan: HostPlan,
+    /// From the serving probe: whether the node serves now (`None`: unknown).
+    pub serving: Option<bool>,
+    /// Index into the run's `Builds`: the daemon build this node gets.
+    pub build: usize,
+    /// Why no daemon build of this run can run on the node (plan and apply refuse the run).
+    pub refusal: Option<Error>,
+}
+
+/// Connections and facts for every selected node, and the plan of each.
+pub struct Survey {
+    pub targets: Vec<Target>,
+}
+
+impl Survey {
+    pub fn plans(&self) -> Vec<HostPlan> {
+        self.targets.iter().map(|t| t.plan.clone()).collect()
+    }
+
+    /// Every node no daemon build of this run can run on, as one error naming each (checked
+    /// before anything is uploaded anywhere).
+    pub fn refusal(&self) -> Option<Error> {
+        let r: Vec<&Error> = self.targets.iter().filter_map(|t| t.refusal.as_ref()).collect();
+        let first = r.first()?;
+        let message = r.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join("\n       ");
+        let mut fixes: Vec<&str> = r.iter().filter_map(|e| e.fix.as_deref()).collect();
+        fixes.dedup();
+        Some(Error::new(message).with_fix(fixes.join("; ")).with_exit_code(first.exit_code))
+    }
+
+    /// Close every connection (each removes its own private directory).
+    pub async fn close(self) {
+        futures::future::join_all(self.targets.into_iter().map(|t| t.host.close())).await;
+    }
+}
+
+pub fn selected<'a>(inv: &'a Inventory, limit: Option<&str>) -> Result<Vec<(usize, usize, &'a Pair, &'a Node)>, Error> {
+    let mut v = Vec::new();
+    for (pi, p) in inv.pairs.iter().enumerate() {
+        for (ni, n) in p.nodes.iter().enumerate() {
+            if limit.is_none_or(|l| l == p.name || l == n.name) {
+                v.push((pi, ni, p, n));
+            }
+        }
+    }
+    if v.is_empty() {
+        let l = limit.unwrap_or_default();
+        return Err(Error::new(format!("`--limit {l}` matches no node or pair of the inventory"))
+            .with_fix("name a node or a pair from the inventory"));
+    }
+    Ok(v)
+}
+
+/// The roles folders of a run: `roles/` beside the inventory when it exists, then `--roles`.
+pub fn roles_dirs(inventory: &std::path::Path, flag: Option<PathBuf>) -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    let beside = inventory.parent().map(|p| p.join("roles"));
+    if let Some(b) = beside.filter(|b| b.is_dir()) {
+        v.push(b);
+    }
+    v.extend(flag);
+    v
+}
+
+/// The desired state of every selected node (no connection needed).
+pub fn desired_states(
+    inv: &Inventory,
+    opts: &Options,
+    binary: &BinarySpec,
+) -> Result<Vec<(usize, usize, Desired)>, Error> {
+    let dirs: Vec<&std::path::Path> = opts.roles_dirs.iter().map(PathBuf::as_path).collect();
+    let set = RoleSet::load(&dirs)?;
+    let mut out = Vec::new();
+    for (pi, ni, p, n) in selected(inv, opts.limit.as_deref())? {
+        out.push((pi, ni, roles::desired(&set, p, n, &[], binary)?));
+    }
+    Ok(out)
+}
+
+/// Connect to the selected nodes and gather their facts, all at once. `step(host, what)`
+/// reports progress.
+pub async fn survey(
+    inv: &Inventory,
+    opts: &Options,
+    builds: &Builds,
+    step: &(dyn Fn(&str, &str) + Sync),
+) -> Result<Survey, Error> {
+    let desired = desired_states(inv, opts, &builds.running().spec)?;
+    // Each connection makes its own private directory (`transport::private_dir`).
+    let ssh = SshOptions { accept_new_host_keys: opts.accept_new_host_keys };
+    let extra: Vec<String> = opts.serving.iter().map(|s| s.path.clone()).collect();
+    let futs = desired.into_iter().map(|(pi, ni, d)| {
+        let ssh = ssh.clone();
+        let n = &inv.pairs[pi].nodes[ni];
+        let extra = &extra;
+        async move {
+            step(&n.name, "connect");
+            let host = SshHost::connect(n, &ssh).await?;
+            step(&n.name, "facts");
+            let facts = observe::gather(&host, &d, &n.interface, extra).await?;
+            // The daemon build this node can run (facts: architecture, C library).
+            let (build, refusal, caveat) = match builds.choose(&n.name, &facts) {
+                Ok(c) => (c.index, None, c.caveat),
+                Err(e) => (builds.list.len() - 1, Some(e), None),
+            };
+            let mut d = d;
+            d.use_binary(&builds.list[build].spec);
+            let mut plan = plan::plan(&d, &facts);
+            if let Some(c) = caveat {
+                plan.findings.push(plan::Finding {
+                    role: "vrrp".into(),
+                    message: format!("daemon build for `{}`: {c}", n.name),
+                    fix: "nothing to do unless the upload fails: the new binary is run on the node before it replaces the old one".into(),
+                });
+            }
+            let serving = opts
+                .serving
+                .as_ref()
+                .and_then(|s| facts.files.get(&s.path).and_then(|f| (s.is_serving)(&f.content)));
+            Ok::<_, Error>(Target {
+                pair: pi,
+                node: ni,
+                host: Box::new(host),
+                desired: d,
+                facts,
+                plan,
+                serving,
+                build,
+                refusal,
+            })
+        }
+    });
+    // `--forks` pairs at a time (two nodes each), in inventory order.
+    let results: Vec<_> = {
+        use futures::StreamExt;
+        futures::stream::iter(futs).buffered(opts.forks.max(1) * 2).collect().await
+    };
+    let mut targets = Vec::new();
+    let mut errors = Vec::new();
+    for r in results {
+        match r {
+            Ok(t) => targets.push(t),
+            Err(e) => errors.push(e),
+        }
+    }
+    if let Some(first) = errors.first().cloned() {
+        if errors.len() == 1 {
+            return Err(first);
+        }
+        let msg = errors.iter().map(|e| e.message.clone()).collect::<Vec<_>>().join("\n       ");
+        return Err(Error::new(msg).with_fix(first.fix.unwrap_or_default()));
+    }
+    Ok(Survey { targets })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::Mode;
+    use crate::render::tests::pair;
+
+    #[test]
+    fn limit_selects_a_node_or_a_pair() {
+        let inv = Inventory { source: "/tmp/x.yml".into(), pairs: vec![pair(Mode::MasterBackup)] };
+        assert_eq!(selected(&inv, Some("web2")).expect("found").len(), 1);
+        assert_eq!(selected(&inv, Some("web")).expect("found").len(), 2);
+        assert_eq!(selected(&inv, None).expect("found").len(), 2);
+        let e = selected(&inv, Some("nope")).expect_err("no match");
+        assert_eq!(e.message, "`--limit nope` matches no node or pair of the inventory");
+    }
+}
