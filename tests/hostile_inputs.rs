@@ -345,3 +345,27 @@ fn the_daemon_config_and_status_readers_are_bounded() {
         assert_clean(&args, &r);
     }
 }
+
+/// `hapair import keepalived` on endless, huge and foreign files (its own bounds are in
+/// docs/limits.md; here: clean answers within the same memory limit).
+#[test]
+fn import_is_bounded_too() {
+    let big = write("big.conf", vec![b'x'; 30 << 20]);
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/keepalived");
+    let mut confs: Vec<PathBuf> = std::fs::read_dir(&fixtures)
+        .expect("fixtures")
+        .flatten()
+        .flat_map(|d| std::fs::read_dir(d.path()).into_iter().flatten().flatten().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "conf"))
+        .collect();
+    confs.sort();
+    assert!(!confs.is_empty());
+    let mut cases = vec![(PathBuf::from("/dev/zero"), PathBuf::from("/dev/zero")), (big.clone(), big)];
+    // Every hostile YAML case as a keepalived.conf, paired with a real one.
+    cases.extend(yaml_cases().into_iter().map(|y| (y, confs[0].clone())));
+    for (a, b) in &cases {
+        let args = ["import", "keepalived", a.to_str().unwrap(), b.to_str().unwrap()];
+        let r = run(&args);
+        assert_clean(&args, &r);
+    }
+}
