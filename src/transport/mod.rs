@@ -118,6 +118,13 @@ pub fn timed_out(host: &str, step: &str, argv: &[String], limit: Duration) -> Er
     .with_fix("find out on the node why it hangs (`hapair doctor`), or raise `connection.timeout` if it is only slow")
 }
 
+/// Why reading a command's output stopped.
+enum ReadFail {
+    Io(std::io::Error),
+    /// Stdout went past `OUTPUT_CAP`.
+    TooMuch,
+}
+
 /// Read a command's stdout (refused past `OUTPUT_CAP`) and stderr (kept up to `STDERR_CAP`,
 /// the rest drained) at the same time.
 async fn collect<O, E>(
@@ -134,16 +141,20 @@ where
     let out = async {
         let mut buf = Vec::new();
         if let Some(o) = stdout {
-            o.take(OUTPUT_CAP as u64 + 1).read_to_end(&mut buf).await?;
+            o.take(OUTPUT_CAP as u64 + 1).read_to_end(&mut buf).await.map_err(ReadFail::Io)?;
         }
-        Ok::<_, std::io::Error>(buf)
+        // Past the cap the step ends at once (the stderr reader is dropped with it).
+        if buf.len() > OUTPUT_CAP {
+            return Err(ReadFail::TooMuch);
+        }
+        Ok(buf)
     };
     let err = async {
         let mut buf = Vec::new();
         if let Some(mut e) = stderr {
             let mut chunk = [0u8; 8192];
             loop {
-                let n = e.read(&mut chunk).await?;
+                let n = e.read(&mut chunk).await.map_err(ReadFail::Io)?;
                 if n == 0 {
                     break;
                 }
@@ -151,25 +162,16 @@ where
                 buf.extend_from_slice(&chunk[..room]);
             }
         }
-        Ok::<_, std::io::Error>(buf)
+        Ok(buf)
     };
-    // Stdout past the cap ends the step at once (the stderr reader is dropped with it).
-    let out = async {
-        let o = out.await?;
-        if o.len() > OUTPUT_CAP {
-            return Err(std::io::Error::other("cap"));
-        }
-        Ok(o)
-    };
-    match tokio::try_join!(out, err) {
-        Ok(r) => Ok(r),
-        Err(e) if e.to_string() == "cap" => Err(Error::new(format!(
+    tokio::try_join!(out, err).map_err(|e| match e {
+        ReadFail::TooMuch => Error::new(format!(
             "`{host}`: step `{step}` sent more than {} of output; refused",
             crate::input::human(OUTPUT_CAP as u64)
         ))
-        .with_fix("the node is broken or not what hapair expects; run `hapair doctor`")),
-        Err(e) => Err(Error::new(format!("`{host}`: step `{step}`: reading its output: {e}"))),
-    }
+        .with_fix("the node is broken or not what hapair expects; run `hapair doctor`"),
+        ReadFail::Io(e) => Error::new(format!("`{host}`: step `{step}`: reading its output: {e}")),
+    })
 }
 
 /// `argv` as one readable line for error messages (not for execution).
