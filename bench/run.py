@@ -7,8 +7,8 @@ ratio of medians taken in the same run).
 
   python3 bench/run.py [--runs 5] [--only deploy,scale,failover] [--trials 20]
 
-Needs root (the lab). Installs Ansible (PyPI `ansible`, for ansible-core + ansible.posix) into
-a venv under /var/tmp on first use.
+Needs root (the lab). Installs Ansible (PyPI `ansible`, for ansible-core + ansible.posix) and
+pyinfra (PyPI `pyinfra`) into venvs under /var/tmp on first use.
 """
 import argparse, json, os, platform, re, shutil, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
@@ -72,24 +72,67 @@ def ansible_env():
 
 
 def ansible_inventory(inv, path):
-    nodes, vips = load_lab_inventory(inv)
+    """An Ansible inventory for every pair of a lab inventory (per-host vars)."""
     base = Path(inv).with_suffix("")
-    (vip, vrid, master), = vips[:1]
     lines = ["[pair]"]
-    for name, addr in nodes:
-        peer = next(a for n, a in nodes if n != name)
-        prio = 150 if name == master else 100
-        lines.append(f"{name} ansible_host={addr} peer_address={peer} priority={prio} vrid={vrid} vip={vip}")
+    for nodes, vip, vrid, master in lab_pairs(inv):
+        for name, addr in nodes:
+            peer = next(a for n, a in nodes if n != name)
+            prio = 150 if name == master else 100
+            lines.append(f"{name} ansible_host={addr} peer_address={peer} priority={prio} vrid={vrid} vip={vip}")
     lines += ["", "[pair:vars]", "ansible_user=root",
               f"ansible_ssh_private_key_file={base}.key",
               f"ansible_ssh_common_args='-o UserKnownHostsFile={base}.known_hosts'"]
     Path(path).write_text("\n".join(lines) + "\n")
 
 
+PYINFRA_VENV = Path("/var/tmp/hapair-bench-pyinfra")
+PYINFRA_VERSION = "3.10.0"
+
+
+def pyinfra_bin():
+    exe = PYINFRA_VENV / "bin" / "pyinfra"
+    if not exe.exists():
+        print(f"bench: installing pyinfra=={PYINFRA_VERSION} into {PYINFRA_VENV} (once)", flush=True)
+        sh([sys.executable, "-m", "venv", PYINFRA_VENV])
+        sh([PYINFRA_VENV / "bin" / "pip", "install", "--quiet", f"pyinfra=={PYINFRA_VERSION}"])
+    return exe
+
+
+def lab_pairs(inv):
+    """Every pair of a lab inventory: [(nodes [(name, addr)], vip, vrid, master)]."""
+    text = Path(inv).read_text()
+    out = []
+    for block in re.split(r"\n  pair\d+:\n", text)[1:]:
+        nodes = re.findall(r"- name: (node\d+)\n\s+address: ([\d.]+)", block)
+        (vip, vrid, master), = re.findall(r"- address: ([\d./]+)\n\s+vrid: (\d+)\n\s+master: (node\d+)", block)[:1]
+        out.append((nodes, vip, vrid, master))
+    return out
+
+
+def pyinfra_inventory(inv, path):
+    """A pyinfra inventory (Python) for every pair of a lab inventory, same data as Ansible's."""
+    base = Path(inv).with_suffix("")
+    hosts = []
+    for nodes, vip, vrid, master in lab_pairs(inv):
+        for name, addr in nodes:
+            peer = next(a for n, a in nodes if n != name)
+            hosts.append((addr, {"node": name, "peer_address": peer, "priority": 150 if name == master else 100,
+                                 "vrid": int(vrid), "vip": vip, "ssh_user": "root", "ssh_key": f"{base}.key",
+                                 "ssh_known_hosts_file": f"{base}.known_hosts",
+                                 "ssh_strict_host_key_checking": "yes"}))
+    Path(path).write_text(f"hosts = {hosts!r}\n")
+
+
+def pyinfra_cmd(pinv, forks):
+    return [pyinfra_bin(), "-y", "--parallel", str(forks), str(pinv), str(ROOT / "bench" / "pyinfra" / "deploy.py")]
+
+
 def bench_deploy(runs, work):
     env = ansible_env()
     play = ROOT / "bench" / "ansible" / "site.yml"
-    res = {k: [] for k in ["hapair_fresh", "hapair_noop", "hapair_plan", "ansible_fresh", "ansible_noop", "ansible_check"]}
+    res = {k: [] for k in ["hapair_fresh", "hapair_noop", "hapair_plan", "ansible_fresh", "ansible_noop", "ansible_check",
+                           "pyinfra_fresh", "pyinfra_noop", "pyinfra_dry"]}
     for i in range(runs):
         print(f"bench: deploy run {i + 1}/{runs}", flush=True)
         inv = lab_up("bdeploy", 2, work)
@@ -106,18 +149,49 @@ def bench_deploy(runs, work):
         assert "changed=0" in out, out
         dt, _ = timed(pb + ["--check", "--diff"], env=env); res["ansible_check"].append(dt)
         lab_down("bdeploy")
+        inv = lab_up("bdeploy", 2, work)
+        pinv = Path(work) / "pyinfra-inventory.py"
+        pyinfra_inventory(inv, pinv)
+        dt, _ = timed(pyinfra_cmd(pinv, 2)); res["pyinfra_fresh"].append(dt)
+        dt, out = timed(pyinfra_cmd(pinv, 2)); res["pyinfra_noop"].append(dt)
+        dt, _ = timed(pyinfra_cmd(pinv, 2) + ["--dry"]); res["pyinfra_dry"].append(dt)
+        lab_down("bdeploy")
     return {k: summary(v) for k, v in res.items()}
 
 
-def bench_scale(work):
+SCALE_PAIRS = (1, 8, 16)
+
+
+def bench_scale(work, pairs_list=SCALE_PAIRS):
+    """hapair, Ansible and pyinfra on 1, 8 and 16 pairs; each tool on its own fresh lab, with
+    as much parallelism as there are hosts (hapair `--forks` counts pairs, the others hosts)."""
+    env = ansible_env()
+    play = ROOT / "bench" / "ansible" / "site.yml"
     out = {}
-    for pairs in (1, 2, 4):
+    for pairs in pairs_list:
+        hosts = 2 * pairs
         print(f"bench: scale, {pairs} pair(s)", flush=True)
-        inv = lab_up("bscale", 2 * pairs, work)
-        dt, _ = timed([BIN, "apply", "-i", inv, "--yes", "--forks", "8"])
-        noop, _ = timed([BIN, "apply", "-i", inv, "--yes", "--forks", "8"])
-        out[str(pairs)] = {"fresh_apply": dt, "noop_apply": noop}
+        row = {}
+        inv = lab_up("bscale", hosts, work)
+        row["hapair_fresh"], _ = timed([BIN, "apply", "-i", inv, "--yes", "--forks", str(pairs)])
+        row["hapair_noop"] = statistics.median(
+            timed([BIN, "apply", "-i", inv, "--yes", "--forks", str(pairs)])[0] for _ in range(3))
+        row["hapair_plan"] = statistics.median(timed([BIN, "plan", "-i", inv, "--forks", str(pairs)])[0] for _ in range(3))
         lab_down("bscale")
+        inv = lab_up("bscale", hosts, work)
+        ainv = Path(work) / "ansible-hosts"
+        ansible_inventory(inv, ainv)
+        pb = ["ansible-playbook", "-i", str(ainv), "--forks", str(hosts), str(play)]
+        row["ansible_fresh"], _ = timed(pb, env=env)
+        row["ansible_noop"], _ = timed(pb, env=env)
+        lab_down("bscale")
+        inv = lab_up("bscale", hosts, work)
+        pinv = Path(work) / "pyinfra-inventory.py"
+        pyinfra_inventory(inv, pinv)
+        row["pyinfra_fresh"], _ = timed(pyinfra_cmd(pinv, hosts))
+        row["pyinfra_noop"], _ = timed(pyinfra_cmd(pinv, hosts))
+        lab_down("bscale")
+        out[str(pairs)] = row
     return out
 
 
@@ -145,18 +219,27 @@ def report(results):
         n = d["hapair_fresh"]["n"]
         lines += ["## Deploy one pair (nginx + VRRP with a check + firewalld), same end state", "",
                   f"{n} runs each; fresh = packages already present on the hosts.", "",
-                  "| run | hapair | Ansible + keepalived | ratio |", "| --- | --- | --- | --- |"]
-        for label, h, a in [("fresh provisioning", "hapair_fresh", "ansible_fresh"),
-                            ("no-op re-run", "hapair_noop", "ansible_noop"),
-                            ("dry run (`plan` / `--check --diff`)", "hapair_plan", "ansible_check")]:
-            ratio = d[a]["median"] / d[h]["median"]
-            lines.append(f"| {label} | {fmt(d[h])} | {fmt(d[a])} | {ratio:.1f}× faster |")
+                  "| run | hapair | Ansible + keepalived | pyinfra + keepalived | vs Ansible | vs pyinfra |",
+                  "| --- | --- | --- | --- | --- | --- |"]
+        for label, h, a, p in [("fresh provisioning", "hapair_fresh", "ansible_fresh", "pyinfra_fresh"),
+                               ("no-op re-run", "hapair_noop", "ansible_noop", "pyinfra_noop"),
+                               ("dry run (`plan` / `--check --diff` / `--dry`)", "hapair_plan", "ansible_check", "pyinfra_dry")]:
+            py = d.get(p)
+            lines.append(f"| {label} | {fmt(d[h])} | {fmt(d[a])} | {fmt(py) if py else '-'} | "
+                         f"{d[a]['median'] / d[h]['median']:.1f}× faster | "
+                         f"{(py['median'] / d[h]['median']) if py else 0:.1f}× faster |")
         lines.append("")
     s = results.get("scale")
     if s:
-        lines += ["## Scale: pairs provisioned in one `apply`", "", "| pairs | fresh apply | no-op apply |", "| --- | --- | --- |"]
+        lines += ["## Scale: pairs in one run, side by side", "",
+                  "Each tool on its own fresh lab; parallelism = every host (hapair `--forks PAIRS`, Ansible "
+                  "`--forks HOSTS`, pyinfra `--parallel HOSTS`); hapair no-op and plan: median of 3.", "",
+                  "| pairs (hosts) | hapair fresh | no-op | plan | Ansible fresh | no-op | pyinfra fresh | no-op |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
         for k, v in s.items():
-            lines.append(f"| {k} | {v['fresh_apply']:.2f} s | {v['noop_apply']:.2f} s |")
+            cells = [v.get(c) for c in ["hapair_fresh", "hapair_noop", "hapair_plan", "ansible_fresh", "ansible_noop",
+                                        "pyinfra_fresh", "pyinfra_noop"]]
+            lines.append(f"| {k} ({2 * int(k)}) | " + " | ".join(f"{c:.2f} s" if c is not None else "-" for c in cells) + " |")
         lines.append("")
     f = results.get("failover")
     if f:

@@ -43,3 +43,12 @@ if ! cargo deb --version >/dev/null 2>&1; then
   echo "installing cargo-deb (for scripts/deb.sh; about 1.5 min of CPU)"
   cargo install cargo-deb --locked --version 3.8.0
 fi
+# The bare-host lab test (tests/provision_lab.rs) installs nginx on a host with nginx purged;
+# lab hosts reach no mirror, so the two packages wait in the lab's cache and the test serves
+# them to the host as a local apt repository.
+debs=/var/lib/hapair-lab/debs
+if ! ls "$debs"/nginx_*.deb "$debs"/nginx-common_*.deb >/dev/null 2>&1; then
+  mkdir -p "$debs"
+  ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1 || apt-get update -q
+  (cd "$debs" && apt-get download nginx nginx-common)
+fi

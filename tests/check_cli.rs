@@ -50,15 +50,48 @@ fn every_documented_rule_fires_somewhere() {
     let docs = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/rules.md")).unwrap();
     let codes: Vec<&str> = docs.lines().filter_map(|l| l.strip_prefix("| `HA")).map(|r| &r[..3]).collect();
     assert!(codes.len() >= 20, "{codes:?}");
-    let all: String = corpus().iter().map(|f| std::fs::read_to_string(f.with_extension("expected")).unwrap()).collect();
-    // HA000 (unreadable or too large file) is shown by `unreadable_files_and_bad_overrides_are_findings_too` and `an_oversized_or_endless_inventory_is_refused`.
+    let mut all: String =
+        corpus().iter().map(|f| std::fs::read_to_string(f.with_extension("expected")).unwrap()).collect();
+    all.extend(role_corpus().iter().map(|d| std::fs::read_to_string(d.join("expected")).unwrap()));
+    // HA000 (unreadable or too large file) is shown by `unreadable_files_and_bad_overrides_are_findings_too`
+    // and `an_oversized_or_endless_inventory_is_refused`.
     let missing: Vec<&&str> = codes.iter().filter(|c| **c != "000" && !all.contains(&format!("[HA{c}]"))).collect();
     assert!(missing.is_empty(), "rules never shown by the corpus: {missing:?}");
 }
 
+fn role_corpus() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/role_corpus");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().flatten().map(|e| e.path()).collect();
+    dirs.sort();
+    dirs
+}
+
+/// Broken roles (beside their inventory) are refused offline, at the role file's line (or the
+/// template's), with a fix: unknown task kind, missing template, syntax error, undefined
+/// variable, unknown role.
+#[test]
+fn broken_roles_are_rejected_with_file_line_and_fix() {
+    let dirs = role_corpus();
+    assert!(dirs.len() >= 5, "only {} role corpus cases", dirs.len());
+    let mut mismatches = Vec::new();
+    for d in &dirs {
+        let rel = d.strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap();
+        let out = hapair().args(["check", "-i"]).arg(rel.join("inventory.yml")).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"), "{}", rel.display());
+        let expected = std::fs::read_to_string(d.join("expected")).unwrap();
+        if stdout != expected {
+            mismatches.push(format!("--- {}\nexpected:\n{expected}got:\n{stdout}", rel.display()));
+        }
+        assert!(expected.contains("error[HA060]") && expected.contains("\n  fix: "), "{expected}");
+        assert_eq!(out.status.code(), Some(1), "{}: {stdout}", rel.display());
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
 #[test]
 fn the_examples_pass() {
-    for name in ["master-backup", "dual-master", "multi-pair"] {
+    for name in ["master-backup", "dual-master", "multi-pair", "site/site"] {
         let out = hapair()
             .args(["check", "-i", &format!("inventories/{name}.yml")])
             .env("VRRP_PASS", "s3cret")

@@ -317,7 +317,7 @@ fn a_failing_pair_stops_alone_and_other_pairs_converge() {
     let err = text(&o.stderr);
     assert!(
         err.contains(
-            "error: `node1`: step `validate /etc/nginx/sites-enabled/default /etc/nginx/conf.d/hapair.conf (nginx -t)` failed:"
+            "error: `node1`: step `validate /etc/nginx/conf.d/hapair.conf /etc/nginx/sites-enabled/default (nginx -t)` failed:"
         ),
         "{err}"
     );

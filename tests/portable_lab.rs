@@ -75,7 +75,7 @@ fn a_mixed_debian_11_and_13_pair_is_refused_then_provisioned_and_fails_over() {
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
     for node in ["node1", "node2"] {
         assert_eq!(
-            lab.exec_ok(node, &["/usr/local/sbin/hapair", "--version"]).trim(),
+            lab.exec_ok(node, &["/usr/local/sbin/hapair", "--version"]).lines().next().unwrap_or_default(),
             format!("hapair {}", env!("CARGO_PKG_VERSION"))
         );
     }

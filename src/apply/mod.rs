@@ -10,7 +10,8 @@ use std::time::Instant;
 use crate::binary::Builds;
 use crate::error::Error;
 use crate::inventory::Inventory;
-use crate::plan::{Change, FileAction, FileOp, ServiceAction};
+use crate::observe::{self, Facts};
+use crate::plan::{self, Change, FileAction, FileOp, ServiceAction};
 use crate::render::scrub;
 use crate::roles::{Want, BINARY_SIDECAR};
 use crate::transport::{self, argv, Host};
@@ -226,33 +227,38 @@ exit 1
 async fn converge(t: &Target, builds: &Builds, ui: &Ui) -> Result<usize, Error> {
     let host = t.host.as_ref();
     let name = t.plan.node.as_str();
-    let changes = &t.plan.changes;
-    if changes.is_empty() {
+    if t.plan.changes.is_empty() {
         return Ok(0);
     }
+    // Packages first; what they bring (a default site, a started service) is observed again
+    // and the rest of the plan made anew on it, so a bare host converges in one run.
+    let installs: Vec<&Change> = t.plan.changes.iter().filter(|c| matches!(c, Change::Package { .. })).collect();
+    let mut done = 0;
+    for c in &installs {
+        ui.change(name, c);
+        if let Change::Package { name: pkg, manager, .. } = c {
+            install(host, name, pkg, manager, ui).await?;
+            done += 1;
+        }
+    }
+    let (facts, replanned);
+    let (facts, changes): (&Facts, &[Change]) = if installs.is_empty() {
+        (&t.facts, &t.plan.changes)
+    } else {
+        ui.step(name, "facts after install");
+        facts = observe::gather(host, &t.desired, &t.interface, &[]).await?;
+        replanned = plan::plan(&t.desired, &facts);
+        (&facts, &replanned.changes)
+    };
     let mut firewall_done = false;
     let mut swapped: Vec<String> = Vec::new();
     for c in changes {
+        if matches!(c, Change::Package { .. }) {
+            continue;
+        }
         ui.change(name, c);
         match c {
-            Change::Package { name: pkg, manager, .. } => {
-                ui.step(name, &format!("install {pkg}"));
-                let a = if manager == "dnf" || manager == "yum" {
-                    argv([manager.as_str(), "install", "-y", "-q", pkg.as_str()])
-                } else {
-                    argv([
-                        "env",
-                        "DEBIAN_FRONTEND=noninteractive",
-                        "apt-get",
-                        "install",
-                        "-y",
-                        "-q",
-                        "--no-install-recommends",
-                        pkg.as_str(),
-                    ])
-                };
-                transport::check(host, "install package", &a, None).await?;
-            }
+            Change::Package { .. } => {}
             Change::Binary { path, to, size, .. } => {
                 // Staged beside the target, run there, and only then renamed over the old one:
                 // a build that cannot run on this node never replaces a working daemon.
@@ -331,7 +337,7 @@ async fn converge(t: &Target, builds: &Builds, ui: &Ui) -> Result<usize, Error> 
                     if !swapped.contains(&v.name) {
                         swapped.push(v.name.clone());
                         ui.step(name, &format!("validate ({})", v.command.join(" ")));
-                        swap(t, &v.name).await?;
+                        swap(t, changes, &v.name).await?;
                     }
                 }
                 _ => match (action, &op.content) {
@@ -385,7 +391,7 @@ async fn converge(t: &Target, builds: &Builds, ui: &Ui) -> Result<usize, Error> 
             Change::Firewall { .. } => {
                 if !firewall_done {
                     ui.step(name, "firewall");
-                    if t.facts.firewall.iface_zone.is_some() {
+                    if facts.firewall.iface_zone.is_some() {
                         firewall_dbus(host, changes).await?;
                     } else {
                         firewall(host, changes).await?;
@@ -412,18 +418,39 @@ async fn converge(t: &Target, builds: &Builds, ui: &Ui) -> Result<usize, Error> 
     a.push("--".into());
     a.extend(t.desired.services.iter().filter_map(|s| s.probe.clone()));
     transport::check(host, "health check", &a, None).await?;
-    Ok(changes.len())
+    Ok(done + changes.iter().filter(|c| !matches!(c, Change::Package { .. })).count())
+}
+
+/// Install one package with the node's package manager.
+async fn install(host: &dyn Host, name: &str, pkg: &str, manager: &str, ui: &Ui) -> Result<(), Error> {
+    ui.step(name, &format!("install {pkg}"));
+    let a = if manager == "dnf" || manager == "yum" {
+        argv([manager, "install", "-y", "-q", pkg])
+    } else {
+        argv([
+            "env",
+            "DEBIAN_FRONTEND=noninteractive",
+            "apt-get",
+            "install",
+            "-y",
+            "-q",
+            "--no-install-recommends",
+            pkg,
+        ])
+    };
+    transport::check(host, "install package", &a, None).await?;
+    Ok(())
 }
 
 /// Stage every new file of validator `validator`, then swap them (and the deletions) in
 /// together and run it; a refusal puts all of them back.
-async fn swap(t: &Target, validator: &str) -> Result<(), Error> {
+async fn swap(t: &Target, changes: &[Change], validator: &str) -> Result<(), Error> {
     let host = t.host.as_ref();
     let mut ops: Vec<String> = Vec::new();
     let mut staged_all: Vec<String> = Vec::new();
     let mut command = Vec::new();
     let mut paths = Vec::new();
-    for c in &t.plan.changes {
+    for c in changes {
         let Change::File { path, action, op, .. } = c else { continue };
         let Some(v) = op.validate.as_ref().filter(|v| v.name == validator) else { continue };
         command = v.command.clone();
@@ -616,6 +643,7 @@ mod tests {
             serving,
             build: 0,
             refusal: None,
+            interface: "eth0".into(),
         }
     }
 

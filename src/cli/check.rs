@@ -23,14 +23,66 @@ pub struct Args {
     /// Override a setting, e.g. `-e vrrp.advert_interval=100ms` or `-e web1.check.weight=-80`
     #[arg(short = 'e', long = "set", value_name = "KEY=VALUE")]
     pub overrides: Vec<String>,
+    /// Users' roles folder, after `roles/` beside the inventory
+    #[arg(long, value_name = "DIR")]
+    pub roles: Option<std::path::PathBuf>,
+}
+
+/// A role error (`FILE:LINE[:COL][ (task `x`)]: message`) as a finding at that place.
+fn role_finding(e: &Error) -> Finding {
+    let parts: Vec<&str> = e.message.splitn(3, ':').collect();
+    let fix = e.fix.clone().unwrap_or_default();
+    let (line, extra) = match parts.get(1) {
+        Some(seg) => {
+            let (n, extra) = seg.split_once(' ').unwrap_or((seg, ""));
+            (n.parse::<usize>().ok(), extra.trim())
+        }
+        None => (None, ""),
+    };
+    let Some(line) = line.filter(|_| parts.len() == 3) else {
+        return Finding::error(
+            "HA060",
+            inventory::Location { file: "roles".into(), line: 0, column: 0 },
+            e.message.clone(),
+            fix,
+        );
+    };
+    let tail = parts[2];
+    let (column, msg) = match tail.split_once(':') {
+        Some((c, m)) if extra.is_empty() && c.trim().parse::<usize>().is_ok() => (c.trim().parse().unwrap_or(1), m),
+        _ => (1, tail),
+    };
+    let msg = if extra.is_empty() { msg.trim().to_string() } else { format!("{extra}: {}", msg.trim()) };
+    Finding::error("HA060", inventory::Location { file: parts[0].into(), line, column }, msg, fix)
 }
 
 pub fn run(args: Args) -> Result<u8, Error> {
     let file = args.inventory.display().to_string();
-    let (findings, loaded) = match inventory::load(&args.inventory, &args.overrides) {
+    let (mut findings, mut loaded) = match inventory::load(&args.inventory, &args.overrides) {
         Ok(l) => (l.warnings.clone(), Some(l)),
         Err(f) => (f, None),
     };
+    if let Some(l) = &loaded {
+        let dirs = crate::survey::roles_dirs(&args.inventory, args.roles.clone());
+        let role_errors = crate::survey::check_roles(&l.inventory, &dirs);
+        if !role_errors.is_empty() {
+            for (e, node) in &role_errors {
+                let mut f = role_finding(e);
+                // Not in a role file: at the inventory's `roles:` of that node.
+                if f.location.line == 0 {
+                    let at = node
+                        .as_ref()
+                        .and_then(|n| l.provenance.get(n))
+                        .and_then(|rows| rows.iter().find(|(k, ..)| k == "roles").map(|(_, _, _, at)| at.clone()));
+                    if let Some(at) = at.filter(|a| a.line > 0) {
+                        f.location = at;
+                    }
+                }
+                findings.push(f);
+            }
+            loaded = None;
+        }
+    }
     let errors = findings.iter().filter(|f| f.is_error()).count();
     let warnings = findings.len() - errors;
     // The node is looked up before anything is printed: `--format json` prints exactly one
@@ -56,6 +108,11 @@ pub fn run(args: Args) -> Result<u8, Error> {
             for f in &findings {
                 println!("{f}");
             }
+            if let Some(l) = &loaded {
+                for line in adopted(&l.inventory) {
+                    println!("{line}");
+                }
+            }
             println!("{}", summary(&file, &findings, loaded.as_ref()));
             if let Some(t) = args.explain.as_deref().and_then(|node| explain::text(loaded.as_ref()?, node)) {
                 print!("{t}");
@@ -63,6 +120,26 @@ pub fn run(args: Args) -> Result<u8, Error> {
         }
     }
     Ok(if errors > 0 { 1 } else { 0 })
+}
+
+/// For nodes that adopt their nginx: what hapair leaves alone and what its check will probe.
+fn adopted(inv: &inventory::Inventory) -> Vec<String> {
+    let mut v = Vec::new();
+    for n in inv.pairs.iter().flat_map(|p| p.nodes.iter()).filter(|n| n.nginx.adopt) {
+        let probe = match &n.check.kind {
+            inventory::CheckKind::Http { path } => format!(
+                "its check probes GET http://127.0.0.1:{}{path} (the site nginx serves there by default)",
+                n.nginx.listen
+            ),
+            inventory::CheckKind::Script { argv } => format!("its check runs `{}`", argv.join(" ")),
+            inventory::CheckKind::None => "it has no check".to_string(),
+        };
+        v.push(format!(
+            "`{}` adopts its nginx: hapair's nginx role writes no file, it only reloads and monitors nginx; {probe}",
+            n.name
+        ));
+    }
+    v
 }
 
 fn plural(n: usize, what: &str) -> String {

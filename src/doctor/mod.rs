@@ -21,6 +21,7 @@ if command -v firewall-cmd >/dev/null 2>&1; then
   echo "zone $z"
   firewall-cmd --zone="$z" --list-rich-rules 2>/dev/null | sed 's/^/rule /'
   echo "ports $(firewall-cmd --zone="$z" --list-ports 2>/dev/null)"
+  sed 's/^/owned /' /var/lib/hapair/firewall.owned 2>/dev/null
 else
   echo "state absent"
 fi
@@ -42,6 +43,8 @@ pub struct NodeView {
     pub zone: String,
     pub rich_rules: Vec<String>,
     pub ports: String,
+    /// Rich rules hapair recorded as its own (`/var/lib/hapair/firewall.owned`).
+    pub owned_rules: Vec<String>,
     pub nginx_t: String,
     pub nginx_t_ok: bool,
     pub journal: Vec<String>,
@@ -83,6 +86,10 @@ pub fn parse(text: &str) -> NodeView {
                     v.rich_rules.push(r.trim().to_string());
                 } else if let Some(p) = line.strip_prefix("ports ") {
                     v.ports = p.trim().to_string();
+                } else if let Some(o) = line.strip_prefix("owned rich-rule\t") {
+                    if let Some((_, rule)) = o.split_once('\t') {
+                        v.owned_rules.push(rule.trim().to_string());
+                    }
                 }
             }
             "nginx_t" => {
@@ -190,6 +197,20 @@ pub fn diagnose(pair: &Pair, views: &[NodeView; 2]) -> Vec<Finding> {
                 );
             }
             other => push(&n.name, "firewall", true, format!("firewalld is `{other}`: not filtering"), None),
+        }
+        let foreign = foreign_vrrp_rules(&v.rich_rules, &v.owned_rules);
+        if !foreign.is_empty() {
+            push(
+                &n.name,
+                "foreign rules",
+                true,
+                format!(
+                    "zone `{}` has VRRP rules hapair did not add, which `apply` keeps: {}",
+                    v.zone,
+                    foreign.join("; ")
+                ),
+                None,
+            );
         }
         // nginx.
         push(
@@ -453,6 +474,17 @@ pub fn text(findings: &[Finding], journals: &[(String, Vec<String>)]) -> String 
     s
 }
 
+/// VRRP rich rules not in hapair's ownership record (another cluster's, or added by hand).
+fn foreign_vrrp_rules(rules: &[String], owned: &[String]) -> Vec<String> {
+    let norm = |r: &str| r.replace("/32\"", "\"").split_whitespace().collect::<Vec<_>>().join(" ");
+    rules
+        .iter()
+        .filter(|r| r.contains("protocol value=\"vrrp\""))
+        .filter(|r| !owned.iter().any(|o| norm(o) == norm(r)))
+        .cloned()
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -480,6 +512,13 @@ mod tests {
         assert!(v.link.contains("state UP"));
         assert_eq!((v.firewall_state.as_str(), v.zone.as_str(), v.ports.as_str()), ("running", "public", "80/tcp"));
         assert_eq!(v.rich_rules.len(), 1);
+        let ours = "rule family=\"ipv4\" source address=\"10.0.0.12/32\" protocol value=\"vrrp\" accept".to_string();
+        let theirs = "rule family=\"ipv4\" source address=\"10.0.0.99\" protocol value=\"vrrp\" accept".to_string();
+        let w = parse(&format!(
+            "@firewall\nstate running\nzone public\nrule {ours}\nrule {theirs}\nowned rich-rule\tpublic\t{ours}\n@end\n"
+        ));
+        assert_eq!(w.owned_rules, std::slice::from_ref(&ours));
+        assert_eq!(foreign_vrrp_rules(&w.rich_rules, &w.owned_rules), [theirs]);
         assert!(v.nginx_t_ok);
         assert_eq!(v.journal, vec!["MASTER for x"]);
         assert_eq!(v.config, "node: a\n");

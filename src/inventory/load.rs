@@ -29,8 +29,8 @@ impl Default for Location {
 /// The largest inventory file `load` reads (docs/limits.md).
 pub const INVENTORY_CAP: u64 = 256 << 10;
 
-/// The largest `{file: PATH}` secret `load` reads (docs/limits.md).
-pub const SECRET_FILE_CAP: u64 = 4 << 10;
+/// The largest `{file: PATH}` secret `load` reads (docs/limits.md; TLS keys and the like).
+pub const SECRET_FILE_CAP: u64 = 1 << 20;
 
 pub fn load(path: &Path, overrides: &[String]) -> Result<Loaded, Vec<Finding>> {
     let at = |line, column| Location { file: path.to_path_buf(), line, column };
@@ -523,10 +523,30 @@ fn pair_of(
                 values.insert(key, v);
             }
         }
+        // Role variables: every `vars.*` key any layer wrote, the last layer winning.
+        let mut var_keys: Vec<&String> =
+            layers.iter().flat_map(|l| l.keys()).filter(|k| k.starts_with("vars.")).collect();
+        var_keys.sort();
+        var_keys.dedup();
+        let mut vars: BTreeMap<String, (Value, Location)> = BTreeMap::new();
+        for key in var_keys {
+            let Some(raw) = layers.iter().rev().find_map(|l| l.get(key)) else { continue };
+            match settings::typed_var(key, &raw.node) {
+                Ok(v) => {
+                    rows.push((key.clone(), show(key, &v), raw.layer, raw.location.clone()));
+                    vars.insert(key.clone(), (v, raw.location.clone()));
+                }
+                Err((msg, fix)) => {
+                    findings.push(Finding::error("HA004", raw.location.clone(), msg, fix));
+                    pl.refused[slot].insert(key.clone());
+                }
+            }
+        }
         let node = node_settings(
             ctx,
             (&nname.0, addr.0, &iface),
             &values,
+            &vars,
             &pl.settings[slot],
             &mut pl.refused[slot],
             findings,
@@ -734,11 +754,56 @@ fn show(key: &str, v: &Value) -> String {
     }
 }
 
+/// A secret's value from its source; a finding (at `at`, naming `key`) when it cannot be read.
+fn resolve_secret(
+    base: &Path,
+    key: &str,
+    src: &SecretSource,
+    at: Location,
+    findings: &mut Vec<Finding>,
+) -> Option<Secret> {
+    match src {
+        SecretSource::Inline(p) => Some(Secret::new(p.clone())),
+        SecretSource::Env(var) => match std::env::var(var) {
+            Ok(p) => Some(Secret::new(p)),
+            Err(_) => {
+                findings.push(Finding::error(
+                    "HA050",
+                    at,
+                    format!("`{key}` comes from `${var}`, which is not set"),
+                    format!("export {var}=… before running hapair"),
+                ));
+                None
+            }
+        },
+        SecretSource::File(f) => {
+            let p = resolve_path(base, f);
+            match crate::input::read_capped(&p, SECRET_FILE_CAP) {
+                Ok(t) if key == "vrrp.auth_pass" => {
+                    Some(Secret::new(String::from_utf8_lossy(&t).trim_end_matches(['\n', '\r']).to_string()))
+                }
+                Ok(t) => Some(Secret::new(String::from_utf8_lossy(&t).to_string())),
+                Err(e) => {
+                    findings.push(Finding::error(
+                        "HA050",
+                        at,
+                        format!("`{key}` comes from `{}`, which cannot be read: {}", p.display(), e.reason()),
+                        "create the file (mode 0600) or point `file:` at it",
+                    ));
+                    None
+                }
+            }
+        }
+    }
+}
+
 /// One node's settings from its typed values; `who` is (name, address, interface).
+#[allow(clippy::too_many_arguments)]
 fn node_settings(
     ctx: &Ctx,
     who: (&str, Ipv4Addr, &str),
     v: &BTreeMap<&str, Value>,
+    vars: &BTreeMap<String, (Value, Location)>,
     places: &BTreeMap<String, Location>,
     refused: &mut std::collections::BTreeSet<String>,
     findings: &mut Vec<Finding>,
@@ -764,35 +829,12 @@ fn node_settings(
     let at = |k: &str| places.get(k).cloned().unwrap_or_default();
     let file = |k: &str| s(k).map(|p| resolve_path(ctx.base, &p));
     let auth_pass = match v.get("vrrp.auth_pass") {
-        Some(Value::Secret(SecretSource::Inline(p))) => Some(Secret::new(p.clone())),
-        Some(Value::Secret(SecretSource::Env(var))) => match std::env::var(var) {
-            Ok(p) => Some(Secret::new(p)),
-            Err(_) => {
-                findings.push(Finding::error(
-                    "HA050",
-                    at("vrrp.auth_pass"),
-                    format!("`vrrp.auth_pass` comes from `${var}`, which is not set"),
-                    format!("export {var}=… before running hapair"),
-                ));
+        Some(Value::Secret(src)) => {
+            let r = resolve_secret(ctx.base, "vrrp.auth_pass", src, at("vrrp.auth_pass"), findings);
+            if r.is_none() {
                 refused.insert("vrrp.auth_pass".into());
-                None
             }
-        },
-        Some(Value::Secret(SecretSource::File(f))) => {
-            let p = resolve_path(ctx.base, f);
-            match crate::input::read_text_capped(&p, SECRET_FILE_CAP) {
-                Ok(t) => Some(Secret::new(t.trim_end_matches(['\n', '\r']).to_string())),
-                Err(e) => {
-                    findings.push(Finding::error(
-                        "HA050",
-                        at("vrrp.auth_pass"),
-                        format!("`vrrp.auth_pass` comes from `{}`, which cannot be read: {}", p.display(), e.reason()),
-                        "create the file (mode 0600) or point `file:` at it",
-                    ));
-                    refused.insert("vrrp.auth_pass".into());
-                    None
-                }
-            }
+            r
         }
         _ => None,
     };
@@ -832,6 +874,36 @@ fn node_settings(
             ));
             refused.insert(key.to_string());
         }
+    }
+    let mut roles = l("roles");
+    let bad_roles: Vec<String> = roles.iter().filter(|r| !valid_name(r)).cloned().collect();
+    for r in &bad_roles {
+        findings.push(Finding::error(
+            "HA013",
+            at("roles"),
+            format!("role name `{}` is not a folder name hapair allows", r.escape_debug()),
+            "use lowercase letters, digits, `-`, `_` and `.` (the folder `roles/NAME/`)",
+        ));
+        refused.insert("roles".into());
+    }
+    roles.retain(|r| !bad_roles.contains(r));
+    let mut var_values = BTreeMap::new();
+    for (k, (val, at)) in vars {
+        let var = match val {
+            Value::Str(s) => Var::Text(s.clone()),
+            Value::Int(i) => Var::Int(*i),
+            Value::Bool(b) => Var::Bool(*b),
+            Value::List(l) => Var::List(l.clone()),
+            Value::Secret(src) => match resolve_secret(ctx.base, k, src, at.clone(), findings) {
+                Some(s) => Var::Secret(s),
+                None => {
+                    refused.insert(k.clone());
+                    continue;
+                }
+            },
+            Value::Duration(_) => continue,
+        };
+        var_values.insert(k.strip_prefix("vars.").unwrap_or(k).to_string(), var);
     }
     let check_kind = match s("check.type").as_deref() {
         Some("script") => {
@@ -966,7 +1038,7 @@ fn node_settings(
             garp_interval: d("vrrp.garp.interval"),
             v3_checksum_pseudo_header: b("vrrp.v3_checksum_pseudo_header"),
         },
-        nginx: NginxSettings { listen: i("nginx.listen") as u16, server_name, upstreams },
+        nginx: NginxSettings { listen: i("nginx.listen") as u16, server_name, upstreams, adopt: b("nginx.adopt") },
         check: CheckSettings {
             kind: check_kind,
             interval: d("check.interval"),
@@ -976,6 +1048,8 @@ fn node_settings(
             weight: i("check.weight") as i32,
         },
         firewall: FirewallSettings { manage: b("firewall.manage"), restrict_to_peer: b("firewall.restrict_to_peer") },
+        roles,
+        vars: var_values,
         monitoring,
     }
 }
@@ -995,11 +1069,14 @@ fn parse_overrides(overrides: &[String], findings: &mut Vec<Finding>) -> (Leaves
             ));
             continue;
         };
-        let (node, key) = if settings::ty_of(k).is_some() {
+        let is_var = |k: &str| k.strip_prefix("vars.").is_some_and(|v| !v.is_empty());
+        let (node, key) = if settings::ty_of(k).is_some() || is_var(k) {
             (None, k.to_string())
         } else {
             match k.split_once('.') {
-                Some((n, rest)) if settings::ty_of(rest).is_some() => (Some(n.to_string()), rest.to_string()),
+                Some((n, rest)) if settings::ty_of(rest).is_some() || is_var(rest) => {
+                    (Some(n.to_string()), rest.to_string())
+                }
                 _ => {
                     let known = SETTINGS.iter().map(|(k, _, _)| *k);
                     let last = k.rsplit_once('.').map_or(k, |_| k);

@@ -89,6 +89,21 @@ pub struct Node {
     pub check: CheckSettings,
     pub firewall: FirewallSettings,
     pub monitoring: super::monitoring::MonitoringSettings,
+    /// Users' roles applied to this node besides the built-in ones (docs/roles.md).
+    pub roles: Vec<String>,
+    /// Role variables (`vars:`), layered like every setting; dotted keys.
+    pub vars: std::collections::BTreeMap<String, Var>,
+}
+
+/// A role variable's value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Var {
+    Text(String),
+    Int(i64),
+    Bool(bool),
+    List(Vec<String>),
+    /// Inline, `{env: VAR}` or `{file: PATH}`: never printed; files keep their bytes as text.
+    Secret(Secret),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,6 +151,9 @@ pub struct NginxSettings {
     pub server_name: String,
     /// `host:port` backends; empty means a default page naming the node.
     pub upstreams: Vec<String>,
+    /// Adopt the nginx already there: hapair writes no nginx file, only checks, reloads and
+    /// monitors it.
+    pub adopt: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -64,6 +64,7 @@ pub const SETTINGS: &[(&str, Ty, Option<&str>)] = &[
     ("nginx.listen", Ty::Int(IntRange::new(1, 65535)), Some("80")),
     ("nginx.server_name", Ty::Str, Some("_")),
     ("nginx.upstreams", Ty::StrList, Some("[]")),
+    ("nginx.adopt", Ty::Bool, Some("false")),
     ("check.type", Ty::OneOf(&["http", "script", "none"]), Some("http")),
     ("check.path", Ty::Str, Some("/")),
     ("check.interval", Ty::Duration, Some("1s")),
@@ -79,9 +80,13 @@ pub const SETTINGS: &[(&str, Ty, Option<&str>)] = &[
     ("monitoring.nginx_status", Ty::Bool, Some("true")),
     ("monitoring.notify", Ty::Argv, None),
     ("monitoring.webhook", Ty::Str, None),
+    ("roles", Ty::StrList, Some("[]")),
 ];
 
-pub const SECTIONS: &[&str] = &["connection", "vrrp", "nginx", "check", "firewall", "monitoring"];
+pub const SECTIONS: &[&str] = &["connection", "vrrp", "nginx", "check", "firewall", "monitoring", "roles", "vars"];
+
+/// Role variables: free-form keys under `vars:` (docs/roles.md).
+pub const VARS: &str = "vars";
 
 pub fn ty_of(key: &str) -> Option<Ty> {
     SETTINGS.iter().find(|(k, _, _)| *k == key).map(|(_, t, _)| *t)
@@ -158,7 +163,66 @@ pub fn collect(
             findings.push(unknown_key(file, &e.key, e.key_pos, &known, what));
             continue;
         }
+        if ty_of(&e.key).is_some() {
+            out.insert(e.key.clone(), Raw { node: e.value.clone(), layer, location: loc(file, e.value.pos) });
+            continue;
+        }
+        if e.key == VARS {
+            collect_vars(file, VARS, &e.value, layer, out, findings);
+            continue;
+        }
         collect_section(file, &e.key, &e.value, layer, out, findings);
+    }
+}
+
+/// `vars:`: any key; a mapping nests (`vars.site.name`) unless it is `{env: …}` / `{file: …}`.
+fn collect_vars(file: &Path, prefix: &str, node: &Node, layer: Layer, out: &mut Leaves, findings: &mut Vec<Finding>) {
+    match &node.kind {
+        Kind::Map(entries) if !is_secret_source(node) => {
+            for e in entries {
+                let key = format!("{prefix}.{}", e.key);
+                let ok = !e.key.is_empty() && e.key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                if !ok {
+                    findings.push(Finding::error(
+                        "HA003",
+                        loc(file, e.key_pos),
+                        format!("variable name `{}` is not a template name", e.key.escape_debug()),
+                        "use letters, digits and `_` (templates read it as `vars.NAME`)",
+                    ));
+                    continue;
+                }
+                collect_vars(file, &key, &e.value, layer, out, findings);
+            }
+        }
+        Kind::Null if prefix == VARS => {}
+        _ => {
+            out.insert(prefix.to_string(), Raw { node: node.clone(), layer, location: loc(file, node.pos) });
+        }
+    }
+}
+
+fn is_secret_source(node: &Node) -> bool {
+    matches!(&node.kind, Kind::Map(entries) if entries.len() == 1 && (entries[0].key == "env" || entries[0].key == "file"))
+}
+
+/// A role variable's value: a scalar (text, number, boolean), a list of scalars, or a secret.
+pub fn typed_var(key: &str, node: &Node) -> Result<Value, (String, String)> {
+    match &node.kind {
+        Kind::Scalar(s, quoted) => Ok(match (s.as_str(), quoted) {
+            ("true", false) => Value::Bool(true),
+            ("false", false) => Value::Bool(false),
+            (s, false) if s.parse::<i64>().is_ok() => Value::Int(s.parse().unwrap_or(0)),
+            _ => Value::Str(s.clone()),
+        }),
+        Kind::Seq(_) => typed(key, Ty::StrList, node),
+        Kind::Map(_) if is_secret_source(node) => typed(key, Ty::Secret, node),
+        _ => Err((
+            format!(
+                "`{key}` must be text, a number, a boolean, a list, `{{env: VAR}}` or `{{file: PATH}}`, not {}",
+                describe(node)
+            ),
+            format!("write it like `{}: value`", key.rsplit('.').next().unwrap_or(key)),
+        )),
     }
 }
 

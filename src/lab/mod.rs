@@ -137,6 +137,24 @@ fn preflight() -> Result<(), Error> {
         return Err(Error::new("no cgroup hierarchy found under `/sys/fs/cgroup`")
             .with_fix("the lab needs cgroups mounted (unified or hybrid layout)"));
     }
+    raise_inotify_limits()
+}
+
+/// The lab's hosts share this machine's kernel and run as its root user, so every host's
+/// systemd and services count against root's inotify limits. Debian's default of 128 instances
+/// lets only about ten hosts boot cleanly at once (the rest come up `degraded`, with
+/// `systemd-ask-password-*.path` failed); raise the limits, never lower them.
+fn raise_inotify_limits() -> Result<(), Error> {
+    for (key, want) in [("max_user_instances", 8192u64), ("max_user_watches", 524_288)] {
+        let path = format!("/proc/sys/fs/inotify/{key}");
+        let now: u64 = std::fs::read_to_string(&path).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
+        if now < want {
+            std::fs::write(&path, want.to_string()).map_err(|e| {
+                Error::new(format!("cannot raise `fs.inotify.{key}` from {now} to {want}: {e}"))
+                    .with_fix(format!("run `sysctl -w fs.inotify.{key}={want}` as root, then try again"))
+            })?;
+        }
+    }
     Ok(())
 }
 

@@ -418,7 +418,8 @@ pub fn plan(d: &Desired, f: &Facts) -> HostPlan {
             changes.push(svc(ServiceAction::Enable, "not enabled"));
         }
         if s.started && !fact.is_active() {
-            // Starting it loads the new files anyway: no reload or restart on top.
+            // Starting it loads the new files anyway: no reload or restart on top. (A package
+            // install that starts it is seen by apply, which plans again after installs.)
             changes.push(svc(ServiceAction::Start, "not running"));
             continue;
         }
@@ -440,6 +441,30 @@ pub fn plan(d: &Desired, f: &Facts) -> HostPlan {
     }
 
     HostPlan { pair: d.pair.clone(), node: d.node.clone(), changes, findings, secrets: d.secrets.clone() }
+}
+
+/// Drift between the two nodes of a pair: files both should have the same content of, which
+/// differ between the nodes now (not only from the desired state). One finding per node.
+pub fn peer_drift(a: (&Desired, &Facts), b: (&Desired, &Facts)) -> [Vec<Finding>; 2] {
+    let mut out = [Vec::new(), Vec::new()];
+    for fa in &a.0.files {
+        let Some(fb) = b.0.files.iter().find(|f| f.path == fa.path) else { continue };
+        let same_wanted = match (&fa.want, &fb.want) {
+            (Want::Content { bytes: x, .. }, Want::Content { bytes: y, .. }) => x == y,
+            _ => false,
+        };
+        let (ha, hb) = (a.1.files.get(&fa.path).map(|f| &f.sha256), b.1.files.get(&fa.path).map(|f| &f.sha256));
+        if same_wanted && ha != hb {
+            for (i, (me, other)) in [(&a.0.node, &b.0.node), (&b.0.node, &a.0.node)].into_iter().enumerate() {
+                out[i].push(Finding {
+                    role: fa.role.clone(),
+                    message: format!("`{}` differs between `{me}` and `{other}` (drift between peers)", fa.path),
+                    fix: "apply to both nodes of the pair; both get the same file".into(),
+                });
+            }
+        }
+    }
+    out
 }
 
 /// A restart wins over a reload of the same unit.
@@ -748,8 +773,8 @@ mod tests {
             s,
             [
                 "install package `nginx` (apt)",
-                "remove `/etc/nginx/sites-enabled/default`",
                 "create `/etc/nginx/conf.d/hapair.conf` (mode 0644, owner root:root)",
+                "remove `/etc/nginx/sites-enabled/default`",
                 "upload `/usr/local/sbin/hapair` (absent -> sha256 abababababab, 1.0 MB, x86_64, glibc >= 2.17; checked on the node before it replaces the old one)",
                 "create `/etc/hapair/vrrpd.yml` (mode 0600, owner root:root)",
                 "create `/etc/systemd/system/hapair-vrrpd.service` (mode 0644, owner root:root)",
@@ -818,6 +843,28 @@ mod tests {
     }
 
     #[test]
+    fn a_template_override_cannot_leak_the_secret() {
+        // An override that transforms the password (a line-pattern redaction would miss both).
+        let mut roles = crate::roles::format::builtin_roles().expect("built-in");
+        let vrrp = roles.iter_mut().find(|r| r.name == "vrrp").expect("vrrp role");
+        let t = vrrp.templates.get_mut("vrrpd.yml.tera").expect("template");
+        t.push_str(
+            "# {{ instances[0].auth_pass | upper }} {{ instances[0].auth_pass | replace(from=\"3\", to=\"e\") }}\n",
+        );
+        let set = RoleSet::new(roles).expect("compiles");
+        let p = pair(Mode::MasterBackup);
+        let d = desired(&set, &p, &p.nodes[0], &[], &bin()).expect("renders");
+        for facts in [fresh(), converged(&want())] {
+            let pl = plan(&d, &facts);
+            let text = render_text(std::slice::from_ref(&pl), false);
+            let json = serde_json::to_string(&pl).expect("json");
+            for leak in ["s3cr3t", "S3CR3T", "secret"] {
+                assert!(!text.contains(leak) && !json.contains(leak), "{leak} leaked:\n{text}");
+            }
+        }
+    }
+
+    #[test]
     fn new_binary_restarts_and_unit_change_reloads_systemd() {
         let d = want();
         let mut facts = converged(&d);
@@ -852,6 +899,20 @@ mod tests {
         );
         assert_eq!(p.findings.len(), 1, "{:?}", p.findings);
         assert!(p.findings[0].message.ends_with(&format!("has a rule hapair did not add, kept as it is: {theirs}")));
+    }
+
+    #[test]
+    fn peers_that_differ_from_each_other_are_said() {
+        let a = want();
+        // The peer wants the same files (as with a site role's files).
+        let b = Desired { node: "web2".into(), ..a.clone() };
+        let (fa, mut fb) = (converged(&a), converged(&b));
+        assert_eq!(peer_drift((&a, &fa), (&b, &fb)), [vec![], vec![]]);
+        fb.files.get_mut(UNIT).expect("unit").sha256 = "edited".into();
+        let [da, db] = peer_drift((&a, &fa), (&b, &fb));
+        assert_eq!(da.len(), 1);
+        assert_eq!(da[0].message, format!("`{UNIT}` differs between `web1` and `web2` (drift between peers)"));
+        assert_eq!(db[0].message, format!("`{UNIT}` differs between `web2` and `web1` (drift between peers)"));
     }
 
     #[test]

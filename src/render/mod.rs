@@ -9,7 +9,7 @@
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::inventory::{CheckKind, Node, Pair, Transport};
+use crate::inventory::{CheckKind, Node, Pair, Transport, Var};
 
 /// What a secret shows as in plans and logs.
 pub const REDACTED: &str = "<redacted>";
@@ -164,6 +164,11 @@ pub fn vars(pair: &Pair, node: &Node) -> Vars {
             secrets.push(s.expose().to_string());
         }
     }
+    for v in node.vars.values() {
+        if let Var::Secret(s) = v {
+            secrets.push(s.expose().to_string());
+        }
+    }
     // A webhook URL may carry a token.
     secrets.extend(node.monitoring.webhook.clone());
     let real = vars_value(pair, node, true);
@@ -231,9 +236,46 @@ fn vars_value(pair: &Pair, node: &Node, reveal: bool) -> Value {
         "listen": node.nginx.listen,
         "server_name": node.nginx.server_name,
         "upstreams": node.nginx.upstreams,
+        "adopt_nginx": node.nginx.adopt,
         "firewall": {"manage": node.firewall.manage, "restrict_to_peer": node.firewall.restrict_to_peer},
+        "vars": role_vars(node, reveal),
         "monitoring": crate::monitoring::vars(pair, node, reveal),
     })
+}
+
+/// `vars:` of the inventory as nested objects (`site.name` is `vars.site.name`).
+fn role_vars(node: &Node, reveal: bool) -> Value {
+    let mut root = serde_json::Map::new();
+    for (k, v) in &node.vars {
+        let value = match v {
+            Var::Text(s) => json!(s),
+            Var::Int(i) => json!(i),
+            Var::Bool(b) => json!(b),
+            Var::List(l) => json!(l),
+            Var::Secret(s) => json!(if reveal { s.expose() } else { REDACTED }),
+        };
+        let parts: Vec<&str> = k.split('.').collect();
+        insert_at(&mut root, &parts, value);
+    }
+    Value::Object(root)
+}
+
+fn insert_at(map: &mut serde_json::Map<String, Value>, parts: &[&str], value: Value) {
+    match parts {
+        [] => {}
+        [last] => {
+            map.insert(last.to_string(), value);
+        }
+        [first, rest @ ..] => {
+            let e = map.entry(first.to_string()).or_insert_with(|| json!({}));
+            if !e.is_object() {
+                *e = json!({});
+            }
+            if let Some(m) = e.as_object_mut() {
+                insert_at(m, rest, value);
+            }
+        }
+    }
 }
 
 /// Whether a node is the preferred master of any VIP (dual-master: both are).
@@ -323,7 +365,7 @@ pub(crate) mod tests {
                 garp_interval: Duration::from_secs(1),
                 v3_checksum_pseudo_header: true,
             },
-            nginx: NginxSettings { listen: 80, server_name: "_".into(), upstreams: vec![] },
+            nginx: NginxSettings { listen: 80, server_name: "_".into(), upstreams: vec![], adopt: false },
             check: CheckSettings {
                 kind: CheckKind::Http { path: "/".into() },
                 interval: Duration::from_secs(1),
@@ -333,6 +375,8 @@ pub(crate) mod tests {
                 weight: -60,
             },
             firewall: FirewallSettings { manage: true, restrict_to_peer: true },
+            roles: vec![],
+            vars: Default::default(),
             monitoring: Default::default(),
         }
     }

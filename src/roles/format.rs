@@ -166,6 +166,8 @@ pub struct Role {
     /// 1-based line of each task in role.yml (for messages).
     pub task_lines: Vec<usize>,
     pub templates: BTreeMap<String, String>,
+    /// Where each template was read from (for messages).
+    pub template_paths: BTreeMap<String, String>,
     pub files: BTreeMap<String, Vec<u8>>,
     /// Built into hapair (applies to every node) or a user's role (applies where listed).
     pub builtin: bool,
@@ -225,6 +227,7 @@ pub fn builtin_roles() -> Result<Vec<Role>, Error> {
             def_path: format!("roles/{name}/role.yml"),
             task_lines: vec![],
             templates: BTreeMap::new(),
+            template_paths: BTreeMap::new(),
             files: BTreeMap::new(),
             builtin: true,
         });
@@ -234,6 +237,7 @@ pub fn builtin_roles() -> Result<Vec<Role>, Error> {
             role.task_lines = task_lines(&text());
         } else if let Some(t) = rest.strip_prefix("templates/") {
             role.templates.insert(t.to_string(), text());
+            role.template_paths.insert(t.to_string(), format!("roles/{path}"));
         } else if let Some(f) = rest.strip_prefix("files/") {
             role.files.insert(f.to_string(), bytes.to_vec());
         }
@@ -276,6 +280,8 @@ pub fn load_dir(dir: &Path, roles: &mut Vec<Role>) -> Result<(), Error> {
         read_tree(&d.join("templates"), &d.join("templates"), &mut templates)?;
         let templates: BTreeMap<String, String> =
             templates.into_iter().map(|(k, v)| (k, String::from_utf8_lossy(&v).to_string())).collect();
+        let template_paths: BTreeMap<String, String> =
+            templates.keys().map(|k| (k.clone(), d.join("templates").join(k).display().to_string())).collect();
         let mut files = BTreeMap::new();
         read_tree(&d.join("files"), &d.join("files"), &mut files)?;
         let existing = roles.iter().position(|r| r.name == name);
@@ -290,6 +296,7 @@ pub fn load_dir(dir: &Path, roles: &mut Vec<Role>) -> Result<(), Error> {
                 def_path,
                 task_lines: task_lines(&text),
                 templates,
+                template_paths,
                 files,
                 builtin: existing.is_some_and(|i| roles[i].builtin),
             };
@@ -301,6 +308,7 @@ pub fn load_dir(dir: &Path, roles: &mut Vec<Role>) -> Result<(), Error> {
             let r = &mut roles[i];
             r.origin = format!("{} + {}", r.origin, d.display());
             r.templates.extend(templates);
+            r.template_paths.extend(template_paths);
             r.files.extend(files);
         } else {
             return Err(Error::new(format!("`{}` has no role.yml", d.display()))

@@ -172,18 +172,21 @@ impl RoleSet {
     }
 
     pub fn new(roles: Vec<Role>) -> Result<RoleSet, Error> {
-        let keyed: Vec<(String, &str, &str)> = roles
+        let keyed: Vec<(String, &str, String)> = roles
             .iter()
             .flat_map(|r| {
-                r.templates.iter().map(move |(k, v)| (template_key(&r.name, k), v.as_str(), r.origin.as_str()))
+                r.templates.iter().map(move |(k, v)| {
+                    let file = r.template_paths.get(k).cloned().unwrap_or_else(|| format!("{}/templates/{k}", r.name));
+                    (template_key(&r.name, k), v.as_str(), file)
+                })
             })
             .collect();
         let mut tera = Vec::new();
-        for (k, v, origin) in &keyed {
+        for (k, v, file) in &keyed {
             tera.push((k.as_str(), *v));
-            // Compile one by one first, so a syntax error names the template and its origin.
+            // Compile one by one first, so a syntax error names the template file and line.
             Renderer::new([(k.as_str(), *v)]).map_err(|e| {
-                Error::new(format!("template `{k}` ({origin}): {}", e.message))
+                Error::new(template_error(file, &e.message))
                     .with_fix("fix the template syntax (tera: https://keats.github.io/tera/)")
             })?;
         }
@@ -216,13 +219,30 @@ impl RoleSet {
     }
 }
 
-/// Where a task is, for messages: `roles/nginx/role.yml:12 (task `site`)`.
+/// Where a task is, for messages: `roles/nginx/role.yml:12: task `site``.
 fn at(role: &Role, i: usize, t: &TaskDef) -> String {
     let line = role.task_lines.get(i).map(|l| format!(":{l}")).unwrap_or_default();
     match &t.name {
-        Some(n) => format!("{}{line} (task `{n}`)", role.def_path),
+        Some(n) => format!("{}{line}: task `{n}`", role.def_path),
         None => format!("{}{line}", role.def_path),
     }
+}
+
+/// A tera error located in its template file: `FILE:LINE:COL: what` (tera's `--> name:L:C`).
+fn template_error(file: &str, message: &str) -> String {
+    let first = message.lines().next().unwrap_or_default();
+    let first = first.rsplit(": error: ").next().unwrap_or(first).trim_start_matches("error: ");
+    let pos = message
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("--> "))
+        .and_then(|p| {
+            let mut it = p.rsplitn(3, ':');
+            let col = it.next()?.trim().parse::<usize>().ok()?;
+            let line = it.next()?.trim().parse::<usize>().ok()?;
+            Some(format!(":{line}:{col}"))
+        })
+        .unwrap_or_default();
+    format!("{file}{pos}: {first}")
 }
 
 fn parse_mode(s: &str) -> Option<u32> {
@@ -352,8 +372,9 @@ fn instantiate(
                             .with_fix(format!("add `templates/{src}` to the role, or fix `src`")));
                         }
                         let out = r.render(&key, vars).map_err(|e| {
-                            Error::new(format!("{}: template `{src}`: {}", here(), e.message))
-                                .with_fix("fix the template, or define the variable in the inventory")
+                            let file = role.template_paths.get(src).cloned().unwrap_or_else(|| key.clone());
+                            Error::new(format!("{} (used by {})", template_error(&file, &e.message), here()))
+                                .with_fix("define the variable in the inventory's `vars:`, or fix the template")
                         })?;
                         content(out, t.secret)
                     } else if t.source.as_deref() == Some("hapair") {
@@ -671,6 +692,7 @@ instances:
             def_path: "site/role.yml".into(),
             task_lines: vec![2, 5, 8],
             templates: templates.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
+            template_paths: BTreeMap::new(),
             files: BTreeMap::new(),
             builtin: false,
         }
@@ -701,8 +723,10 @@ instances:
 
         let e = user("tasks:\n  - template: /x\n    src: nope.tera\n", &[]).expect_err("missing");
         assert!(e.message.starts_with("site/role.yml:2: template `nope.tera` is not in `site/templates/`"), "{e}");
-        let e = user("tasks:\n  - template: /x\n    src: t\n", &[("t", "{{ nothing_here }}")]).expect_err("undefined");
-        assert!(e.message.starts_with("site/role.yml:2: template `t`:") && e.message.contains("nothing_here"), "{e}");
+        let e =
+            user("tasks:\n  - template: /x\n    src: t\n", &[("t", "a\n{{ nothing_here }}")]).expect_err("undefined");
+        assert!(e.message.starts_with("site/t:2:4: ") && e.message.contains("nothing_here"), "{e}");
+        assert!(e.message.ends_with("(used by site/role.yml:2)"), "{e}");
         let e = user("tasks:\n  - file: /x\n    content: a\n    notify: [bounce]\n", &[]).expect_err("handler");
         assert!(e.message.contains("handler `bounce` is not defined"), "{e}");
         let e = user("tasks:\n  - file: /x\n    service: y\n", &[]).expect_err("two kinds");
@@ -713,7 +737,7 @@ instances:
         let e = user("tasks:\n  - file: /etc/nginx/conf.d/hapair.conf\n    content: a\n", &[]).expect_err("dup");
         assert!(e.message.contains("already managed"), "{e}");
         let e = RoleSet::new(vec![role("tasks: []\n", &[("t", "{% if %}")])]).err().expect("syntax");
-        assert!(e.message.starts_with("template `site/t` (test):"), "{e}");
+        assert!(e.message.starts_with("site/templates/t:1:7: "), "{e}");
     }
 
     #[test]

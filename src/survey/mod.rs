@@ -52,6 +52,8 @@ pub struct Target {
     pub build: usize,
     /// Why no daemon build of this run can run on the node (plan and apply refuse the run).
     pub refusal: Option<Error>,
+    /// The node's VRRP interface (facts are gathered for it again after package installs).
+    pub interface: String,
 }
 
 /// Connections and facts for every selected node, and the plan of each.
@@ -119,9 +121,32 @@ pub fn desired_states(
     let set = RoleSet::load(&dirs)?;
     let mut out = Vec::new();
     for (pi, ni, p, n) in selected(inv, opts.limit.as_deref())? {
-        out.push((pi, ni, roles::desired(&set, p, n, &[], binary)?));
+        out.push((pi, ni, roles::desired(&set, p, n, &n.roles, binary)?));
     }
     Ok(out)
+}
+
+/// Check the roles of every node offline (what `check` runs): load the roles folders, render
+/// every node's desired state. Each error names file:line and a fix; one per distinct problem.
+/// Returns each error with the first node it concerns.
+pub fn check_roles(inv: &Inventory, dirs: &[PathBuf]) -> Vec<(Error, Option<String>)> {
+    let dirs: Vec<&std::path::Path> = dirs.iter().map(PathBuf::as_path).collect();
+    let set = match RoleSet::load(&dirs) {
+        Ok(s) => s,
+        Err(e) => return vec![(e, None)],
+    };
+    let bin = BinarySpec { sha256: String::new(), size: 0, version: String::new(), needs: String::new() };
+    let mut errors: Vec<(Error, Option<String>)> = Vec::new();
+    for p in &inv.pairs {
+        for n in &p.nodes {
+            if let Err(e) = roles::desired(&set, p, n, &n.roles, &bin) {
+                if !errors.iter().any(|(x, _)| *x == e) {
+                    errors.push((e, Some(n.name.clone())));
+                }
+            }
+        }
+    }
+    errors
 }
 
 /// Connect to the selected nodes and gather their facts, all at once. `step(host, what)`
@@ -174,6 +199,7 @@ pub async fn survey(
                 serving,
                 build,
                 refusal,
+                interface: n.interface.clone(),
             })
         }
     });
@@ -196,6 +222,19 @@ pub async fn survey(
         }
         let msg = errors.iter().map(|e| e.message.clone()).collect::<Vec<_>>().join("\n       ");
         return Err(Error::new(msg).with_fix(first.fix.unwrap_or_default()));
+    }
+    // Drift between peers: both nodes of a pair selected.
+    for i in 0..targets.len() {
+        for j in i + 1..targets.len() {
+            if targets[i].pair == targets[j].pair {
+                let [a, b] = plan::peer_drift(
+                    (&targets[i].desired, &targets[i].facts),
+                    (&targets[j].desired, &targets[j].facts),
+                );
+                targets[i].plan.findings.extend(a);
+                targets[j].plan.findings.extend(b);
+            }
+        }
     }
     Ok(Survey { targets })
 }

@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""Where the time of a no-op `apply` / `plan` goes on many pairs (issue 16, "Many pairs").
+
+  python3 bench/scale_probe.py [--pairs 8] [--runs 3] [--keep]
+
+Brings up 2 x PAIRS lab hosts, converges them once, then measures with the release binary:
+  - no-op `apply` and `plan` wall time, with `--forks` = PAIRS and with the default (5);
+  - CPU time of hapair and its children (ssh masters) per run (getrusage);
+  - a per-host timeline of one no-op apply (the `step` events of `--format json`, stamped as
+    they arrive): connect, facts, execution, done;
+  - the pieces alone: an SSH connection (handshake + one command, no multiplexing) to every host
+    at once, one more command on an existing master connection, and the facts script run
+    inside a host without SSH (`hapair lab exec`).
+Prints a markdown report. Numbers from a shared 2-core machine: medians of RUNS.
+"""
+import argparse, json, os, re, resource, statistics, subprocess, sys, time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = ROOT / "target" / "release" / "hapair"
+
+
+def sh(argv, check=True, **kw):
+    r = subprocess.run([str(a) for a in argv], capture_output=True, text=True, **kw)
+    if check and r.returncode != 0:
+        sys.exit(f"probe: `{' '.join(map(str, argv))}` exited {r.returncode}:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
+    return r
+
+
+def cpu():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def timed(argv, want=(0,)):
+    c0, t0 = cpu(), time.monotonic()
+    r = subprocess.run([str(a) for a in argv], capture_output=True, text=True)
+    dt, dc = time.monotonic() - t0, cpu() - c0
+    if r.returncode not in want:
+        sys.exit(f"probe: `{' '.join(map(str, argv))}` exited {r.returncode}:\n{r.stderr[-2000:]}")
+    return dt, dc
+
+
+def med(xs):
+    return statistics.median(xs)
+
+
+def timeline(inv, forks):
+    """One no-op apply with JSON events stamped on arrival: per host (connect, facts, exec, done)."""
+    t0 = time.monotonic()
+    p = subprocess.Popen([str(BIN), "apply", "-i", str(inv), "--yes", "--format", "json", "--forks", str(forks)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    marks = {}
+    for line in p.stdout:
+        t = time.monotonic() - t0
+        try:
+            e = json.loads(line)
+        except ValueError:
+            continue
+        if e.get("event") == "step":
+            marks.setdefault(e["host"], {}).setdefault(e["step"], t)
+        elif e.get("event") == "plan":
+            marks.setdefault("_plan", {})["t"] = t
+        elif e.get("event") == "host":
+            marks.setdefault(e["result"]["node"], {})["done"] = t
+    p.wait()
+    end = time.monotonic() - t0
+    hosts = {h: m for h, m in marks.items() if not h.startswith("_")}
+    rows = []
+    for h, m in sorted(hosts.items(), key=lambda x: int(re.sub(r"\D", "", x[0]) or 0)):
+        c, f = m.get("connect", 0), m.get("facts", 0)
+        ex = min([v for k, v in m.items() if k not in ("connect", "facts", "done")] or [m.get("done", end)])
+        rows.append((h, c, f - c, ex - f, m.get("done", end) - ex))
+    return rows, marks.get("_plan", {}).get("t", 0), end
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--pairs", type=int, default=8)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--keep", action="store_true", help="leave the lab up")
+    a = ap.parse_args()
+    if not BIN.exists():
+        sys.exit("probe: build the release binary first: cargo build --release")
+    name = os.environ.get("HAPAIR_TEST_LAB_PREFIX", "") + "scale"
+    work = Path("/var/tmp/hapair-scale-probe")
+    work.mkdir(parents=True, exist_ok=True)
+    inv = work / f"{name}.yml"
+    sh([BIN, "lab", "down", "--name", name], check=False)
+    t = time.monotonic()
+    sh([BIN, "lab", "up", "--name", name, "--nodes", 2 * a.pairs, "--out", inv])
+    print(f"lab up ({2 * a.pairs} hosts): {time.monotonic() - t:.1f} s", file=sys.stderr)
+    P = a.pairs
+    fresh, fresh_cpu = timed([BIN, "apply", "-i", inv, "--yes", "--forks", P])
+    res = {}
+    for label, argv, want in [
+        (f"apply no-op, --forks {P}", [BIN, "apply", "-i", inv, "--yes", "--forks", P], (0,)),
+        ("apply no-op, default forks (5)", [BIN, "apply", "-i", inv, "--yes"], (0,)),
+        (f"plan, --forks {P}", [BIN, "plan", "-i", inv, "--forks", P], (0,)),
+        ("plan, default forks (5)", [BIN, "plan", "-i", inv], (0,)),
+        (f"status, --forks {P}", [BIN, "status", "-i", inv, "--forks", P], (0,)),
+    ]:
+        xs = [timed(argv, want) for _ in range(a.runs)]
+        res[label] = (med([x[0] for x in xs]), med([x[1] for x in xs]))
+
+    text = inv.read_text()
+    addrs = re.findall(r"address: (10\.77\.\d+\.\d+)\n", text)
+    key, kh = inv.with_suffix(".key"), inv.with_suffix(".known_hosts")
+    base = ["ssh", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", f"UserKnownHostsFile={kh}", "-i", key,
+            "-o", "StrictHostKeyChecking=yes", "-o", "KexAlgorithms=curve25519-sha256"]
+    # Every host at once: handshake, auth, session, `true`.
+    conn = []
+    for _ in range(a.runs):
+        c0, t0 = cpu(), time.monotonic()
+        ps = [subprocess.Popen([str(x) for x in base + [f"root@{h}", "true"]]) for h in addrs]
+        for p in ps:
+            p.wait()
+        conn.append((time.monotonic() - t0, cpu() - c0))
+    # One host, sequentially: a fresh connection; then commands on a master connection.
+    one = [timed(base + [f"root@{addrs[0]}", "true"]) [0] for _ in range(5)]
+    ctl = work / "ctl-%C"
+    m = subprocess.Popen([str(x) for x in base + ["-M", "-N", "-S", ctl, f"root@{addrs[0]}"]])
+    time.sleep(1.0)
+    mux = [timed(base + ["-S", ctl, f"root@{addrs[0]}", "true"])[0] for _ in range(10)]
+    m.terminate()
+    m.wait()
+    # The facts script inside a host, no SSH.
+    src = (ROOT / "src" / "observe" / "mod.rs").read_text()
+    script = re.search(r'pub const SCRIPT: &str = r#"(.*?)"#;', src, re.S).group(1)
+    args = ["b:/usr/local/sbin/hapair", "f:/etc/hapair/vrrpd.yml", "f:/etc/systemd/system/hapair-vrrpd.service",
+            "f:/etc/nginx/sites-enabled/default", "f:/etc/nginx/conf.d/hapair.conf", "f:/var/lib/hapair/firewalld-owned",
+            "p:nginx", "p:nginx-light", "p:nginx-core", "p:nginx-full", "p:nginx-extras",
+            "s:hapair-vrrpd.service", "s:nginx.service"]
+    facts = [timed([BIN, "lab", "exec", "node1", "--name", name, "--", "sh", "-c", script, "hapair-facts", "eth0"] + args)[0]
+             for _ in range(5)]
+    lab_exec = [timed([BIN, "lab", "exec", "node1", "--name", name, "--", "true"])[0] for _ in range(5)]
+    rows, plan_at, end = timeline(inv, P)
+
+    print(f"## Where the time goes: {P} pairs ({2 * P} hosts), no-op, release build\n")
+    print(f"Fresh apply (packages present): {fresh:.2f} s wall, {fresh_cpu:.2f} s CPU.\n")
+    print("| run (median of %d) | wall | CPU (hapair + ssh) |" % a.runs)
+    print("| --- | --- | --- |")
+    for k, (w, c) in res.items():
+        print(f"| {k} | {w:.2f} s | {c:.2f} s |")
+    print(f"| {2 * P} plain `ssh host true` at once (no multiplexing) | {med([c[0] for c in conn]):.2f} s | {med([c[1] for c in conn]):.2f} s |")
+    print()
+    print(f"- one fresh SSH connection + `true`, alone: {med(one) * 1000:.0f} ms (median of 5)")
+    print(f"- one more command on an open master connection: {med(mux) * 1000:.1f} ms (median of 10)")
+    print(f"- the facts script inside a host (no SSH; `lab exec` itself costs {med(lab_exec) * 1000:.0f} ms): "
+          f"{med(facts) * 1000:.0f} ms including that (median of 5)")
+    print(f"\nTimeline of one no-op apply (`--forks {P}`), seconds since start; plan ready at {plan_at:.2f} s, "
+          f"exit at {end:.2f} s:\n")
+    print("| host | connect starts | connect | facts + plan | execute (health) |")
+    print("| --- | --- | --- | --- | --- |")
+    for h, c, cn, f, ex in rows:
+        print(f"| {h} | {c:.2f} | {cn:.2f} | {f:.2f} | {ex:.2f} |")
+    if not a.keep:
+        sh([BIN, "lab", "down", "--name", name], check=False)
+
+
+if __name__ == "__main__":
+    main()
