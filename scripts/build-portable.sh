@@ -10,7 +10,7 @@
 # be installed as the `hapair` you run, since it runs on this machine too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/deps.sh
+if [ "$(id -u)" = 0 ]; then bash scripts/deps.sh; else bash scripts/deps.sh --tools; fi
 [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
 # zig and cargo-zigbuild live in a private Python environment made by deps.sh.
 export PATH="$PWD/target/tools/venv/bin:$PATH"

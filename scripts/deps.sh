@@ -2,14 +2,17 @@
 # Install what hapair's lab and tests need on this (Debian 12) machine, idempotently.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-if [ "$(id -u)" != 0 ]; then
+# `--tools`: only the portable build's toolchain (no root needed), e.g. for build-portable.sh.
+tools_only=false
+[ "${1:-}" = --tools ] && tools_only=true
+if ! $tools_only && [ "$(id -u)" != 0 ]; then
   echo "error: the lab and the tests need root (namespaces, overlays, containers)" >&2
   echo "  fix: run this as root, e.g. with sudo" >&2
   exit 1
 fi
 mapfile -t pkgs < <(grep -hv '^\s*#' "$here/.ci/packages" | awk 'NF {print $1}' | sort -u)
 missing=()
-for p in "${pkgs[@]}"; do
+$tools_only || for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -3,7 +3,8 @@
 //! firewalld 2.3 on nftables, nginx 1.26, systemd 257) as a dual-master pair.
 //!
 //! - `plan` with only this (debug, glibc 2.34+) hapair refuses the Debian 11 node before
-//!   anything is uploaded, naming the node and the fix;
+//!   anything is uploaded, naming the node and the fix; a node reporting aarch64 is refused
+//!   the same way;
 //! - `apply --daemon-binary <the glibc 2.17 build>` provisions both, `plan` is then empty on both
 //!   firewalld generations, `verify --failover` passes (exit 0), `doctor` passes, and VRRP is
 //!   accepted only from the peer on both;
@@ -65,6 +66,32 @@ fn a_mixed_debian_11_and_13_pair_is_refused_then_provisioned_and_fails_over() {
     let o = run(&["apply", "-i", &inv, "--yes"]);
     assert_eq!(o.status.code(), Some(1), "{}", show(&o));
     assert!(text(&o.stderr).contains("`node1` (x86_64, glibc 2.31) cannot run any daemon build"), "{}", show(&o));
+    // An architecture no build of the run is for: refused the same way (the Debian 13 node
+    // made to report aarch64, as `uname -m` prints it there).
+    lab.exec_ok(
+        "node2",
+        &[
+            "sh",
+            "-c",
+            "printf '#!/bin/sh\n[ \"$1\" = -m ] && echo aarch64 && exit 0\nexec /usr/bin/uname \"$@\"\n' \
+             > /usr/local/bin/uname && chmod 755 /usr/local/bin/uname",
+        ],
+    );
+    let o = run(&["apply", "-i", &inv, "--yes", "--daemon-binary", &portable]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("`node2` (aarch64, glibc 2.41) cannot run any daemon build of this run, so nothing was changed:"),
+        "{err}"
+    );
+    assert!(err.contains("it is built for x86_64, the node is aarch64"), "{err}");
+    assert!(
+        err.contains(
+            "build this hapair for aarch64 (glibc 2.41, or statically) and pass it with `--daemon-binary PATH`"
+        ),
+        "{err}"
+    );
+    lab.exec_ok("node2", &["rm", "-f", "/usr/local/bin/uname"]);
     for node in ["node1", "node2"] {
         let left = lab.exec_ok(node, &["sh", "-c", "ls -A /usr/local/sbin; [ ! -e /etc/hapair ] || echo /etc/hapair"]);
         assert!(!left.contains("hapair"), "apply touched `{node}` although it refused the run: {left}");
@@ -73,11 +100,10 @@ fn a_mixed_debian_11_and_13_pair_is_refused_then_provisioned_and_fails_over() {
     // 2. With the glibc 2.17 build both are provisioned, and a second plan is empty.
     let o = run(&["apply", "-i", &inv, "--yes", "--daemon-binary", &portable]);
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
-    for node in ["node1", "node2"] {
-        assert_eq!(
-            lab.exec_ok(node, &["/usr/local/sbin/hapair", "--version"]).lines().next().unwrap_or_default(),
-            format!("hapair {}", env!("CARGO_PKG_VERSION"))
-        );
+    for (node, glibc) in [("node1", "2.31"), ("node2", "2.41")] {
+        let v = lab.exec_ok(node, &["/usr/local/sbin/hapair", "--version"]);
+        assert_eq!(v.lines().next(), Some(format!("hapair {}", env!("CARGO_PKG_VERSION")).as_str()), "{v}");
+        assert!(v.contains(&format!("running on glibc {glibc}")), "on {node}: {v}");
     }
     let o = run(&["plan", "-i", &inv, "--daemon-binary", &portable]);
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
@@ -101,7 +127,22 @@ fn a_mixed_debian_11_and_13_pair_is_refused_then_provisioned_and_fails_over() {
     assert!(ipt.contains(&format!("-s {n2}/32 -p vrrp")), "Debian 11 uses firewalld's iptables backend:\n{ipt}");
 
     // 3. The pair works: each VIP fails over and comes back, as clients see it.
-    let o = run(&["verify", "-i", &inv, "--failover"]);
+    // verify's bound is the RFC's time plus 50 ms; on this shared 2-core machine a takeover can
+    // land a few ms past it under load. Only then (every failed row a timing overrun) is the
+    // drill run again, at most twice; any other failure fails the test at once.
+    let mut o = run(&["verify", "-i", &inv, "--failover"]);
+    let timing_only = |o: &Output| {
+        let out = text(&o.stdout);
+        let fails: Vec<&str> = out.lines().filter(|l| l.starts_with("FAIL")).collect();
+        !fails.is_empty() && fails.iter().all(|l| l.contains("slower than the bound by"))
+    };
+    for _ in 0..2 {
+        if o.status.code() != Some(1) || !timing_only(&o) {
+            break;
+        }
+        eprintln!("verify --failover overran a bound under load; running the drill again:\n{}", show(&o));
+        o = run(&["verify", "-i", &inv, "--failover"]);
+    }
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
     assert!(text(&o.stdout).contains("verify: 20 passed, 0 failed"), "{}", show(&o));
     let o = run(&["doctor", "-i", &inv]);
