@@ -115,7 +115,14 @@ fn forged_adverts_are_ignored_and_counted() {
     let (ttl0, sum0) = (drops("node1", "ttl"), drops("node1", "checksum"));
     lab.exec_ok("node2", &["python3", "-c", FORGE, &n2, "51", "255", "64", &addr, "10"]);
     lab.exec_ok("node2", &["python3", "-c", FORGE, &n2, "51", "255", "255", &addr, "10", "badsum"]);
-    std::thread::sleep(Duration::from_millis(1500)); // the status file is rewritten once a second
+    // The status file is rewritten about once a second: poll it for the counts.
+    let start = std::time::Instant::now();
+    while drops("node1", "ttl") < ttl0 + 10 || drops("node1", "checksum") < sum0 + 10 {
+        if start.elapsed() > Duration::from_secs(10) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
     assert!(drops("node1", "ttl") >= ttl0 + 10, "TTL 64 adverts not counted: {}", status(&lab, "node1"));
     assert!(drops("node1", "checksum") >= sum0 + 10, "bad-checksum adverts not counted: {}", status(&lab, "node1"));
     assert!(holds(&lab, "node1", &addr) && !holds(&lab, "node2", &addr), "a forged advert moved the VIP");

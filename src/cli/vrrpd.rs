@@ -74,8 +74,8 @@ fn daemon(path: &Path, metrics: Option<std::net::SocketAddr>) -> Result<u8, Erro
 
 /// Read and validate `path`; prints every finding as `FILE:LINE:COL: message`.
 pub(crate) fn load(path: &Path) -> Result<config::Config, Error> {
-    let src = std::fs::read_to_string(path).map_err(|e| {
-        Error::new(format!("cannot read `{}`: {e}", path.display()))
+    let src = crate::input::read_text_capped(path, crate::input::DAEMON_CONFIG_CAP).map_err(|e| {
+        Error::new(format!("cannot read `{}`: {}", path.display(), e.reason()))
             .with_fix("pass the daemon configuration with `--config FILE`")
     })?;
     config::parse(&src).map_err(|findings| {
@@ -128,14 +128,14 @@ fn ctl(request: &str, socket: Option<PathBuf>, config: &Path) -> Result<u8, Erro
 fn status(file: Option<PathBuf>, config: &Path) -> Result<u8, Error> {
     let file = match file {
         Some(f) => f,
-        None => std::fs::read_to_string(config)
+        None => crate::input::read_text_capped(config, crate::input::DAEMON_CONFIG_CAP)
             .ok()
             .and_then(|s| config::parse(&s).ok())
             .map(|c| c.status_file)
             .unwrap_or_else(|| PathBuf::from("/run/hapair/status.json")),
     };
-    let text = std::fs::read_to_string(&file).map_err(|e| {
-        Error::new(format!("cannot read the status file `{}`: {e}", file.display()))
+    let text = crate::input::read_text_capped(&file, crate::input::STATUS_FILE_CAP).map_err(|e| {
+        Error::new(format!("cannot read the status file `{}`: {}", file.display(), e.reason()))
             .with_fix("is `hapair vrrpd` running? start it with `systemctl start hapair-vrrpd`, or pass `--file`")
     })?;
     // Printed as written (the daemon writes it pretty, fields in the documented order).

@@ -359,6 +359,7 @@ pub(crate) mod tests {
                 known_hosts: None,
                 jump_host: None,
                 become_root: false,
+                timeout: Duration::from_secs(300),
             },
             vrrp: VrrpSettings {
                 version: 2,

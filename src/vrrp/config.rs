@@ -270,17 +270,12 @@ fn default_multicast() -> RawTransport {
 /// Parse and validate a configuration. On failure, every finding is returned (serde stops at
 /// the first syntax/type error; semantic checks report all).
 pub fn parse(src: &str) -> Result<Config, Vec<Finding>> {
-    let raw: RawConfig = serde_yaml_ng::from_str(src).map_err(|e| {
-        let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((1, 1));
-        // serde_yaml_ng appends " at line L column C"; we print the location in front.
-        let mut msg = e.to_string();
-        if let Some(i) = msg.find(" at line ") {
-            msg.truncate(i);
-        }
+    // Bounded (nesting, aliases, size, NUL) like every YAML input: `crate::input::yaml`.
+    let raw: RawConfig = crate::input::yaml(src).map_err(|e| {
         vec![Finding {
-            line,
-            column,
-            message: msg,
+            line: e.line,
+            column: e.column,
+            message: e.message,
             fix: Some("see docs/vrrpd-config.md for the fields and their types".into()),
         }]
     })?;

@@ -266,7 +266,8 @@ fn spawn_pid_watch(c: CheckConfig, tx: mpsc::Sender<String>) -> tokio::task::Joi
 }
 
 fn reload(path: &Path, old: &Config) -> Result<Config, String> {
-    let src = std::fs::read_to_string(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    let src = crate::input::read_text_capped(path, crate::input::DAEMON_CONFIG_CAP)
+        .map_err(|e| format!("cannot read `{}`: {}", path.display(), e.reason()))?;
     let new = config::parse(&src).map_err(|f| f.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("; "))?;
     if new.interface != old.interface || new.address != old.address {
         return Err("`interface` and `address` change only with a restart".into());
