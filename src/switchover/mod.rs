@@ -68,9 +68,9 @@ pub fn select<'a>(inv: &'a Inventory, o: &Options) -> Result<(&'a Pair, Vec<&'a 
 
 pub async fn run(inv: &Inventory, o: &Options, progress: &(dyn Fn(&str) + Sync)) -> Result<Vec<Move>, Error> {
     let (pair, vips, to) = select(inv, o)?;
-    let control_dir = std::env::temp_dir().join(format!("hapair-switchover-{}", std::process::id()));
-    let ssh = SshOptions { control_dir: control_dir.clone(), accept_new_host_keys: o.accept_new_host_keys };
-    let result = async {
+    // Each connection makes (and removes) its own private control directory.
+    let ssh = SshOptions { accept_new_host_keys: o.accept_new_host_keys };
+    async {
         progress(&format!("connecting to `{}` and `{}`", pair.nodes[0].name, pair.nodes[1].name));
         let (a, b) = tokio::join!(SshHost::connect(&pair.nodes[0], &ssh), SshHost::connect(&pair.nodes[1], &ssh));
         let (a, b) = (a?, b?);
@@ -82,9 +82,7 @@ pub async fn run(inv: &Inventory, o: &Options, progress: &(dyn Fn(&str) + Sync))
         Box::new(b).close().await;
         r
     }
-    .await;
-    let _ = std::fs::remove_dir_all(&control_dir);
-    result
+    .await
 }
 
 async fn ctl(h: &dyn Host, request: &str, vrid: u8) -> Result<(), Error> {
