@@ -19,6 +19,7 @@ pub mod plan;
 pub mod render;
 pub mod roles;
 pub mod survey;
+pub mod switchover;
 pub mod transport;
 pub mod values;
 pub mod verify;

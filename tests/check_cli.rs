@@ -53,9 +53,9 @@ fn every_documented_rule_fires_somewhere() {
     let mut all: String =
         corpus().iter().map(|f| std::fs::read_to_string(f.with_extension("expected")).unwrap()).collect();
     all.extend(role_corpus().iter().map(|d| std::fs::read_to_string(d.join("expected")).unwrap()));
-    // HA000 (unreadable file) and HA051 (missing key file) are shown by the tests below.
-    let missing: Vec<&&str> =
-        codes.iter().filter(|c| !["000", "051"].contains(c) && !all.contains(&format!("[HA{c}]"))).collect();
+    // HA000 (unreadable or too large file) is shown by `unreadable_files_and_bad_overrides_are_findings_too`
+    // and `an_oversized_or_endless_inventory_is_refused`.
+    let missing: Vec<&&str> = codes.iter().filter(|c| **c != "000" && !all.contains(&format!("[HA{c}]"))).collect();
     assert!(missing.is_empty(), "rules never shown by the corpus: {missing:?}");
 }
 
@@ -201,4 +201,53 @@ fn unreadable_files_and_bad_overrides_are_findings_too() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+/// An endless file (`/dev/zero`) and one a byte over the cap are refused at once, named, with
+/// the cap; a file of exactly the cap is read (and answered within the time bound).
+#[test]
+fn an_oversized_or_endless_inventory_is_refused() {
+    let out = hapair().args(["check", "-i", "/dev/zero"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "/dev/zero: error[HA000]: cannot read the inventory: it is larger than 256 KiB, the limit for this kind of file\n  fix: split the pairs over several inventories\n`/dev/zero`: 1 error, 0 warnings\n"
+    );
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("oversized");
+    std::fs::create_dir_all(&dir).unwrap();
+    let cap = 256 << 10;
+    let exact = dir.join("exact.yml");
+    std::fs::write(&exact, format!("pairs: {}\n", "#".repeat(0)) + &"# comment\n".repeat((cap - 8) / 10)).unwrap();
+    let out = hapair().args(["check", "-i"]).arg(&exact).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("`pairs` must be a mapping"), "{out:?}");
+    let over = dir.join("over.yml");
+    std::fs::write(&over, "#".repeat(cap + 1)).unwrap();
+    let out = hapair().args(["check", "-i"]).arg(&over).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("larger than 256 KiB"), "{out:?}");
+}
+
+/// `--format json` is one JSON document on stdout, `--explain` included (it used to print the
+/// text explanation after the JSON); an unknown node is an error on stderr, stdout empty.
+#[test]
+fn json_with_explain_is_one_document() {
+    let out = hapair()
+        .args(["check", "-i", "inventories/master-backup.yml", "--format", "json", "--explain", "web1"])
+        .args(["-e", "vrrp.version=2", "-e", "vrrp.auth_pass=s3cret"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
+    assert_eq!(v["explain"]["node"], "web1");
+    let settings = v["explain"]["settings"].as_array().expect("settings");
+    let pass = settings.iter().find(|s| s["key"] == "vrrp.auth_pass").expect("auth_pass row");
+    assert_eq!(pass["value"], "<redacted>");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("s3cret"));
+    let out = hapair()
+        .args(["check", "-i", "inventories/master-backup.yml", "--format", "json", "--explain", "nope"])
+        .env("VRRP_PASS", "s3cret")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("has no node `nope`"));
 }

@@ -154,3 +154,45 @@ fn a_daemon_config_that_fails_validation_is_never_activated() {
     let leftovers = lab.exec_ok("node1", &["sh", "-c", "ls -a /etc/hapair | grep -c hapair-new || true"]);
     assert_eq!(leftovers.trim(), "0", "a staged file was left behind");
 }
+
+/// A hung remote step (here `nginx -t`, replaced by a script that never returns) fails the run
+/// at the step's time limit, naming host and step; the node stops the hung command and puts the
+/// old site back; nothing waits forever. Then the next `apply` converges.
+#[test]
+fn a_hung_remote_step_times_out_naming_host_and_step() {
+    let lab = Lab::up("t-flt4", 2, "master-backup");
+    let first = apply(&lab, &[]);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let site = "/etc/nginx/conf.d/hapair.conf";
+    let before = sha256(&lab, "node1", site);
+    lab.exec_ok(
+        "node1",
+        &["sh", "-c", "mv /usr/sbin/nginx /usr/sbin/nginx.real && printf '#!/bin/sh\\nexec sleep 987\\n' > /usr/sbin/nginx && chmod 755 /usr/sbin/nginx"],
+    );
+    let start = Instant::now();
+    let out = apply(&lab, &["-e", "connection.timeout=4s", "-e", "node1.nginx.server_name=hung.example"]);
+    let took = start.elapsed();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{}\n{err}", text(&out.stdout));
+    assert!(
+        err.contains("`node1`: step `validate /etc/nginx/conf.d/hapair.conf (nginx -t)` did not finish within 4 s and was stopped"),
+        "{err}"
+    );
+    // Far below the default limit (300 s): the 4 s limit stopped it.
+    assert!(took < Duration::from_secs(120), "apply took {took:?}");
+    // The node stopped the hung command (polled: the kill is asynchronous) and restored the site.
+    let gone = Instant::now();
+    loop {
+        let left = lab.exec("node1", &["pgrep", "-f", "sleep 987"]);
+        if !left.status.success() {
+            break;
+        }
+        assert!(gone.elapsed() < Duration::from_secs(30), "the hung `nginx -t` is still running on node1");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(sha256(&lab, "node1", site), before, "the unvalidated site was left in place");
+    lab.exec_ok("node1", &["mv", "-f", "/usr/sbin/nginx.real", "/usr/sbin/nginx"]);
+    let again = apply(&lab, &["-e", "node1.nginx.server_name=hung.example"]);
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    assert_ne!(sha256(&lab, "node1", site), before);
+}

@@ -49,8 +49,10 @@ fn failover_drill_measures_every_takeover() {
     assert!(text.contains(&format!("`{}` is bound on `node1` only", vip(&lab, 200))), "{text}");
     assert!(text.contains("served by node1"), "{text}");
 
-    let (_, json) = verify(&lab, &["--failover", "--format", "json"]);
+    let (code, json) = verify(&lab, &["--failover", "--format", "json"]);
     let report: serde_json::Value = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
+    // A failed drill (a bound missed, a request failed on a graceful stop) fails this test.
+    assert_eq!(code, Some(0), "verify --failover failed: {json}");
     let rows = report["drill"].as_array().expect("drill rows");
     let scenarios: Vec<(String, String, String)> = rows
         .iter()
@@ -79,10 +81,17 @@ fn failover_drill_measures_every_takeover() {
         if r["scenario"].as_str().unwrap().starts_with("stop") {
             assert!(r["released_ms"].is_u64(), "the VIP stayed on the stopped node: {r}");
             assert!(r["http_gap_ms"].is_u64(), "HTTP through the VIP did not come back: {r}");
-            // The RFC bound the row is judged against, from the inventory's timers (v3, 1 s,
-            // backup priority 100): Skew_Time 600 ms + 50 ms; check: 2 × 1 s + MDI 3600 ms + 50 ms.
+            // The client load ran through the VIP during the step.
+            assert!(r["requests"].as_u64() > Some(10), "no client load: {r}");
+            // A hapair pair: the daemon's stop is a make-before-break hand-over (no failed
+            // request, 100 ms bound with systemctl's own time); nginx's exit is an event (300 ms).
             let bound = r["bound_ms"].as_u64().unwrap();
-            assert!(bound == 650 || bound == 5650, "{r}");
+            if r["scenario"] == "stop hapair-vrrpd" {
+                assert_eq!(bound, 100, "{r}");
+                assert_eq!(r["failed_requests"], 0, "{r}");
+            } else {
+                assert_eq!(bound, 300, "{r}");
+            }
         }
     }
     // Everything was restored.
@@ -148,11 +157,9 @@ fn demo(base: &str, mode: &str) -> String {
     let out = hapair().args(["demo", "--name", name, "--mode", mode, "--out"]).arg(&inv).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     let _ = hapair().args(["lab", "down", "--name", name]).output();
-    assert!(out.status.code().is_some(), "demo died: {}", String::from_utf8_lossy(&out.stderr));
-    for line in text.lines().filter(|l| l.starts_with("FAIL")) {
-        // Only timing may miss on a loaded machine; the benchmarks hold the timing targets.
-        assert!(line.contains("slower than the bound"), "{line}\n{text}");
-    }
+    // The demo ends with `verify --failover`: any failed row fails the demo, and this test.
+    assert_eq!(out.status.code(), Some(0), "demo failed:\n{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!text.lines().any(|l| l.starts_with("FAIL")), "{text}");
     assert!(text.contains(&format!("hapair lab down --name {name}")), "{text}");
     text
 }

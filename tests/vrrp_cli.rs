@@ -83,3 +83,43 @@ fn status_prints_the_status_file() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "{\n  \"node\": \"web1\",\n  \"instances\": []\n}\n");
     assert_eq!(out.status.code(), Some(0));
 }
+
+/// The daemon config goes through the bounded YAML reader: aliases that expand exponentially,
+/// deep nesting and a NUL byte are refused at once with their place; an endless file at the cap.
+#[test]
+fn check_config_is_bounded() {
+    let mut laughs = String::from("node: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    for i in 1..9 {
+        laughs.push_str(&format!("a{i}: &a{i} [{}]\n", vec![format!("*a{}", i - 1); 9].join(", ")));
+    }
+    let cases = [
+        ("laughs.yml", laughs, ":6:", "more than 200000 values"),
+        ("deep.yml", format!("node: {}{}\n", "[".repeat(100), "]".repeat(100)), ":1:", "more than 64 deep"),
+        ("nul.yml", VALID.replace("node: web1", "node: web1\u{0}"), ":1:11: ", "a NUL byte"),
+    ];
+    for (name, text, place, what) in cases {
+        let p = write(name, &text);
+        let t = std::time::Instant::now();
+        let out = hapair().args(["vrrpd", "--check-config"]).arg(&p).output().expect("run hapair");
+        assert!(t.elapsed() < std::time::Duration::from_secs(2), "{name} took {:?}", t.elapsed());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{name}: {stderr}");
+        assert!(stderr.contains(&format!("{}{place}", p.display())) && stderr.contains(what), "{name}: {stderr}");
+    }
+    let out = hapair().args(["vrrpd", "--check-config", "/dev/zero"]).output().expect("run hapair");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: cannot read `/dev/zero`: it is larger than 64 KiB, the limit for this kind of file\n  fix: pass the daemon configuration with `--config FILE`\n"
+    );
+}
+
+#[test]
+fn status_refuses_an_endless_file() {
+    let out = hapair().args(["vrrpd", "status", "--file", "/dev/zero"]).output().expect("run hapair");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .starts_with("error: cannot read the status file `/dev/zero`: it is larger than 1 MiB"),
+        "{out:?}"
+    );
+}

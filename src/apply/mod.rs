@@ -172,6 +172,8 @@ restore() {
   done
   while [ "$m" -gt 0 ]; do eval "s=\$st_$m"; rm -f -- "$s"; m=$((m - 1)); done
 }
+# Stopped at the step's time limit (a hung validator): put everything back first.
+trap 'restore; exit 1' HUP INT TERM
 while [ $# -gt 0 ] && [ "$1" != -- ]; do
   op=$1; shift
   if [ "$op" = w ]; then s=$1 t=$2; shift 2; else s= t=$1; shift; fi

@@ -11,7 +11,7 @@ pub struct Args {
     pub target: super::Target,
     #[command(flatten)]
     pub daemon: super::DaemonBuilds,
-    /// Do not ask for confirmation
+    /// Approve the changes without asking (required when stdin or stdout is not a terminal)
     #[arg(short, long)]
     pub yes: bool,
     /// Stop every pair at the first failure (default: only the failing pair stops)
@@ -27,6 +27,15 @@ pub fn run(args: Args) -> Result<u8, Error> {
     let builds = args.daemon.load()?;
     let opts = apply::Options { fail_fast: args.fail_fast, ..args.target.engine_options(args.roles) };
     let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    // Terraform's convention: without a terminal to ask on, only `--yes` approves; refused
+    // before any connection, so a script that forgot `--yes` changes nothing.
+    if !interactive && !args.yes {
+        return Err(Error::new("`apply` needs approval and there is no terminal to ask on; nothing was changed")
+            .with_fix(format!(
+                "review the changes with `hapair plan -i {0}`, then approve them with `hapair apply -i {0} --yes`",
+                args.target.inventory.display()
+            )));
+    }
     let ui = Ui::new(args.target.format, false);
     let rt = super::runtime()?;
     let results = rt.block_on(async {

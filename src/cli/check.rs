@@ -85,9 +85,23 @@ pub fn run(args: Args) -> Result<u8, Error> {
     }
     let errors = findings.iter().filter(|f| f.is_error()).count();
     let warnings = findings.len() - errors;
+    // The node is looked up before anything is printed: `--format json` prints exactly one
+    // JSON document on stdout (the explanation inside it), errors go to stderr.
+    if let (Some(node), Some(l)) = (&args.explain, &loaded) {
+        if !l.provenance.contains_key(node) {
+            let names: Vec<String> =
+                l.inventory.pairs.iter().flat_map(|p| p.nodes.iter().map(|n| format!("`{}`", n.name))).collect();
+            return Err(Error::new(format!("`{file}` has no node `{node}`"))
+                .with_fix(format!("use one of {}", names.join(", "))));
+        }
+    }
     match args.format {
         Format::Json => {
-            let v = serde_json::json!({"file": file, "errors": errors, "warnings": warnings, "findings": findings});
+            let mut v = serde_json::json!({"file": file, "errors": errors, "warnings": warnings, "findings": findings});
+            if let Some(node) = &args.explain {
+                // `null` when the inventory has errors: nothing to explain yet.
+                v["explain"] = loaded.as_ref().and_then(|l| explain::json(l, node)).unwrap_or_default();
+            }
             println!("{v}");
         }
         Format::Text => {
@@ -100,16 +114,8 @@ pub fn run(args: Args) -> Result<u8, Error> {
                 }
             }
             println!("{}", summary(&file, &findings, loaded.as_ref()));
-        }
-    }
-    if let (Some(node), Some(l)) = (&args.explain, &loaded) {
-        match explain::text(l, node) {
-            Some(t) => print!("{t}"),
-            None => {
-                let names: Vec<String> =
-                    l.inventory.pairs.iter().flat_map(|p| p.nodes.iter().map(|n| format!("`{}`", n.name))).collect();
-                return Err(Error::new(format!("`{file}` has no node `{node}`"))
-                    .with_fix(format!("use one of {}", names.join(", "))));
+            if let Some(t) = args.explain.as_deref().and_then(|node| explain::text(loaded.as_ref()?, node)) {
+                print!("{t}");
             }
         }
     }

@@ -18,6 +18,7 @@ mod monitoring;
 mod plan;
 pub mod plan_json;
 mod status;
+mod switchover;
 mod verify;
 mod vrrpd;
 
@@ -52,6 +53,8 @@ pub enum Command {
     Import(import::Command),
     /// Diagnose a live cluster over SSH, with a fix for each finding
     Doctor(doctor::Args),
+    /// Move a pair's VIPs to the other node for maintenance, without a failed request
+    Switchover(switchover::Args),
     /// Monitoring: Prometheus scrape configuration, alert rules, Grafana dashboard
     #[command(subcommand)]
     Monitoring(monitoring::Command),
@@ -91,6 +94,7 @@ pub fn run(command: Command) -> Result<u8, Error> {
         Command::Vrrpd(a) => vrrpd::run(a),
         Command::Import(c) => import::run(c),
         Command::Doctor(a) => doctor::run(a),
+        Command::Switchover(a) => switchover::run(a),
         Command::Monitoring(c) => monitoring::run(c),
         Command::Completions(a) => conventions::completions(a),
         Command::Man(a) => conventions::man(a),

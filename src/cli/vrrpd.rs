@@ -31,6 +31,19 @@ pub enum Sub {
         #[arg(long, default_value = "/etc/hapair/vrrpd.yml")]
         config: PathBuf,
     },
+    /// Send a request to the running daemon's control socket: `handover [VRID...]` (resign
+    /// mastership, keeping the VIPs until the peer holds them) or `claim [VRID...]`
+    Ctl {
+        /// The request and its VRIDs (none: every instance)
+        #[arg(required = true, num_args = 1..)]
+        request: Vec<String>,
+        /// Control socket (default: the `control_socket` of `--config`)
+        #[arg(long)]
+        socket: Option<PathBuf>,
+        /// Daemon configuration file naming the control socket
+        #[arg(long, default_value = "/etc/hapair/vrrpd.yml")]
+        config: PathBuf,
+    },
 }
 
 pub fn run(args: Args) -> Result<u8, Error> {
@@ -39,6 +52,7 @@ pub fn run(args: Args) -> Result<u8, Error> {
     }
     match args.command {
         Some(Sub::Status { file, config }) => status(file, &config),
+        Some(Sub::Ctl { request, socket, config }) => ctl(&request.join(" "), socket, &config),
         None => daemon(&args.config, args.metrics),
     }
 }
@@ -60,8 +74,8 @@ fn daemon(path: &Path, metrics: Option<std::net::SocketAddr>) -> Result<u8, Erro
 
 /// Read and validate `path`; prints every finding as `FILE:LINE:COL: message`.
 pub(crate) fn load(path: &Path) -> Result<config::Config, Error> {
-    let src = std::fs::read_to_string(path).map_err(|e| {
-        Error::new(format!("cannot read `{}`: {e}", path.display()))
+    let src = crate::input::read_text_capped(path, crate::input::DAEMON_CONFIG_CAP).map_err(|e| {
+        Error::new(format!("cannot read `{}`: {}", path.display(), e.reason()))
             .with_fix("pass the daemon configuration with `--config FILE`")
     })?;
     config::parse(&src).map_err(|findings| {
@@ -87,17 +101,41 @@ fn check_config(path: &Path) -> Result<u8, Error> {
     Ok(0)
 }
 
+fn ctl(request: &str, socket: Option<PathBuf>, config: &Path) -> Result<u8, Error> {
+    let socket = match socket {
+        Some(s) => s,
+        None => std::fs::read_to_string(config)
+            .ok()
+            .and_then(|s| config::parse(&s).ok())
+            .and_then(|c| c.control_socket)
+            .unwrap_or_else(|| PathBuf::from("/run/hapair/control.sock")),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::new(format!("cannot start the async runtime: {e}")))?;
+    let reply = rt.block_on(crate::vrrp::control::request(&socket, request)).map_err(|e| {
+        Error::new(format!("control request `{request}`: {e}"))
+            .with_fix("is `hapair vrrpd` running? `systemctl status hapair-vrrpd`")
+    })?;
+    if let Some(e) = reply.lines().find_map(|l| l.strip_prefix("error: ")) {
+        return Err(Error::new(format!("the daemon refused `{request}`: {e}")));
+    }
+    print!("{reply}");
+    Ok(0)
+}
+
 fn status(file: Option<PathBuf>, config: &Path) -> Result<u8, Error> {
     let file = match file {
         Some(f) => f,
-        None => std::fs::read_to_string(config)
+        None => crate::input::read_text_capped(config, crate::input::DAEMON_CONFIG_CAP)
             .ok()
             .and_then(|s| config::parse(&s).ok())
             .map(|c| c.status_file)
             .unwrap_or_else(|| PathBuf::from("/run/hapair/status.json")),
     };
-    let text = std::fs::read_to_string(&file).map_err(|e| {
-        Error::new(format!("cannot read the status file `{}`: {e}", file.display()))
+    let text = crate::input::read_text_capped(&file, crate::input::STATUS_FILE_CAP).map_err(|e| {
+        Error::new(format!("cannot read the status file `{}`: {}", file.display(), e.reason()))
             .with_fix("is `hapair vrrpd` running? start it with `systemctl start hapair-vrrpd`, or pass `--file`")
     })?;
     // Printed as written (the daemon writes it pretty, fields in the documented order).

@@ -381,8 +381,7 @@ pub async fn run(
     if pairs.is_empty() {
         return Err(Error::new("no pair matches `--limit`").with_fix("name a pair or a node of the inventory"));
     }
-    let control_dir = std::env::temp_dir().join(format!("hapair-doctor-{}", std::process::id()));
-    let ssh = SshOptions { control_dir: control_dir.clone(), accept_new_host_keys: accept_new };
+    let ssh = SshOptions { accept_new_host_keys: accept_new };
     let results: Vec<_> = {
         use futures::StreamExt;
         futures::stream::iter(pairs.into_iter().map(|p| doctor_pair(p, &ssh, progress)))
@@ -390,7 +389,6 @@ pub async fn run(
             .collect()
             .await
     };
-    let _ = std::fs::remove_dir_all(&control_dir);
     let mut findings = Vec::new();
     let mut journals = Vec::new();
     for r in results {

@@ -37,3 +37,43 @@ pub fn text(loaded: &Loaded, node: &str) -> Option<String> {
     }
     Some(s)
 }
+
+/// `text` as one JSON value: the node, its VIPs, and every setting with its layer and place.
+pub fn json(loaded: &Loaded, node: &str) -> Option<serde_json::Value> {
+    let rows = loaded.provenance.get(node)?;
+    let pair = loaded.inventory.pairs.iter().find(|p| p.nodes.iter().any(|n| n.name == node))?;
+    let n = pair.node(node)?;
+    let i = pair.index_of(node).unwrap_or(0);
+    let vips: Vec<serde_json::Value> = pair
+        .vips
+        .iter()
+        .map(|vip| {
+            serde_json::json!({
+                "address": vip.address.to_string(),
+                "vrid": vip.vrid.get(),
+                "priority": vip.priorities[i].get(),
+                "role": if vip.master == node { "preferred master" } else { "backup" },
+            })
+        })
+        .collect();
+    let settings: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|(key, shown, layer, loc)| {
+            let place = if loc.line > 0 || layer.as_str() == "command line" {
+                serde_json::json!({"file": loc.file.display().to_string(), "line": loc.line, "column": loc.column})
+            } else {
+                serde_json::Value::Null
+            };
+            serde_json::json!({"key": key, "value": shown, "layer": layer.as_str(), "place": place})
+        })
+        .collect();
+    Some(serde_json::json!({
+        "node": node,
+        "pair": pair.name,
+        "mode": pair.mode.as_str(),
+        "address": n.address.to_string(),
+        "interface": n.interface,
+        "vips": vips,
+        "settings": settings,
+    }))
+}

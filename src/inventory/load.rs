@@ -26,14 +26,23 @@ impl Default for Location {
     }
 }
 
+/// The largest inventory file `load` reads (docs/limits.md).
+pub const INVENTORY_CAP: u64 = 256 << 10;
+
+/// The largest `{file: PATH}` secret `load` reads (docs/limits.md; TLS keys and the like).
+pub const SECRET_FILE_CAP: u64 = 1 << 20;
+
 pub fn load(path: &Path, overrides: &[String]) -> Result<Loaded, Vec<Finding>> {
     let at = |line, column| Location { file: path.to_path_buf(), line, column };
-    let bytes = std::fs::read(path).map_err(|e| {
+    let bytes = crate::input::read_capped(path, INVENTORY_CAP).map_err(|e| {
         vec![Finding::error(
             "HA000",
             at(0, 0),
-            format!("cannot read the inventory: {e}"),
-            "check the path given with `-i`",
+            format!("cannot read the inventory: {}", e.reason()),
+            match e {
+                crate::input::ReadError::TooLarge { .. } => "split the pairs over several inventories",
+                _ => "check the path given with `-i`",
+            },
         )]
     })?;
     load_bytes(path, bytes, overrides)
@@ -64,6 +73,22 @@ pub fn load_bytes(path: &Path, bytes: Vec<u8>, overrides: &[String]) -> Result<L
                 "fix the YAML syntax at this place (indentation, quotes, brackets)",
             )]);
         }
+        Err(TreeError::Limit { pos, message }) => {
+            return Err(vec![Finding::error(
+                "HA001",
+                loc(path, pos),
+                message,
+                "an inventory is a few kilobytes of plain YAML; write it out without deep nesting or aliases that repeat large parts (docs/limits.md)",
+            )]);
+        }
+        Err(TreeError::BadChar { pos, message }) => {
+            return Err(vec![Finding::error(
+                "HA001",
+                loc(path, pos),
+                message,
+                "remove the character; is this the inventory file you meant?",
+            )]);
+        }
         Err(_) => return Err(vec![]),
         Ok((root, errors)) => {
             for e in errors {
@@ -80,7 +105,7 @@ pub fn load_bytes(path: &Path, bytes: Vec<u8>, overrides: &[String]) -> Result<L
                         "a key must be a plain name",
                         "write `name: value`",
                     )),
-                    TreeError::Syntax { .. } => {}
+                    TreeError::Syntax { .. } | TreeError::Limit { .. } | TreeError::BadChar { .. } => {}
                 }
             }
             root
@@ -190,6 +215,73 @@ pub fn valid_interface(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 15
         && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' || c == '@')
+}
+
+/// The longest value (bytes) of each string setting hapair carries to a node or to ssh; for
+/// lists, of each item (docs/limits.md).
+pub const STRING_LIMITS: &[(&str, usize)] = &[
+    ("connection.host", 253),
+    ("connection.user", 32),
+    ("connection.jump_host", 300),
+    ("connection.identity_file", 4096),
+    ("connection.known_hosts", 4096),
+    ("nginx.server_name", 1024),
+    ("nginx.upstreams", 261),
+    ("check.path", 1024),
+    ("check.script", 4096),
+];
+
+/// The most items of each list setting (docs/limits.md).
+pub const LIST_LIMITS: &[(&str, usize)] = &[("nginx.upstreams", 256), ("check.script", 64)];
+
+/// A login name: letters, digits, `_`, `.`, `-`, not starting with `-` (ssh would read it as an
+/// option) or `.`; at most 32 characters (useradd's limit).
+pub fn valid_user(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 32
+        && s.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+}
+
+/// A DNS name or an IP address (IPv6 in brackets or bare), never starting with `-`.
+pub fn valid_host(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && !s.starts_with('-')
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || ".-_:[]".contains(c))
+}
+
+/// `[user@]host[:port]` for `connection.jump_host`.
+pub fn valid_jump_host(s: &str) -> bool {
+    let (user, rest) = match s.split_once('@') {
+        Some((u, r)) => (Some(u), r),
+        None => (None, s),
+    };
+    if user.is_some_and(|u| !valid_user(u)) {
+        return false;
+    }
+    // `[v6]:port`, `host:port`, or a bare host (which may be a bare IPv6 address).
+    let host = if let Some(r) = rest.strip_prefix('[') {
+        match r.split_once(']') {
+            Some((h, "")) => h,
+            Some((h, p)) => match p.strip_prefix(':') {
+                Some(p) if p.parse::<u16>().is_ok_and(|p| p > 0) => h,
+                _ => return false,
+            },
+            None => return false,
+        }
+    } else {
+        match rest.split_once(':') {
+            Some((h, p)) if !p.contains(':') => {
+                if !p.parse::<u16>().is_ok_and(|p| p > 0) {
+                    return false;
+                }
+                h
+            }
+            _ => rest,
+        }
+    };
+    valid_host(host)
 }
 
 type Prov = BTreeMap<String, Vec<(String, String, Layer, Location)>>;
@@ -406,9 +498,8 @@ fn pair_of(
             layers.iter().any(|l| l.keys().any(|k| k.starts_with("check.") && k != "check.type"));
         for (key, ty, builtin) in SETTINGS {
             let winner: Option<&Raw> = layers.iter().rev().find_map(|l| l.get(*key));
-            let builtin_value = || {
-                builtin.and_then(|b| tree::parse(b).ok()).and_then(|(n, _)| n).and_then(|n| typed(key, *ty, &n).ok())
-            };
+            // Parsed once per run, not once per node (`check` on a large inventory).
+            let builtin_value = || builtin.and_then(|_| builtin_value(key));
             let (value, layer, location) = match winner {
                 Some(raw) => match typed(key, *ty, &raw.node) {
                     Ok(v) => (Some(v), raw.layer, raw.location.clone()),
@@ -499,6 +590,23 @@ fn pair_of(
 }
 
 type Node_ = super::model::Node;
+
+/// The built-in default of `key`, typed; parsed once per run (not once per node).
+fn builtin_value(key: &str) -> Option<Value> {
+    static BUILTINS: std::sync::OnceLock<BTreeMap<&'static str, Value>> = std::sync::OnceLock::new();
+    BUILTINS
+        .get_or_init(|| {
+            SETTINGS
+                .iter()
+                .filter_map(|(key, ty, builtin)| {
+                    let (n, _) = tree::parse((*builtin)?).ok()?;
+                    Some((*key, typed(key, *ty, &n?).ok()?))
+                })
+                .collect()
+        })
+        .get(key)
+        .cloned()
+}
 
 /// `~/x` is in the home folder; other relative paths start at the inventory's folder.
 fn resolve_path(base: &Path, p: &str) -> PathBuf {
@@ -670,7 +778,7 @@ fn resolve_secret(
         },
         SecretSource::File(f) => {
             let p = resolve_path(base, f);
-            match crate::input::read_capped(&p, 1 << 20) {
+            match crate::input::read_capped(&p, SECRET_FILE_CAP) {
                 Ok(t) if key == "vrrp.auth_pass" => {
                     Some(Secret::new(String::from_utf8_lossy(&t).trim_end_matches(['\n', '\r']).to_string()))
                 }
@@ -679,7 +787,7 @@ fn resolve_secret(
                     findings.push(Finding::error(
                         "HA050",
                         at,
-                        format!("`{key}` comes from `{}`, which cannot be read: {e}", p.display()),
+                        format!("`{key}` comes from `{}`, which cannot be read: {}", p.display(), e.reason()),
                         "create the file (mode 0600) or point `file:` at it",
                     ));
                     None
@@ -730,6 +838,43 @@ fn node_settings(
         }
         _ => None,
     };
+    // Lengths first: every string that reaches a node (a file, a command, ssh) has a bound,
+    // and a huge value is named by its length, never echoed.
+    // A value refused here is not judged (or echoed) again below.
+    for (key, max) in STRING_LIMITS {
+        let texts = match v.get(key) {
+            Some(Value::Str(x)) => vec![x.as_str()],
+            Some(Value::List(l)) => l.iter().map(String::as_str).collect(),
+            _ => vec![],
+        };
+        let items = LIST_LIMITS.iter().find(|(k, _)| k == key).map(|(_, n)| *n);
+        if let Some(n) = items.filter(|n| texts.len() > *n) {
+            findings.push(Finding::error(
+                "HA013",
+                at(key),
+                format!("`{key}` has {} items; hapair allows at most {n}", texts.len()),
+                "list fewer",
+            ));
+            refused.insert(key.to_string());
+        }
+        if let Some(t) = texts.iter().find(|t| t.len() > *max) {
+            findings.push(Finding::error(
+                "HA013",
+                at(key),
+                format!("`{key}` has a value {} bytes long; hapair allows at most {max}", t.len()),
+                "shorten it",
+            ));
+            refused.insert(key.to_string());
+        } else if let Some(t) = texts.iter().find(|t| t.chars().any(char::is_control)) {
+            findings.push(Finding::error(
+                "HA013",
+                at(key),
+                format!("`{key}` `{}` contains a control character (newline, tab, …)", t.escape_debug()),
+                "write it on one line, without control characters",
+            ));
+            refused.insert(key.to_string());
+        }
+    }
     let mut roles = l("roles");
     let bad_roles: Vec<String> = roles.iter().filter(|r| !valid_name(r)).cloned().collect();
     for r in &bad_roles {
@@ -777,7 +922,7 @@ fn node_settings(
         Some("none") => CheckKind::None,
         _ => {
             let path = s("check.path").unwrap_or_else(|| "/".into());
-            if !path.starts_with('/')
+            if !refused.contains("check.path") && !path.starts_with('/')
                 || path.chars().any(|c| c.is_whitespace() || c.is_control() || "\"'`$;\\<>{}".contains(c))
             {
                 findings.push(Finding::error(
@@ -792,7 +937,9 @@ fn node_settings(
         }
     };
     let server_name = s("nginx.server_name").unwrap_or_else(|| "_".into());
-    if server_name.is_empty() || server_name.chars().any(|c| c.is_control() || "\"'`$;\\{}#".contains(c)) {
+    if !refused.contains("nginx.server_name")
+        && (server_name.is_empty() || server_name.chars().any(|c| c.is_control() || "\"'`$;\\{}#".contains(c)))
+    {
         findings.push(Finding::error(
             "HA013",
             at("nginx.server_name"),
@@ -802,7 +949,7 @@ fn node_settings(
         refused.insert("nginx.server_name".into());
     }
     let upstreams = l("nginx.upstreams");
-    for u in &upstreams {
+    for u in upstreams.iter().filter(|_| !refused.contains("nginx.upstreams")) {
         let ok = u.rsplit_once(':').is_some_and(|(h, p)| {
             !h.is_empty()
                 && p.parse::<u16>().is_ok_and(|p| p > 0)
@@ -820,7 +967,7 @@ fn node_settings(
         }
     }
     let user = s("connection.user").unwrap_or_else(|| "root".into());
-    if user.is_empty() || !user.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+    if !refused.contains("connection.user") && !valid_user(&user) {
         findings.push(Finding::error(
             "HA013",
             at("connection.user"),
@@ -830,10 +977,7 @@ fn node_settings(
         refused.insert("connection.user".into());
     }
     let host = s("connection.host").unwrap_or_else(|| address.to_string());
-    if host.is_empty()
-        || host.starts_with('-')
-        || !host.chars().all(|c| c.is_ascii_alphanumeric() || ".-_:[]".contains(c))
-    {
+    if !refused.contains("connection.host") && !valid_host(&host) {
         findings.push(Finding::error(
             "HA013",
             at("connection.host"),
@@ -841,6 +985,28 @@ fn node_settings(
             "write a DNS name or an IP address",
         ));
         refused.insert("connection.host".into());
+    }
+    let timeout = d("connection.timeout");
+    if timeout.is_zero() {
+        findings.push(Finding::error(
+            "HA004",
+            at("connection.timeout"),
+            "`connection.timeout` is 0: every remote step would fail at once",
+            "write the longest a step may take, like `300s`",
+        ));
+        refused.insert("connection.timeout".into());
+    }
+    let jump_host = s("connection.jump_host");
+    if let Some(j) = jump_host.as_deref().filter(|j| !refused.contains("connection.jump_host") && !valid_jump_host(j)) {
+        // OpenSSH runs a jump host through a shell (ProxyJump becomes a ProxyCommand): the
+        // same alphabet as `connection.host` and `connection.user`, nothing else.
+        findings.push(Finding::error(
+            "HA013",
+            at("connection.jump_host"),
+            format!("`connection.jump_host` `{}` is not `[user@]host[:port]`", j.escape_debug()),
+            "write it like `deploy@bastion.example.com:22` (letters, digits, `.`, `-`, `_`; no shell characters)",
+        ));
+        refused.insert("connection.jump_host".into());
     }
     let monitoring = super::monitoring::settings(v, &at, b("firewall.manage"), refused, findings);
     Node_ {
@@ -853,8 +1019,9 @@ fn node_settings(
             user,
             identity_file: file("connection.identity_file"),
             known_hosts: file("connection.known_hosts"),
-            jump_host: s("connection.jump_host"),
+            jump_host,
             become_root: b("connection.become"),
+            timeout,
         },
         vrrp: VrrpSettings {
             version: i("vrrp.version") as u8,
@@ -947,4 +1114,22 @@ fn parse_overrides(overrides: &[String], findings: &mut Vec<Finding>) -> (Leaves
         }
     }
     (global, per_node)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jump_hosts_and_users_are_checked_like_hosts() {
+        for ok in ["bastion", "deploy@bastion.example.com:2222", "10.0.0.1", "[fe80::1]:22", "fe80::1", "u_1@h"] {
+            assert!(valid_jump_host(ok), "{ok}");
+        }
+        for bad in ["-oProxyCommand=id", "a;b", "a b", "$(id)", "u@-h", "-u@h", "h:0", "h:x", "[h", "a`b`", "u@@h", ""]
+        {
+            assert!(!valid_jump_host(bad), "{bad}");
+        }
+        assert!(valid_user("deploy") && valid_user("_svc") && !valid_user("-o") && !valid_user(".x"));
+        assert!(!valid_user(&"u".repeat(33)) && valid_user(&"u".repeat(32)));
+    }
 }

@@ -119,6 +119,9 @@ pub struct Connection {
     /// `user@host:port`
     pub jump_host: Option<String>,
     pub become_root: bool,
+    /// The longest any one remote step (command) may take before it is stopped and the run
+    /// fails naming host and step.
+    pub timeout: std::time::Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

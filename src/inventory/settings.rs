@@ -51,6 +51,7 @@ pub const SETTINGS: &[(&str, Ty, Option<&str>)] = &[
     ("connection.known_hosts", Ty::Str, None),
     ("connection.jump_host", Ty::Str, None),
     ("connection.become", Ty::Bool, Some("false")),
+    ("connection.timeout", Ty::Duration, Some("300s")),
     ("vrrp.version", Ty::Int(values::VERSION), Some("3")),
     ("vrrp.advert_interval", Ty::Duration, Some("1s")),
     ("vrrp.auth_pass", Ty::Secret, None),
@@ -107,6 +108,10 @@ pub fn loc(file: &Path, p: Pos) -> Location {
 
 /// The closest known name, for "did you mean".
 pub fn suggest<'a>(word: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    // Far longer than any known name: no suggestion, and no quadratic distance on a huge key.
+    if word.len() > 64 {
+        return None;
+    }
     known
         .into_iter()
         .map(|k| (distance(word, k), k))

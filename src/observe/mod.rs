@@ -339,8 +339,36 @@ fn take_line<'a>(buf: &mut &'a [u8]) -> Option<&'a [u8]> {
     Some(line)
 }
 
-/// Parse the facts script's output.
+/// The most facts output `parse` accepts (the transport caps a command's output at the same).
+pub const FACTS_CAP: usize = crate::transport::OUTPUT_CAP;
+/// The most entries of each kind (files, addresses, packages, services, firewall lines) the
+/// parser keeps: a node answers about the few dozen it was asked; more is a broken node.
+pub const FACTS_MAX_ITEMS: usize = 10_000;
+
+/// Parse the facts script's output. The node may be broken or hostile: every length and count
+/// it sends is checked, and no input makes this panic or loop (fuzzed: fuzz/fuzz_targets/facts.rs).
 pub fn parse(out: &[u8]) -> Result<Facts, ParseError> {
+    if out.len() > FACTS_CAP {
+        return Err(ParseError(format!("{} bytes, more than the {} facts may hold", out.len(), FACTS_CAP)));
+    }
+    let f = parse_unchecked(out)?;
+    let counts = [
+        ("files", f.files.len()),
+        ("addresses", f.addresses.len()),
+        ("packages", f.packages.len()),
+        ("services", f.services.len()),
+        ("runtime firewall zones", f.firewall.runtime.len()),
+        ("permanent firewall zones", f.firewall.permanent.len()),
+    ];
+    for (what, n) in counts {
+        if n > FACTS_MAX_ITEMS {
+            return Err(ParseError(format!("{n} {what}, more than the {FACTS_MAX_ITEMS} a node can be asked about")));
+        }
+    }
+    Ok(f)
+}
+
+fn parse_unchecked(out: &[u8]) -> Result<Facts, ParseError> {
     let mut f = Facts::default();
     let mut buf = out;
     let mut ended = false;
@@ -412,7 +440,9 @@ pub fn parse(out: &[u8]) -> Result<Facts, ParseError> {
             }
             ["content", path, len] => {
                 let len: usize = len.parse().map_err(|_| ParseError(format!("bad length `{len}` for `{path}`")))?;
-                if buf.len() < len + 1 || buf[len] != b'\n' {
+                // The length comes from the node: checked against what actually arrived
+                // (never `len + 1`, which overflows on a hostile `usize::MAX`).
+                if len >= buf.len() || buf[len] != b'\n' {
                     return Err(ParseError(format!("`{path}` changed while it was read; run again")));
                 }
                 let content = buf[..len].to_vec();
@@ -450,7 +480,7 @@ pub fn parse(out: &[u8]) -> Result<Facts, ParseError> {
                 f.packages.insert(name.to_string(), ver.to_string());
             }
             ["svcunits", list] => {
-                units = list.split(' ').map(str::to_string).collect();
+                units = list.split(' ').take(FACTS_MAX_ITEMS + 1).map(str::to_string).collect();
                 unit_idx = 0;
             }
             ["svc", ""] => unit_idx += 1,
@@ -475,8 +505,8 @@ pub fn parse(out: &[u8]) -> Result<Facts, ParseError> {
                 let z = f.firewall.iface_zone.clone().unwrap_or_default();
                 fw_json(&mut f.firewall, &z, which, json)?;
             }
-            ["fwrt", ..] => rt_lines.push(line[5..].to_string()),
-            ["fwperm", ..] => perm_lines.push(line[7..].to_string()),
+            ["fwrt", ..] => rt_lines.push(line.strip_prefix("fwrt\t").unwrap_or_default().to_string()),
+            ["fwperm", ..] => perm_lines.push(line.strip_prefix("fwperm\t").unwrap_or_default().to_string()),
             ["end"] => ended = true,
             [""] => {}
             _ => return Err(ParseError(format!("unknown line `{}`", line.trim_end()))),
@@ -728,5 +758,37 @@ fwjson\tperm-zone\t{\"type\":\"a{sv}\",\"data\":[{\"target\":{\"type\":\"s\",\"d
         assert_eq!(f.libc, "glibc");
         assert!(crate::binary::elf::Version::parse(&f.libc_version).is_some(), "{}", f.libc_version);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A hostile node: lengths that overflow, lengths past the end, tags without fields.
+    #[test]
+    fn hostile_lengths_and_counts_are_errors_not_panics() {
+        let max = format!("file\t/x\tfile\t-\t644 root root 1\ncontent\t/x\t{}\nend\n", usize::MAX);
+        assert!(parse(max.as_bytes()).is_err());
+        assert!(parse(b"file\t/x\tfile\t-\t644 root root 1\ncontent\t/x\t99999999999\nab\nend\n").is_err());
+        assert!(parse(b"file\t/x\tfile\t-\t644 root root 1\ncontent\t/x\t-1\nend\n").is_err());
+        assert_eq!(parse(b"fwrt\nfwperm\nend\n").map(|f| f.firewall.runtime.len()), Ok(0));
+        let mut many = String::new();
+        for i in 0..=FACTS_MAX_ITEMS {
+            many.push_str(&format!("addr\teth0\t10.0.{}.{}/24\n", i / 250, i % 250));
+        }
+        many.push_str("end\n");
+        assert!(parse(many.as_bytes()).unwrap_err().0.contains("more than the 10000"));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+        #[test]
+        fn no_output_makes_the_parser_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+            let _ = parse(&bytes);
+        }
+
+        #[test]
+        fn no_mutation_of_real_output_makes_it_panic(pos in 0usize..200, b in proptest::prelude::any::<u8>(), digits in "[0-9]{1,22}") {
+            let mut v = format!("file\t/x\tfile\t-\t644 root root 3\ncontent\t/x\t{digits}\nabc\nfwrt\tpublic\nsvcunits\ta b\nsvc\t\nsvc\t\nsvc\tMainPID=1\nend\n").into_bytes();
+            let p = pos % v.len();
+            v[p] = b;
+            let _ = parse(&v);
+        }
     }
 }

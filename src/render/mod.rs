@@ -136,6 +136,8 @@ struct CheckCtx {
     timeout_ms: u128,
     fall: u32,
     rise: u32,
+    /// nginx's pid file (Debian's), watched by the daemon when the check tracks nginx.
+    pid_file: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -221,6 +223,10 @@ fn vars_value(pair: &Pair, node: &Node, reveal: bool) -> Value {
         "mode": pair.mode.as_str(),
         "interface": node.interface,
         "address": node.address.to_string(),
+        // Both nodes run hapair's daemon (always, in an inventory): the pair's fast paths.
+        "peer_hapair": !peer.is_empty(),
+        // Multicast restricted to the peer by the inventory: the daemon drops other sources too.
+        "peer_only": !peer.is_empty() && node.firewall.restrict_to_peer && v.transport == Transport::Multicast,
         "peer": peer,
         "prefers_master": prefers_master(pair, &node.name),
         "check": CheckCtx {
@@ -231,6 +237,7 @@ fn vars_value(pair: &Pair, node: &Node, reveal: bool) -> Value {
             timeout_ms: c.timeout.as_millis(),
             fall: c.fall,
             rise: c.rise,
+            pid_file: (c.kind != CheckKind::None).then_some("/run/nginx.pid"),
         },
         "instances": instances,
         "listen": node.nginx.listen,
@@ -352,6 +359,7 @@ pub(crate) mod tests {
                 known_hosts: None,
                 jump_host: None,
                 become_root: false,
+                timeout: Duration::from_secs(300),
             },
             vrrp: VrrpSettings {
                 version: 2,

@@ -202,12 +202,10 @@ fn task_lines(text: &str) -> Vec<usize> {
 
 /// Parse a role.yml; errors carry `path:line:column`.
 pub fn parse_role_def(path: &str, text: &str) -> Result<RoleDef, Error> {
-    serde_yaml_ng::from_str::<RoleDef>(text).map_err(|e| {
-        let at =
-            e.location().map(|l| format!("{path}:{}:{}", l.line(), l.column())).unwrap_or_else(|| path.to_string());
-        let msg = e.to_string();
-        // serde_yaml_ng appends " at line L column C"; the location is already in front.
-        let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+    // Bounded like every YAML input (nesting, aliases, size, NUL): `crate::input::yaml`.
+    crate::input::yaml::<RoleDef>(text).map_err(|e| {
+        let at = format!("{path}:{}:{}", e.line, e.column);
+        let msg = e.message;
         let fix = if msg.starts_with("tasks") && msg.contains("unknown field") {
             format!("use one of the task kinds {} (docs/roles.md), with their options", TASK_KINDS.join(", "))
         } else {
@@ -370,5 +368,17 @@ mod tests {
         std::fs::create_dir_all(dir.join("nothing")).expect("mkdir");
         assert!(load_dir(&dir, &mut builtin_roles().expect("built-in")).is_err());
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// role.yml goes through the bounded YAML parser: an alias bomb is refused with its place.
+    #[test]
+    fn a_role_file_alias_bomb_is_refused_located() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..9 {
+            text.push_str(&format!("a{i}: &a{i} [{}]\n", vec![format!("*a{}", i - 1); 9].join(", ")));
+        }
+        let e = parse_role_def("roles/x/role.yml", &text).expect_err("bounded");
+        assert!(e.message.starts_with("roles/x/role.yml:6:"), "{}", e.message);
+        assert!(e.message.contains("more than 200000 values"), "{}", e.message);
     }
 }

@@ -592,7 +592,10 @@ node: "web2"
 interface: "eth0"
 address: 10.77.1.12
 peer: 10.77.1.11
+peer_hapair: true
+peer_only: true
 status_file: /run/hapair/status.json
+control_socket: /run/hapair/control.sock
 metrics: null
 check:
   type: http
@@ -602,6 +605,7 @@ check:
   timeout_ms: 1000
   fall: 2
   rise: 2
+  pid_file: /run/nginx.pid
 notify: null
 instances:
   - name: "web-51"

@@ -59,7 +59,6 @@ pub struct Target {
 /// Connections and facts for every selected node, and the plan of each.
 pub struct Survey {
     pub targets: Vec<Target>,
-    control_dir: PathBuf,
 }
 
 impl Survey {
@@ -78,10 +77,9 @@ impl Survey {
         Some(Error::new(message).with_fix(fixes.join("; ")).with_exit_code(first.exit_code))
     }
 
-    /// Close every connection and remove the control directory.
+    /// Close every connection (each removes its own private directory).
     pub async fn close(self) {
         futures::future::join_all(self.targets.into_iter().map(|t| t.host.close())).await;
-        let _ = std::fs::remove_dir_all(&self.control_dir);
     }
 }
 
@@ -160,14 +158,8 @@ pub async fn survey(
     step: &(dyn Fn(&str, &str) + Sync),
 ) -> Result<Survey, Error> {
     let desired = desired_states(inv, opts, &builds.running().spec)?;
-    let control_dir = std::env::temp_dir().join(format!("hapair-{}", std::process::id()));
-    std::fs::create_dir_all(&control_dir)
-        .map_err(|e| Error::new(format!("cannot create `{}`: {e}", control_dir.display())))?;
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(&control_dir, std::fs::Permissions::from_mode(0o700));
-    }
-    let ssh = SshOptions { control_dir: control_dir.clone(), accept_new_host_keys: opts.accept_new_host_keys };
+    // Each connection makes its own private directory (`transport::private_dir`).
+    let ssh = SshOptions { accept_new_host_keys: opts.accept_new_host_keys };
     let extra: Vec<String> = opts.serving.iter().map(|s| s.path.clone()).collect();
     let futs = desired.into_iter().map(|(pi, ni, d)| {
         let ssh = ssh.clone();
@@ -225,7 +217,6 @@ pub async fn survey(
         }
     }
     if let Some(first) = errors.first().cloned() {
-        let _ = std::fs::remove_dir_all(&control_dir);
         if errors.len() == 1 {
             return Err(first);
         }
@@ -245,7 +236,7 @@ pub async fn survey(
             }
         }
     }
-    Ok(Survey { targets, control_dir })
+    Ok(Survey { targets })
 }
 
 #[cfg(test)]

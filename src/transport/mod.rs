@@ -4,9 +4,10 @@
 //! `sh -c SCRIPT NAME ARGS...` with every variable part passed as a positional argument.
 
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::error::Error;
 use crate::inventory::Node;
@@ -33,23 +34,144 @@ impl Output {
     }
 }
 
+/// The most stdout one remote command may send back (facts carry the managed files); more is
+/// refused as an error, never buffered without bound (docs/limits.md).
+pub const OUTPUT_CAP: usize = 64 << 20;
+/// The stderr kept per command (it is only ever shown in messages); the rest is read and dropped.
+pub const STDERR_CAP: usize = 64 << 10;
+/// The time limit of one remote step unless the inventory's `connection.timeout` says otherwise.
+pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(300);
+/// Extra time a step gets per byte it uploads (at 256 KiB/s), so a large upload on a slow link
+/// is not cut by the step limit.
+const UPLOAD_RATE: u64 = 256 << 10;
+
 /// A node commands can run on.
+///
+/// Every command is a named step with a time limit (`Host::timeout`), enforced here, in the
+/// transport, for every caller: a hung `systemctl` or `nginx -t` fails the run with an error
+/// naming host and step instead of hanging it. Output is bounded (`OUTPUT_CAP`).
 pub trait Host: Send + Sync {
     /// The inventory name of the node.
     fn name(&self) -> &str;
-    /// Run `argv` (no shell in between beyond what ssh itself imposes, see `SshHost`), feeding
-    /// `stdin` if given.
-    fn run<'a>(
+
+    /// The time limit of one step on this host (before the upload allowance).
+    fn timeout(&self) -> Duration {
+        DEFAULT_STEP_TIMEOUT
+    }
+
+    /// Run `argv` as the step named `step` (no shell in between beyond what ssh itself imposes,
+    /// see `SshHost`), feeding `stdin` if given; fails with a timeout error naming host and
+    /// step when it takes longer than `step_limit`.
+    fn run_step<'a>(
         &'a self,
+        step: &'a str,
         argv: &'a [String],
         stdin: Option<&'a [u8]>,
         progress: Option<Progress>,
     ) -> BoxFuture<'a, Result<Output, Error>>;
 
+    /// `run_step` with the step named after the command (`sh -c SCRIPT NAME …` is `NAME`).
+    fn run<'a>(
+        &'a self,
+        argv: &'a [String],
+        stdin: Option<&'a [u8]>,
+        progress: Option<Progress>,
+    ) -> BoxFuture<'a, Result<Output, Error>> {
+        self.run_step(step_name(argv), argv, stdin, progress)
+    }
+
     /// End the connection cleanly (the SSH master exits instead of being killed).
     fn close(self: Box<Self>) -> BoxFuture<'static, ()> {
         Box::pin(async {})
     }
+}
+
+/// The name of a step run without one: the program, or a fixed script's `$0` name.
+pub fn step_name(argv: &[String]) -> &str {
+    match argv {
+        [sh, c, _, name, ..] if sh == "sh" && c == "-c" => name,
+        [prog, ..] => prog,
+        [] => "",
+    }
+}
+
+/// The time limit of a step on `host` that uploads `stdin_len` bytes.
+pub fn step_limit(host: &dyn Host, stdin_len: usize) -> Duration {
+    host.timeout() + Duration::from_secs(stdin_len as u64 / UPLOAD_RATE)
+}
+
+fn show_limit(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{} ms", d.as_millis())
+    }
+}
+
+/// The error of a step that ran out of time.
+pub fn timed_out(host: &str, step: &str, argv: &[String], limit: Duration) -> Error {
+    Error::new(format!(
+        "`{host}`: step `{step}` did not finish within {} and was stopped: `{}`",
+        show_limit(limit),
+        display_argv(argv)
+    ))
+    .with_fix("find out on the node why it hangs (`hapair doctor`), or raise `connection.timeout` if it is only slow")
+}
+
+/// Why reading a command's output stopped.
+enum ReadFail {
+    Io(std::io::Error),
+    /// Stdout went past `OUTPUT_CAP`.
+    TooMuch,
+}
+
+/// Read a command's stdout (refused past `OUTPUT_CAP`) and stderr (kept up to `STDERR_CAP`,
+/// the rest drained) at the same time.
+async fn collect<O, E>(
+    host: &str,
+    step: &str,
+    stdout: Option<O>,
+    stderr: Option<E>,
+) -> Result<(Vec<u8>, Vec<u8>), Error>
+where
+    O: tokio::io::AsyncRead + Unpin,
+    E: tokio::io::AsyncRead + Unpin,
+{
+    use tokio::io::AsyncReadExt;
+    let out = async {
+        let mut buf = Vec::new();
+        if let Some(o) = stdout {
+            o.take(OUTPUT_CAP as u64 + 1).read_to_end(&mut buf).await.map_err(ReadFail::Io)?;
+        }
+        // Past the cap the step ends at once (the stderr reader is dropped with it).
+        if buf.len() > OUTPUT_CAP {
+            return Err(ReadFail::TooMuch);
+        }
+        Ok(buf)
+    };
+    let err = async {
+        let mut buf = Vec::new();
+        if let Some(mut e) = stderr {
+            let mut chunk = [0u8; 8192];
+            loop {
+                let n = e.read(&mut chunk).await.map_err(ReadFail::Io)?;
+                if n == 0 {
+                    break;
+                }
+                let room = STDERR_CAP.saturating_sub(buf.len()).min(n);
+                buf.extend_from_slice(&chunk[..room]);
+            }
+        }
+        Ok(buf)
+    };
+    tokio::try_join!(out, err).map_err(|e| match e {
+        ReadFail::TooMuch => Error::new(format!(
+            "`{host}`: step `{step}` sent more than {} of output; refused",
+            crate::input::human(OUTPUT_CAP as u64)
+        ))
+        .with_fix("the node is broken or not what hapair expects; run `hapair doctor`"),
+        ReadFail::Io(e) => Error::new(format!("`{host}`: step `{step}`: reading its output: {e}")),
+    })
 }
 
 /// `argv` as one readable line for error messages (not for execution).
@@ -76,7 +198,7 @@ pub fn argv<I: IntoIterator<Item = S>, S: Into<String>>(items: I) -> Vec<String>
 
 /// Run `argv` on `host` and fail unless it exits 0; the error names host, command and stderr.
 pub async fn check(host: &dyn Host, step: &str, argv: &[String], stdin: Option<&[u8]>) -> Result<Output, Error> {
-    let out = host.run(argv, stdin, None).await?;
+    let out = host.run_step(step, argv, stdin, None).await?;
     if out.success() {
         Ok(out)
     } else {
@@ -139,11 +261,18 @@ pub fn write_argv(path: &str, mode: u32, owner: &str, group: &str, stage: bool, 
 /// Runs argv on this machine. For tests and for `--local` use; never spawns a shell itself.
 pub struct LocalHost {
     name: String,
+    timeout: Duration,
 }
 
 impl LocalHost {
     pub fn new(name: impl Into<String>) -> LocalHost {
-        LocalHost { name: name.into() }
+        LocalHost { name: name.into(), timeout: DEFAULT_STEP_TIMEOUT }
+    }
+
+    /// The same with another step time limit.
+    pub fn with_timeout(mut self, timeout: Duration) -> LocalHost {
+        self.timeout = timeout;
+        self
     }
 }
 
@@ -152,8 +281,13 @@ impl Host for LocalHost {
         &self.name
     }
 
-    fn run<'a>(
+    fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    fn run_step<'a>(
         &'a self,
+        step: &'a str,
         argv: &'a [String],
         stdin: Option<&'a [u8]>,
         progress: Option<Progress>,
@@ -163,6 +297,7 @@ impl Host for LocalHost {
             use tokio::io::AsyncWriteExt;
             let (prog, args) =
                 argv.split_first().ok_or_else(|| Error::new(format!("`{}`: empty command", self.name)))?;
+            let limit = step_limit(self, stdin.map_or(0, <[u8]>::len));
             let mut cmd = tokio::process::Command::new(prog);
             cmd.args(args)
                 .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
@@ -179,15 +314,25 @@ impl Host for LocalHost {
                 }
                 Ok::<_, std::io::Error>(())
             };
-            let (fed, out) = tokio::join!(feed, child.wait_with_output());
-            let out = out.map_err(|e| Error::new(format!("`{}`: `{prog}`: {e}", self.name)))?;
+            let (so, se) = (child.stdout.take(), child.stderr.take());
+            let work = async {
+                let (fed, out) = tokio::join!(feed, collect(&self.name, step, so, se));
+                let (stdout, stderr) = out?;
+                let status = child.wait().await.map_err(|e| Error::new(format!("`{}`: `{prog}`: {e}", self.name)))?;
+                Ok::<_, Error>((fed, status, stdout, stderr))
+            };
+            let (fed, status, stdout, stderr) = match tokio::time::timeout(limit, work).await {
+                Ok(r) => r?,
+                // `kill_on_drop`: the child dies with the dropped future.
+                Err(_) => return Err(timed_out(&self.name, step, argv, limit)),
+            };
             if let Err(e) = fed {
                 // A command that exits early closes stdin; its exit status tells the story.
-                if out.status.success() {
+                if status.success() {
                     return Err(Error::new(format!("`{}`: writing to `{prog}`: {e}", self.name)));
                 }
             }
-            Ok(Output { code: out.status.code(), stdout: out.stdout, stderr: out.stderr })
+            Ok(Output { code: status.code(), stdout, stderr })
         })
     }
 }
@@ -212,8 +357,6 @@ async fn write_chunks<W: tokio::io::AsyncWrite + Unpin>(
 /// How to reach nodes over SSH.
 #[derive(Debug, Clone)]
 pub struct SshOptions {
-    /// Where control sockets and the generated ssh config live (private to this run).
-    pub control_dir: PathBuf,
     /// Add unknown host keys to the inventory's known_hosts instead of refusing.
     pub accept_new_host_keys: bool,
 }
@@ -225,17 +368,45 @@ pub struct SshOptions {
 pub struct SshHost {
     name: String,
     become_root: bool,
+    timeout: Duration,
     session: openssh::Session,
+    /// This connection's own private directory (control socket, ssh_config); removed on drop.
+    _dir: tempfile::TempDir,
+}
+
+/// A new private directory for one connection: created atomically with mode 0700 and a random
+/// name under the system's temp directory; an existing path is never reused (creation fails
+/// instead), so no other local user can plant a socket or an ssh_config (`ProxyCommand`) in it.
+pub fn private_dir(prefix: &str) -> Result<tempfile::TempDir, Error> {
+    use std::os::unix::fs::PermissionsExt;
+    let base = std::env::temp_dir();
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir_in(&base)
+        .map_err(|e| Error::new(format!("cannot create a private directory in `{}`: {e}", base.display())))
+}
+
+/// Write `text` to a new file `path` (never an existing one) readable by the owner only.
+fn write_private(path: &Path, text: &str) -> Result<(), Error> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .map_err(|e| Error::new(format!("cannot write `{}`: {e}", path.display())))
 }
 
 impl SshHost {
     pub async fn connect(node: &Node, opts: &SshOptions) -> Result<SshHost, Error> {
         let c = &node.connection;
-        std::fs::create_dir_all(&opts.control_dir)
-            .map_err(|e| Error::new(format!("cannot create `{}`: {e}", opts.control_dir.display())))?;
-        // A config of our own: nothing from ~/.ssh/config or /etc/ssh/ssh_config leaks in. One
-        // per node: it also carries the node's key and known_hosts for its jump host.
-        let config = opts.control_dir.join(format!("ssh_config.{}", node.name));
+        // One private directory and one config per connection (see `private_dir`).
+        let dir = private_dir("hapair-ssh-")?;
+        // A config of our own: nothing from ~/.ssh/config or /etc/ssh/ssh_config leaks in.
+        let config = dir.path().join("ssh_config");
         let mut cfg = String::from(
             "Host *\n  BatchMode yes\n  LogLevel ERROR\n  PasswordAuthentication no\n  KbdInteractiveAuthentication no\n  UpdateHostKeys no\n  HashKnownHosts no\n",
         );
@@ -263,12 +434,12 @@ impl SshHost {
             }
             cfg.push_str("  ConnectTimeout 10\n");
         }
-        std::fs::write(&config, cfg).map_err(|e| Error::new(format!("cannot write `{}`: {e}", config.display())))?;
+        write_private(&config, &cfg)?;
 
         let mut b = openssh::SessionBuilder::default();
         b.user(c.user.clone())
             .port(c.port)
-            .control_directory(&opts.control_dir)
+            .control_directory(dir.path())
             .config_file(&config)
             .connect_timeout(std::time::Duration::from_secs(10))
             .server_alive_interval(std::time::Duration::from_secs(15))
@@ -287,7 +458,13 @@ impl SshHost {
             b.jump_hosts([j.as_str()]);
         }
         match b.connect_mux(&c.host).await {
-            Ok(session) => Ok(SshHost { name: node.name.clone(), become_root: c.become_root, session }),
+            Ok(session) => Ok(SshHost {
+                name: node.name.clone(),
+                become_root: c.become_root,
+                timeout: c.timeout,
+                session,
+                _dir: dir,
+            }),
             Err(e) => Err(connect_error(node, &error_chain(&e)).await),
         }
     }
@@ -339,9 +516,12 @@ async fn connect_error(node: &Node, chain: &str) -> Error {
         .with_fix("check the node is up and its `connection` settings in the inventory")
 }
 
+/// The largest known_hosts file read (docs/limits.md).
+pub const KNOWN_HOSTS_CAP: u64 = 16 << 20;
+
 /// The key `known_hosts` holds for `host` (plain, non-hashed entries; `[host]:port` off 22).
 pub fn known_key(known_hosts: &Path, host: &str, port: u16) -> Option<ssh_key::PublicKey> {
-    let text = std::fs::read_to_string(known_hosts).ok()?;
+    let text = crate::input::read_text_capped(known_hosts, KNOWN_HOSTS_CAP).ok()?;
     let want = if port == 22 { host.to_string() } else { format!("[{host}]:{port}") };
     for entry in ssh_key::known_hosts::KnownHosts::new(&text).flatten() {
         if entry.marker().is_some() {
@@ -383,14 +563,19 @@ impl Host for SshHost {
         &self.name
     }
 
+    fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     fn close(self: Box<Self>) -> BoxFuture<'static, ()> {
         Box::pin(async move {
             let _ = self.session.close().await;
         })
     }
 
-    fn run<'a>(
+    fn run_step<'a>(
         &'a self,
+        step: &'a str,
         argv: &'a [String],
         stdin: Option<&'a [u8]>,
         progress: Option<Progress>,
@@ -398,13 +583,19 @@ impl Host for SshHost {
         Box::pin(async move {
             use openssh::Stdio;
             use tokio::io::AsyncWriteExt;
-            let full: Vec<&str> = if self.become_root {
-                ["sudo", "-n", "--"].into_iter().chain(argv.iter().map(String::as_str)).collect()
-            } else {
-                argv.iter().map(String::as_str).collect()
-            };
-            let (prog, args) =
-                full.split_first().ok_or_else(|| Error::new(format!("`{}`: empty command", self.name)))?;
+            if argv.is_empty() {
+                return Err(Error::new(format!("`{}`: empty command", self.name)));
+            }
+            let limit = step_limit(self, stdin.map_or(0, <[u8]>::len));
+            // The node stops the step itself at the limit (coreutils `timeout`, outside `sudo`
+            // so sudoers rules still see the real command): a hung command does not stay behind.
+            let secs = limit.as_secs().max(1).to_string();
+            let mut full: Vec<&str> = vec!["timeout", "-k", "5", secs.as_str()];
+            if self.become_root {
+                full.extend(["sudo", "-n", "--"]);
+            }
+            full.extend(argv.iter().map(String::as_str));
+            let (prog, args) = full.split_first().expect("not empty");
             // `command`/`arg` quote every word for the remote shell: argv stays argv.
             let mut cmd = self.session.command(*prog);
             cmd.args(args.iter().copied())
@@ -415,23 +606,39 @@ impl Host for SshHost {
                 Error::new(format!("`{}`: ssh: {}", self.name, error_chain(&e)))
                     .with_fix("check the connection to the node and run again")
             };
-            let mut child = cmd.spawn().await.map_err(lost)?;
-            let w = child.stdin().take();
-            let feed = async move {
-                if let (Some(data), Some(mut w)) = (stdin, w) {
-                    write_chunks(&mut w, data, progress).await?;
-                    w.shutdown().await?;
-                }
-                Ok::<_, std::io::Error>(())
+            let started = std::time::Instant::now();
+            let work = async {
+                let mut child = cmd.spawn().await.map_err(lost)?;
+                let w = child.stdin().take();
+                let feed = async move {
+                    if let (Some(data), Some(mut w)) = (stdin, w) {
+                        write_chunks(&mut w, data, progress).await?;
+                        w.shutdown().await?;
+                    }
+                    Ok::<_, std::io::Error>(())
+                };
+                let (so, se) = (child.stdout().take(), child.stderr().take());
+                let (fed, out) = tokio::join!(feed, collect(&self.name, step, so, se));
+                let (stdout, stderr) = out?;
+                let status = child.wait().await.map_err(lost)?;
+                Ok::<_, Error>((fed, status, stdout, stderr))
             };
-            let (fed, out) = tokio::join!(feed, child.wait_with_output());
-            let out = out.map_err(lost)?;
+            // The local limit is a backstop for a connection that stops answering.
+            let (fed, status, stdout, stderr) = match tokio::time::timeout(limit + Duration::from_secs(15), work).await
+            {
+                Ok(r) => r?,
+                Err(_) => return Err(timed_out(&self.name, step, argv, limit)),
+            };
+            // 124: `timeout` stopped it; 137: it had to be killed after the grace period.
+            if matches!(status.code(), Some(124 | 137)) && started.elapsed() >= limit {
+                return Err(timed_out(&self.name, step, argv, limit));
+            }
             if let Err(e) = fed {
-                if out.status.success() {
+                if status.success() {
                     return Err(Error::new(format!("`{}`: sending data: {e}", self.name)));
                 }
             }
-            Ok(Output { code: out.status.code(), stdout: out.stdout, stderr: out.stderr })
+            Ok(Output { code: status.code(), stdout, stderr })
         })
     }
 }
@@ -513,5 +720,59 @@ mod tests {
         assert!(known_key(&kh, "10.77.1.12", 2222).is_some());
         assert!(known_key(&kh, "10.77.1.12", 22).is_none());
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_hung_step_times_out_naming_host_and_step() {
+        let h = LocalHost::new("web1").with_timeout(Duration::from_millis(300));
+        let t = std::time::Instant::now();
+        let e = rt()
+            .block_on(check(&h, "validate nginx.conf (nginx -t)", &argv(["sleep", "30"]), None))
+            .expect_err("times out");
+        assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+        assert_eq!(
+            e.message,
+            "`web1`: step `validate nginx.conf (nginx -t)` did not finish within 300 ms and was stopped: `sleep 30`"
+        );
+        // Callers of `run` get the same limit, the step named after the command.
+        let e =
+            rt().block_on(h.run(&argv(["sh", "-c", "sleep 30", "hapair-facts"]), None, None)).expect_err("times out");
+        assert!(e.message.starts_with("`web1`: step `hapair-facts` did not finish within 300 ms"), "{}", e.message);
+        // Uploads get more time per byte.
+        assert_eq!(step_limit(&h, 1 << 20), Duration::from_millis(4300));
+    }
+
+    #[test]
+    fn endless_output_is_refused_at_the_cap() {
+        let h = LocalHost::new("web1");
+        let e = rt().block_on(h.run(&argv(["yes"]), None, None)).expect_err("refused");
+        assert_eq!(e.message, "`web1`: step `yes` sent more than 64 MiB of output; refused");
+        // Endless stderr is drained and kept only up to its cap.
+        let out = rt()
+            .block_on(h.run(&argv(["sh", "-c", "head -c 1000000 /dev/zero >&2; echo done", "x"]), None, None))
+            .expect("runs");
+        assert_eq!(out.stderr.len(), STDERR_CAP);
+        assert_eq!(out.stdout, b"done\n");
+    }
+
+    #[test]
+    fn each_connection_gets_a_new_private_directory() {
+        use std::os::unix::fs::PermissionsExt;
+        let a = private_dir("hapair-test-").expect("created");
+        let b = private_dir("hapair-test-").expect("created");
+        assert_ne!(a.path(), b.path());
+        for d in [&a, &b] {
+            let m = std::fs::metadata(d.path()).expect("exists");
+            assert_eq!(m.permissions().mode() & 0o777, 0o700);
+        }
+        let cfg = a.path().join("ssh_config");
+        write_private(&cfg, "Host *\n").expect("written");
+        assert_eq!(std::fs::metadata(&cfg).expect("exists").permissions().mode() & 0o777, 0o600);
+        // A file already there (planted) is never written over or reused.
+        assert!(write_private(&cfg, "Host *\n  ProxyCommand id\n").is_err());
+        assert_eq!(std::fs::read_to_string(&cfg).expect("read"), "Host *\n");
+        let path = a.path().to_path_buf();
+        drop(a);
+        assert!(!path.exists(), "removed with the connection");
     }
 }

@@ -29,7 +29,13 @@ pub fn expected_holder(pair: &Pair, vip: &Vip, snaps: &[Snapshot; 2]) -> usize {
     let other = 1 - m;
     let master_fit = snaps[m].daemon_active && snaps[m].check_ok() != Some(false);
     let preempt = pair.nodes[other].vrrp.preempt && pair.nodes[m].vrrp.preempt;
-    if !master_fit || (!preempt && snaps[other].holds(vip.address.addr())) {
+    // `hapair switchover` moved the VIP away and the master yields until switched back.
+    let yielded = snaps[m]
+        .instance(vip.vrid.get())
+        .and_then(|i| i.get("priority_reason"))
+        .and_then(|r| r.as_str())
+        .is_some_and(|r| r.contains("yielded by switchover"));
+    if !master_fit || ((!preempt || yielded) && snaps[other].holds(vip.address.addr())) {
         other
     } else {
         m

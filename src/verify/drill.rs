@@ -52,8 +52,13 @@ pub struct Row {
     pub measured_ms: Option<u64>,
     /// How long the VIP took to leave the node, when measured.
     pub released_ms: Option<u64>,
-    /// Longest time HTTP through the VIP did not answer, seen from this machine.
+    /// Longest time between two answered requests through the VIP, seen from this machine's
+    /// client load (~200 requests/s, 200 ms timeout each).
     pub http_gap_ms: Option<u64>,
+    /// Requests the client load sent through the VIP during the step, and how many failed
+    /// (timeout, refused, reset or 5xx).
+    pub requests: Option<u64>,
+    pub failed_requests: Option<u64>,
     pub ok: bool,
     pub detail: String,
 }
@@ -179,41 +184,83 @@ async fn act(h: &dyn Host, action: &str, unit: &str) -> Result<u64, Error> {
         .ok_or_else(|| Error::new(format!("`{}`: no timestamp from `systemctl {action} {unit}`", h.name())))
 }
 
-/// Probe HTTP through a VIP every 20 ms until told to stop and answering again (at most 5 s
-/// more); returns the longest gap, `None` when it never answered again.
-fn http_gaps(vip: Ipv4Addr, port: u16, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Option<u64>> {
+/// What a client saw through one VIP during a drill step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientView {
+    pub requests: u64,
+    pub failed: u64,
+    /// Longest time between two answered requests (completion times), ms.
+    pub longest_gap_ms: u64,
+    /// The last request was answered (HTTP came back).
+    pub recovered: bool,
+}
+
+/// Workers of the client load; each paces itself to one request per [`PACE`].
+const WORKERS: usize = 4;
+const PACE: Duration = Duration::from_millis(20);
+/// A client's patience per request (what the table was measured with).
+pub const CLIENT_TIMEOUT: Duration = Duration::from_millis(200);
+
+/// Summarise completion events `(when, answered)` (any order). Pure.
+pub fn client_view(mut events: Vec<(Instant, bool)>) -> ClientView {
+    events.sort_by_key(|e| e.0);
+    let mut longest = Duration::ZERO;
+    let mut last_ok: Option<Instant> = None;
+    for (t, ok) in &events {
+        if *ok {
+            if let Some(l) = last_ok {
+                longest = longest.max(*t - l);
+            }
+            last_ok = Some(*t);
+        }
+    }
+    ClientView {
+        requests: events.len() as u64,
+        failed: events.iter().filter(|e| !e.1).count() as u64,
+        longest_gap_ms: longest.as_millis() as u64,
+        recovered: events.last().is_some_and(|e| e.1),
+    }
+}
+
+/// A client load through a VIP (~200 requests/s, each with a 200 ms timeout), until told to
+/// stop and answered again (at most 5 s more; 120 s hard cap).
+fn client_load(vip: Ipv4Addr, port: u16, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<ClientView> {
     std::thread::spawn(move || {
-        let mut last_ok: Option<Instant> = None;
-        let mut longest: Option<Duration> = None;
-        let mut failing = false;
+        let events = Arc::new(std::sync::Mutex::new(Vec::new()));
         let started = Instant::now();
-        let mut stopped_at: Option<Instant> = None;
-        // Bounded: 120 s hard cap, and at most 5 s after the drill says stop.
-        while started.elapsed() < Duration::from_secs(120) {
-            if stop.load(Ordering::SeqCst) {
-                let at = *stopped_at.get_or_insert_with(Instant::now);
-                if !failing || at.elapsed() > Duration::from_secs(5) {
-                    break;
-                }
-            }
-            let ok = http::get(vip, port, Duration::from_millis(200)).map(|a| a.status < 500).unwrap_or(false);
-            let now = Instant::now();
-            if ok {
-                if failing {
-                    let gap = now - last_ok.unwrap_or(started);
-                    longest = Some(longest.map_or(gap, |l| l.max(gap)));
-                    failing = false;
-                }
-                last_ok = Some(now);
-            } else {
-                failing = true;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        let workers: Vec<_> = (0..WORKERS)
+            .map(|w| {
+                let (events, stop) = (events.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    // Spread the workers over one pace period.
+                    std::thread::sleep(PACE * w as u32 / WORKERS as u32);
+                    let mut stopped_at: Option<Instant> = None;
+                    let mut last_ok = true;
+                    while started.elapsed() < Duration::from_secs(120) {
+                        if stop.load(Ordering::SeqCst) {
+                            let at = *stopped_at.get_or_insert_with(Instant::now);
+                            if last_ok || at.elapsed() > Duration::from_secs(5) {
+                                break;
+                            }
+                        }
+                        let t = Instant::now();
+                        let ok = http::get(vip, port, CLIENT_TIMEOUT).is_ok_and(|a| a.status < 500);
+                        last_ok = ok;
+                        if let Ok(mut e) = events.lock() {
+                            e.push((Instant::now(), ok));
+                        }
+                        if let Some(rest) = PACE.checked_sub(t.elapsed()) {
+                            std::thread::sleep(rest);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            let _ = w.join();
         }
-        if failing {
-            return None;
-        }
-        Some(longest.map_or(0, |d| d.as_millis() as u64))
+        let events = std::mem::take(&mut *events.lock().unwrap_or_else(|p| p.into_inner()));
+        client_view(events)
     })
 }
 
@@ -249,22 +296,19 @@ async fn scenario_rows(p: &PairHosts<'_>, n: usize, scenario: Scenario) -> Resul
             measured_ms: None,
             released_ms: None,
             http_gap_ms: None,
+            requests: None,
+            failed_requests: None,
             ok: true,
             detail: format!("`{}` holds no VIP", node.name),
         });
         return Ok(rows);
     }
-    let v = &peer.vrrp;
-    let bound_of = |vip: &crate::inventory::Vip| {
-        let prio = vip.priorities[other].get();
-        match scenario {
-            Scenario::DaemonStop => bounds::graceful(v.version, prio, v.advert_interval),
-            Scenario::NginxStop => {
-                bounds::check_failure(v.version, prio, v.advert_interval, node.check.interval, node.check.fall)
-            }
-        }
+    // Both nodes run hapair (an inventory's pairs always do): the pair's fast paths apply.
+    let bound_of = |_: &&crate::inventory::Vip| match scenario {
+        Scenario::DaemonStop => bounds::hapair_handover(),
+        Scenario::NginxStop => bounds::nginx_event(),
     };
-    let max_bound = held.iter().map(|vip| bound_of(vip)).max().unwrap_or_default();
+    let max_bound = held.iter().map(&bound_of).max().unwrap_or_default();
     let timeout = max_bound + Duration::from_secs(5);
     let port = node.nginx.listen;
     let addrs: Vec<Ipv4Addr> = held.iter().map(|v| v.address.addr()).collect();
@@ -275,7 +319,7 @@ async fn scenario_rows(p: &PairHosts<'_>, n: usize, scenario: Scenario) -> Resul
     let probes: Vec<_> = held
         .iter()
         .zip(&reachable)
-        .map(|(vip, r)| r.then(|| http_gaps(vip.address.addr(), node.nginx.listen, stop.clone())))
+        .map(|(vip, r)| r.then(|| client_load(vip.address.addr(), node.nginx.listen, stop.clone())))
         .collect();
 
     // Watchers first (each on its own channel of the multiplexed connection), then the action.
@@ -292,11 +336,10 @@ async fn scenario_rows(p: &PairHosts<'_>, n: usize, scenario: Scenario) -> Resul
     };
     let (results, acted) = tokio::join!(watchers, action);
     stop.store(true, Ordering::SeqCst);
-    let gaps: Vec<Option<u64>> = tokio::task::spawn_blocking(move || {
-        probes.into_iter().map(|h| h.and_then(|h| h.join().ok().flatten())).collect()
-    })
-    .await
-    .unwrap_or_default();
+    let views: Vec<Option<ClientView>> =
+        tokio::task::spawn_blocking(move || probes.into_iter().map(|h| h.and_then(|h| h.join().ok())).collect())
+            .await
+            .unwrap_or_default();
     let t0 = acted?;
 
     for (i, (vip, (present, absent))) in held.iter().zip(results).enumerate() {
@@ -304,19 +347,35 @@ async fn scenario_rows(p: &PairHosts<'_>, n: usize, scenario: Scenario) -> Resul
         let measured = present?.map(|t| t.saturating_sub(t0));
         let released = absent?.map(|t| t.saturating_sub(t0));
         let reached = reachable.get(i).copied().unwrap_or(false);
-        let gap = if reached { gaps.get(i).copied().flatten() } else { None };
-        let ok = measured.is_some_and(|m| m <= bound.as_millis() as u64)
-            && released.is_some()
-            && (!reached || gap.is_some());
+        let view = if reached { views.get(i).copied().flatten() } else { None };
+        let recovered = view.is_some_and(|v| v.recovered);
+        let gap = view.filter(|v| v.recovered).map(|v| v.longest_gap_ms);
+        // The client's view is judged too: a graceful stop must fail no request; a failure
+        // found by the check must not keep clients waiting longer than the bound plus one
+        // client timeout.
+        let client_ok = match (scenario, view) {
+            (_, None) => !reached,
+            (_, Some(v)) if !v.recovered => false,
+            (Scenario::DaemonStop, Some(v)) => v.failed == 0,
+            (Scenario::NginxStop, Some(v)) => v.longest_gap_ms <= (bound + CLIENT_TIMEOUT).as_millis() as u64,
+        };
+        let ok = measured.is_some_and(|m| m <= bound.as_millis() as u64) && released.is_some() && client_ok;
         let detail = match (measured, released) {
             (None, _) => {
                 format!("`{}` never appeared on `{}` within {} s", vip.address.addr(), peer.name, timeout.as_secs())
             }
             (_, None) => format!("`{}` stayed on `{}`: duplicate address", vip.address.addr(), node.name),
-            _ if !ok && reached && gap.is_none() => "HTTP through the VIP did not answer again".into(),
+            _ if reached && !recovered => "HTTP through the VIP did not answer again".into(),
             (Some(m), _) if m > bound.as_millis() as u64 => {
                 format!("slower than the bound by {} ms", m - bound.as_millis() as u64)
             }
+            _ if !client_ok => match view {
+                Some(v) if scenario == Scenario::DaemonStop => {
+                    format!("{} of {} requests through the VIP failed", v.failed, v.requests)
+                }
+                Some(v) => format!("clients waited {} ms for an answer", v.longest_gap_ms),
+                None => String::new(),
+            },
             _ => String::new(),
         };
         rows.push(Row {
@@ -329,6 +388,8 @@ async fn scenario_rows(p: &PairHosts<'_>, n: usize, scenario: Scenario) -> Resul
             measured_ms: measured,
             released_ms: released,
             http_gap_ms: gap,
+            requests: view.map(|v| v.requests),
+            failed_requests: view.map(|v| v.failed),
             ok,
             detail,
         });
@@ -372,9 +433,29 @@ async fn scenario_rows(p: &PairHosts<'_>, n: usize, scenario: Scenario) -> Resul
             measured_ms: measured,
             released_ms: None,
             http_gap_ms: None,
+            requests: None,
+            failed_requests: None,
             ok,
             detail,
         });
     }
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_client_view_counts_failures_and_the_longest_wait() {
+        let t0 = Instant::now();
+        let at = |ms: u64, ok: bool| (t0 + Duration::from_millis(ms), ok);
+        // Out of order, as four workers push them.
+        let v =
+            client_view(vec![at(10, true), at(0, true), at(230, false), at(250, true), at(20, true), at(260, true)]);
+        assert_eq!(v, ClientView { requests: 6, failed: 1, longest_gap_ms: 230, recovered: true });
+        let v = client_view(vec![at(0, true), at(5, false)]);
+        assert!(!v.recovered);
+        assert_eq!(client_view(vec![]), ClientView { requests: 0, failed: 0, longest_gap_ms: 0, recovered: false });
+    }
 }

@@ -53,11 +53,8 @@ fn selected<'a>(inv: &'a Inventory, limit: Option<&str>) -> Result<Vec<&'a Pair>
 
 pub async fn run(inv: &Inventory, opts: &Options, progress: &(dyn Fn(&str) + Sync)) -> Result<Report, Error> {
     let pairs = selected(inv, opts.limit.as_deref())?;
-    let control_dir = std::env::temp_dir().join(format!("hapair-verify-{}", std::process::id()));
-    let ssh = SshOptions { control_dir: control_dir.clone(), accept_new_host_keys: opts.accept_new_host_keys };
-    let result = run_pairs(&pairs, opts, &ssh, progress).await;
-    let _ = std::fs::remove_dir_all(&control_dir);
-    result
+    let ssh = SshOptions { accept_new_host_keys: opts.accept_new_host_keys };
+    run_pairs(&pairs, opts, &ssh, progress).await
 }
 
 async fn run_pairs(

@@ -30,13 +30,13 @@ pub fn text(r: &Report) -> String {
     if !r.drill.is_empty() {
         s.push('\n');
         s.push_str(&format!(
-            "{:<4}  {:<8}  {:<18}  {:<6}  {:<13}  {:<16}  {:>9}  {:>9}  {:>9}  {:>9}\n",
-            "", "PAIR", "SCENARIO", "NODE", "VIP", "EXPECT", "BOUND", "TAKEOVER", "RELEASE", "HTTP GAP"
+            "{:<4}  {:<8}  {:<18}  {:<6}  {:<13}  {:<16}  {:>9}  {:>9}  {:>9}  {:>9}  {:>12}\n",
+            "", "PAIR", "SCENARIO", "NODE", "VIP", "EXPECT", "BOUND", "TAKEOVER", "RELEASE", "HTTP GAP", "FAILED/REQS"
         ));
         for row in &r.drill {
             let mark = if row.ok { "ok" } else { "FAIL" };
             s.push_str(&format!(
-                "{:<4}  {:<8}  {:<18}  {:<6}  {:<13}  {:<16}  {:>9}  {:>9}  {:>9}  {:>9}{}\n",
+                "{:<4}  {:<8}  {:<18}  {:<6}  {:<13}  {:<16}  {:>9}  {:>9}  {:>9}  {:>9}  {:>12}{}\n",
                 mark,
                 row.pair,
                 row.scenario,
@@ -47,6 +47,10 @@ pub fn text(r: &Report) -> String {
                 ms(row.measured_ms),
                 ms(row.released_ms),
                 ms(row.http_gap_ms),
+                match (row.failed_requests, row.requests) {
+                    (Some(f), Some(n)) => format!("{f}/{n}"),
+                    _ => "-".into(),
+                },
                 if row.detail.is_empty() { String::new() } else { format!("  ({})", row.detail) }
             ));
         }

@@ -160,4 +160,14 @@ nginx inactive
         assert!(s.status.is_none());
         let _ = Snapshot::parse("\u{0}@@@\n@now\nxyz\n@status");
     }
+
+    /// A node's status file as hostile JSON: nested past serde_json's recursion limit, or large
+    /// (the transport caps a command's output at 64 MiB): no panic, no stack overflow, no status.
+    #[test]
+    fn a_hostile_status_is_dropped_not_followed() {
+        let deep = format!("@status\n{}{}\n@end\n", "[".repeat(200_000), "]".repeat(200_000));
+        assert!(Snapshot::parse(&deep).status.is_none());
+        let wide = format!("@status\n[{}0]\n@end\n", "0,".repeat(1_000_000));
+        assert!(Snapshot::parse(&wide).instance(51).is_none());
+    }
 }

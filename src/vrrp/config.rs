@@ -25,6 +25,14 @@ pub struct Config {
     /// nginx numbers, webhook, pair name (`super::monitoring`).
     pub monitoring: super::monitoring::Monitoring,
     pub instances: Vec<InstanceConfig>,
+    /// `peer` runs hapair too and is the only other router (a hapair pair, rendered by
+    /// hapair): enables the pair's fast paths (see `fsm::Instance::set_hapair_peer`).
+    pub peer_hapair: bool,
+    /// Accept adverts only from `peer`, also in multicast mode (the inventory restricts VRRP
+    /// to the peer; defence in depth next to the firewall rule).
+    pub peer_only: bool,
+    /// The control socket `hapair vrrpd ctl` (and `hapair switchover`) talks to.
+    pub control_socket: Option<PathBuf>,
 }
 
 impl Config {
@@ -64,6 +72,9 @@ pub struct CheckConfig {
     pub timeout: Duration,
     pub fall: u32,
     pub rise: u32,
+    /// nginx's pid file: its master process is watched (pidfd) and its exit fails the check
+    /// at once, without waiting for `fall` probes.
+    pub pid_file: Option<PathBuf>,
 }
 
 pub use super::packet::Version;
@@ -158,6 +169,12 @@ struct RawConfig {
     #[serde(default)]
     monitoring: Option<super::monitoring::Monitoring>,
     instances: Vec<RawInstance>,
+    #[serde(default)]
+    peer_hapair: bool,
+    #[serde(default)]
+    peer_only: bool,
+    #[serde(default)]
+    control_socket: Option<PathBuf>,
 }
 
 fn default_status_file() -> PathBuf {
@@ -181,6 +198,8 @@ struct RawCheck {
     fall: u32,
     #[serde(default = "default_2")]
     rise: u32,
+    #[serde(default)]
+    pid_file: Option<PathBuf>,
 }
 
 #[derive(Deserialize, Clone, Copy)]
@@ -251,17 +270,12 @@ fn default_multicast() -> RawTransport {
 /// Parse and validate a configuration. On failure, every finding is returned (serde stops at
 /// the first syntax/type error; semantic checks report all).
 pub fn parse(src: &str) -> Result<Config, Vec<Finding>> {
-    let raw: RawConfig = serde_yaml_ng::from_str(src).map_err(|e| {
-        let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((1, 1));
-        // serde_yaml_ng appends " at line L column C"; we print the location in front.
-        let mut msg = e.to_string();
-        if let Some(i) = msg.find(" at line ") {
-            msg.truncate(i);
-        }
+    // Bounded (nesting, aliases, size, NUL) like every YAML input: `crate::input::yaml`.
+    let raw: RawConfig = crate::input::yaml(src).map_err(|e| {
         vec![Finding {
-            line,
-            column,
-            message: msg,
+            line: e.line,
+            column: e.column,
+            message: e.message,
             fix: Some("see docs/vrrpd-config.md for the fields and their types".into()),
         }]
     })?;
@@ -366,6 +380,15 @@ impl Validator<'_> {
             self.err(&[Seg::Key("monitoring"), Seg::Key(field)], message, fix);
         }
         let check = self.check(raw.check);
+        for (key, on) in [("peer_hapair", raw.peer_hapair), ("peer_only", raw.peer_only)] {
+            if on && raw.peer.is_none() {
+                self.err(
+                    &[Seg::Key(key)],
+                    format!("`{key}: true` needs `peer`"),
+                    "set `peer` to the other node's address, or set this to `false`",
+                );
+            }
+        }
         if raw.instances.is_empty() {
             self.err(
                 &[Seg::Key("instances")],
@@ -406,6 +429,9 @@ impl Validator<'_> {
             notify: raw.notify,
             monitoring,
             instances,
+            peer_hapair: raw.peer_hapair,
+            peer_only: raw.peer_only,
+            control_socket: raw.control_socket,
         })
     }
 
@@ -417,6 +443,7 @@ impl Validator<'_> {
                 timeout: Duration::from_secs(1),
                 fall: 2,
                 rise: 2,
+                pid_file: None,
             });
         };
         let at = |k| [Seg::Key("check"), Seg::Key(k)];
@@ -488,6 +515,7 @@ impl Validator<'_> {
             timeout: Duration::from_millis(raw.timeout_ms),
             fall: raw.fall,
             rise: raw.rise,
+            pid_file: raw.pid_file,
         })
     }
 

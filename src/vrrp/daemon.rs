@@ -12,9 +12,11 @@ use tokio::sync::mpsc;
 
 use super::check;
 use super::config::{self, CheckConfig, Config, InstanceConfig, Transport};
+use super::control;
 use super::fsm::{Action, CheckTracker, Input, Instance};
 use super::net::{ifindex, Garp, VrrpSocket};
 use super::packet::{parse_ipv4, Advert, ChecksumMode, MULTICAST_GROUP};
+use super::pidfd;
 use super::status::{self, Status};
 use super::vip::Vips;
 
@@ -30,8 +32,26 @@ pub async fn run(config_path: PathBuf, mut cfg: Config, metrics: Option<std::net
         Garp::open(&cfg.interface).map_err(|e| format!("cannot open the ARP socket on `{}`: {e}", cfg.interface))?;
     let vips = Vips::open(index, cfg.vip_label()).map_err(|e| format!("cannot open netlink: {e}"))?;
 
-    // A daemon killed with SIGKILL leaves its VIPs; never start next to a duplicate.
-    for v in vips.remove_stale().await? {
+    // A daemon killed with SIGKILL leaves its VIPs. In a hapair pair an instance whose VIPs are
+    // all still bound keeps them (nginx still serves; the peer answers our first advert at once
+    // if it took over meanwhile); everything else carrying our label is removed.
+    let bound = vips.labelled().await?;
+    let keep: Vec<u8> = if cfg.peer_hapair {
+        cfg.instances
+            .iter()
+            .filter(|ic| ic.vips.iter().all(|v| bound.iter().any(|b| b.0 == v.addr())))
+            .map(|ic| ic.vrid.get())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let kept: Vec<std::net::Ipv4Addr> = cfg
+        .instances
+        .iter()
+        .filter(|ic| keep.contains(&ic.vrid.get()))
+        .flat_map(|ic| ic.vips.iter().map(|v| v.addr()))
+        .collect();
+    for v in vips.remove_stale(&kept).await? {
         log(&format!("removed stale VIP {v} left by an earlier run"));
     }
 
@@ -59,11 +79,19 @@ pub async fn run(config_path: PathBuf, mut cfg: Config, metrics: Option<std::net
     };
     let (check_tx, mut check_rx) = mpsc::channel::<Result<(), String>>(4);
     let mut check_task = spawn_check(cfg.check.clone(), check_tx.clone());
+    let (event_tx, mut event_rx) = mpsc::channel::<String>(4);
+    let mut watch_task = spawn_pid_watch(cfg.check.clone(), event_tx.clone());
+    let (ctl_tx, mut ctl_rx) = mpsc::channel::<control::Request>(4);
+    let mut ctl_task = control::serve(cfg.control_socket.clone(), ctl_tx.clone())?;
 
     let now = Instant::now();
     for ic in &cfg.instances {
-        let mut inst = Instance::new(ic.clone(), cfg.address);
-        inst.handle(now, Input::Startup);
+        let mut inst = d.new_instance(ic);
+        if keep.contains(&ic.vrid.get()) {
+            inst.startup_holding(now);
+        } else {
+            inst.handle(now, Input::Startup);
+        }
         d.instances.push(inst);
     }
     d.execute_all().await;
@@ -84,12 +112,22 @@ pub async fn run(config_path: PathBuf, mut cfg: Config, metrics: Option<std::net
                     Ok(new) => {
                         if new.check != cfg.check {
                             check_task.abort();
-                            d.tracker = CheckTracker::new(new.check.fall, new.check.rise);
+                            watch_task.abort();
+                            // Keep the check's state: instances failing now must see it pass.
+                            d.tracker = d.tracker.reconfigured(new.check.fall, new.check.rise);
                             check_task = spawn_check(new.check.clone(), check_tx.clone());
+                            watch_task = spawn_pid_watch(new.check.clone(), event_tx.clone());
                         }
+                        if new.control_socket != cfg.control_socket {
+                            ctl_task.abort();
+                            match control::serve(new.control_socket.clone(), ctl_tx.clone()) {
+                                Ok(t) => ctl_task = t,
+                                Err(e) => log(&e),
+                            }
+                        }
+                        d.cfg = new.clone();
                         d.reconfigure(&new);
                         cfg = new;
-                        d.cfg = cfg.clone();
                         log("configuration reloaded");
                     }
                     Err(e) => log(&format!("reload ignored, keeping the running configuration: {e}")),
@@ -123,6 +161,22 @@ pub async fn run(config_path: PathBuf, mut cfg: Config, metrics: Option<std::net
                 }
                 dirty = true;
             }
+            Some(why) = event_rx.recv() => {
+                // nginx's master process exited: the check fails now, not after `fall` probes.
+                log(&format!("health check failed at once: {why}"));
+                d.last_check_error = Some(why);
+                if d.tracker.fail_now() {
+                    log("health check is now failing");
+                    let now = Instant::now();
+                    for i in &mut d.instances { i.handle(now, Input::Check { ok: false }); }
+                }
+                dirty = true;
+            }
+            Some(req) = ctl_rx.recv() => {
+                let reply = d.control(&req.command);
+                let _ = req.reply.send(reply);
+                dirty = true;
+            }
             acc = async { match &listener { Some(l) => l.accept().await, None => std::future::pending().await } } => {
                 if let Ok((mut s, _)) = acc {
                     let body = d.snapshot().to_metrics();
@@ -147,19 +201,73 @@ pub async fn run(config_path: PathBuf, mut cfg: Config, metrics: Option<std::net
         }
     }
 
-    // RFC 5798 §6.4.3 Shutdown: priority 0, release the VIPs.
+    // RFC 5798 §6.4.3 Shutdown: priority 0, release the VIPs. With a hapair peer the VIPs are
+    // kept until the peer's first advert as master is heard (it takes over at once), bounded by
+    // the state machine (Master_Down_Interval): keep receiving until then.
     check_task.abort();
+    watch_task.abort();
+    ctl_task.abort();
     let now = Instant::now();
     for i in &mut d.instances {
         i.handle(now, Input::Shutdown);
     }
     d.execute_all().await;
+    while d.instances.iter().any(Instance::holding) {
+        let deadline = d.instances.iter().filter_map(|i| i.poll_timeout()).min();
+        let sleep_to = deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
+        tokio::select! {
+            _ = tokio::time::sleep_until(sleep_to.into()) => {
+                let now = Instant::now();
+                for i in &mut d.instances {
+                    if i.poll_timeout().is_some_and(|t| t <= now) {
+                        i.handle(now, Input::Timeout);
+                    }
+                }
+            }
+            r = rx_sock.recv(&mut buf) => {
+                if let Ok(pkt) = r { d.receive(pkt); }
+            }
+        }
+        d.execute_all().await;
+    }
     d.write_status();
+    if let Some(p) = &cfg.control_socket {
+        let _ = std::fs::remove_file(p);
+    }
     Ok(())
 }
 
+/// Watch nginx's master process (from `check.pid_file`) with a pidfd: its exit is reported at
+/// once. A missing pid file or process is retried every check interval (nginx stopped).
+fn spawn_pid_watch(c: CheckConfig, tx: mpsc::Sender<String>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let Some(path) = c.pid_file.clone() else {
+            return;
+        };
+        let mut last: Option<i32> = None;
+        loop {
+            let pid = std::fs::read_to_string(&path).ok().and_then(|s| s.trim().parse::<i32>().ok());
+            // A pid already seen exit is not watched again (a stale pid file).
+            if let Some(pid) = pid.filter(|p| Some(*p) != last) {
+                if let Ok(fd) = pidfd::open(pid) {
+                    if fd.exited().await.is_ok() {
+                        last = Some(pid);
+                        let msg = format!("nginx's master process {pid} (from `{}`) exited", path.display());
+                        if tx.send(msg).await.is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                }
+            }
+            tokio::time::sleep(c.interval.min(Duration::from_secs(1))).await;
+        }
+    })
+}
+
 fn reload(path: &Path, old: &Config) -> Result<Config, String> {
-    let src = std::fs::read_to_string(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    let src = crate::input::read_text_capped(path, crate::input::DAEMON_CONFIG_CAP)
+        .map_err(|e| format!("cannot read `{}`: {}", path.display(), e.reason()))?;
     let new = config::parse(&src).map_err(|f| f.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("; "))?;
     if new.interface != old.interface || new.address != old.address {
         return Err("`interface` and `address` change only with a restart".into());
@@ -198,6 +306,49 @@ struct Daemon {
 }
 
 impl Daemon {
+    /// A state machine for `ic` with this node's settings, told the check's current state.
+    fn new_instance(&self, ic: &InstanceConfig) -> Instance {
+        let mut i = Instance::new(ic.clone(), self.cfg.address);
+        i.set_hapair_peer(self.cfg.peer.filter(|_| self.cfg.peer_hapair));
+        i.set_accept_only(self.cfg.peer.filter(|_| self.cfg.peer_only));
+        if !self.tracker.ok() {
+            i.handle(Instant::now(), Input::Check { ok: false });
+        }
+        i
+    }
+
+    /// A control request: `handover [VRID...]`, `claim [VRID...]` (no VRID: every instance).
+    fn control(&mut self, command: &str) -> String {
+        let mut words = command.split_whitespace();
+        let verb = words.next().unwrap_or("");
+        let vrids: Result<Vec<u8>, _> = words.map(str::parse::<u8>).collect();
+        let Ok(vrids) = vrids else {
+            return "error: VRIDs are numbers from 1 to 255\n".into();
+        };
+        let input = match verb {
+            "handover" => Input::Handover,
+            "claim" => Input::Claim,
+            _ => return format!("error: unknown request `{verb}` (handover|claim [VRID...])\n"),
+        };
+        let mut out = String::new();
+        let now = Instant::now();
+        for i in &mut self.instances {
+            let vrid = i.config().vrid.get();
+            if !vrids.is_empty() && !vrids.contains(&vrid) {
+                continue;
+            }
+            let before = i.state();
+            i.handle(now, input.clone());
+            out.push_str(&format!("vrid {vrid}: {} -> {}\n", before.as_str(), i.state().as_str()));
+        }
+        if out.is_empty() {
+            out = "error: no instance has these VRIDs\n".into();
+        } else {
+            log(&format!("control: {command}"));
+        }
+        out
+    }
+
     fn receive(&mut self, pkt: &[u8]) {
         let (ip, payload) = match parse_ipv4(pkt) {
             Ok(x) => x,
@@ -301,24 +452,30 @@ impl Daemon {
         let mut next = Vec::new();
         for ic in &new.instances {
             match old.remove(&ic.vrid.get()) {
-                Some(i) if i.config() == ic => next.push(i),
+                Some(mut i) if i.config() == ic => {
+                    i.set_hapair_peer(new.peer.filter(|_| new.peer_hapair));
+                    i.set_accept_only(new.peer.filter(|_| new.peer_only));
+                    next.push(i)
+                }
                 Some(mut i)
                     if i.config().version == ic.version
                         && i.config().vips == ic.vips
                         && i.config().transport == ic.transport =>
                 {
                     i.update(ic.clone());
+                    i.set_hapair_peer(new.peer.filter(|_| new.peer_hapair));
+                    i.set_accept_only(new.peer.filter(|_| new.peer_only));
                     next.push(i);
                 }
                 Some(mut i) => {
                     i.handle(now, Input::Shutdown);
                     self.retired.push(i);
-                    let mut fresh = Instance::new(ic.clone(), new.address);
+                    let mut fresh = self.new_instance(ic);
                     fresh.handle(now, Input::Startup);
                     next.push(fresh);
                 }
                 None => {
-                    let mut fresh = Instance::new(ic.clone(), new.address);
+                    let mut fresh = self.new_instance(ic);
                     fresh.handle(now, Input::Startup);
                     next.push(fresh);
                 }

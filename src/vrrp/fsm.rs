@@ -55,6 +55,12 @@ pub enum Input {
     Check { ok: bool },
     /// Time passed; fire the timers that are due.
     Timeout,
+    /// A planned switchover (`hapair switchover`): a master resigns (priority 0) but keeps its
+    /// VIPs until it hears the new master (make-before-break), then stays out of the way
+    /// (no preemption) until [`Input::Claim`] or a restart.
+    Handover,
+    /// Take part in preemption again after a [`Input::Handover`].
+    Claim,
 }
 
 /// What the daemon must do.
@@ -100,6 +106,22 @@ pub enum Reason {
         their: u8,
         ours: u8,
     },
+    /// The hapair peer resigned (priority 0): it is the only other router, so there is no
+    /// other backup to give way to and no Skew_Time to wait.
+    PeerResigned {
+        master: Ipv4Addr,
+    },
+    /// The hapair peer, master until now, lowered its priority below ours (its check failed):
+    /// take over at once instead of waiting out Master_Down_Interval.
+    PeerLowered {
+        master: Ipv4Addr,
+        their: u8,
+        ours: u8,
+    },
+    /// A planned switchover: we resigned and hand the VIPs to the peer.
+    Handover,
+    /// The daemon restarted (crash) and still held the VIPs: kept, announced at once.
+    KeptAfterRestart,
     Shutdown,
     CheckFailed,
     CheckRecovered,
@@ -128,6 +150,14 @@ impl fmt::Display for Reason {
             Reason::Superseded { master, their, ours } => {
                 write!(f, "{master} advertises priority {their} > ours {ours}")
             }
+            Reason::PeerResigned { master } => {
+                write!(f, "hapair peer {master} resigned (priority 0), took over at once")
+            }
+            Reason::PeerLowered { master, their, ours } => {
+                write!(f, "hapair peer {master} lowered its priority to {their} < ours {ours}, took over at once")
+            }
+            Reason::Handover => f.write_str("handed over (switchover); keeping the VIPs until the peer holds them"),
+            Reason::KeptAfterRestart => f.write_str("restarted while holding the VIPs; kept them and announced"),
             Reason::Shutdown => f.write_str("shutting down"),
             Reason::CheckFailed => f.write_str("health check failed (weight 0)"),
             Reason::CheckRecovered => f.write_str("health check recovered"),
@@ -181,7 +211,26 @@ pub struct Instance {
     peer_checksum: Option<ChecksumMode>,
     counters: Counters,
     actions: VecDeque<Action>,
+    /// The other node of a hapair pair (rendered by hapair as `peer_hapair`): the fast paths
+    /// (no Skew_Time on resign, immediate take-over when it lowers its priority, holding the
+    /// VIPs on shutdown until it holds them) apply only to adverts from this address.
+    hapair_peer: Option<Ipv4Addr>,
+    /// Accept adverts from this source only (multicast mode restricted to the peer).
+    accept_only: Option<Ipv4Addr>,
+    /// The priority the current master last advertised (to see it drop).
+    master_priority: Option<u8>,
+    /// Left MASTER but still holding the VIPs (make-before-break): released when this fires.
+    /// While waiting for the new master the deadline is a backstop; once it is heard, a short
+    /// drain.
+    hold_until: Option<Instant>,
+    /// After a handover: do not preempt until [`Input::Claim`].
+    yielding: bool,
 }
+
+/// How long a node keeps the VIPs after hearing the new master during a hand-over: the new
+/// master sends its advert, binds the VIPs and sends gratuitous ARP within a few ms; requests
+/// that reach the old holder meanwhile are still answered.
+pub const HANDOVER_DRAIN: Duration = Duration::from_millis(30);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum DownReason {
@@ -211,7 +260,49 @@ impl Instance {
             peer_checksum: None,
             counters: Counters::default(),
             actions: VecDeque::new(),
+            hapair_peer: None,
+            accept_only: None,
+            master_priority: None,
+            hold_until: None,
+            yielding: false,
         }
+    }
+
+    /// The peer is the other node of a hapair pair (see the field's doc).
+    pub fn set_hapair_peer(&mut self, peer: Option<Ipv4Addr>) {
+        self.hapair_peer = peer;
+    }
+
+    /// Drop (and count as `source`) adverts from anyone but `peer`, also in multicast mode.
+    pub fn set_accept_only(&mut self, peer: Option<Ipv4Addr>) {
+        self.accept_only = peer;
+    }
+
+    /// Still holding the VIPs after leaving MASTER (until the new master is heard).
+    pub fn holding(&self) -> bool {
+        self.hold_until.is_some()
+    }
+
+    /// Yielded by a switchover: not preempting.
+    pub fn yielding(&self) -> bool {
+        self.yielding
+    }
+
+    /// The daemon restarted (after a crash) and found these VIPs still bound: with a hapair
+    /// peer, keep them and announce at once (advert + gratuitous ARP) instead of leaving the VIP
+    /// on no node for a Master_Down_Interval. A peer that took over meanwhile answers our
+    /// advert at once (split-brain rule), and the election settles in one exchange. Without a
+    /// hapair peer, the RFC start-up (backup) is used and the caller removes the VIPs.
+    pub fn startup_holding(&mut self, now: Instant) -> bool {
+        if self.state != State::Initialize
+            || self.hapair_peer.is_none()
+            || (!self.check_ok && self.cfg.check_weight == 0)
+        {
+            self.startup(now);
+            return false;
+        }
+        self.become_master(now, Reason::KeptAfterRestart);
+        true
     }
 
     pub fn config(&self) -> &InstanceConfig {
@@ -260,6 +351,15 @@ impl Instance {
 
     /// Why the priority is what it is, for the status.
     pub fn priority_reason(&self) -> String {
+        let r = self.priority_reason_check();
+        if self.yielding {
+            format!("{r}; yielded by switchover (not preempting)")
+        } else {
+            r
+        }
+    }
+
+    fn priority_reason_check(&self) -> String {
         let w = self.cfg.check_weight;
         match (self.check_ok, w) {
             (_, _) if self.cfg.priority.get() == 255 => "address owner".into(),
@@ -274,16 +374,12 @@ impl Instance {
     /// RFC 5798 §6.1: Skew_Time = ((256 − Priority) × Master_Adver_Interval) / 256 (v3);
     /// RFC 3768 §6.1: (256 − Priority) / 256 seconds (v2).
     pub fn skew_time(&self) -> Duration {
-        let p = 256 - u64::from(self.effective_priority());
-        match self.cfg.version {
-            Version::V3 => Duration::from_micros(p * u64::from(self.master_adver_cs) * 10_000 / 256),
-            Version::V2 => Duration::from_micros(p * 1_000_000 / 256),
-        }
+        skew_time(self.cfg.version, self.effective_priority(), self.master_adver_cs)
     }
 
     /// RFC 5798 §6.1: Master_Down_Interval = 3 × Master_Adver_Interval + Skew_Time.
     pub fn master_down_interval(&self) -> Duration {
-        3 * cs(self.master_adver_cs) + self.skew_time()
+        master_down_interval(self.cfg.version, self.effective_priority(), self.master_adver_cs)
     }
 
     fn advertisement_interval(&self) -> Duration {
@@ -292,7 +388,7 @@ impl Instance {
 
     /// The earliest time `handle(now, Input::Timeout)` has work to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [self.adver_timer, self.master_down_timer, self.garp_timer].into_iter().flatten().min()
+        [self.adver_timer, self.master_down_timer, self.garp_timer, self.hold_until].into_iter().flatten().min()
     }
 
     /// The next thing to carry out.
@@ -325,6 +421,33 @@ impl Instance {
             }
             Input::Check { ok } => self.check(now, ok),
             Input::Timeout => self.timeout(now),
+            Input::Handover => self.handover(now),
+            Input::Claim => self.yielding = false,
+        }
+    }
+
+    // Make-before-break: resign (priority 0, so the backup takes over: at once when it is
+    // hapair, after its Skew_Time otherwise) but keep the VIPs until its first advert is
+    // heard. Should the peer never take over, our Master_Down_Timer fires and we stay master.
+    fn handover(&mut self, now: Instant) {
+        self.yielding = true;
+        if self.state != State::Master {
+            return;
+        }
+        self.send(0);
+        self.adver_timer = None;
+        self.garp_timer = None;
+        self.garps_left = 0;
+        self.master_adver_cs = self.cfg.advert_interval_cs;
+        let down = self.master_down_interval();
+        self.arm_master_down(now, DownReason::Silence { armed: now }, down);
+        self.hold_until = Some(now + down);
+        self.transition(now, State::Backup, Reason::Handover);
+    }
+
+    fn release(&mut self) {
+        if self.hold_until.take().is_some() {
+            self.actions.push_back(Action::RemoveVips);
         }
     }
 
@@ -348,12 +471,19 @@ impl Instance {
 
     // RFC 5798 §6.4.2/§6.4.3 (Shutdown): a master sends one advert with priority 0 and
     // releases the VIPs; all timers stop; back to Initialize.
+    // With a hapair peer the VIPs are kept until its first advert as master is heard (it takes
+    // over at once on our priority 0), bounded by Master_Down_Interval: make-before-break.
     fn shutdown(&mut self, now: Instant) {
-        if self.state == State::Master {
+        let was_master = self.state == State::Master;
+        if was_master {
             self.send(0);
-            self.actions.push_back(Action::RemoveVips);
         }
         self.stop_timers();
+        if was_master && self.hapair_peer.is_some() {
+            self.hold_until = Some(now + self.master_down_interval());
+        } else if was_master {
+            self.actions.push_back(Action::RemoveVips);
+        }
         if self.state != State::Initialize {
             self.transition(now, State::Initialize, Reason::Shutdown);
         }
@@ -365,8 +495,13 @@ impl Instance {
         }
         self.check_ok = ok;
         if self.cfg.check_weight != 0 {
-            // The new priority goes out with the next advert (master) or shortens/lengthens
-            // the next Master_Down_Interval (backup); no transition by itself.
+            // No transition by itself. A master announces its new priority at once (a hapair
+            // peer then takes over at once; an RFC peer preempts after its Master_Down_Interval);
+            // a backup's next Master_Down_Interval changes.
+            if self.state == State::Master {
+                self.send(self.effective_priority());
+                self.adver_timer = Some(now + self.advertisement_interval());
+            }
             return;
         }
         match (ok, self.state) {
@@ -429,6 +564,10 @@ impl Instance {
             }
             _ => {}
         }
+        // After the state's timers: a Master_Down_Timer firing at the same time keeps the VIPs.
+        if self.hold_until.is_some_and(|t| t <= now) {
+            self.release();
+        }
     }
 
     fn receive(&mut self, now: Instant, src: Ipv4Addr, ttl: u8, checksum: ChecksumMode, a: Advert) {
@@ -450,7 +589,7 @@ impl Instance {
             Transport::Unicast(peer) => src == peer,
             Transport::Multicast => true,
         };
-        if src == self.own || !from_peer {
+        if src == self.own || !from_peer || self.accept_only.is_some_and(|p| p != src) {
             d.source += 1;
             return;
         }
@@ -474,8 +613,39 @@ impl Instance {
         self.counters.adverts_received += 1;
         self.peer_checksum = Some(checksum);
         let ours = self.effective_priority();
+        let from_hapair = self.hapair_peer == Some(src);
+        let previous = self.master_priority.replace(a.priority);
+        // Make-before-break: the new master is heard; release after a short drain.
+        if a.priority > 0 && self.state != State::Master {
+            if let Some(t) = self.hold_until {
+                self.hold_until = Some(t.min(now + HANDOVER_DRAIN));
+            }
+        }
+        let preempt = self.cfg.preempt && !self.yielding;
         match self.state {
             State::Initialize | State::Fault => {}
+            State::Backup if a.priority == 0 && from_hapair => {
+                // The other node of the pair resigned: nobody else could take over (a pair has
+                // one backup), so Skew_Time would only lengthen the gap.
+                self.master_seen = Some(src);
+                self.last_advert = Some(now);
+                self.become_master(now, Reason::PeerResigned { master: src });
+            }
+            State::Backup
+                if from_hapair
+                    && self.cfg.preempt
+                    && self.cfg.preempt_delay.is_zero()
+                    && a.priority < ours
+                    && previous.is_some_and(|p| a.priority < p) =>
+            {
+                // The pair's master just lowered its priority, below ours (its nginx failed):
+                // preempt now rather than after Master_Down_Interval (also after a switchover:
+                // the node we yielded to is failing).
+                self.yielding = false;
+                self.master_seen = Some(src);
+                self.last_advert = Some(now);
+                self.become_master(now, Reason::PeerLowered { master: src, their: a.priority, ours });
+            }
             State::Backup => {
                 if a.priority == 0 {
                     // RFC 5798 §6.4.2: the master resigned; take over after Skew_Time.
@@ -483,7 +653,7 @@ impl Instance {
                     self.arm_master_down(now, DownReason::Resigned { master: src, skew }, skew);
                     self.master_seen = Some(src);
                     self.last_advert = Some(now);
-                } else if !self.cfg.preempt || a.priority >= ours {
+                } else if !preempt || a.priority >= ours {
                     // RFC 5798 §6.4.2: accept the master; v3 learns its interval (RFC 5798
                     // §6.4.2 "Set Master_Adver_Interval to Adver Interval contained in the
                     // ADVERTISEMENT"), then rearm Master_Down_Timer.
@@ -520,9 +690,14 @@ impl Instance {
             }
             State::Master => {
                 if a.priority == 0 {
-                    // RFC 5798 §6.4.3: another master resigned; assert ourselves at once.
+                    // RFC 5798 §6.4.3: another master resigned; assert ourselves at once. When
+                    // it is the hapair peer yielding to us after both were master (a split brain
+                    // or a link healing), clients may still point at it: announce the VIPs too.
                     self.send(ours);
                     self.adver_timer = Some(now + self.advertisement_interval());
+                    if from_hapair {
+                        self.actions.push_back(Action::Garp);
+                    }
                 } else if a.priority > ours || (a.priority == ours && u32::from(src) > u32::from(self.own)) {
                     // RFC 5798 §6.4.3: a better master → backup.
                     if self.cfg.version == Version::V3 {
@@ -535,15 +710,32 @@ impl Instance {
                     self.lower_since = None;
                     let down = self.master_down_interval();
                     self.arm_master_down(now, DownReason::Silence { armed: now }, down);
-                    self.actions.push_back(Action::RemoveVips);
+                    if from_hapair {
+                        // The new master binds the VIPs right after this advert: keep ours for
+                        // a short drain (make-before-break). Clients that followed us must learn
+                        // the winner's address: if its advert reached us first, it never heard
+                        // ours and would not announce itself; our priority 0 makes it do so.
+                        self.hold_until = Some(now + HANDOVER_DRAIN);
+                        self.send(0);
+                    } else {
+                        self.actions.push_back(Action::RemoveVips);
+                    }
                     self.transition(now, State::Backup, Reason::Superseded { master: src, their: a.priority, ours });
+                } else {
+                    // RFC 5798 §6.4.3 discards the advert and lets our next one assert us. Two
+                    // masters met (a split brain heals, or a restarted peer): like keepalived,
+                    // assert at once and announce the VIPs with gratuitous ARP, so that clients
+                    // that followed the loser come back now rather than when their ARP expires.
+                    self.send(ours);
+                    self.adver_timer = Some(now + self.advertisement_interval());
+                    self.actions.push_back(Action::Garp);
                 }
-                // Otherwise discard (RFC 5798 §6.4.3): our next advert asserts us.
             }
         }
     }
 
     fn become_master(&mut self, now: Instant, reason: Reason) {
+        self.hold_until = None;
         self.master_down_timer = None;
         self.lower_since = None;
         self.master_adver_cs = self.cfg.advert_interval_cs;
@@ -594,6 +786,22 @@ impl Instance {
     }
 }
 
+/// RFC 5798 §6.1 (v3): Skew_Time = ((256 − Priority) × Master_Adver_Interval) / 256;
+/// RFC 3768 §6.1 (v2): (256 − Priority) / 256 seconds. Exact to the microsecond (no
+/// centisecond truncation). The one definition: the daemon and `verify`'s bounds use it.
+pub fn skew_time(version: Version, priority: u8, master_adver_cs: u16) -> Duration {
+    let p = 256 - u64::from(priority);
+    match version {
+        Version::V3 => Duration::from_micros(p * u64::from(master_adver_cs) * 10_000 / 256),
+        Version::V2 => Duration::from_micros(p * 1_000_000 / 256),
+    }
+}
+
+/// RFC 5798 §6.1: Master_Down_Interval = 3 × Master_Adver_Interval + Skew_Time.
+pub fn master_down_interval(version: Version, priority: u8, master_adver_cs: u16) -> Duration {
+    3 * cs(master_adver_cs) + skew_time(version, priority, master_adver_cs)
+}
+
 fn cs(c: u16) -> Duration {
     Duration::from_millis(u64::from(c) * 10)
 }
@@ -615,6 +823,24 @@ impl CheckTracker {
     }
     pub fn ok(&self) -> bool {
         self.ok
+    }
+    /// New fall/rise (a reload) keeping the current state: a failing check stays failing until
+    /// `rise` successes, so instances in FAULT do get their "passed" event.
+    pub fn reconfigured(&self, fall: u32, rise: u32) -> CheckTracker {
+        CheckTracker {
+            fall: fall.max(1),
+            rise: rise.max(1),
+            ok: self.ok,
+            run: 0,
+            consecutive_failures: self.consecutive_failures,
+        }
+    }
+    /// An event (nginx's master process exited) fails the check at once, without `fall`.
+    /// Returns true when the state changed.
+    pub fn fail_now(&mut self) -> bool {
+        self.consecutive_failures += 1;
+        self.run = 0;
+        std::mem::replace(&mut self.ok, false)
     }
     /// Record one result; returns the new state when it changed.
     pub fn record(&mut self, success: bool) -> Option<bool> {

@@ -3,10 +3,12 @@
 
 pub mod check;
 pub mod config;
+pub mod control;
 pub mod daemon;
 pub mod fsm;
 pub mod monitoring;
 pub mod net;
 pub mod packet;
+pub mod pidfd;
 pub mod status;
 pub mod vip;

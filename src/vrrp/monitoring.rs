@@ -119,7 +119,10 @@ impl Scrape {
             }
             None => None,
         };
-        let drill = std::fs::read(&self.drill_file).ok().and_then(|b| serde_json::from_slice::<Drill>(&b).ok());
+        // Capped like every file hapair reads (docs/limits.md): a drill record is a few hundred bytes.
+        let drill = crate::input::read_capped(&self.drill_file, crate::input::STATUS_FILE_CAP)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Drill>(&b).ok());
         render(self, &link, nginx.as_ref().map(|r| r.as_deref().map_err(String::as_str)), drill.as_ref())
     }
 }

@@ -1,7 +1,7 @@
 //! VIPs on the interface, through rtnetlink. Every VIP the daemon adds carries its label
 //! (`eth0:hapair`), so a restarted daemon finds and removes what a killed one left behind.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use futures::TryStreamExt;
 use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
@@ -41,12 +41,34 @@ impl Vips {
         Ok(removed)
     }
 
-    /// Remove every address carrying our label (left behind by a daemon killed with SIGKILL).
-    pub async fn remove_stale(&self) -> Result<Vec<String>, String> {
+    /// The addresses carrying our label (left by an earlier run), with their prefix length.
+    pub async fn labelled(&self) -> Result<Vec<(Ipv4Addr, u8)>, String> {
+        Ok(self
+            .list()
+            .await?
+            .iter()
+            .filter(|m| self.ours(m))
+            .filter_map(|m| {
+                m.attributes.iter().find_map(|a| match a {
+                    AddressAttribute::Local(IpAddr::V4(a)) => Some((*a, m.header.prefix_len)),
+                    _ => None,
+                })
+            })
+            .collect())
+    }
+
+    fn ours(&self, m: &AddressMessage) -> bool {
+        m.attributes.iter().any(|a| matches!(a, AddressAttribute::Label(l) if *l == self.label))
+    }
+
+    /// Remove every address carrying our label (left behind by a daemon killed with SIGKILL),
+    /// except those in `keep`.
+    pub async fn remove_stale(&self, keep: &[Ipv4Addr]) -> Result<Vec<String>, String> {
         let mut gone = Vec::new();
         for m in self.list().await? {
-            let ours = m.attributes.iter().any(|a| matches!(a, AddressAttribute::Label(l) if *l == self.label));
-            if !ours {
+            let kept =
+                m.attributes.iter().any(|a| matches!(a, AddressAttribute::Local(IpAddr::V4(x)) if keep.contains(x)));
+            if !self.ours(&m) || kept {
                 continue;
             }
             let addr = m.attributes.iter().find_map(|a| match a {
