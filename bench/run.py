@@ -260,6 +260,26 @@ def report(results):
     return "\n".join(lines)
 
 
+def keep_other_sections(text):
+    """`text` plus the sections of the current results.md this script does not write (other
+    benches append their own: bench/failover_client.py, advert_stress.sh, fuzz.sh)."""
+    try:
+        old = (ROOT / "bench" / "results.md").read_text()
+    except OSError:
+        return text
+    ours = {l for l in text.splitlines() if l.startswith("## ")}
+    kept = []
+    for part in re.split(r"(?m)^(?=## |<!-- failover-client:begin)", old)[1:]:
+        head = part.splitlines()[0]
+        if head.startswith("<!--"):
+            head = next((l for l in part.splitlines() if l.startswith("## ")), head)
+        if head.startswith("## Where the time goes"):
+            continue  # superseded by bench/scale-analysis.md
+        if head not in ours:
+            kept.append(part.rstrip())
+    return "\n\n".join([text.rstrip()] + kept)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
@@ -292,7 +312,7 @@ def main():
         lab_down("bdeploy"); lab_down("bscale")
         shutil.rmtree(work, ignore_errors=True)
     (ROOT / "bench" / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    (ROOT / "bench" / "results.md").write_text(report(results) + "\n")
+    (ROOT / "bench" / "results.md").write_text(keep_other_sections(report(results)) + "\n")
     print(report(results))
 
 
