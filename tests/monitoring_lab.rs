@@ -112,24 +112,37 @@ impl Prometheus {
 
     /// Wait until the alert fires, having seen it pending first; bounded.
     fn pending_then_firing(&self, name: &str, labels: &[(&str, &str)], within: Duration) {
+        self.all_pending_then_firing(&[(name, labels)], within);
+    }
+
+    /// Wait until every one of `alerts` fires, each seen pending first; watched together, since
+    /// alerts raised by one breakage go pending at the same moment. Bounded.
+    fn all_pending_then_firing(&self, alerts: &[(&str, &[(&str, &str)])], within: Duration) {
         let deadline = Instant::now() + within;
-        let mut seen = Vec::<String>::new();
+        let mut seen = vec![Vec::<String>::new(); alerts.len()];
         loop {
-            let s = self.state_of(name, labels).unwrap_or_else(|| "inactive".into());
-            if seen.last() != Some(&s) {
-                seen.push(s.clone());
+            for ((name, labels), seen) in alerts.iter().zip(seen.iter_mut()) {
+                let s = self.state_of(name, labels).unwrap_or_else(|| "inactive".into());
+                if seen.last() != Some(&s) {
+                    seen.push(s);
+                }
             }
-            if s == "firing" {
+            if seen.iter().all(|s| s.last().map(String::as_str) == Some("firing")) {
                 break;
             }
             assert!(
                 Instant::now() < deadline,
-                "{name} {labels:?} did not fire within {within:?}; states seen: {seen:?}; alerts now: {:?}",
+                "{alerts:?} did not all fire within {within:?}; states seen: {seen:?}; alerts now: {:?}",
                 self.alerts()
             );
             std::thread::sleep(Duration::from_millis(250));
         }
-        assert!(seen.iter().any(|s| s == "pending"), "{name} {labels:?} fired without being pending first: {seen:?}");
+        for ((name, labels), seen) in alerts.iter().zip(&seen) {
+            assert!(
+                seen.iter().any(|s| s == "pending"),
+                "{name} {labels:?} fired without being pending first: {seen:?}"
+            );
+        }
     }
 
     fn resolves(&self, name: &str, labels: &[(&str, &str)], within: Duration) {
@@ -378,8 +391,10 @@ fn prometheus_alerts_fire_and_resolve_on_a_lab_pair() {
 
     // 2. nginx stopped on node1: the check fails and nginx's numbers stop.
     lab.exec_ok("node1", &["systemctl", "stop", "nginx"]);
-    prom.pending_then_firing("HapairNginxDown", &[("node", "node1")], Duration::from_secs(30));
-    prom.pending_then_firing("HapairCheckFailing", &[("node", "node1")], Duration::from_secs(30));
+    prom.all_pending_then_firing(
+        &[("HapairNginxDown", &[("node", "node1")]), ("HapairCheckFailing", &[("node", "node1")])],
+        Duration::from_secs(30),
+    );
     lab.exec_ok("node1", &["systemctl", "start", "nginx"]);
     prom.resolves("HapairNginxDown", &[("node", "node1")], Duration::from_secs(30));
     prom.resolves("HapairCheckFailing", &[("node", "node1")], Duration::from_secs(30));
