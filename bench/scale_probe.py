@@ -2,6 +2,15 @@
 """Where the time of a no-op `apply` / `plan` goes on many pairs (issue 16, "Many pairs").
 
   python3 bench/scale_probe.py [--pairs 8] [--runs 3] [--keep]
+  python3 bench/scale_probe.py --cpu [--pairs 8] [--runs 5] [--reuse] [--keep] [--gap 0]
+
+`--cpu` measures CPU only (what a loaded, shared machine does not inflate): per no-op `plan`
+and `apply`, the CPU of hapair and its ssh processes (getrusage) and of the lab hosts (their
+cgroups' cpu.stat, minus what the idle hosts burn in the same wall time: daemons' adverts and
+checks), each divided by the number of hosts; plus the facts script alone, 20 times in one SSH
+session on one host. `--reuse` keeps an existing lab of that name (converged by the first
+apply); `--gap S` waits S seconds between runs (11 or more: each run's logins start a new
+`systemd --user` on every host, as the first run after a pause does).
 
 Brings up 2 x PAIRS lab hosts, converges them once, then measures with the release binary:
   - no-op `apply` and `plan` wall time, with `--forks` = PAIRS and with the default (10);
@@ -86,18 +95,103 @@ def timeline(inv, forks):
     return rows, marks.get("_plan", {}).get("t", 0), end
 
 
+def idle_rate(lab, seconds=3.0):
+    """Host CPU seconds per wall second the lab burns with nothing asked of it."""
+    h0, t0 = host_cpu(lab), time.monotonic()
+    time.sleep(seconds)
+    return (host_cpu(lab) - h0) / (time.monotonic() - t0)
+
+
+def facts_script_argv(inv):
+    """The facts script and its arguments as hapair sends them to node1 (`HAPAIR_DEBUG_FACTS_ARGV`
+    is not a thing: the role layout is mirrored here, like `main` does for the timeline)."""
+    src = (ROOT / "src" / "observe" / "mod.rs").read_text()
+    script = re.search(r'pub const SCRIPT: &str = r#"(.*?)"#;', src, re.S).group(1)
+    args = ["b:/usr/local/sbin/hapair", "f:/etc/hapair/vrrpd.yml", "f:/etc/systemd/system/hapair-vrrpd.service",
+            "f:/etc/nginx/sites-enabled/default", "f:/etc/nginx/conf.d/hapair.conf", "f:/var/lib/hapair/firewalld-owned",
+            "p:nginx", "p:nginx-light", "p:nginx-core", "p:nginx-full", "p:nginx-extras",
+            "s:hapair-vrrpd.service", "s:nginx.service"]
+    return script, args
+
+
+def cpu_mode(a, name, inv, work):
+    P, H = a.pairs, 2 * a.pairs
+    if not (a.reuse and inv.exists()):
+        sh([BIN, "lab", "down", "--name", name], check=False)
+        sh([BIN, "lab", "up", "--name", name, "--nodes", H, "--out", inv])
+    timed([BIN, "apply", "-i", inv, "--yes", "--forks", P])  # converge (a no-op when reused)
+    rate = idle_rate(name)
+    rows = {}
+    for label, argv in [("plan no-op", [BIN, "plan", "-i", inv, "--forks", P]),
+                        ("apply no-op", [BIN, "apply", "-i", inv, "--yes", "--forks", P])]:
+        xs = []
+        for _ in range(a.runs):
+            if a.gap:
+                time.sleep(a.gap)
+            h0 = host_cpu(name)
+            w, c = timed(argv)
+            hc = host_cpu(name) - h0 - rate * w
+            xs.append((w, c / H, hc / H, (c + hc) / H, os.getloadavg()[0]))
+        rows[label] = xs
+    # The facts script alone: 20 times in one SSH session on node1 (its cgroup only).
+    text = inv.read_text()
+    addr = re.findall(r"address: (10\.77\.\d+\.\d+)\n", text)[0]
+    key, kh = inv.with_suffix(".key"), inv.with_suffix(".known_hosts")
+    script, args = facts_script_argv(inv)
+    quoted = " ".join("'" + x.replace("'", "'\\''") + "'" for x in ["eth0"] + args)
+    loop = f"i=0; while [ $i -lt 20 ]; do i=$((i+1)); sh -c \"$S\" hapair-facts {quoted} >/dev/null; done"
+    node1 = Path("/sys/fs/cgroup/unified/hapair-lab") / f"{name}-node1" / "cpu.stat"
+
+    def one_host():
+        return int(re.search(r"usage_usec (\d+)", node1.read_text()).group(1)) / 1e6
+
+    facts = []
+    for _ in range(3):
+        h0, t0 = one_host(), time.monotonic()
+        r = subprocess.run(["ssh", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", f"UserKnownHostsFile={kh}",
+                            "-i", str(key), f"root@{addr}", f"S=$(cat); {loop}"], input=script, text=True,
+                           capture_output=True)
+        if r.returncode != 0:
+            sys.exit(f"probe: facts loop failed: {r.stderr}")
+        dt = time.monotonic() - t0
+        facts.append((one_host() - h0 - rate / H * dt) / 20)
+    print(f"## CPU of a no-op run: {P} pairs ({H} hosts), release build, {a.runs} runs each"
+          + (f", {a.gap:.0f} s apart" if a.gap else ", back to back") + "\n")
+    print(f"Idle lab: {rate * 1000 / H:.1f} ms of host CPU per host per second (subtracted below).\n")
+    print("| run | wall | hapair + ssh, per host | hosts, per host | total per host | load |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for k, xs in rows.items():
+        cells = []
+        for i in range(4):
+            v = [x[i] for x in xs]
+            unit, f = ("s", 1) if i == 0 else ("ms", 1000)
+            cells.append(f"{med(v) * f:.2f} {unit} ({min(v) * f:.2f}–{max(v) * f:.2f})" if i == 0
+                         else f"{med(v) * f:.0f} ms ({min(v) * f:.0f}–{max(v) * f:.0f})")
+        print(f"| {k} | " + " | ".join(cells) + f" | {med([x[4] for x in xs]):.1f} |")
+    print(f"\nThe facts script alone on one host (20 runs in one SSH session, cgroup CPU): "
+          f"{med(facts) * 1000:.1f} ms per run ({min(facts) * 1000:.1f}–{max(facts) * 1000:.1f}).")
+    if not a.keep:
+        sh([BIN, "lab", "down", "--name", name], check=False)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--pairs", type=int, default=8)
-    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--runs", type=int, default=None, help="runs per figure (3; 5 with --cpu)")
     ap.add_argument("--keep", action="store_true", help="leave the lab up")
+    ap.add_argument("--cpu", action="store_true", help="CPU time per host only (see above)")
+    ap.add_argument("--reuse", action="store_true", help="with --cpu: use the lab if it is up")
+    ap.add_argument("--gap", type=float, default=0, help="with --cpu: seconds between runs")
     a = ap.parse_args()
+    a.runs = a.runs or (5 if a.cpu else 3)
     if not BIN.exists():
         sys.exit("probe: build the release binary first: cargo build --release")
     name = os.environ.get("HAPAIR_TEST_LAB_PREFIX", "") + "scale"
     work = Path("/var/tmp/hapair-scale-probe")
     work.mkdir(parents=True, exist_ok=True)
     inv = work / f"{name}.yml"
+    if a.cpu:
+        return cpu_mode(a, name, inv, work)
     sh([BIN, "lab", "down", "--name", name], check=False)
     t = time.monotonic()
     sh([BIN, "lab", "up", "--name", name, "--nodes", 2 * a.pairs, "--out", inv])

@@ -134,7 +134,8 @@ pub async fn execute(inv: &Inventory, survey: &Survey, opts: &Options, builds: &
 const BINARY_SWAP_SCRIPT: &str = r#"
 # hapair binary swap: prove the staged binary runs on this node (`--version` is this hapair, and
 # it accepts the config it validates, given on stdin) before it replaces the old one; then record
-# its hash with its size and mtime, so facts need not hash it.
+# its hash with its size and mtime, and the version it printed, so facts need neither hash nor
+# run it.
 # Args: STAGED TARGET VERSION SHA256 SIDECAR [CHECK ARGV...]
 set -u
 s=$1 p=$2 v=$3 sum=$4 side=$5
@@ -151,7 +152,7 @@ fi
 mv -f -- "$s" "$p" || fail "cannot replace $p"
 st=$(stat -c '%s %Y' -- "$p") || exit 1
 mkdir -p -- "$(dirname -- "$side")" || exit 1
-printf '%s %s\n' "$sum" "$st" > "$side"
+printf '%s %s\n%s\n' "$sum" "$st" "$got" > "$side"
 "#;
 
 const SWAP_SCRIPT: &str = r#"

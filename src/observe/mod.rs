@@ -1,7 +1,8 @@
 //! Facts: everything a plan needs about one node, gathered in ONE round trip by a fixed,
 //! reviewed POSIX sh script. Variable parts (interface, paths, packages, units) travel as
 //! positional arguments, never spliced into the script. The output is line-oriented
-//! (`TAG<TAB>FIELDS...`); file contents follow a `content` line as raw bytes of a stated length.
+//! (`TAG<TAB>FIELDS...`); file contents follow a `contents` line as raw bytes, back to back, of
+//! the lengths stated before by `queued` lines.
 
 use std::collections::BTreeMap;
 
@@ -13,9 +14,12 @@ use crate::transport::{self, Host};
 /// `f:PATH` (stat, hash, content), `b:PATH` (the hapair binary: hash via sidecar, version),
 /// `p:PKG`, `s:UNIT`.
 pub const SCRIPT: &str = r#"
+# Every process this starts costs the node CPU (~1 ms a fork and exec, ~5 ms a busctl), and a
+# no-op run on many nodes is mostly this: shell builtins and files read directly where they
+# answer the same, one stat and one cat for all files, one D-Bus call per question.
 set -u
 iface=$1; shift
-tab=$(printf '\t')
+tab='	'
 nl='
 '
 if [ -r /etc/os-release ]; then
@@ -33,7 +37,9 @@ if [ -r /sys/fs/selinux/enforce ]; then
 fi
 if [ -d /run/systemd/system ]; then printf 'init\tsystemd\n'; else printf 'init\tother\n'; fi
 # What a daemon build must match: architecture and C library (name and version).
-printf 'platform\t%s\t%s\n' "$(uname -m 2>/dev/null)" "$(uname -r 2>/dev/null)"
+k=
+[ -r /proc/sys/kernel/osrelease ] && read -r k </proc/sys/kernel/osrelease
+printf 'platform\t%s\t%s\n' "$(uname -m 2>/dev/null)" "$k"
 if v=$(getconf GNU_LIBC_VERSION 2>/dev/null) && [ -n "$v" ]; then printf 'libc\tglibc\t%s\n' "${v##* }"
 else
   v=
@@ -43,42 +49,58 @@ else
   if [ -n "$v" ]; then printf 'libc\tmusl\t%s\n' "$v"; else printf 'libc\tunknown\t\n'; fi
 fi
 # firewall-cmd is slow (python + D-Bus): both listings run in the background meanwhile.
-fw=
+fw= fwpk=
 if command -v firewall-cmd >/dev/null 2>&1; then
   printf 'fwinstalled\n'
+  fwpk=1
   fwb= fwd=
   while IFS='=' read -r k v; do
     case $k in FirewallBackend) fwb=$v ;; DefaultZone) fwd=$v ;; esac
   done 2>/dev/null </etc/firewalld/firewalld.conf
   # D-Bus straight to firewalld: milliseconds, where firewall-cmd costs a python start. Every
-  # busctl costs a process start on the node, so as few calls as firewalld allows. The version
-  # answers only while firewalld runs (no D-Bus activation); busctl older than systemd 240
-  # (CentOS 7) has no --json: firewall-cmd below instead.
-  fwv=
+  # busctl costs a process start on the node, so one call per question: the zone of the
+  # interface comes first, and an answer at all says firewalld runs (--auto-start=no: asking
+  # never starts it). Its version comes from the package database, read below anyway.
+  # busctl older than systemd 240 (CentOS 7) has no --json: firewall-cmd below instead.
+  a=
   if command -v busctl >/dev/null 2>&1; then
-    fwv=$(busctl --auto-start=no --json=short get-property org.fedoraproject.FirewallD1 \
-      /org/fedoraproject/FirewallD1 org.fedoraproject.FirewallD1 version 2>/dev/null)
-    case $fwv in '{"type":"s","data":"'*'"}') fwv=${fwv#*'"data":"'}; fwv=${fwv%'"}'} ;; *) fwv= ;; esac
+    fwc() { busctl --auto-start=no --json=short call org.fedoraproject.FirewallD1 "$@" 2>/dev/null; }
+    a=$(fwc /org/fedoraproject/FirewallD1 org.fedoraproject.FirewallD1.zone getZoneOfInterface s "$iface") || a=
   fi
-  if [ -n "$fwv" ]; then
-    printf 'fwrunning\n'
-    printf 'fwinfo\t%s\t%s\tdbus\n' "$fwv" "${fwb:-nftables}"
-    fwc() { busctl --auto-start=no --json=short call org.fedoraproject.FirewallD1 "$@"; }
-    # A string or object path answer, into $r (empty when it is not one).
-    fwstr() {
-      case $1 in
-      '{"type":"'[so]'","data":["'*'"]}') r=${1#*'"data":["'}; r=${r%'"]}'}; case $r in *'"'*) r= ;; esac ;;
+  # A string or object path answer, into $r (empty when it is not one).
+  fwstr() {
+    case $1 in
+    '{"type":"'[so]'","data":["'*'"]}') r=${1#*'"data":["'}; r=${r%'"]}'}; case $r in *'"'*) r= ;; esac ;;
+    *) r= ;;
+    esac
+  }
+  # The same question (OBJECT INTERFACE METHOD [STRING]) with a name or path for an answer:
+  # dbus-send where the node has it (half a busctl's cost), its plain answer read here. Zone
+  # names and object paths hold neither quotes nor newlines; anything else is no answer.
+  fwq() {
+    if command -v dbus-send >/dev/null 2>&1; then
+      r=$(dbus-send --system --print-reply --dest=org.fedoraproject.FirewallD1 "$1" "$2.$3" ${4+"string:$4"} 2>/dev/null) || r=
+      r=${r#*"$nl"}
+      case $r in
+      '   string "'*'"'|'   object path "'*'"') r=${r#*'"'}; r=${r%'"'}; case $r in ''|*[!A-Za-z0-9_/.-]*) r= ;; esac ;;
       *) r= ;;
       esac
-    }
-    fwstr "$(fwc /org/fedoraproject/FirewallD1 org.fedoraproject.FirewallD1.zone getZoneOfInterface s "$iface")"
-    [ -n "$r" ] || fwstr "$(fwc /org/fedoraproject/FirewallD1 org.fedoraproject.FirewallD1 getDefaultZone)"
+    elif [ $# -eq 4 ]; then fwstr "$(fwc "$1" "$2" "$3" s "$4")"
+    else fwstr "$(fwc "$1" "$2" "$3")"
+    fi
+  }
+  case $a in '{"type":"s","data":["'*) ;; *) a= ;; esac
+  if [ -n "$a" ]; then
+    printf 'fwrunning\n'
+    printf 'fwinfo\t\t%s\tdbus\n' "${fwb:-nftables}"
+    fwstr "$a"
+    [ -n "$r" ] || fwq /org/fedoraproject/FirewallD1 org.fedoraproject.FirewallD1 getDefaultZone
     z=$r
     printf 'fwzone\t%s\n' "$z"
-    # firewalld 0.9 and later: all of a zone's settings in one answer, runtime and permanent.
-    rt=
-    case $fwv in 0.[0-8]|0.[0-8].*) ;; *) rt=$(fwc /org/fedoraproject/FirewallD1 org.fedoraproject.FirewallD1.zone getZoneSettings2 s "$z" 2>/dev/null) ;; esac
-    fwstr "$(fwc /org/fedoraproject/FirewallD1/config org.fedoraproject.FirewallD1.config getZoneByName s "$z")"
+    # firewalld 0.9 and later: all of a zone's settings in one answer, runtime and permanent;
+    # older ones have no getZoneSettings2 (the call fails): one call per list instead.
+    rt=$(fwc /org/fedoraproject/FirewallD1 org.fedoraproject.FirewallD1.zone getZoneSettings2 s "$z") || rt=
+    fwq /org/fedoraproject/FirewallD1/config org.fedoraproject.FirewallD1.config getZoneByName "$z"
     o=$r
     if [ -n "$rt" ]; then
       printf 'fwjson\trt-zone\t%s\n' "$rt"
@@ -99,61 +121,106 @@ if command -v firewall-cmd >/dev/null 2>&1; then
   fi
   printf 'fwdefault\t%s\n' "${fwd:-public}"
 fi
-ip -o -4 addr show 2>/dev/null | while read -r _ dev _ cidr _; do
-  printf 'addr\t%s\t%s\n' "$dev" "$cidr"
-done
+while read -r _ dev _ cidr _; do
+  [ -n "$cidr" ] && printf 'addr\t%s\t%s\n' "$dev" "$cidr"
+done <<EOF
+$(ip -o -4 addr show 2>/dev/null)
+EOF
 set -f  # package and unit lists below are split on spaces, never globbed
-pk= un=
+pk= un= fwask=
 for a in "$@"; do
   case $a in
   f:*)
+    # Regular files are read together below; the rest is said here.
     p=${a#f:}
     if [ -L "$p" ] && [ ! -e "$p" ]; then printf 'file\t%s\tdangling\n' "$p"
-    elif [ -f "$p" ]; then
-      kind=file; [ -L "$p" ] && kind=link
-      st=$(stat -L -c '%a %U %G %s' -- "$p")
-      # The parser hashes the content itself: no sha256sum per file.
-      printf 'file\t%s\t%s\t-\t%s\n' "$p" "$kind" "$st"
-      printf 'content\t%s\t%s\n' "$p" "${st##* }"
-      cat -- "$p"; printf '\n'
+    elif [ -f "$p" ]; then :
     elif [ -d "$p" ]; then printf 'dir\t%s\t%s\n' "$p" "$(stat -c '%a %U %G' -- "$p")"
     elif [ -e "$p" ]; then printf 'file\t%s\tother\n' "$p"
     else printf 'nofile\t%s\n' "$p"; fi ;;
-  b:*)
-    p=${a#b:}
-    if [ -f "$p" ]; then
-      st=$(stat -c '%s %Y' -- "$p")
-      side=
-      [ -r /var/lib/hapair/binary.sha256 ] && read -r side </var/lib/hapair/binary.sha256
-      case $side in
-      *" $st") sum=${side%% *} ;;
-      *) sum=$(sha256sum < "$p"); sum=${sum%% *} ;;
-      esac
-      v=$("$p" --version 2>/dev/null)
-      v=${v%%"$nl"*}  # the first line
-      printf 'binary\t%s\t%s\n' "$sum" "$v"
-    fi ;;
-  p:*) case ${a#p:} in *[!a-z0-9.+-]*|'') ;; *) pk="$pk ${a#p:}" ;; esac ;;
+  p:*)
+    case ${a#p:} in *[!a-z0-9.+-]*|'') ;; *) pk="$pk ${a#p:}" ;; esac
+    [ "$a" = p:firewalld ] && fwask=1 ;;
   s:*) case ${a#s:} in *[!A-Za-z0-9@._-]*|'') ;; *) un="$un ${a#s:}" ;; esac ;;
   esac
 done
+# Every regular file (and the hapair binary, last) in one stat, then every content in one cat:
+# `queued` lines give each file's length, the bytes follow a `contents` line back to back.
+files() {
+  b=
+  for a in "$@"; do
+    shift
+    case $a in
+    f:*) [ -f "${a#f:}" ] && set -- "$@" "${a#f:}" ;;
+    b:*) [ -f "${a#b:}" ] && b=${a#b:} ;;
+    esac
+  done
+  [ -n "$b" ] && set -- "$@" "$b"
+  [ $# -gt 0 ] || return 0
+  if ! st=$(stat -L -c '%a %U %G %s %Y' -- "$@" 2>/dev/null); then
+    # One of them went away meanwhile: each alone, to say which.
+    st=
+    for p in "$@"; do l=$(stat -L -c '%a %U %G %s %Y' -- "$p" 2>/dev/null) || l=gone; st=$st$l$nl; done
+  fi
+  st=$st$nl
+  q= n=$# i=0
+  for p in "$@"; do
+    shift
+    i=$((i + 1))
+    l=${st%%"$nl"*}; st=${st#*"$nl"}
+    if [ -n "$b" ] && [ $i -eq $n ]; then
+      [ "$l" = gone ] && continue
+      side= sv=
+      [ -r /var/lib/hapair/binary.sha256 ] && { read -r side; read -r sv; } </var/lib/hapair/binary.sha256
+      # The sidecar written at upload: hash, size and mtime, then the version it printed.
+      case $side in
+      *" ${l#* * * }") sum=${side%% *} ;;
+      *) sum=$(sha256sum < "$p"); sum=${sum%% *}; sv= ;;
+      esac
+      if [ -z "$sv" ]; then v=$("$p" --version 2>/dev/null); sv=${v%%"$nl"*}; fi
+      printf 'binary\t%s\t%s\n' "$sum" "$sv"
+    elif [ "$l" = gone ]; then printf 'nofile\t%s\n' "$p"
+    else
+      kind=file; [ -L "$p" ] && kind=link
+      l=${l% *}  # without the mtime
+      # The parser hashes the content itself: no sha256sum per file.
+      printf 'file\t%s\t%s\t-\t%s\n' "$p" "$kind" "$l"
+      q="$q${q:+$nl}queued$tab$p$tab${l##* }"
+      set -- "$@" "$p"
+    fi
+  done
+  if [ $# -gt 0 ]; then
+    printf '%s\ncontents\n' "$q"
+    cat -- "$@"; printf '\n'
+  fi
+}
+files "$@"
+if [ -n "$fwpk" ] && [ -z "$fwask" ]; then pk="$pk firewalld"; fi
 if [ -n "$pk" ]; then
+  # firewalld's version (`fwpkg`) whether or not its package was asked about.
   if command -v dpkg-query >/dev/null 2>&1; then
-    dpkg-query -W -f='${db:Status-Abbrev}\t${Package}\t${Version}\n' -- $pk 2>/dev/null |
     while IFS="$tab" read -r st n v; do
-      case $st in ii*|hi*) printf 'pkg\t%s\t%s\n' "$n" "$v" ;; esac
-    done
+      case $st in ii*|hi*) ;; *) continue ;; esac
+      if [ "$n" = firewalld ] && [ -n "$fwpk" ]; then printf 'fwpkg\t%s\n' "$v"; [ -n "$fwask" ] || continue; fi
+      printf 'pkg\t%s\t%s\n' "$n" "$v"
+    done <<EOF
+$(dpkg-query -W -f='${db:Status-Abbrev}\t${Package}\t${Version}\n' -- $pk 2>/dev/null)
+EOF
   elif command -v rpm >/dev/null 2>&1; then
     for n in $pk; do
-      r=$(rpm -q --qf '%{VERSION}-%{RELEASE}' -- "$n" 2>/dev/null) && printf 'pkg\t%s\t%s\n' "$n" "$r"
+      r=$(rpm -q --qf '%{VERSION}-%{RELEASE}' -- "$n" 2>/dev/null) || continue
+      if [ "$n" = firewalld ] && [ -n "$fwpk" ]; then printf 'fwpkg\t%s\n' "$r"; [ -n "$fwask" ] || continue; fi
+      printf 'pkg\t%s\t%s\n' "$n" "$r"
     done
   fi
 fi
 if [ -n "$un" ]; then
   # One block per unit, in argument order, separated by empty lines.
   printf 'svcunits\t%s\n' "${un# }"
-  systemctl show -p LoadState,ActiveState,UnitFileState,MainPID,NRestarts -- $un 2>/dev/null |
-  while IFS= read -r l; do printf 'svc\t%s\n' "$l"; done
+  s=$(systemctl show -p LoadState,ActiveState,UnitFileState,MainPID,NRestarts -- $un 2>/dev/null)
+  [ -z "$s" ] || while IFS= read -r l; do printf 'svc\t%s\n' "$l"; done <<EOF
+$s
+EOF
 fi
 if [ -n "$fw" ]; then
   wait
@@ -376,6 +443,7 @@ fn parse_unchecked(out: &[u8]) -> Result<Facts, ParseError> {
     let mut perm_lines = Vec::new();
     let mut units: Vec<String> = Vec::new();
     let mut unit_idx = 0usize;
+    let mut queued: Vec<(String, usize)> = Vec::new();
     while let Some(raw) = take_line(&mut buf) {
         let line = String::from_utf8_lossy(raw);
         let fields: Vec<&str> = line.split('\t').collect();
@@ -400,9 +468,19 @@ fn parse_unchecked(out: &[u8]) -> Result<Facts, ParseError> {
             ["fwrunning"] => f.firewall.running = true,
             ["fwdefault", z] => f.firewall.default_zone = z.to_string(),
             ["fwinfo", version, backend, via] => {
-                f.firewall.version = version.to_string();
+                if !version.is_empty() {
+                    f.firewall.version = version.to_string();
+                }
                 f.firewall.backend = backend.to_string();
                 f.firewall.via = via.to_string();
+            }
+            // firewalld's package version (`1.3.3-1`, `1:1.3.4-7.el9`), when firewalld itself did
+            // not say (D-Bus): the upstream part.
+            ["fwpkg", v] => {
+                if f.firewall.version.is_empty() {
+                    let v = v.split_once(':').map_or(*v, |(_, v)| v);
+                    f.firewall.version = v.rsplit_once('-').map_or(v, |(v, _)| v).to_string();
+                }
             }
             ["addr", dev, cidr] => f.addresses.push((dev.to_string(), cidr.to_string())),
             ["file", path, "dangling"] | ["file", path, "other"] => {
@@ -453,6 +531,34 @@ fn parse_unchecked(out: &[u8]) -> Result<Facts, ParseError> {
                         ff.content = content;
                     }
                     None => return Err(ParseError(format!("content of unknown file `{path}`"))),
+                }
+            }
+            ["queued", path, len] => {
+                let len: usize = len.parse().map_err(|_| ParseError(format!("bad length `{len}` for `{path}`")))?;
+                if queued.len() >= FACTS_MAX_ITEMS {
+                    return Err(ParseError(format!("more than {FACTS_MAX_ITEMS} file contents")));
+                }
+                queued.push((path.to_string(), len));
+            }
+            ["contents"] => {
+                // Every queued file's bytes, back to back, then a newline. Lengths come from the
+                // node: summed with overflow checks, then checked against what arrived.
+                let total = queued.iter().try_fold(0usize, |t, (_, n)| t.checked_add(*n));
+                let Some(total) = total.filter(|t| *t < buf.len() && buf[*t] == b'\n') else {
+                    return Err(ParseError("a file changed while it was read; run again".into()));
+                };
+                let (mut data, rest) = buf.split_at(total);
+                buf = &rest[1..];
+                for (path, len) in queued.drain(..) {
+                    let (content, more) = data.split_at(len);
+                    data = more;
+                    match f.files.get_mut(&path) {
+                        Some(ff) => {
+                            ff.sha256 = sha256_hex(content);
+                            ff.content = content.to_vec();
+                        }
+                        None => return Err(ParseError(format!("content of unknown file `{path}`"))),
+                    }
                 }
             }
             ["dir", path, st] => {
@@ -512,7 +618,7 @@ fn parse_unchecked(out: &[u8]) -> Result<Facts, ParseError> {
             _ => return Err(ParseError(format!("unknown line `{}`", line.trim_end()))),
         }
     }
-    if !ended {
+    if !ended || !queued.is_empty() {
         return Err(ParseError("the script stopped before its end marker".into()));
     }
     f.firewall.runtime.extend(parse_zones(&rt_lines));
@@ -736,28 +842,91 @@ fwjson\tperm-zone\t{\"type\":\"a{sv}\",\"data\":[{\"target\":{\"type\":\"s\",\"d
         std::fs::create_dir_all(&dir).expect("mkdir");
         let file = dir.join("a.conf");
         std::fs::write(&file, b"line one\n\tline\ttwo\nno newline").expect("write");
+        // More files, read by the same stat and cat: empty, a symlink, a name with a space, a
+        // directory, a dangling link; and a binary that says its version.
+        let empty = dir.join("empty");
+        std::fs::write(&empty, b"").expect("write");
+        let spaced = dir.join("b c.conf");
+        std::fs::write(&spaced, b"\n\n").expect("write");
+        let link = dir.join("link");
+        let dangling = dir.join("dangling");
+        let _ = std::fs::remove_file(&link);
+        let _ = std::fs::remove_file(&dangling);
+        std::os::unix::fs::symlink(&file, &link).expect("symlink");
+        std::os::unix::fs::symlink(dir.join("nowhere"), &dangling).expect("symlink");
+        let bin = dir.join("hapair");
+        std::fs::write(&bin, b"#!/bin/sh\necho 'hapair 9.9.9'\necho second line\n").expect("write");
+        std::fs::set_permissions(&bin, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
         let argv = transport::argv([
             "sh".to_string(),
             "-c".into(),
             SCRIPT.into(),
             "hapair-facts".into(),
             "lo".into(),
+            format!("b:{}", bin.display()),
             format!("f:{}", file.display()),
             format!("f:{}", dir.join("missing").display()),
+            format!("f:{}", empty.display()),
+            format!("f:{}", dir.display()),
+            format!("f:{}", spaced.display()),
+            format!("f:{}", link.display()),
+            format!("f:{}", dangling.display()),
         ]);
         let out = std::process::Command::new(&argv[0]).args(&argv[1..]).output().expect("sh runs");
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let f = parse(&out.stdout).expect("parses");
         let ff = &f.files[&file.display().to_string()];
         assert_eq!(ff.content, b"line one\n\tline\ttwo\nno newline");
-        assert_eq!(ff.sha256.len(), 64);
-        assert_eq!(f.files.len(), 1);
+        assert_eq!(ff.sha256, sha256_hex(b"line one\n\tline\ttwo\nno newline"));
+        assert_eq!((ff.kind.clone(), ff.mode), (FileKind::File, 0o644 & !umask()));
+        assert_eq!(f.files[&empty.display().to_string()].content, b"");
+        assert_eq!(f.files[&spaced.display().to_string()].content, b"\n\n");
+        assert_eq!(f.files[&link.display().to_string()].kind, FileKind::Link);
+        assert_eq!(f.files[&link.display().to_string()].content, ff.content);
+        assert_eq!(f.files[&dangling.display().to_string()].kind, FileKind::Dangling);
+        assert_eq!(f.files[&dir.display().to_string()].kind, FileKind::Dir);
+        assert!(!f.files.contains_key(&dir.join("missing").display().to_string()));
+        assert_eq!(f.files.len(), 6);
+        let b = f.binary.as_ref().expect("the binary");
+        assert_eq!(b.version, "hapair 9.9.9");
+        assert_eq!(b.sha256, sha256_hex(&std::fs::read(&bin).expect("read")));
         // This machine: its architecture, kernel and glibc, as the daemon builds are matched.
         assert_eq!(f.arch, std::env::consts::ARCH);
         assert!(!f.kernel.is_empty());
         assert_eq!(f.libc, "glibc");
         assert!(crate::binary::elf::Version::parse(&f.libc_version).is_some(), "{}", f.libc_version);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn umask() -> u32 {
+        let probe = std::env::temp_dir().join(format!("hapair-umask-{}", std::process::id()));
+        std::fs::write(&probe, b"").expect("write");
+        let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&probe).expect("stat").permissions());
+        let _ = std::fs::remove_file(&probe);
+        0o666 & !mode & 0o777
+    }
+
+    #[test]
+    fn queued_contents_split_by_the_stated_lengths() {
+        let out = b"file\t/a\tfile\t-\t644 root root 3\nfile\t/b\tlink\t-\t600 root adm 0\nfile\t/c\tfile\t-\t644 root root 2\n\
+queued\t/a\t3\nqueued\t/b\t0\nqueued\t/c\t2\ncontents\nab\n\n\n\nfwpkg\t1:1.3.3-1+b1\nend\n";
+        let f = parse(out).expect("parses");
+        assert_eq!(f.files["/a"].content, b"ab\n");
+        assert_eq!(f.files["/b"].content, b"");
+        assert_eq!((f.files["/b"].kind.clone(), f.files["/b"].group.as_str()), (FileKind::Link, "adm"));
+        assert_eq!(f.files["/c"].content, b"\n\n");
+        assert_eq!(f.files["/c"].sha256, sha256_hex(b"\n\n"));
+        // The package version stands in for firewalld's own only when firewalld did not say.
+        assert_eq!(f.firewall.version, "1.3.3");
+        let said = parse(b"fwinfo\t0.9.3\tnftables\tfirewall-cmd\nfwpkg\t1.0.0-1\nend\n").expect("parses");
+        assert_eq!(said.firewall.version, "0.9.3");
+        // A file that grew or shrank between stat and cat: the lengths don't add up.
+        let grew = b"file\t/a\tfile\t-\t644 root root 3\nqueued\t/a\t3\ncontents\nabcd\nend\n";
+        assert_eq!(parse(grew).unwrap_err().0, "a file changed while it was read; run again");
+        assert!(parse(b"file\t/a\tfile\t-\t644 root root 3\nqueued\t/a\t3\ncontents\nab").is_err());
+        // Queued but never sent, or sent for a file never stated.
+        assert!(parse(b"file\t/a\tfile\t-\t644 root root 3\nqueued\t/a\t3\nend\n").is_err());
+        assert!(parse(b"queued\t/z\t1\ncontents\nz\nend\n").is_err());
     }
 
     /// A hostile node: lengths that overflow, lengths past the end, tags without fields.
@@ -767,6 +936,11 @@ fwjson\tperm-zone\t{\"type\":\"a{sv}\",\"data\":[{\"target\":{\"type\":\"s\",\"d
         assert!(parse(max.as_bytes()).is_err());
         assert!(parse(b"file\t/x\tfile\t-\t644 root root 1\ncontent\t/x\t99999999999\nab\nend\n").is_err());
         assert!(parse(b"file\t/x\tfile\t-\t644 root root 1\ncontent\t/x\t-1\nend\n").is_err());
+        let sum_overflows = format!(
+            "file\t/x\tfile\t-\t644 root root 1\nqueued\t/x\t{}\nqueued\t/x\t2\ncontents\nab\nend\n",
+            usize::MAX
+        );
+        assert!(parse(sum_overflows.as_bytes()).is_err());
         assert_eq!(parse(b"fwrt\nfwperm\nend\n").map(|f| f.firewall.runtime.len()), Ok(0));
         let mut many = String::new();
         for i in 0..=FACTS_MAX_ITEMS {
@@ -785,7 +959,7 @@ fwjson\tperm-zone\t{\"type\":\"a{sv}\",\"data\":[{\"target\":{\"type\":\"s\",\"d
 
         #[test]
         fn no_mutation_of_real_output_makes_it_panic(pos in 0usize..200, b in proptest::prelude::any::<u8>(), digits in "[0-9]{1,22}") {
-            let mut v = format!("file\t/x\tfile\t-\t644 root root 3\ncontent\t/x\t{digits}\nabc\nfwrt\tpublic\nsvcunits\ta b\nsvc\t\nsvc\t\nsvc\tMainPID=1\nend\n").into_bytes();
+            let mut v = format!("file\t/x\tfile\t-\t644 root root 3\ncontent\t/x\t{digits}\nabc\nfile\t/y\tfile\t-\t644 root root 2\nqueued\t/y\t{digits}\nqueued\t/x\t1\ncontents\nabc\nfwrt\tpublic\nsvcunits\ta b\nsvc\t\nsvc\t\nsvc\tMainPID=1\nend\n").into_bytes();
             let p = pos % v.len();
             v[p] = b;
             let _ = parse(&v);
