@@ -2,7 +2,7 @@
 """Where the time of a no-op `apply` / `plan` goes on many pairs (issue 16, "Many pairs").
 
   python3 bench/scale_probe.py [--pairs 8] [--runs 3] [--keep]
-  python3 bench/scale_probe.py --cpu [--pairs 8] [--runs 5] [--reuse] [--keep] [--gap 0]
+  python3 bench/scale_probe.py --cpu [--pairs 8] [--runs 5] [--reuse] [--keep] [--gap 0] [--persist 0]
 
 `--cpu` measures CPU only (what a loaded, shared machine does not inflate): per no-op `plan`
 and `apply`, the CPU of hapair and its ssh processes (getrusage) and of the lab hosts (their
@@ -10,7 +10,8 @@ cgroups' cpu.stat, minus what the idle hosts burn in the same wall time: daemons
 checks), each divided by the number of hosts; plus the facts script alone, 20 times in one SSH
 session on one host. `--reuse` keeps an existing lab of that name (converged by the first
 apply); `--gap S` waits S seconds between runs (11 or more: each run's logins start a new
-`systemd --user` on every host, as the first run after a pause does).
+`systemd --user` on every host, as the first run after a pause does); `--persist S` keeps the
+SSH connections between runs (HAPAIR_SSH_PERSIST=S): one cold run, then warm ones.
 
 Brings up 2 x PAIRS lab hosts, converges them once, then measures with the release binary:
   - no-op `apply` and `plan` wall time, with `--forks` = PAIRS and with the default (10);
@@ -122,10 +123,17 @@ def cpu_mode(a, name, inv, work):
     timed([BIN, "apply", "-i", inv, "--yes", "--forks", P])  # converge (a no-op when reused)
     rate = idle_rate(name)
     rows = {}
-    for label, argv in [("plan no-op", [BIN, "plan", "-i", inv, "--forks", P]),
-                        ("apply no-op", [BIN, "apply", "-i", inv, "--yes", "--forks", P])]:
+    runs = [("plan no-op", [BIN, "plan", "-i", inv, "--forks", P]),
+            ("apply no-op", [BIN, "apply", "-i", inv, "--yes", "--forks", P])]
+    if a.persist:
+        # Connections kept between runs (HAPAIR_SSH_PERSIST): the first run logs in (cold), the
+        # next ones within the time reuse its connections (warm).
+        os.environ["HAPAIR_SSH_PERSIST"] = str(a.persist)
+        runs = [("plan no-op, cold (first run: logs in, keeps its connections)", runs[0][1])] + \
+               [(f"{k}, warm (connections of the run before)", v) for k, v in runs]
+    for label, argv in runs:
         xs = []
-        for _ in range(a.runs):
+        for _ in range(1 if "cold" in label else a.runs):
             if a.gap:
                 time.sleep(a.gap)
             h0 = host_cpu(name)
@@ -133,6 +141,7 @@ def cpu_mode(a, name, inv, work):
             hc = host_cpu(name) - h0 - rate * w
             xs.append((w, c / H, hc / H, (c + hc) / H, os.getloadavg()[0]))
         rows[label] = xs
+    os.environ.pop("HAPAIR_SSH_PERSIST", None)
     # The facts script alone: 20 times in one SSH session on node1 (its cgroup only).
     text = inv.read_text()
     addr = re.findall(r"address: (10\.77\.\d+\.\d+)\n", text)[0]
@@ -182,6 +191,8 @@ def main():
     ap.add_argument("--cpu", action="store_true", help="CPU time per host only (see above)")
     ap.add_argument("--reuse", action="store_true", help="with --cpu: use the lab if it is up")
     ap.add_argument("--gap", type=float, default=0, help="with --cpu: seconds between runs")
+    ap.add_argument("--persist", type=int, default=0,
+                    help="with --cpu: HAPAIR_SSH_PERSIST=SECONDS (first run cold, the others warm)")
     a = ap.parse_args()
     a.runs = a.runs or (5 if a.cpu else 3)
     if not BIN.exists():

@@ -103,3 +103,67 @@ fn a_sudo_user_and_a_jump_host_deploy_and_verify() {
 
     lab.down();
 }
+
+/// `HAPAIR_SSH_PERSIST`: a run leaves each node's connection open in a 0700 directory of this
+/// user, the next run within the time uses it (no new login on the node), and a connection the
+/// node dropped is replaced by a new login there alone.
+#[test]
+fn kept_connections_skip_the_login_and_are_replaced_when_gone() {
+    use std::os::unix::fs::PermissionsExt;
+    let lab = common::Lab::up("keep", 2, "master-backup");
+    let inv = lab.inventory.to_string_lossy().to_string();
+    let runtime = tempfile::tempdir().expect("tempdir");
+    let plan = || {
+        let o = common::hapair()
+            .env("HAPAIR_SSH_PERSIST", "120")
+            .env("XDG_RUNTIME_DIR", runtime.path())
+            .args(["plan", "-i", &inv])
+            .output()
+            .expect("run hapair");
+        // A fresh lab: changes pending, so every node was reached and planned.
+        assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    };
+    let logins = |node: &str| -> u32 {
+        let n = lab.exec_ok(
+            node,
+            &["sh", "-c", "journalctl -u ssh.service -o cat --no-pager | grep -c '^Accepted publickey' || true"],
+        );
+        n.trim().parse().expect("a count")
+    };
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let dir = runtime.path().join(format!("hapair-ssh-{}", unsafe { libc::geteuid() }));
+    let ctls = || -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(&dir)
+            .expect("the kept connections' directory")
+            .map(|e| std::fs::read_to_string(e.expect("entry").path().join("ctl")).expect("ctl"))
+            .collect();
+        v.sort();
+        v
+    };
+
+    let before = [logins("node1"), logins("node2")];
+    plan();
+    let first = [logins("node1"), logins("node2")];
+    assert_eq!(first, [before[0] + 1, before[1] + 1], "one login per node");
+    let mode = std::fs::metadata(&dir).expect("stat").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700);
+    let kept = ctls();
+    assert_eq!(kept.len(), 2, "{kept:?}");
+
+    plan();
+    assert_eq!([logins("node1"), logins("node2")], first, "the second run logged in again");
+    assert_eq!(ctls(), kept);
+
+    // node1 drops its side: the next run logs in again there, and only there.
+    lab.exec_ok("node1", &["pkill", "-f", "^sshd: root@notty"]);
+    plan();
+    assert_eq!([logins("node1"), logins("node2")], [first[0] + 1, first[1]]);
+    let now = ctls();
+    assert_eq!(now.iter().filter(|c| kept.contains(c)).count(), 1, "{now:?} vs {kept:?}");
+
+    // The masters this test left: asked to exit (they would after 120 s idle anyway).
+    for ctl in now {
+        let _ = std::process::Command::new("ssh").args(["-S", ctl.trim(), "-O", "exit", "node"]).output();
+    }
+    lab.down();
+}

@@ -361,7 +361,8 @@ pub struct SshOptions {
     pub accept_new_host_keys: bool,
 }
 
-/// One multiplexed SSH connection (native mux) to a node, kept for the whole run.
+/// One multiplexed SSH connection (native mux) to a node, kept for the whole run (and after it
+/// when `HAPAIR_SSH_PERSIST` says so, see `persist_setting`).
 ///
 /// sshd runs every command through the login shell of the user, so each command costs a shell
 /// start; callers batch work into few invocations.
@@ -371,7 +372,126 @@ pub struct SshHost {
     timeout: Duration,
     session: openssh::Session,
     /// This connection's own private directory (control socket, ssh_config); removed on drop.
-    _dir: tempfile::TempDir,
+    /// `None` when the connection is kept between runs (its directory is `persist_root`'s).
+    _dir: Option<tempfile::TempDir>,
+    /// Leave the master running at `close` (it exits by itself once idle that long).
+    persist: bool,
+}
+
+/// Opt-in: keep each node's master connection open this many seconds after its last use, so
+/// that the next run within that time (`plan` then `apply`) skips the SSH login on every node.
+pub const PERSIST_ENV: &str = "HAPAIR_SSH_PERSIST";
+/// The longest `HAPAIR_SSH_PERSIST` accepted.
+pub const PERSIST_MAX_SECS: u64 = 3600;
+
+/// `HAPAIR_SSH_PERSIST`: unset, empty or `0` is off (every run logs in and out).
+pub fn persist_setting() -> Result<Option<Duration>, Error> {
+    std::env::var_os(PERSIST_ENV).map_or(Ok(None), |v| parse_persist(&v.to_string_lossy()))
+}
+
+/// A `HAPAIR_SSH_PERSIST` value: seconds, `0` or empty for off.
+pub fn parse_persist(v: &str) -> Result<Option<Duration>, Error> {
+    match v.trim().parse::<u64>() {
+        _ if v.trim().is_empty() => Ok(None),
+        Ok(0) => Ok(None),
+        Ok(n) if n <= PERSIST_MAX_SECS => Ok(Some(Duration::from_secs(n))),
+        _ => Err(Error::new(format!("`{PERSIST_ENV}={v}` is not a number of seconds from 0 to {PERSIST_MAX_SECS}"))
+            .with_fix(format!("set e.g. `{PERSIST_ENV}=30`, or unset it to close connections at the end of each run"))),
+    }
+}
+
+/// Where kept connections live: `hapair-ssh-UID` in `$XDG_RUNTIME_DIR` (else the temp
+/// directory), mode 0700 and owned by this user, or refused: nobody else may plant a socket or
+/// an ssh_config there. One subdirectory per connection (`persist_key`).
+pub fn persist_root() -> Result<std::path::PathBuf, Error> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    let base = std::env::var_os("XDG_RUNTIME_DIR")
+        .map(std::path::PathBuf::from)
+        .filter(|p| p.is_absolute() && p.is_dir())
+        .unwrap_or_else(std::env::temp_dir);
+    let dir = base.join(format!("hapair-ssh-{uid}"));
+    private_subdir(&dir, uid)?;
+    Ok(dir)
+}
+
+/// Create `dir` (mode 0700) unless it exists; either way it must be a directory (not a link)
+/// owned by `uid` that no one else can enter.
+fn private_subdir(dir: &Path, uid: u32) -> Result<(), Error> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(Error::new(format!("cannot create `{}`: {e}", dir.display()))),
+    }
+    let m = std::fs::symlink_metadata(dir).map_err(|e| Error::new(format!("cannot read `{}`: {e}", dir.display())))?;
+    if !m.file_type().is_dir() || m.uid() != uid || m.mode() & 0o077 != 0 {
+        return Err(Error::new(format!(
+            "`{}` is not a private directory of this user (owner {}, mode {:o}); no connection is kept in it",
+            dir.display(),
+            m.uid(),
+            m.mode() & 0o7777
+        ))
+        .with_fix(format!("remove it, or unset {PERSIST_ENV}")));
+    }
+    Ok(())
+}
+
+/// The name of a kept connection: everything that decides what it is (destination, key, known
+/// hosts, options), hashed. A change to any of them is another connection.
+fn persist_key(node: &Node, opts: &SshOptions, cfg: &str) -> String {
+    let c = &node.connection;
+    let id = format!(
+        "{}\0{}\0{}\0{:?}\0{:?}\0{:?}\0{}\0{cfg}",
+        c.user, c.host, c.port, c.identity_file, c.known_hosts, c.jump_host, opts.accept_new_host_keys
+    );
+    crate::observe::sha256_hex(id.as_bytes())[..20].to_string()
+}
+
+/// Replace `path` with `text` (owner-only), atomically: a kept connection's files are rewritten
+/// on every run.
+fn replace_private(path: &Path, text: &str) -> Result<(), Error> {
+    let tmp = path.with_extension(format!("new{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    write_private(&tmp, text)?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::new(format!("cannot write `{}`: {e}", path.display())))
+}
+
+/// A kept master connection from an earlier run, if it still works: its control socket
+/// answers, and one command makes the round trip to the node within 5 s (a master whose
+/// network went away is not trusted until its keepalives give up).
+async fn resume_kept(dir: &Path) -> Option<openssh::Session> {
+    let ctl = std::fs::read_to_string(dir.join("ctl")).ok()?;
+    let ctl = std::path::PathBuf::from(ctl.trim_end_matches('\n'));
+    if !ctl.starts_with(dir) || !ctl.exists() {
+        return None;
+    }
+    let session = openssh::Session::resume_mux(ctl.into_boxed_path(), None);
+    let alive = async {
+        session.check().await.ok()?;
+        session.command("true").status().await.ok().filter(|s| s.success())
+    };
+    if tokio::time::timeout(Duration::from_secs(5), alive).await.ok().flatten().is_some() {
+        return Some(session);
+    }
+    // Unusable: ask it to exit (a resumed session is not closed on drop).
+    let _ = session.close().await;
+    None
+}
+
+/// Remove the directories of masters that have exited (their socket gone or dead).
+fn sweep_kept(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let path = e.path();
+        let is_conn = e.file_name().to_string_lossy().starts_with(".ssh-connection");
+        if is_conn
+            && e.file_type().is_ok_and(|t| t.is_dir())
+            && std::os::unix::net::UnixStream::connect(path.join("master")).is_err()
+        {
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
 }
 
 /// A new private directory for one connection: created atomically with mode 0700 and a random
@@ -403,10 +523,8 @@ fn write_private(path: &Path, text: &str) -> Result<(), Error> {
 impl SshHost {
     pub async fn connect(node: &Node, opts: &SshOptions) -> Result<SshHost, Error> {
         let c = &node.connection;
-        // One private directory and one config per connection (see `private_dir`).
-        let dir = private_dir("hapair-ssh-")?;
+        let persist = persist_setting()?;
         // A config of our own: nothing from ~/.ssh/config or /etc/ssh/ssh_config leaks in.
-        let config = dir.path().join("ssh_config");
         let mut cfg = String::from(
             "Host *\n  BatchMode yes\n  LogLevel ERROR\n  PasswordAuthentication no\n  KbdInteractiveAuthentication no\n  UpdateHostKeys no\n  HashKnownHosts no\n",
         );
@@ -434,12 +552,51 @@ impl SshHost {
             }
             cfg.push_str("  ConnectTimeout 10\n");
         }
-        write_private(&config, &cfg)?;
+        // One private directory and one config per connection (see `private_dir`); a kept
+        // connection's directory is named after what it connects to (see `persist_root`).
+        let (dir, kept) = match persist {
+            None => (Some(private_dir("hapair-ssh-")?), None),
+            Some(_) => {
+                let root = persist_root()?;
+                let kept = root.join(persist_key(node, opts, &cfg));
+                // SAFETY: geteuid has no preconditions and cannot fail.
+                private_subdir(&kept, unsafe { libc::geteuid() })?;
+                (None, Some(kept))
+            }
+        };
+        let base: &Path = match (&dir, &kept) {
+            (Some(d), _) => d.path(),
+            (None, Some(k)) => k,
+            (None, None) => unreachable!("one of the two is set"),
+        };
+        if let Some(k) = &kept {
+            if let Some(session) = resume_kept(k).await {
+                return Ok(SshHost {
+                    name: node.name.clone(),
+                    become_root: c.become_root,
+                    timeout: c.timeout,
+                    session,
+                    _dir: None,
+                    persist: true,
+                });
+            }
+            sweep_kept(k);
+        }
+        let config = base.join("ssh_config");
+        if kept.is_some() {
+            replace_private(&config, &cfg)?;
+        } else {
+            write_private(&config, &cfg)?;
+        }
 
         let mut b = openssh::SessionBuilder::default();
+        if let Some(d) = persist {
+            let secs = std::num::NonZeroUsize::new(d.as_secs() as usize).unwrap_or(std::num::NonZeroUsize::MIN);
+            b.control_persist(openssh::ControlPersist::IdleFor(secs));
+        }
         b.user(c.user.clone())
             .port(c.port)
-            .control_directory(dir.path())
+            .control_directory(base)
             .config_file(&config)
             .connect_timeout(std::time::Duration::from_secs(10))
             .server_alive_interval(std::time::Duration::from_secs(15))
@@ -458,20 +615,32 @@ impl SshHost {
             b.jump_hosts([j.as_str()]);
         }
         match b.connect_mux(&c.host).await {
-            Ok(session) => Ok(SshHost {
-                name: node.name.clone(),
-                become_root: c.become_root,
-                timeout: c.timeout,
-                session,
-                _dir: dir,
-            }),
+            Ok(session) => {
+                if let Some(k) = &kept {
+                    // Where the next run finds it.
+                    let ctl = session.control_socket().display().to_string();
+                    replace_private(&k.join("ctl"), &format!("{ctl}\n"))?;
+                }
+                Ok(SshHost {
+                    name: node.name.clone(),
+                    become_root: c.become_root,
+                    timeout: c.timeout,
+                    session,
+                    _dir: dir,
+                    persist: kept.is_some(),
+                })
+            }
             Err(e) => Err(connect_error(node, &error_chain(&e)).await),
         }
     }
 
-    /// Close the master connection.
+    /// Close the master connection (or leave it for the next run, see `persist_setting`).
     pub async fn close(self) {
-        let _ = self.session.close().await;
+        if self.persist {
+            let _ = self.session.detach();
+        } else {
+            let _ = self.session.close().await;
+        }
     }
 }
 
@@ -568,9 +737,7 @@ impl Host for SshHost {
     }
 
     fn close(self: Box<Self>) -> BoxFuture<'static, ()> {
-        Box::pin(async move {
-            let _ = self.session.close().await;
-        })
+        Box::pin(async move { SshHost::close(*self).await })
     }
 
     fn run_step<'a>(
@@ -649,6 +816,44 @@ mod tests {
 
     fn rt() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
+    }
+
+    #[test]
+    fn persist_values() {
+        assert_eq!(parse_persist("").expect("off"), None);
+        assert_eq!(parse_persist("0").expect("off"), None);
+        assert_eq!(parse_persist(" 30 ").expect("on"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_persist("3600").expect("on"), Some(Duration::from_secs(3600)));
+        for bad in ["3601", "-1", "30s", "yes"] {
+            let e = parse_persist(bad).expect_err(bad);
+            assert_eq!(e.message, format!("`HAPAIR_SSH_PERSIST={bad}` is not a number of seconds from 0 to 3600"));
+        }
+    }
+
+    #[test]
+    fn kept_connections_live_only_in_a_private_directory_of_this_user() {
+        use std::os::unix::fs::PermissionsExt;
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let uid = unsafe { libc::geteuid() };
+        let t = tempfile::tempdir().expect("tempdir");
+        let fresh = t.path().join("fresh");
+        private_subdir(&fresh, uid).expect("made private");
+        let mode = std::fs::metadata(&fresh).expect("stat").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        private_subdir(&fresh, uid).expect("an existing private directory is fine");
+        let open = t.path().join("open");
+        std::fs::create_dir(&open).expect("mkdir");
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let e = private_subdir(&open, uid).expect_err("group and others can enter");
+        assert!(
+            e.message.contains("is not a private directory of this user") && e.message.contains("mode 755"),
+            "{}",
+            e.message
+        );
+        let link = t.path().join("link");
+        std::os::unix::fs::symlink(&fresh, &link).expect("symlink");
+        assert!(private_subdir(&link, uid).is_err(), "a symlink, even to a private directory, is refused");
+        assert!(private_subdir(&fresh, uid + 1).is_err(), "another user's directory is refused");
     }
 
     #[test]
