@@ -5,19 +5,15 @@
 
 mod common;
 
-use common::{hapair, Lab};
+use common::Lab;
 use hapair::vrrp::config::{self, Version};
 use std::time::{Duration, Instant};
-
-fn holds(lab: &Lab, node: &str, vip: &str) -> bool {
-    lab.exec_ok(node, &["ip", "-4", "-o", "addr", "show", "dev", "eth0"]).contains(&format!(" {vip}/"))
-}
 
 /// Poll (100 ms) until exactly `owner` holds `vip`; fail with both nodes' view.
 fn wait_owner(lab: &Lab, owner: &str, vip: &str, limit: Duration) {
     let start = Instant::now();
     loop {
-        let (a, b) = (holds(lab, "node1", vip), holds(lab, "node2", vip));
+        let (a, b) = (lab.holds("node1", vip), lab.holds("node2", vip));
         if (a, b) == (owner == "node1", owner == "node2") {
             return;
         }
@@ -29,13 +25,7 @@ fn wait_owner(lab: &Lab, owner: &str, vip: &str, limit: Duration) {
 #[test]
 fn hapair_and_keepalived_interoperate_on_lab_hosts() {
     let lab = Lab::up("t-vrrp1", 2, "master-backup");
-    let out = hapair().args(["apply", "--yes", "-i"]).arg(&lab.inventory).output().expect("run apply");
-    assert!(
-        out.status.success(),
-        "apply failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    lab.apply(&[]);
 
     // node2's own settings, as the engine rendered them.
     let text = lab.exec_ok("node2", &["cat", "/etc/hapair/vrrpd.yml"]);
