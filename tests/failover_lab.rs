@@ -111,9 +111,7 @@ fn clients_see_no_failure_on_switchover_and_daemon_crash_and_a_short_gap_when_ng
     let lab = Lab::up("t-fo1", 2, "master-backup");
     lab.apply(&[]);
     let addr = vip(&lab);
-    wait_until("node1 to hold the VIP alone", Duration::from_secs(15), || {
-        lab.holds("node1", addr) && !lab.holds("node2", addr)
-    });
+    lab.wait_owner("node1", addr, Duration::from_secs(15));
 
     // Planned switchover, there and back: make-before-break, no failed request.
     let load = Load::start(addr);
@@ -183,9 +181,7 @@ fn a_healed_split_brain_brings_clients_back_at_once() {
     let lab = Lab::up("t-fo2", 2, "master-backup");
     lab.apply(&[]);
     let addr = vip(&lab);
-    wait_until("node1 to hold the VIP alone", Duration::from_secs(15), || {
-        lab.holds("node1", addr) && !lab.holds("node2", addr)
-    });
+    lab.wait_owner("node1", addr, Duration::from_secs(15));
     // Block VRRP both ways: both become master; node2's gratuitous ARP points this client at it.
     let rules: Vec<(&str, Vec<String>)> = ["node1", "node2"].iter().map(|n| (*n, vrrp_rules(&lab, n))).collect();
     for (n, rs) in &rules {

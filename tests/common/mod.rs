@@ -153,6 +153,20 @@ impl Lab {
         self.exec_ok(node, &["ip", "-4", "-o", "addr", "show", "dev", "eth0"]).contains(&format!(" {addr}/"))
     }
 
+    /// Poll (100 ms) until exactly `owner` of node1 and node2 holds `addr`; fail with both
+    /// nodes' view after `limit`.
+    pub fn wait_owner(&self, owner: &str, addr: impl std::fmt::Display, limit: std::time::Duration) {
+        let start = std::time::Instant::now();
+        loop {
+            let (a, b) = (self.holds("node1", &addr), self.holds("node2", &addr));
+            if (a, b) == (owner == "node1", owner == "node2") {
+                return;
+            }
+            assert!(start.elapsed() < limit, "`{addr}` not on `{owner}` alone after {limit:?}: node1={a} node2={b}");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
     /// `hapair apply --yes` of the lab's inventory, with `extra` arguments; fails the test unless
     /// it succeeds.
     pub fn apply(&self, extra: &[&str]) {
