@@ -1,0 +1,224 @@
+//! Whether a TCP port is listening, asked of the kernel with `sock_diag(7)` (NETLINK_SOCK_DIAG):
+//! one exact lookup, the one the kernel does for an arriving SYN (a listener bound to the address
+//! or to the wildcard, IPv6 dual-stack ones included), so it costs the same however many sockets
+//! the node has. Used to see nginx close its port at once: a graceful
+//! `systemctl stop nginx` closes the listening sockets first while the master process lives on
+//! to drain connections, so the master's exit alone is seen too late. No connection is made to
+//! nginx (its counters and logs stay the user's).
+
+use std::io;
+use std::net::SocketAddrV4;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::Duration;
+
+const NETLINK_SOCK_DIAG: libc::c_int = 4;
+const SOCK_DIAG_BY_FAMILY: u16 = 20;
+const NLMSG_ERROR: u16 = 2;
+const TCP_LISTEN: u32 = 10;
+const NLMSG_HDR: usize = 16;
+/// `struct inet_diag_req_v2`: family, protocol, ext, pad, states, then the 48-byte socket id.
+const REQ_LEN: usize = 8 + 48;
+/// `struct inet_diag_msg` up to the end of its socket id (family, state, timer, retrans, id).
+const MSG_MIN: usize = 4 + 48;
+
+/// A netlink socket for `sock_diag` requests, opened once and reused.
+pub struct ListenProbe {
+    fd: OwnedFd,
+    seq: u32,
+    buf: Vec<u8>,
+}
+
+impl ListenProbe {
+    pub fn open() -> io::Result<ListenProbe> {
+        // SAFETY: plain socket(2); the result is checked before use.
+        let r = unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, NETLINK_SOCK_DIAG) };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: the kernel just returned this descriptor; nothing else owns it.
+        let fd = unsafe { OwnedFd::from_raw_fd(r) };
+        // Never block the daemon for long on an answer.
+        let tv = libc::timeval { tv_sec: 0, tv_usec: Duration::from_millis(200).as_micros() as libc::suseconds_t };
+        // SAFETY: `tv` is a valid timeval for the length given.
+        let r = unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVTIMEO,
+                (&tv as *const libc::timeval).cast(),
+                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+            )
+        };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(ListenProbe { fd, seq: 0, buf: vec![0u8; 8192] })
+    }
+
+    /// Whether a connection to `addr` would find a listening socket (bound to `addr` itself or
+    /// to the wildcard, IPv4 or IPv6 dual-stack).
+    pub fn listening(&mut self, addr: SocketAddrV4) -> io::Result<bool> {
+        self.seq = self.seq.wrapping_add(1);
+        let req = request(addr, self.seq);
+        // SAFETY: `req` is a valid buffer of its length; the kernel is the destination (no
+        // address needed on a netlink socket with the default binding).
+        let r = unsafe { libc::send(self.fd.as_raw_fd(), req.as_ptr().cast(), req.len(), 0) };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        loop {
+            // SAFETY: `buf` is a valid writable buffer of its length.
+            let n = unsafe { libc::recv(self.fd.as_raw_fd(), self.buf.as_mut_ptr().cast(), self.buf.len(), 0) };
+            if n < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if let Some(found) = parse(&self.buf[..n as usize], self.seq).map_err(io::Error::other)? {
+                return Ok(found);
+            }
+        }
+    }
+}
+
+/// An exact lookup (`NLM_F_REQUEST` without `NLM_F_DUMP`) as for a SYN from 0.0.0.0:0 to `addr`.
+fn request(addr: SocketAddrV4, seq: u32) -> [u8; NLMSG_HDR + REQ_LEN] {
+    let mut m = [0u8; NLMSG_HDR + REQ_LEN];
+    m[0..4].copy_from_slice(&((NLMSG_HDR + REQ_LEN) as u32).to_ne_bytes());
+    m[4..6].copy_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+    m[6..8].copy_from_slice(&(libc::NLM_F_REQUEST as u16).to_ne_bytes());
+    m[8..12].copy_from_slice(&seq.to_ne_bytes());
+    m[16] = libc::AF_INET as u8;
+    m[17] = libc::IPPROTO_TCP as u8;
+    m[20..24].copy_from_slice(&(1u32 << TCP_LISTEN).to_ne_bytes());
+    // inet_diag_sockid: sport, dport (big-endian), src, dst, interface, cookie.
+    let id = &mut m[24..];
+    id[0..2].copy_from_slice(&addr.port().to_be_bytes());
+    id[4..8].copy_from_slice(&addr.ip().octets());
+    // No cookie to match: INET_DIAG_NOCOOKIE in both words.
+    id[40..48].copy_from_slice(&[0xff; 8]);
+    m
+}
+
+/// One datagram of the answer: `Some(listening)` once the answer to `seq` is in, `None` when
+/// it only held stale messages. Pure.
+fn parse(mut b: &[u8], seq: u32) -> Result<Option<bool>, String> {
+    while b.len() >= NLMSG_HDR {
+        let len = u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as usize;
+        let kind = u16::from_ne_bytes([b[4], b[5]]);
+        let s = u32::from_ne_bytes([b[8], b[9], b[10], b[11]]);
+        if len < NLMSG_HDR || len > b.len() {
+            return Err(format!("sock_diag: a message of {len} bytes in {} bytes", b.len()));
+        }
+        let body = &b[NLMSG_HDR..len];
+        if s == seq {
+            match kind {
+                NLMSG_ERROR => {
+                    let code = body.get(..4).map_or(0, |e| i32::from_ne_bytes([e[0], e[1], e[2], e[3]]));
+                    return match -code {
+                        0 => Err("sock_diag: an acknowledgement instead of an answer".into()),
+                        libc::ENOENT => Ok(Some(false)),
+                        e => Err(format!("sock_diag: {}", io::Error::from_raw_os_error(e))),
+                    };
+                }
+                // The socket a SYN would reach: a listener (an established one cannot match a
+                // peer of 0.0.0.0:0).
+                SOCK_DIAG_BY_FAMILY if body.len() >= MSG_MIN => return Ok(Some(u32::from(body[1]) == TCP_LISTEN)),
+                _ => return Err(format!("sock_diag: an answer of type {kind} ({} bytes)", body.len())),
+            }
+        }
+        // Messages are 4-byte aligned; the last one may end without its padding.
+        b = b.get((len + 3) & !3..).unwrap_or(&[]);
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(seq: u32, kind: u16, body: &[u8]) -> Vec<u8> {
+        let len = NLMSG_HDR + body.len();
+        let mut m = Vec::new();
+        m.extend_from_slice(&(len as u32).to_ne_bytes());
+        m.extend_from_slice(&kind.to_ne_bytes());
+        m.extend_from_slice(&0u16.to_ne_bytes());
+        m.extend_from_slice(&seq.to_ne_bytes());
+        m.extend_from_slice(&0u32.to_ne_bytes());
+        m.extend_from_slice(body);
+        while m.len() % 4 != 0 {
+            m.push(0);
+        }
+        m
+    }
+
+    fn diag(state: u8) -> Vec<u8> {
+        let mut b = vec![libc::AF_INET as u8, state, 0, 0];
+        b.extend_from_slice(&[0u8; 48 + 20]);
+        b
+    }
+
+    #[test]
+    fn the_request_asks_for_the_listener_a_syn_to_the_address_would_reach() {
+        let r = request("127.0.0.1:80".parse().unwrap(), 9);
+        assert_eq!(u32::from_ne_bytes(r[0..4].try_into().unwrap()) as usize, r.len());
+        assert_eq!(u16::from_ne_bytes(r[6..8].try_into().unwrap()), libc::NLM_F_REQUEST as u16, "not a dump");
+        assert_eq!(&r[24..26], &80u16.to_be_bytes());
+        assert_eq!(&r[28..32], &[127, 0, 0, 1]);
+        assert_eq!(&r[64..72], &[0xff; 8]);
+    }
+
+    #[test]
+    fn answers_are_read_for_their_request_only() {
+        assert_eq!(parse(&msg(7, SOCK_DIAG_BY_FAMILY, &diag(TCP_LISTEN as u8)), 7), Ok(Some(true)));
+        assert_eq!(parse(&msg(7, NLMSG_ERROR, &(-libc::ENOENT).to_ne_bytes()), 7), Ok(Some(false)));
+        // An answer to an earlier request is skipped.
+        let stale = msg(6, SOCK_DIAG_BY_FAMILY, &diag(TCP_LISTEN as u8));
+        assert_eq!(parse(&stale, 7), Ok(None));
+        let both = [stale, msg(7, NLMSG_ERROR, &(-libc::ENOENT).to_ne_bytes())].concat();
+        assert_eq!(parse(&both, 7), Ok(Some(false)));
+    }
+
+    #[test]
+    fn malformed_answers_are_errors_not_panics() {
+        let mut bad = msg(7, SOCK_DIAG_BY_FAMILY, &diag(10));
+        bad[0..4].copy_from_slice(&9999u32.to_ne_bytes());
+        assert!(parse(&bad, 7).is_err());
+        let err = msg(7, NLMSG_ERROR, &(-libc::EPERM).to_ne_bytes());
+        assert!(parse(&err, 7).unwrap_err().contains("sock_diag"));
+        assert!(parse(&msg(7, 99, &[0; 4]), 7).is_err());
+        // Every truncation of a valid answer is handled.
+        let full = msg(7, SOCK_DIAG_BY_FAMILY, &diag(10));
+        for n in 0..full.len() {
+            let _ = parse(&full[..n], 7);
+        }
+    }
+
+    fn v4(l: &std::net::TcpListener) -> SocketAddrV4 {
+        match l.local_addr().unwrap() {
+            std::net::SocketAddr::V4(a) => a,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn real_listeners_are_seen_by_address_and_port_and_their_closing_too() {
+        let mut p = ListenProbe::open().unwrap();
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = v4(&l);
+        assert!(p.listening(addr).unwrap());
+        // Another address on the same port does not answer a connection to this one.
+        assert!(!p.listening(SocketAddrV4::new([127, 0, 0, 2].into(), addr.port())).unwrap());
+        drop(l);
+        assert!(!p.listening(addr).unwrap());
+        // A wildcard listener serves every address.
+        let any = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+        let port = v4(&any).port();
+        assert!(p.listening(SocketAddrV4::new([127, 0, 0, 1].into(), port)).unwrap());
+        drop(any);
+        assert!(!p.listening(SocketAddrV4::new([127, 0, 0, 1].into(), port)).unwrap());
+        // So does an IPv6 dual-stack one (nginx's `listen [::]:80`).
+        if let Ok(six) = std::net::TcpListener::bind("[::]:0") {
+            let port = six.local_addr().unwrap().port();
+            assert!(p.listening(SocketAddrV4::new([127, 0, 0, 1].into(), port)).unwrap());
+        }
+    }
+}
