@@ -271,39 +271,74 @@ fn spawn_pid_watch(c: CheckConfig, tx: mpsc::Sender<String>) -> tokio::task::Joi
     })
 }
 
-/// How often nginx's listening port is looked at (a `sock_diag` dump of listening sockets: a
-/// few microseconds of kernel time, no connection to nginx).
-const PORT_WATCH_EVERY: Duration = Duration::from_millis(10);
+/// Without the kernel's announcements (before Linux 4.9), how often nginx's port is looked at.
+const PORT_POLL_EVERY: Duration = Duration::from_millis(20);
+/// While nothing listens (nginx down), how often to look whether it is back, to watch again.
+const PORT_REARM_EVERY: Duration = Duration::from_millis(100);
 
 /// Watch the HTTP check's port: when it stops listening (a graceful `systemctl stop nginx`
 /// closes its sockets first, long before its master process exits) that is reported at once.
-/// Reported once per closing, only after the port was seen open; without `sock_diag` (an old
-/// or restricted kernel) the HTTP check alone finds it.
+/// Woken by the kernel's announcement of a listener on the port being destroyed
+/// ([`listen::Closings`]; nothing runs on an idle node), else by polling. Reported once per
+/// closing, only after the port was seen open; without `sock_diag` at all the HTTP check alone
+/// finds it.
 fn spawn_port_watch(c: CheckConfig, tx: mpsc::Sender<String>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let config::CheckKind::Http { addr, .. } = c.kind else {
             return;
         };
+        let give_up =
+            |e: std::io::Error| log(&format!("cannot watch port {addr} (sock_diag): {e}; the HTTP check still runs"));
         let mut probe = match listen::ListenProbe::open() {
             Ok(p) => p,
-            Err(e) => return log(&format!("cannot watch port {addr} (sock_diag): {e}; the HTTP check still runs")),
+            Err(e) => return give_up(e),
         };
-        let mut was_open = false;
-        let mut tick = tokio::time::interval(PORT_WATCH_EVERY);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let closings = match listen::Closings::open(addr.port()).and_then(|c| {
+            // SAFETY: the descriptor is open and owned by the AsyncFd for its whole life.
+            unsafe { tokio::io::unix::AsyncFd::register_with_interest(c, tokio::io::Interest::READABLE) }
+                .map_err(|e| e.into_parts().1)
+        }) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                log(&format!(
+                    "no announcements of closing sockets ({e}); looking at port {addr} every {} ms",
+                    PORT_POLL_EVERY.as_millis()
+                ));
+                None
+            }
+        };
+        let mut open = false;
         loop {
-            tick.tick().await;
             match probe.listening(addr) {
-                Ok(open) => {
-                    if was_open && !open {
+                Ok(now) => {
+                    if open && !now {
                         let msg = format!("nothing listens on {addr} any more (nginx closed its port)");
                         if tx.send(msg).await.is_err() {
                             return;
                         }
                     }
-                    was_open = open;
+                    open = now;
                 }
-                Err(e) => return log(&format!("cannot watch port {addr} (sock_diag): {e}; the HTTP check still runs")),
+                Err(e) => return give_up(e),
+            }
+            let wait = if !open {
+                PORT_REARM_EVERY
+            } else if closings.is_some() {
+                Duration::from_secs(1)
+            } else {
+                PORT_POLL_EVERY
+            };
+            match &closings {
+                Some(cl) => {
+                    tokio::select! {
+                        g = cl.readable() => match g {
+                            Ok(mut g) => { g.get_inner().drain(); g.clear_ready(); }
+                            Err(e) => return give_up(e),
+                        },
+                        _ = tokio::time::sleep(wait) => {}
+                    }
+                }
+                None => tokio::time::sleep(wait).await,
             }
         }
     })

@@ -5,6 +5,11 @@
 //! `systemctl stop nginx` closes the listening sockets first while the master process lives on
 //! to drain connections, so the master's exit alone is seen too late. No connection is made to
 //! nginx (its counters and logs stay the user's).
+//!
+//! [`Closings`] makes it an event: the kernel announces each TCP socket it destroys to the
+//! `sock_diag` destroy groups (Linux 4.9+), and a socket filter lets through only listeners of
+//! the watched port, so an idle node pays nothing and the closing is seen at once. Where the
+//! groups are missing the caller polls [`ListenProbe::listening`].
 
 use std::io;
 use std::net::SocketAddrV4;
@@ -77,6 +82,133 @@ impl ListenProbe {
             }
         }
     }
+}
+
+/// Announcements of TCP listeners on one port being destroyed (closed by their last owner).
+/// Readable when one arrives; [`Closings::drain`] empties it. Whether the port still listens is
+/// for [`ListenProbe::listening`] to say (reuseport groups and IPv4/IPv6 pairs close one by one).
+pub struct Closings {
+    fd: OwnedFd,
+}
+
+/// `SKNLGRP_INET_TCP_DESTROY` and `SKNLGRP_INET6_TCP_DESTROY` (linux/sock_diag.h).
+const DESTROY_GROUPS: [libc::c_int; 2] = [1, 3];
+
+impl Closings {
+    pub fn open(port: u16) -> io::Result<Closings> {
+        // SAFETY: plain socket(2); the result is checked before use.
+        let r = unsafe {
+            libc::socket(
+                libc::AF_NETLINK,
+                libc::SOCK_DGRAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+                NETLINK_SOCK_DIAG,
+            )
+        };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: the kernel just returned this descriptor; nothing else owns it.
+        let fd = unsafe { OwnedFd::from_raw_fd(r) };
+        // Bound (the kernel picks the port id), or announcements are not delivered.
+        // SAFETY: an all-zero sockaddr_nl is valid (any port id, no legacy groups).
+        let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+        sa.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+        // SAFETY: `sa` is a valid sockaddr_nl for the length given.
+        let r = unsafe {
+            libc::bind(
+                fd.as_raw_fd(),
+                (&sa as *const libc::sockaddr_nl).cast(),
+                std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+            )
+        };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // The filter before the groups: only a listener's record (no remote port) on `port`.
+        let mut prog = listener_filter(port);
+        let fprog = libc::sock_fprog { len: prog.len() as u16, filter: prog.as_mut_ptr() };
+        // SAFETY: `fprog` points at `prog`, alive for the call; the kernel copies it.
+        let r = unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_ATTACH_FILTER,
+                (&fprog as *const libc::sock_fprog).cast(),
+                std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+            )
+        };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        for g in DESTROY_GROUPS {
+            // SAFETY: `g` is a valid c_int for the length given.
+            let r = unsafe {
+                libc::setsockopt(
+                    fd.as_raw_fd(),
+                    libc::SOL_NETLINK,
+                    libc::NETLINK_ADD_MEMBERSHIP,
+                    (&g as *const libc::c_int).cast(),
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
+            if r < 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        Ok(Closings { fd })
+    }
+
+    /// Read every pending announcement without blocking; how many there were. An overrun
+    /// (`ENOBUFS`: announcements were lost) counts as one: the caller looks again anyway.
+    pub fn drain(&self) -> usize {
+        self.drain_each(|_| ())
+    }
+
+    fn drain_each(&self, mut each: impl FnMut(&[u8])) -> usize {
+        let mut buf = [0u8; 1024];
+        let mut n = 0;
+        loop {
+            // SAFETY: `buf` is a valid writable buffer of its length.
+            let r = unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
+            if r > 0 {
+                each(&buf[..r as usize]);
+                n += 1;
+                continue;
+            }
+            if r < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ENOBUFS) {
+                n += 1;
+                continue;
+            }
+            return n;
+        }
+    }
+}
+
+impl AsRawFd for Closings {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+/// A classic BPF socket filter over one announcement (netlink header, then `inet_diag_msg`):
+/// keep it when its local port is `port` and its remote port is 0 (a listener; every accepted
+/// connection on the port has a remote port).
+fn listener_filter(port: u16) -> [libc::sock_filter; 6] {
+    let op = |code: u32, jt: u8, jf: u8, k: u32| libc::sock_filter { code: code as u16, jt, jf, k };
+    let (ld_h_abs, jeq_k, ret_k) = (
+        libc::BPF_LD | libc::BPF_H | libc::BPF_ABS,
+        libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K,
+        libc::BPF_RET | libc::BPF_K,
+    );
+    let sport = (NLMSG_HDR + 4) as u32;
+    [
+        op(ld_h_abs, 0, 0, sport),
+        op(jeq_k, 0, 3, u32::from(port)),
+        op(ld_h_abs, 0, 0, sport + 2),
+        op(jeq_k, 0, 1, 0),
+        op(ret_k, 0, 0, 0xffff),
+        op(ret_k, 0, 0, 0),
+    ]
 }
 
 /// An exact lookup (`NLM_F_REQUEST` without `NLM_F_DUMP`) as for a SYN from 0.0.0.0:0 to `addr`.
@@ -220,5 +352,31 @@ mod tests {
             let port = six.local_addr().unwrap().port();
             assert!(p.listening(SocketAddrV4::new([127, 0, 0, 1].into(), port)).unwrap());
         }
+    }
+
+    #[test]
+    fn a_listener_closing_is_announced_and_a_connection_closing_is_not() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = v4(&l);
+        let c = Closings::open(addr.port()).unwrap();
+        let mut p = ListenProbe::open().unwrap();
+        // A connection on the port comes and goes: filtered out.
+        let client = std::net::TcpStream::connect(addr).unwrap();
+        let (served, _) = l.accept().unwrap();
+        drop(client);
+        drop(served);
+        // Another port's listener closing: filtered out.
+        drop(std::net::TcpListener::bind("127.0.0.1:0").unwrap());
+        drop(l);
+        // Announcements come in the order sockets were destroyed: the listener's is the last,
+        // so everything let through before it is read with it.
+        let start = std::time::Instant::now();
+        let mut seen = Vec::new();
+        while seen.is_empty() && start.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(5));
+            c.drain_each(|m| seen.push((u16::from_be_bytes([m[20], m[21]]), u16::from_be_bytes([m[22], m[23]]))));
+        }
+        assert_eq!(seen, [(addr.port(), 0)], "only the listener's announcement");
+        assert!(!p.listening(addr).unwrap());
     }
 }
