@@ -978,6 +978,8 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
 
     // Priorities, with keepalived's positive weights folded in.
     let mut vips_out = Vec::new();
+    // Where an equal-priority election was translated (with `preempt: false`).
+    let mut tie_translated: Vec<At> = Vec::new();
     for (vrid, pair_insts) in &paired {
         let mut prio = [100i64; 2];
         let mut prio_at = [pair_insts[0].at(), pair_insts[1].at()];
@@ -1156,20 +1158,50 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
             prio[m] = (prio[m] + 1).min(255);
             m
         } else {
-            notes.decide(
-                vec![prio_at[0].clone(), prio_at[1].clone()],
-                format!(
-                    "vrid {vrid}: both nodes have priority {}; keepalived then elects the node with the higher address, which is rarely what was meant",
-                    prio[0]
-                ),
-                "give the preferred master the higher priority in its keepalived.conf (or `nopreempt` on both)",
-            );
-            usize::from(states[1] == Some("MASTER") && states[0] != Some("MASTER"))
+            // Equal priorities, preemption on: keepalived's backup never preempts an equal
+            // priority, so whoever is master keeps the VIP until it fails.
+            match equal_priority_election(&states, &addrs, &check, &names) {
+                Ok((m, how)) => {
+                    let base = prio[m];
+                    // One step apart: the winner one up, or (at the 254 cap) the other one down.
+                    let moved = if base < 254 { m } else { 1 - m };
+                    prio[moved] += if moved == m { 1 } else { -1 };
+                    let written = format!("priority {} for `{}`", prio[moved], names[moved]);
+                    notes.translated(
+                        vec![prio_at[0].clone(), prio_at[1].clone()],
+                        format!(
+                            "vrid {vrid}: both nodes have priority {p} and keepalived's backup never preempts an equal priority (RFC 3768 §6.4.2): the master keeps the VIP until it fails, and when both start, {how}; the inventory says the same with {written} and `preempt: false`: the same holder after a start, a failure and a recovery",
+                            p = base,
+                        ),
+                    );
+                    tie_translated.push(prio_at[0].clone());
+                    m
+                }
+                Err(why) => {
+                    notes.decide(
+                        vec![prio_at[0].clone(), prio_at[1].clone()],
+                        format!("vrid {vrid}: both nodes have priority {}; {why}", prio[0]),
+                        "give the preferred master the higher priority in its keepalived.conf (or `nopreempt` on both)",
+                    );
+                    usize::from(states[1] == Some("MASTER") && states[0] != Some("MASTER"))
+                }
+            }
         };
         let vip_at = vip0.at.clone();
         let vrid_at: Vec<At> = pair_insts.iter().filter_map(|i| i.vrid.as_ref().map(|v| v.at.clone())).collect();
         vips_out.push((vip, *vrid, master, prio, vip_at, vrid_at, prio_at));
     }
+
+    // `preempt: false` holds for the whole pair: a second VRID with unequal priorities would
+    // lose its preemption.
+    if !tie_translated.is_empty() && tie_translated.len() < vips_out.len() {
+        notes.decide(
+            tie_translated.clone(),
+            "one VRID has equal priorities (the master keeps the VIP until it fails) and the other does not (the preferred master takes it back): hapair's `preempt` is one setting for the pair".into(),
+            "give the preferred master of each VRID the higher priority",
+        );
+    }
+    let preempt = preempt && tie_translated.is_empty();
 
     // The YAML: every value from the files quoted.
     let mut y = Yaml::default();
@@ -1225,7 +1257,8 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
         );
     }
     if !preempt {
-        y.w("      preempt: false", &first_at(&preempts));
+        let from = if tie_translated.is_empty() { first_at(&preempts) } else { tie_translated.clone() };
+        y.w("      preempt: false", &from);
     }
     if let Some(d) = preempt_delay {
         y.w(&format!("      preempt_delay: {}", show(d)), &first_at(&delays));
@@ -1248,6 +1281,59 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
     Ok(Imported { yaml: y.text, notes: all, origins: y.origins })
 }
 
+/// The node keepalived makes master of a VRID whose two priorities are equal (both preempting),
+/// and how, when an inventory can give the same holder in every case: `Err` says why not.
+///
+/// At equal priorities keepalived's backup never preempts (RFC 3768 §6.4.2: an advert of equal
+/// priority resets its timer), so the master keeps the VIP until it fails; which node that is
+/// after a start of both is decided by keepalived's start (a `state MASTER` instance waits one
+/// advert interval, a `state BACKUP` one three, vrrp_scheduler.c `vrrp_init_state`) and, when
+/// both wait alike and become master together, by the higher primary address (§6.4.3). The
+/// inventory says this with the winner one priority higher and `preempt: false` — the same
+/// holder after any sequence of starts, failures and recoveries, as long as no check lowers a
+/// priority (a check failure that is FAULT, weight 0, is a failure like any other).
+fn equal_priority_election(
+    states: &[Option<&str>],
+    addrs: &[Option<(NodeAddr, String)>; 2],
+    check: &CheckOut,
+    names: &[String; 2],
+) -> Result<(usize, String), String> {
+    if check.checked && check.weight.iter().any(|w| *w != 0) {
+        return Err(format!(
+            "the check lowers a priority (`check.weight` {} on `{}`, {} on `{}`): keepalived hands the VIP over when it fails but never back when it recovers (a backup does not preempt an equal priority, RFC 3768 §6.4.2), and hapair's `preempt` is the same both ways",
+            check.weight[0], names[0], check.weight[1], names[1]
+        ));
+    }
+    let says_master = |n: usize| states.get(n).copied().flatten() == Some("MASTER");
+    if says_master(0) != says_master(1) {
+        let m = usize::from(says_master(1));
+        return Ok((
+            m,
+            format!(
+                "`{}` is elected (with `state MASTER` keepalived waits one advert interval before it takes the VIP, with `state BACKUP` three)",
+                names[m]
+            ),
+        ));
+    }
+    match (&addrs[0], &addrs[1]) {
+        (Some((a, _)), Some((b, _))) if a.addr != b.addr => {
+            let m = usize::from(b.addr > a.addr);
+            let (hi, lo) = if m == 1 { (b.addr, a.addr) } else { (a.addr, b.addr) };
+            Ok((
+                m,
+                format!(
+                    "both wait alike and the higher address wins (RFC 3768 §6.4.3): `{}` ({hi} above {lo})",
+                    names[m]
+                ),
+            ))
+        }
+        _ => {
+            Err("keepalived then elects the node with the higher address, and the nodes' addresses are not known"
+                .into())
+        }
+    }
+}
+
 /// The inventory's `check` from the tracked scripts.
 struct CheckOut {
     yaml: Yaml,
@@ -1258,6 +1344,8 @@ struct CheckOut {
     /// Per node, the inventory's `check.weight`.
     weight: [i64; 2],
     per_node_weight: bool,
+    /// A check is written (not `type: none`).
+    checked: bool,
 }
 
 fn check_of(cfgs: &[&Config; 2], paired: &[(u8, [&Instance; 2])], names: &[String; 2], notes: &mut Notes) -> CheckOut {
@@ -1267,6 +1355,7 @@ fn check_of(cfgs: &[&Config; 2], paired: &[(u8, [&Instance; 2])], names: &[Strin
         positive: [None, None],
         weight: [0, 0],
         per_node_weight: false,
+        checked: false,
     };
     // Per node: the tracked scripts, in order, with the place of each track line.
     let mut tracked: [Vec<&Track>; 2] = [Vec::new(), Vec::new()];
@@ -1339,6 +1428,7 @@ fn check_of(cfgs: &[&Config; 2], paired: &[(u8, [&Instance; 2])], names: &[Strin
         out.yaml.w("    check:\n      type: none", &[]);
         return out;
     };
+    out.checked = true;
     // The script's definition must agree between the nodes.
     let field = |s: &Script, f: fn(&Script) -> &Option<Val>, default: &str| -> (String, At) {
         f(s).as_ref().map_or((default.to_string(), s.at.clone().unwrap_or(At { file: PathBuf::new(), line: 0 })), |v| {
@@ -1580,6 +1670,106 @@ mod tests {
         assert!(i.yaml.contains("address: \"10.0.0.200/24\""), "{}", i.yaml);
         let loaded = crate::inventory::load_bytes(Path::new("<imported>"), i.yaml.into_bytes(), &[]);
         assert!(loaded.is_ok(), "{loaded:?}");
+    }
+
+    /// Who holds the VIP after each event, by RFC 3768's rules, for a pair whose nodes start
+    /// down. An event is a node becoming able to hold the VIP (started, check passing) or not
+    /// (stopped, crashed, check failing as FAULT); `None` is both starting together, where the
+    /// node that times out first (`first`) becomes master. A backup takes the VIP from a live
+    /// master only with preemption on and a higher priority (§6.4.2).
+    fn holders(events: &[Option<(usize, bool)>], prio: [i64; 2], preempt: bool, first: usize) -> Vec<Option<usize>> {
+        let (mut up, mut holder) = ([false; 2], None::<usize>);
+        let mut out = Vec::new();
+        for e in events {
+            match *e {
+                None => {
+                    if holder.is_none() && !up[0] && !up[1] {
+                        holder = Some(first);
+                    }
+                    up = [true; 2];
+                }
+                Some((n, able)) => up[n] = able,
+            }
+            holder = match holder {
+                Some(h) if up[h] => {
+                    let o = 1 - h;
+                    if up[o] && preempt && prio[o] > prio[h] {
+                        Some(o)
+                    } else {
+                        Some(h)
+                    }
+                }
+                _ => (0..2).find(|n| up[*n]),
+            };
+            out.push(holder);
+        }
+        out
+    }
+
+    /// Every history of `len` events (each history's prefixes are its shorter ones).
+    fn histories(len: usize) -> Vec<Vec<Option<(usize, bool)>>> {
+        let steps = [None, Some((0, true)), Some((0, false)), Some((1, true)), Some((1, false))];
+        let mut layer = vec![Vec::new()];
+        for _ in 0..len {
+            layer = layer
+                .iter()
+                .flat_map(|h: &Vec<_>| {
+                    steps.iter().map(move |s| {
+                        let mut h = h.clone();
+                        h.push(*s);
+                        h
+                    })
+                })
+                .collect();
+        }
+        layer
+    }
+
+    /// Equal priorities: the imported pair elects the same holder as keepalived after every
+    /// history of starts, failures and recoveries (keepalived: the two priorities equal, the
+    /// start winner by `state` or address); a translation that kept preemption would not.
+    #[test]
+    fn equal_priorities_become_the_same_election_in_every_history() {
+        let no_weight = |t: &str| t.replace("    weight 2\n", "");
+        let cases = [
+            // (file A, file B, the node keepalived elects at a start of both)
+            (no_weight(SEED_A).replace("priority 101", "priority 100"), no_weight(&seed_b()), 0, "\"lb1\": 101"),
+            (
+                no_weight(SEED_A).replace("priority 101", "priority 100").replace("MASTER", "BACKUP"),
+                no_weight(&seed_b()),
+                1,
+                "\"lb2\": 101",
+            ),
+            (
+                no_weight(SEED_A).replace("priority 101", "priority 254"),
+                no_weight(&seed_b()).replace("priority 100", "priority 254"),
+                0,
+                "\"lb2\": 253",
+            ),
+        ];
+        let hist = histories(6);
+        for (a, b, winner, written) in cases {
+            let i = import(&a, &b).expect("imports");
+            assert_eq!(i.decisions(), 0, "{:?}", i.notes);
+            assert!(i.yaml.contains(written) && i.yaml.contains("preempt: false"), "{}", i.yaml);
+            let inv = crate::inventory::load_bytes(Path::new("<imported>"), i.yaml.clone().into_bytes(), &[])
+                .unwrap_or_else(|e| panic!("{e:?}"));
+            let (pair, vip) = (&inv.inventory.pairs[0], &inv.inventory.pairs[0].vips[0]);
+            let prio = vip.priorities.map(|p| i64::from(p.get()));
+            let preempt = pair.nodes[0].vrrp.preempt;
+            let first = usize::from(prio[1] > prio[0]);
+            assert_eq!(first, winner, "{}", i.yaml);
+            for h in &hist {
+                let kept = holders(h, [5, 5], true, winner);
+                assert_eq!(holders(h, prio, preempt, first), kept, "history {h:?}\n{}", i.yaml);
+            }
+            // The test can fail: with preemption on, a recovered preferred master takes it back.
+            assert!(hist.iter().any(|h| holders(h, prio, true, first) != holders(h, [5, 5], true, winner)));
+        }
+        // A check that lowers a priority hands over but never back: not the same, so refused.
+        let i = import(&SEED_A.replace("priority 101", "priority 100"), &seed_b()).expect("imports");
+        assert_eq!(i.decisions(), 1, "{:?}", i.notes);
+        assert!(format!("{:?}", i.notes).contains("never back when it recovers"), "{:?}", i.notes);
     }
 
     proptest! {
