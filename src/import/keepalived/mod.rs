@@ -1048,16 +1048,14 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
             );
         }
         if x.vips.len() > 1 {
-            let rest: Vec<&str> = x.vips[1..].iter().map(|(v, _)| v.text.as_str()).collect();
-            notes.decide(
-                x.vips[1..].iter().map(|(v, _)| v.at.clone()).take(1).collect(),
+            let all: Vec<&str> = x.vips.iter().map(|(v, _)| v.text.as_str()).collect();
+            notes.translated(
+                vec![vip0.at.clone()],
                 format!(
-                    "vrid {vrid} has {} VIPs; hapair carries one per VRID: only {} was imported, not {}",
+                    "vrid {vrid} carries {} addresses ({}): the inventory's VIP lists them all (`address: [...]`), held by one node and moved together",
                     x.vips.len(),
-                    vip0.text,
-                    rest.join(", ")
+                    all.join(", ")
                 ),
-                "put the other addresses in another pair with their own VRID, or drop them",
             );
         }
         for (v, opts) in &x.vips {
@@ -1087,34 +1085,38 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
                 );
             }
         }
-        let vip = match vip_parts(&vip0.text) {
-            Err(why) => {
-                notes.decide(
-                    vec![vip0.at.clone()],
-                    format!("VIP `{}` {why}", vip0.text.escape_debug()),
-                    "fill in the VIP",
-                );
-                vip0.text.clone()
-            }
-            Ok((addr, Some(p))) if p < 32 => format!("{addr}/{p}"),
-            Ok((addr, written)) => {
-                let known: Vec<(u8, &str)> =
-                    addrs.iter().flatten().filter_map(|(a, from)| a.prefix.map(|p| (p, from.as_str()))).collect();
-                let how = if written.is_some() {
-                    "is written /32 (a host address)"
-                } else {
-                    "has no prefix length (keepalived adds it as a /32 host address)"
-                };
-                match known.first() {
-                    Some((p, from)) if known.iter().all(|(q, _)| q == p) && *p < 32 => {
-                        notes.translated(
-                            vec![vip0.at.clone()],
-                            format!("VIP {addr} {how}: given /{p}, the prefix of the nodes' addresses (from {from})"),
-                        );
-                        format!("{addr}/{p}")
-                    }
-                    _ => {
-                        notes.decide(
+        let mut vip: Vec<String> = Vec::new();
+        for (vip0, _) in &x.vips {
+            let one = match vip_parts(&vip0.text) {
+                Err(why) => {
+                    notes.decide(
+                        vec![vip0.at.clone()],
+                        format!("VIP `{}` {why}", vip0.text.escape_debug()),
+                        "fill in the VIP",
+                    );
+                    vip0.text.clone()
+                }
+                Ok((addr, Some(p))) if p < 32 => format!("{addr}/{p}"),
+                Ok((addr, written)) => {
+                    let known: Vec<(u8, &str)> =
+                        addrs.iter().flatten().filter_map(|(a, from)| a.prefix.map(|p| (p, from.as_str()))).collect();
+                    let how = if written.is_some() {
+                        "is written /32 (a host address)"
+                    } else {
+                        "has no prefix length (keepalived adds it as a /32 host address)"
+                    };
+                    match known.first() {
+                        Some((p, from)) if known.iter().all(|(q, _)| q == p) && *p < 32 => {
+                            notes.translated(
+                                vec![vip0.at.clone()],
+                                format!(
+                                    "VIP {addr} {how}: given /{p}, the prefix of the nodes' addresses (from {from})"
+                                ),
+                            );
+                            format!("{addr}/{p}")
+                        }
+                        _ => {
+                            notes.decide(
                             vec![vip0.at.clone()],
                             format!(
                                 "VIP {addr} {how} and the nodes' prefix length is unknown; an hapair VIP lies in the nodes' subnet"
@@ -1124,11 +1126,13 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
                                 names[0], names[1]
                             ),
                         );
-                        format!("{addr}/32")
+                            format!("{addr}/32")
+                        }
                     }
                 }
-            }
-        };
+            };
+            vip.push(one);
+        }
         // The master: who keepalived elects.
         let states: Vec<Option<&str>> = pair_insts.iter().map(|i| i.state.as_ref().map(|s| s.text.as_str())).collect();
         let master = if prio[0] != prio[1] {
@@ -1187,7 +1191,7 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
                 }
             }
         };
-        let vip_at = vip0.at.clone();
+        let vip_at: Vec<At> = x.vips.iter().map(|(v, _)| v.at.clone()).collect();
         let vrid_at: Vec<At> = pair_insts.iter().filter_map(|i| i.vrid.as_ref().map(|v| v.at.clone())).collect();
         vips_out.push((vip, *vrid, master, prio, vip_at, vrid_at, prio_at));
     }
@@ -1236,7 +1240,13 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
     }
     y.w("    vips:", &[]);
     for (vip, vrid, m, prio, vip_at, vrid_at, prio_at) in &vips_out {
-        y.w(&format!("      - address: {}", yaml_str(vip)), std::slice::from_ref(vip_at));
+        match vip.as_slice() {
+            [one] => y.w(&format!("      - address: {}", yaml_str(one)), vip_at),
+            all => {
+                let list: Vec<String> = all.iter().map(|v| yaml_str(v)).collect();
+                y.w(&format!("      - address: [{}]", list.join(", ")), vip_at)
+            }
+        }
         y.w(&format!("        vrid: {vrid}"), vrid_at);
         y.w(&format!("        master: {}", yaml_str(&names[*m])), prio_at);
         y.w("        priorities:", prio_at);
