@@ -1,7 +1,8 @@
 //! Failover as a client sees it, on real lab hosts: a load of HTTP requests through the VIP
 //! (this machine, ~200 requests/s, 200 ms timeout each) while the pair is switched over, its
-//! master daemon is killed, nginx is killed, and a split brain heals. Assertions are on what
-//! the client saw (failed requests, who served, whether it came back), never on exact times.
+//! master daemon is killed, nginx is killed or closes its port, and a split brain heals.
+//! Assertions are on what the client saw (failed requests, who served, whether it came back),
+//! never on exact times.
 
 mod common;
 
@@ -186,6 +187,27 @@ fn clients_see_no_failure_on_switchover_and_daemon_crash_and_a_short_gap_when_ng
     assert_eq!(seen.last_served_by.as_deref(), Some("node2"), "{seen:?}");
     assert!(seen.longest_gap < Duration::from_secs(2), "clients waited as long as the polling check: {seen:?}");
     lab.exec_ok("node1", &["systemctl", "start", "nginx"]);
+    wait_until("the VIP back on node1", Duration::from_secs(20), || holds(&lab, "node1", addr));
+
+    // nginx on the master closes its port while its master process lives on (what a graceful
+    // `systemctl stop nginx` does while connections drain; here a reload onto another port):
+    // the closing is an event of its own, the VIP moves while the process is still there.
+    let conf = "/etc/nginx/conf.d/hapair.conf";
+    let pid = lab.exec_ok("node1", &["cat", "/run/nginx.pid"]);
+    let load = Load::start(addr);
+    run_for(Duration::from_millis(300));
+    lab.exec_ok("node1", &["sed", "-i", "s/listen 80 /listen 8081 /", conf]);
+    lab.exec_ok("node1", &["nginx", "-s", "reload"]);
+    wait_until("node2 to take the VIP", Duration::from_secs(10), || holds(&lab, "node2", addr));
+    run_for(Duration::from_millis(500));
+    let seen = load.finish();
+    assert_eq!(seen.last_served_by.as_deref(), Some("node2"), "{seen:?}");
+    assert_eq!(lab.exec_ok("node1", &["cat", "/run/nginx.pid"]), pid, "nginx's master process changed");
+    let log = lab.exec_ok("node1", &["journalctl", "-u", "hapair-vrrpd", "--no-pager", "-n", "30"]);
+    assert!(log.contains("nothing listens on 127.0.0.1:80 any more (nginx closed its port)"), "{log}");
+    assert!(!log.contains(&format!("master process {}", pid.trim())), "nginx's master did not exit:\n{log}");
+    lab.exec_ok("node1", &["sed", "-i", "s/listen 8081 /listen 80 /", conf]);
+    lab.exec_ok("node1", &["nginx", "-s", "reload"]);
     wait_until("the VIP back on node1", Duration::from_secs(20), || holds(&lab, "node1", addr));
 }
 

