@@ -227,7 +227,8 @@ fn a_vrid_with_several_addresses_moves_them_together() {
         assert!(wait_for(&lab, "node2", a, false, Duration::from_secs(5)), "{a} stayed on node2");
     }
 
-    // The drill: each row is one VRID, failed when any of its addresses did not move with it.
+    // The drill: each row is one VRID, failed (not on timing) when any of its addresses did not
+    // move with it.
     let (code, json) = verify(&lab, &["--failover", "--format", "json"]);
     let report: serde_json::Value = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
     let rows = report["drill"].as_array().expect("drill rows");
@@ -235,9 +236,8 @@ fn a_vrid_with_several_addresses_moves_them_together() {
         assert_eq!(code, Some(1), "verify --failover did not run to its end: {json}");
         for r in rows.iter().filter(|r| r["ok"] == false) {
             let d = r["detail"].as_str().unwrap_or_default();
-            assert!(!d.contains("not with the others"), "an address did not move with its VRID: {r}");
-            assert!(common::known_drill_gap(d), "an unknown drill failure: {r}");
-            eprintln!("known gap of issue 14 (tolerated): {r}");
+            assert!(common::drill_timing_only(d), "a drill failure that is not about timing: {r}");
+            eprintln!("drill row over its time bound (timing is judged by bench/, not tests): {r}");
         }
     }
     assert_eq!(rows.iter().filter(|r| r["expect"] == "moves to node2").count(), 2, "{json}");

@@ -473,7 +473,8 @@ async fn mark_apart(
     for (row, d) in rows.iter_mut().zip(apart) {
         if let Some(d) = d {
             row.ok = false;
-            row.detail = if row.detail.is_empty() { d } else { format!("{}; {d}", row.detail) };
+            // First, so the row never reads as a timing-only failure.
+            row.detail = if row.detail.is_empty() { d } else { format!("{d}; {}", row.detail) };
         }
     }
     Ok(())
