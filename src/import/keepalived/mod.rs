@@ -246,8 +246,43 @@ fn instance(item: &Item, block: &[Item], not_mapped: &mut Vec<Note>) -> Instance
     let mut inst =
         Instance { name: item.args.first().cloned().unwrap_or_default(), at: Some(at(item)), ..Default::default() };
     let name = inst.name.escape_debug().to_string();
+    // `{{ NAME }}` (a template placeholder) reads as braces, as keepalived reads it: a block
+    // where a value belongs is a decision, never a value silently missing.
+    let placeholder = |k: &Item, not_mapped: &mut Vec<Note>| {
+        not_mapped.push(Note {
+            kind: NoteKind::Decision,
+            at: vec![at(k)],
+            message: if k.key.is_empty() {
+                "a `{ … }` block stands where an address belongs (a template placeholder like `{{ NAME }}` left in the file?)".into()
+            } else {
+                format!(
+                    "`{}` is followed by a `{{ … }}` block where its value belongs (a template placeholder like `{{{{ NAME }}}}` left in the file?)",
+                    k.key
+                )
+            },
+            fix: Some("write the value".into()),
+        })
+    };
     for k in block {
         let sub = k.block.as_deref().unwrap_or(&[]);
+        let valued = [
+            "state",
+            "interface",
+            "virtual_router_id",
+            "priority",
+            "advert_int",
+            "version",
+            "preempt_delay",
+            "unicast_src_ip",
+        ];
+        if k.block.is_some() && valued.contains(&k.key.as_str()) {
+            placeholder(k, not_mapped);
+        }
+        for p in
+            sub.iter().filter(|p| p.key.is_empty() && matches!(k.key.as_str(), "unicast_peer" | "virtual_ipaddress"))
+        {
+            placeholder(p, not_mapped);
+        }
         match k.key.as_str() {
             "state" => {
                 inst.state = first(k);
@@ -270,7 +305,8 @@ fn instance(item: &Item, block: &[Item], not_mapped: &mut Vec<Note>) -> Instance
             "preempt_delay" => inst.preempt_delay = first(k),
             "unicast_src_ip" => inst.unicast_src_ip = words(k),
             "unicast_peer" => {
-                inst.unicast_peers = sub.iter().map(|p| Val { text: p.key.clone(), at: at(p) }).collect();
+                inst.unicast_peers =
+                    sub.iter().filter(|p| !p.key.is_empty()).map(|p| Val { text: p.key.clone(), at: at(p) }).collect();
                 for p in sub.iter().filter(|p| !p.args.is_empty()) {
                     not_mapped.push(not_carried(
                         at(p),
@@ -291,7 +327,7 @@ fn instance(item: &Item, block: &[Item], not_mapped: &mut Vec<Note>) -> Instance
                 }
             }
             "virtual_ipaddress" => {
-                for v in sub {
+                for v in sub.iter().filter(|v| !v.key.is_empty()) {
                     inst.vips.push((Val { text: v.key.clone(), at: at(v) }, v.args.clone()));
                 }
             }
