@@ -130,6 +130,9 @@ pub struct Instance {
     pub nopreempt: Option<At>,
     pub preempt_delay: Option<Val>,
     pub unicast_src_ip: Option<Val>,
+    /// keepalived's other name for the advert source address (the node's address), used with
+    /// multicast: an address, not a transport.
+    pub mcast_src_ip: Option<Val>,
     pub unicast_peers: Vec<Val>,
 }
 
@@ -274,6 +277,7 @@ fn instance(item: &Item, block: &[Item], not_mapped: &mut Vec<Note>) -> Instance
             "version",
             "preempt_delay",
             "unicast_src_ip",
+            "mcast_src_ip",
         ];
         if k.block.is_some() && valued.contains(&k.key.as_str()) {
             placeholder(k, not_mapped);
@@ -304,6 +308,7 @@ fn instance(item: &Item, block: &[Item], not_mapped: &mut Vec<Note>) -> Instance
             "nopreempt" => inst.nopreempt = Some(at(k)),
             "preempt_delay" => inst.preempt_delay = first(k),
             "unicast_src_ip" => inst.unicast_src_ip = words(k),
+            "mcast_src_ip" => inst.mcast_src_ip = words(k),
             "unicast_peer" => {
                 inst.unicast_peers =
                     sub.iter().filter(|p| !p.key.is_empty()).map(|p| Val { text: p.key.clone(), at: at(p) }).collect();
@@ -698,15 +703,20 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
         if let Some(g) = given {
             addrs[n] = Some((*g, "`--node`".into()));
         }
-        for i in insts(n) {
-            let Some(src) = &i.unicast_src_ip else { continue };
+        // The advert source address keepalived is given (either name) is the node's address.
+        let srcs = insts(n).flat_map(|i| {
+            [("unicast_src_ip", &i.unicast_src_ip), ("mcast_src_ip", &i.mcast_src_ip)]
+                .into_iter()
+                .filter_map(|(key, v)| v.as_ref().map(|v| (key, v)))
+        });
+        for (key, src) in srcs {
             match src.text.parse::<NodeAddr>() {
                 Ok(found) => {
                     if found.prefix.is_some() && addrs[n].is_none() {
                         notes.translated(
                             vec![src.at.clone()],
                             format!(
-                                "unicast_src_ip `{}` has a prefix length: the node's address is {}, its subnet /{} (given to VIPs written without prefix)",
+                                "{key} `{}` has a prefix length: the node's address is {}, its subnet /{} (given to VIPs written without prefix)",
                                 src.text,
                                 found.addr,
                                 found.prefix.unwrap_or(32)
@@ -714,19 +724,16 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
                         );
                     }
                     match &addrs[n] {
-                        None => addrs[n] = Some((found, format!("unicast_src_ip at {}", src.at))),
+                        None => addrs[n] = Some((found, format!("{key} at {}", src.at))),
                         Some((had, _)) if had.addr == found.addr => {}
                         Some(_) if given.is_some() => notes.dropped(
                             vec![src.at.clone()],
-                            format!(
-                                "unicast_src_ip {} is not the address `--node` gives `{}`: ignored",
-                                found.addr, names[n]
-                            ),
+                            format!("{key} {} is not the address `--node` gives `{}`: ignored", found.addr, names[n]),
                         ),
                         Some((had, from)) => notes.decide(
                             vec![src.at.clone()],
                             format!(
-                                "unicast_src_ip {} is not the address of `{}` found first ({}, {from})",
+                                "{key} {} is not the address of `{}` found first ({}, {from})",
                                 found.addr, names[n], had.addr
                             ),
                             format!("give the node's address: `--node {}=ADDRESS/PREFIX`", names[n]),
@@ -735,12 +742,12 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
                 }
                 Err(()) if given.is_some() => notes.dropped(
                     vec![src.at.clone()],
-                    format!("unicast_src_ip `{}` ignored: `--node` gives the address", src.text.escape_debug()),
+                    format!("{key} `{}` ignored: `--node` gives the address", src.text.escape_debug()),
                 ),
                 Err(()) => notes.decide(
                     vec![src.at.clone()],
                     format!(
-                        "unicast_src_ip `{}` is not an IPv4 address (a placeholder left in the file?)",
+                        "{key} `{}` is not an IPv4 address (a placeholder left in the file?)",
                         src.text.escape_debug()
                     ),
                     format!("give the node's address: `--node {}=ADDRESS/PREFIX`", names[n]),
@@ -750,7 +757,10 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
         if addrs[n].is_none() {
             notes.decide(
                 vec![At { file: cfgs[n].file.clone(), line: 0 }],
-                format!("the address of node `{}` is not in its keepalived.conf (no unicast_src_ip)", names[n]),
+                format!(
+                    "the address of node `{}` is not in its keepalived.conf (no unicast_src_ip or mcast_src_ip)",
+                    names[n]
+                ),
                 format!("give it: `--node {}=ADDRESS/PREFIX` (its address on the VRRP interface)", names[n]),
             );
         }
@@ -1716,6 +1726,21 @@ mod tests {
         assert!(i.yaml.contains("address: \"10.0.0.200/24\""), "{}", i.yaml);
         let loaded = crate::inventory::load_bytes(Path::new("<imported>"), i.yaml.into_bytes(), &[]);
         assert!(loaded.is_ok(), "{loaded:?}");
+    }
+
+    /// `mcast_src_ip` (keepalived's other name for the advert source) gives the node's address,
+    /// with its prefix, and keeps the pair on multicast.
+    #[test]
+    fn mcast_src_ip_is_the_node_address() {
+        let mc = |t: &str| {
+            t.replace("unicast_src_ip", "mcast_src_ip")
+                .replace("    unicast_peer {\n        10.0.0.12\n    }\n", "")
+                .replace("    unicast_peer {\n        10.0.0.11\n    }\n", "")
+        };
+        let i = import(&mc(SEED_A), &mc(&seed_b())).expect("imports");
+        assert_eq!(i.decisions(), 0, "{:?}", i.notes);
+        assert!(i.yaml.contains("address: \"10.0.0.12\"\n") && !i.yaml.contains("unicast"), "{}", i.yaml);
+        assert!(i.yaml.contains("address: \"10.0.0.200/24\""), "{}", i.yaml);
     }
 
     /// Who holds the VIP after each event, by RFC 3768's rules, for a pair whose nodes start
