@@ -673,11 +673,26 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
         }
     }
     if paired.is_empty() {
+        // Each file's VRIDs, with the line of each, so the two sides can be compared.
+        let list = |n: usize| -> String {
+            by_vrid[n]
+                .iter()
+                .map(|(v, i)| format!("{v} (line {})", i.vrid.as_ref().map_or(i.at().line, |x| x.at.line)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let line = by_vrid[0].values().next().and_then(|i| i.vrid.as_ref()).map_or(0, |v| v.at.line);
         return Err(err(
             &a.file,
-            0,
-            format!("no virtual_router_id appears in both `{}` and `{}`", a.file.display(), b.file.display()),
-            "give the two files of one pair of nodes",
+            line,
+            format!(
+                "no virtual_router_id appears in both files: `{}` has {}, `{}` has {}",
+                a.file.display(),
+                list(0),
+                b.file.display(),
+                list(1)
+            ),
+            "give the two files of one pair of nodes, with the same virtual_router_id on both",
         ));
     }
     if paired.len() > 2 {
