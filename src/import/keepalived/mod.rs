@@ -1450,7 +1450,7 @@ fn check_of(cfgs: &[&Config; 2], paired: &[(u8, [&Instance; 2])], names: &[Strin
         })
         .collect();
     notes.agree(
-        "the tracked scripts",
+        "the list of tracked scripts",
         &sets,
         false,
         "track the same script in every instance of both nodes: an hapair node runs one check for all its VIPs",
