@@ -486,6 +486,11 @@ impl Yaml {
             }
         }
     }
+    /// `other` with every line indented by `indent` (a pair-level block moved under a node).
+    fn append_indented(&mut self, other: Yaml, indent: &str) {
+        let text: String = other.text.lines().map(|l| format!("{indent}{l}\n")).collect();
+        self.append(Yaml { text, ..other });
+    }
     fn append(&mut self, other: Yaml) {
         for (l, from) in other.origins {
             self.origins.insert(self.lines + l, from);
@@ -1035,7 +1040,7 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
     }
 
     // The check: the script(s) the instances track.
-    let check = check_of(&cfgs, &paired, &names, &mut notes);
+    let mut check = check_of(&cfgs, &paired, &names, &mut notes);
 
     // Priorities, with keepalived's positive weights folded in.
     let mut vips_out = Vec::new();
@@ -1294,6 +1299,9 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
         if per_node_iface {
             y.w(&format!("        interface: {}", yaml_str(&iface_text(n))), &iface_at(n));
         }
+        if check.only == Some(n) {
+            y.append_indented(std::mem::take(&mut check.yaml), "    ");
+        }
         if check.per_node_weight {
             y.w("        check:", &[]);
             y.w(&format!("          weight: {}", check.weight[n]), &check.weight_at[n]);
@@ -1337,7 +1345,11 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
     if unicast {
         y.w("      transport: unicast", &first_at(&transports));
     }
-    y.append(check.yaml);
+    if check.only.is_some() {
+        y.w("    check:\n      type: none", &[]);
+    } else {
+        y.append(check.yaml);
+    }
     let mut all = notes.0;
     for c in cfgs {
         all.extend(c.not_mapped.iter().cloned());
@@ -1417,6 +1429,8 @@ struct CheckOut {
     per_node_weight: bool,
     /// A check is written (not `type: none`).
     checked: bool,
+    /// Only this node tracks a script: `yaml` belongs under that node, the pair has none.
+    only: Option<usize>,
 }
 
 fn check_of(cfgs: &[&Config; 2], paired: &[(u8, [&Instance; 2])], names: &[String; 2], notes: &mut Notes) -> CheckOut {
@@ -1427,6 +1441,7 @@ fn check_of(cfgs: &[&Config; 2], paired: &[(u8, [&Instance; 2])], names: &[Strin
         weight: [0, 0],
         per_node_weight: false,
         checked: false,
+        only: None,
     };
     // Per node: the tracked scripts, in order, with the place of each track line.
     let mut tracked: [Vec<&Track>; 2] = [Vec::new(), Vec::new()];
@@ -1439,11 +1454,20 @@ fn check_of(cfgs: &[&Config; 2], paired: &[(u8, [&Instance; 2])], names: &[Strin
             }
         }
     }
-    // Every instance of both nodes must track the same scripts (one check per node in hapair).
+    // One node tracks scripts and the other none (a check on the master only): hapair's check is
+    // per node, so the other node runs none — the same election. Otherwise every instance of both
+    // nodes must track the same scripts (one check per node in hapair).
+    let tracks = [0, 1].map(|n| paired.iter().any(|(_, pi)| !pi[n].track.is_empty()));
+    let one_sided = match tracks {
+        [true, false] => Some(0),
+        [false, true] => Some(1),
+        _ => None,
+    };
     let sets: Vec<(String, At)> = paired
         .iter()
-        .flat_map(|(_, pi)| pi.iter())
-        .map(|i| {
+        .flat_map(|(_, pi)| pi.iter().enumerate())
+        .filter(|(n, _)| one_sided.is_none_or(|c| c == *n))
+        .map(|(_, i)| {
             let names: Vec<&str> = i.track.iter().map(|t| t.name.text.as_str()).collect();
             let at = i.track.first().map_or(i.at(), |t| t.name.at.clone());
             (if names.is_empty() { "(none)".to_string() } else { names.join(", ") }, at)
@@ -1495,6 +1519,11 @@ fn check_of(cfgs: &[&Config; 2], paired: &[(u8, [&Instance; 2])], names: &[Strin
     }
     let chosen: [Option<(&Track, &Script)>; 2] =
         [0, 1].map(|n| tracked[n].first().and_then(|t| script_of(n, t).map(|s| (*t, s))));
+    // One-sided: the checked node's script stands for both in the comparisons below.
+    let chosen = match one_sided {
+        Some(c) => [chosen[c]; 2],
+        None => chosen,
+    };
     let (Some((ta, sa)), Some((tb, sb))) = (chosen[0], chosen[1]) else {
         out.yaml.w("    check:\n      type: none", &[]);
         return out;
@@ -1530,6 +1559,9 @@ fn check_of(cfgs: &[&Config; 2], paired: &[(u8, [&Instance; 2])], names: &[Strin
 
     // Weights: the track line's, else the script's, else 0 (FAULT while failing).
     for (n, (t, s)) in [(ta, sa), (tb, sb)].into_iter().enumerate() {
+        if one_sided.is_some_and(|c| c != n) {
+            continue; // the node without a check has no weight
+        }
         if t.reverse {
             notes.decide(
                 vec![t.name.at.clone()],
@@ -1598,6 +1630,20 @@ fn check_of(cfgs: &[&Config; 2], paired: &[(u8, [&Instance; 2])], names: &[Strin
             out.weight[n] = w;
         }
     }
+    if let Some(c) = one_sided {
+        out.weight[1 - c] = out.weight[c];
+        out.only = Some(c);
+        notes.translated(
+            vec![ta.name.at.clone()],
+            format!(
+                "only `{}` tracks a script (`{}`); `{}` tracks none: the inventory runs the check on `{}` alone (`check` under that node, `type: none` for the pair), as keepalived does",
+                names[c],
+                ta.name.text.escape_debug(),
+                names[1 - c],
+                names[c]
+            ),
+        );
+    }
     out.per_node_weight = out.weight[0] != out.weight[1];
     if out.per_node_weight {
         let at: Vec<At> = [ta, tb]
@@ -1633,9 +1679,10 @@ fn check_of(cfgs: &[&Config; 2], paired: &[(u8, [&Instance; 2])], names: &[Strin
         notes.translated(
             vec![script_at],
             format!(
-                "vrrp_script `{}` kept as a script check: `{}` must exist on both nodes",
+                "vrrp_script `{}` kept as a script check: `{}` must exist on {}",
                 sa.name.escape_debug(),
-                command.escape_debug()
+                command.escape_debug(),
+                one_sided.map_or("both nodes".to_string(), |c| format!("`{}`", names[c]))
             ),
         );
     }
@@ -1741,6 +1788,21 @@ mod tests {
         assert!(i.yaml.contains("address: \"10.0.0.200/24\""), "{}", i.yaml);
         let loaded = crate::inventory::load_bytes(Path::new("<imported>"), i.yaml.into_bytes(), &[]);
         assert!(loaded.is_ok(), "{loaded:?}");
+    }
+
+    /// A check on one node only: that node runs it, the other none, as in keepalived.
+    #[test]
+    fn a_check_on_one_node_only_stays_on_that_node() {
+        let a = SEED_A.replace("weight 2", "weight -20");
+        let b = seed_b().replace("    track_script {\n        chk\n    }\n", "");
+        let i = import(&a, &b).expect("imports");
+        assert_eq!(i.decisions(), 0, "{:?}", i.notes);
+        let inv = crate::inventory::load_bytes(Path::new("<imported>"), i.yaml.clone().into_bytes(), &[])
+            .unwrap_or_else(|e| panic!("{e:?}\n{}", i.yaml));
+        let nodes = &inv.inventory.pairs[0].nodes;
+        assert!(matches!(nodes[0].check.kind, crate::inventory::CheckKind::Script { .. }), "{}", i.yaml);
+        assert_eq!(nodes[0].check.weight, -20, "{}", i.yaml);
+        assert_eq!(nodes[1].check.kind, crate::inventory::CheckKind::None, "{}", i.yaml);
     }
 
     /// `mcast_src_ip` (keepalived's other name for the advert source) gives the node's address,
