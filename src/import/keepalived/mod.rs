@@ -1381,6 +1381,12 @@ fn equal_priority_election(
     check: &CheckOut,
     names: &[String; 2],
 ) -> Result<(usize, String), String> {
+    if check.tracked_any && !check.checked {
+        return Err(
+            "the tracked script could not be imported (see the decision about it), so keepalived's election cannot be compared"
+                .into(),
+        );
+    }
     if check.checked && check.weight.iter().any(|w| *w != 0) {
         return Err(format!(
             "the check lowers a priority (`check.weight` {} on `{}`, {} on `{}`): keepalived hands the VIP over when it fails but never back when it recovers (a backup does not preempt an equal priority, RFC 3768 §6.4.2), and hapair's `preempt` is the same both ways",
@@ -1431,6 +1437,8 @@ struct CheckOut {
     checked: bool,
     /// Only this node tracks a script: `yaml` belongs under that node, the pair has none.
     only: Option<usize>,
+    /// Some instance tracks a script (whether or not a check could be made of it).
+    tracked_any: bool,
 }
 
 fn check_of(cfgs: &[&Config; 2], paired: &[(u8, [&Instance; 2])], names: &[String; 2], notes: &mut Notes) -> CheckOut {
@@ -1442,6 +1450,7 @@ fn check_of(cfgs: &[&Config; 2], paired: &[(u8, [&Instance; 2])], names: &[Strin
         per_node_weight: false,
         checked: false,
         only: None,
+        tracked_any: false,
     };
     // Per node: the tracked scripts, in order, with the place of each track line.
     let mut tracked: [Vec<&Track>; 2] = [Vec::new(), Vec::new()];
@@ -1458,6 +1467,7 @@ fn check_of(cfgs: &[&Config; 2], paired: &[(u8, [&Instance; 2])], names: &[Strin
     // per node, so the other node runs none — the same election. Otherwise every instance of both
     // nodes must track the same scripts (one check per node in hapair).
     let tracks = [0, 1].map(|n| paired.iter().any(|(_, pi)| !pi[n].track.is_empty()));
+    out.tracked_any = tracks.contains(&true);
     let one_sided = match tracks {
         [true, false] => Some(0),
         [false, true] => Some(1),
