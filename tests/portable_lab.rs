@@ -13,15 +13,8 @@
 
 mod common;
 
+use common::{show, text};
 use std::process::Output;
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).to_string()
-}
-
-fn show(o: &Output) -> String {
-    format!("exit {:?}\n--- stdout\n{}\n--- stderr\n{}", o.status.code(), text(&o.stdout), text(&o.stderr))
-}
 
 fn run(args: &[&str]) -> Output {
     common::hapair().args(args).env_remove(hapair::binary::ENV).output().expect("run hapair")

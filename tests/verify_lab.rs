@@ -8,31 +8,16 @@ mod common;
 use common::{hapair, Lab};
 use std::time::{Duration, Instant};
 
-fn apply(lab: &Lab) {
-    let out = hapair().args(["apply", "--yes", "-i"]).arg(&lab.inventory).output().unwrap();
-    assert!(
-        out.status.success(),
-        "apply failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 fn verify(lab: &Lab, extra: &[&str]) -> (Option<i32>, String) {
     let out = hapair().arg("verify").arg("-i").arg(&lab.inventory).args(extra).output().unwrap();
     (out.status.code(), String::from_utf8_lossy(&out.stdout).to_string())
-}
-
-fn vip(lab: &Lab, last: u8) -> String {
-    format!("10.77.{}.{last}", lab.subnet)
 }
 
 /// Wait until `node` holds (or not) the address, polling its interface.
 fn wait_for(lab: &Lab, node: &str, addr: &str, present: bool, limit: Duration) -> bool {
     let start = Instant::now();
     while start.elapsed() < limit {
-        let out = lab.exec_ok(node, &["ip", "-4", "-o", "addr", "show", "dev", "eth0"]);
-        if out.contains(&format!(" {addr}/")) == present {
+        if lab.holds(node, addr) == present {
             return true;
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -43,10 +28,10 @@ fn wait_for(lab: &Lab, node: &str, addr: &str, present: bool, limit: Duration) -
 #[test]
 fn failover_drill_measures_every_takeover() {
     let lab = Lab::up("t-vfy1", 2, "master-backup");
-    apply(&lab);
+    lab.apply(&[]);
     let (code, text) = verify(&lab, &[]);
     assert_eq!(code, Some(0), "{text}");
-    assert!(text.contains(&format!("`{}` is bound on `node1` only", vip(&lab, 200))), "{text}");
+    assert!(text.contains(&format!("`{}` is bound on `node1` only", lab.addr(200))), "{text}");
     assert!(text.contains("served by node1"), "{text}");
 
     let (code, json) = verify(&lab, &["--failover", "--format", "json"]);
@@ -111,7 +96,7 @@ fn failover_drill_measures_every_takeover() {
 #[test]
 fn blocked_vrrp_is_reported_as_split_brain_naming_the_firewall() {
     let lab = Lab::up("t-vfy2", 2, "master-backup");
-    apply(&lab);
+    lab.apply(&[]);
     let (code, text) = verify(&lab, &[]);
     assert_eq!(code, Some(0), "{text}");
     let rule = format!(
@@ -119,11 +104,11 @@ fn blocked_vrrp_is_reported_as_split_brain_naming_the_firewall() {
         lab.node("node1").address
     );
     lab.exec_ok("node2", &["firewall-cmd", "--remove-rich-rule", &rule]);
-    assert!(wait_for(&lab, "node2", &vip(&lab, 200), true, Duration::from_secs(10)), "node2 never took the VIP");
+    assert!(wait_for(&lab, "node2", &lab.addr(200), true, Duration::from_secs(10)), "node2 never took the VIP");
     let (code, text) = verify(&lab, &[]);
     assert_eq!(code, Some(1), "{text}");
     assert!(
-        text.contains(&format!("split-brain: `{}` (vrid 51) is bound on both `node1` and `node2`", vip(&lab, 200))),
+        text.contains(&format!("split-brain: `{}` (vrid 51) is bound on both `node1` and `node2`", lab.addr(200))),
         "{text}"
     );
     assert!(
@@ -136,7 +121,7 @@ fn blocked_vrrp_is_reported_as_split_brain_naming_the_firewall() {
     assert_eq!(status.lines().filter(|l| l.contains(" master ")).count(), 2, "{status}");
 
     lab.exec_ok("node2", &["firewall-cmd", "--add-rich-rule", &rule]);
-    assert!(wait_for(&lab, "node2", &vip(&lab, 200), false, Duration::from_secs(10)), "node2 kept the VIP");
+    assert!(wait_for(&lab, "node2", &lab.addr(200), false, Duration::from_secs(10)), "node2 kept the VIP");
     let (code, text) = verify(&lab, &[]);
     assert_eq!(code, Some(0), "{text}");
 }
@@ -144,17 +129,17 @@ fn blocked_vrrp_is_reported_as_split_brain_naming_the_firewall() {
 #[test]
 fn stopping_nginx_on_the_master_moves_the_vip_and_verify_says_why() {
     let lab = Lab::up("t-vfy3", 2, "master-backup");
-    apply(&lab);
+    lab.apply(&[]);
     lab.exec_ok("node1", &["systemctl", "stop", "nginx"]);
-    assert!(wait_for(&lab, "node2", &vip(&lab, 200), true, Duration::from_secs(15)), "the VIP did not move");
+    assert!(wait_for(&lab, "node2", &lab.addr(200), true, Duration::from_secs(15)), "the VIP did not move");
     let (code, text) = verify(&lab, &[]);
     assert_eq!(code, Some(1), "{text}");
-    assert!(text.contains(&format!("`{}` is bound on `node2` only", vip(&lab, 200))), "{text}");
+    assert!(text.contains(&format!("`{}` is bound on `node2` only", lab.addr(200))), "{text}");
     assert!(text.contains("nginx is not running"), "{text}");
     assert!(text.contains("the nginx check fails"), "{text}");
     assert!(text.contains("served by node2"), "{text}");
     lab.exec_ok("node1", &["systemctl", "start", "nginx"]);
-    assert!(wait_for(&lab, "node1", &vip(&lab, 200), true, Duration::from_secs(15)), "the VIP did not return");
+    assert!(wait_for(&lab, "node1", &lab.addr(200), true, Duration::from_secs(15)), "the VIP did not return");
 }
 
 fn demo(base: &str, mode: &str) -> String {

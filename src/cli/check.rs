@@ -1,13 +1,8 @@
 //! `hapair check`: validate an inventory offline; every finding at once, each with a fix.
 
+use super::Format;
 use crate::error::Error;
 use crate::inventory::{self, explain, Finding};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Text,
-    Json,
-}
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

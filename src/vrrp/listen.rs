@@ -1,18 +1,19 @@
-//! Whether a TCP port is listening, asked of the kernel with `sock_diag(7)` (NETLINK_SOCK_DIAG,
-//! a dump of the sockets in state LISTEN). Used to see nginx close its port at once: a graceful
+//! Whether a TCP port is listening, asked of the kernel with `sock_diag(7)` (NETLINK_SOCK_DIAG):
+//! one exact lookup, the one the kernel does for an arriving SYN (a listener bound to the address
+//! or to the wildcard, IPv6 dual-stack ones included), so it costs the same however many sockets
+//! the node has. Used to see nginx close its port at once: a graceful
 //! `systemctl stop nginx` closes the listening sockets first while the master process lives on
 //! to drain connections, so the master's exit alone is seen too late. No connection is made to
 //! nginx (its counters and logs stay the user's).
 
 use std::io;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::SocketAddrV4;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
 const NETLINK_SOCK_DIAG: libc::c_int = 4;
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
 const NLMSG_ERROR: u16 = 2;
-const NLMSG_DONE: u16 = 3;
 const TCP_LISTEN: u32 = 10;
 const NLMSG_HDR: usize = 16;
 /// `struct inet_diag_req_v2`: family, protocol, ext, pad, states, then the 48-byte socket id.
@@ -24,6 +25,7 @@ const MSG_MIN: usize = 4 + 48;
 pub struct ListenProbe {
     fd: OwnedFd,
     seq: u32,
+    buf: Vec<u8>,
 }
 
 impl ListenProbe {
@@ -50,67 +52,55 @@ impl ListenProbe {
         if r < 0 {
             return Err(io::Error::last_os_error());
         }
-        Ok(ListenProbe { fd, seq: 0 })
+        Ok(ListenProbe { fd, seq: 0, buf: vec![0u8; 8192] })
     }
 
-    /// Whether some socket listens where a connection to `addr` would be accepted (`addr`
-    /// itself, the IPv4 wildcard, or an IPv6 wildcard or mapped address on its port).
+    /// Whether a connection to `addr` would find a listening socket (bound to `addr` itself or
+    /// to the wildcard, IPv4 or IPv6 dual-stack).
     pub fn listening(&mut self, addr: SocketAddrV4) -> io::Result<bool> {
-        for family in [libc::AF_INET as u8, libc::AF_INET6 as u8] {
-            if self.dump(family, addr)? {
-                return Ok(true);
-            }
-        }
-        Ok(false)
-    }
-
-    fn dump(&mut self, family: u8, addr: SocketAddrV4) -> io::Result<bool> {
         self.seq = self.seq.wrapping_add(1);
-        let req = request(family, self.seq);
+        let req = request(addr, self.seq);
         // SAFETY: `req` is a valid buffer of its length; the kernel is the destination (no
         // address needed on a netlink socket with the default binding).
         let r = unsafe { libc::send(self.fd.as_raw_fd(), req.as_ptr().cast(), req.len(), 0) };
         if r < 0 {
             return Err(io::Error::last_os_error());
         }
-        let mut found = false;
-        let mut buf = vec![0u8; 32 * 1024];
         loop {
             // SAFETY: `buf` is a valid writable buffer of its length.
-            let n = unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+            let n = unsafe { libc::recv(self.fd.as_raw_fd(), self.buf.as_mut_ptr().cast(), self.buf.len(), 0) };
             if n < 0 {
                 return Err(io::Error::last_os_error());
             }
-            match parse(&buf[..n as usize], self.seq, addr).map_err(io::Error::other)? {
-                Part::More(f) => found |= f,
-                Part::Done(f) => return Ok(found | f),
+            if let Some(found) = parse(&self.buf[..n as usize], self.seq).map_err(io::Error::other)? {
+                return Ok(found);
             }
         }
     }
 }
 
-fn request(family: u8, seq: u32) -> [u8; NLMSG_HDR + REQ_LEN] {
+/// An exact lookup (`NLM_F_REQUEST` without `NLM_F_DUMP`) as for a SYN from 0.0.0.0:0 to `addr`.
+fn request(addr: SocketAddrV4, seq: u32) -> [u8; NLMSG_HDR + REQ_LEN] {
     let mut m = [0u8; NLMSG_HDR + REQ_LEN];
     m[0..4].copy_from_slice(&((NLMSG_HDR + REQ_LEN) as u32).to_ne_bytes());
     m[4..6].copy_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
-    m[6..8].copy_from_slice(&((libc::NLM_F_REQUEST | libc::NLM_F_DUMP) as u16).to_ne_bytes());
+    m[6..8].copy_from_slice(&(libc::NLM_F_REQUEST as u16).to_ne_bytes());
     m[8..12].copy_from_slice(&seq.to_ne_bytes());
-    m[16] = family;
+    m[16] = libc::AF_INET as u8;
     m[17] = libc::IPPROTO_TCP as u8;
     m[20..24].copy_from_slice(&(1u32 << TCP_LISTEN).to_ne_bytes());
+    // inet_diag_sockid: sport, dport (big-endian), src, dst, interface, cookie.
+    let id = &mut m[24..];
+    id[0..2].copy_from_slice(&addr.port().to_be_bytes());
+    id[4..8].copy_from_slice(&addr.ip().octets());
+    // No cookie to match: INET_DIAG_NOCOOKIE in both words.
+    id[40..48].copy_from_slice(&[0xff; 8]);
     m
 }
 
-#[derive(Debug, PartialEq, Eq)]
-enum Part {
-    /// More datagrams follow; whether a match was in this one.
-    More(bool),
-    Done(bool),
-}
-
-/// One datagram of the dump's answer: netlink messages, each an `inet_diag_msg`. Pure.
-fn parse(mut b: &[u8], seq: u32, addr: SocketAddrV4) -> Result<Part, String> {
-    let mut found = false;
+/// One datagram of the answer: `Some(listening)` once the answer to `seq` is in, `None` when
+/// it only held stale messages. Pure.
+fn parse(mut b: &[u8], seq: u32) -> Result<Option<bool>, String> {
     while b.len() >= NLMSG_HDR {
         let len = u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as usize;
         let kind = u16::from_ne_bytes([b[4], b[5]]);
@@ -121,40 +111,24 @@ fn parse(mut b: &[u8], seq: u32, addr: SocketAddrV4) -> Result<Part, String> {
         let body = &b[NLMSG_HDR..len];
         if s == seq {
             match kind {
-                NLMSG_DONE => return Ok(Part::Done(found)),
                 NLMSG_ERROR => {
                     let code = body.get(..4).map_or(0, |e| i32::from_ne_bytes([e[0], e[1], e[2], e[3]]));
-                    return Err(format!("sock_diag: {}", io::Error::from_raw_os_error(-code)));
+                    return match -code {
+                        0 => Err("sock_diag: an acknowledgement instead of an answer".into()),
+                        libc::ENOENT => Ok(Some(false)),
+                        e => Err(format!("sock_diag: {}", io::Error::from_raw_os_error(e))),
+                    };
                 }
-                SOCK_DIAG_BY_FAMILY if body.len() >= MSG_MIN => found |= accepts(body, addr),
-                _ => {}
+                // The socket a SYN would reach: a listener (an established one cannot match a
+                // peer of 0.0.0.0:0).
+                SOCK_DIAG_BY_FAMILY if body.len() >= MSG_MIN => return Ok(Some(u32::from(body[1]) == TCP_LISTEN)),
+                _ => return Err(format!("sock_diag: an answer of type {kind} ({} bytes)", body.len())),
             }
         }
         // Messages are 4-byte aligned; the last one may end without its padding.
         b = b.get((len + 3) & !3..).unwrap_or(&[]);
     }
-    Ok(Part::More(found))
-}
-
-/// Whether the listening socket in `m` (an `inet_diag_msg`) accepts connections to `addr`.
-fn accepts(m: &[u8], addr: SocketAddrV4) -> bool {
-    let (family, state) = (m[0], m[1]);
-    let sport = u16::from_be_bytes([m[4], m[5]]);
-    if u32::from(state) != TCP_LISTEN || sport != addr.port() {
-        return false;
-    }
-    let src = &m[8..24];
-    if family == libc::AF_INET as u8 {
-        let a = Ipv4Addr::new(src[0], src[1], src[2], src[3]);
-        a.is_unspecified() || a == *addr.ip()
-    } else if family == libc::AF_INET6 as u8 {
-        let mut o = [0u8; 16];
-        o.copy_from_slice(src);
-        let a = std::net::Ipv6Addr::from(o);
-        a.is_unspecified() || a.to_ipv4_mapped() == Some(*addr.ip())
-    } else {
-        false
-    }
+    Ok(None)
 }
 
 #[cfg(test)]
@@ -166,7 +140,7 @@ mod tests {
         let mut m = Vec::new();
         m.extend_from_slice(&(len as u32).to_ne_bytes());
         m.extend_from_slice(&kind.to_ne_bytes());
-        m.extend_from_slice(&2u16.to_ne_bytes());
+        m.extend_from_slice(&0u16.to_ne_bytes());
         m.extend_from_slice(&seq.to_ne_bytes());
         m.extend_from_slice(&0u32.to_ne_bytes());
         m.extend_from_slice(body);
@@ -176,63 +150,75 @@ mod tests {
         m
     }
 
-    fn diag(family: u8, port: u16, src: &[u8]) -> Vec<u8> {
-        let mut b = vec![family, TCP_LISTEN as u8, 0, 0];
-        b.extend_from_slice(&port.to_be_bytes());
-        b.extend_from_slice(&[0, 0]);
-        let mut s = [0u8; 16];
-        s[..src.len()].copy_from_slice(src);
-        b.extend_from_slice(&s);
-        b.extend_from_slice(&[0u8; 16 + 4 + 8 + 20]);
+    fn diag(state: u8) -> Vec<u8> {
+        let mut b = vec![libc::AF_INET as u8, state, 0, 0];
+        b.extend_from_slice(&[0u8; 48 + 20]);
         b
     }
 
     #[test]
-    fn a_dump_is_read_to_its_end_and_matched_by_port_and_address() {
-        let want: SocketAddrV4 = "127.0.0.1:80".parse().unwrap();
-        let other_port = msg(7, SOCK_DIAG_BY_FAMILY, &diag(libc::AF_INET as u8, 22, &[0, 0, 0, 0]));
-        let wildcard = msg(7, SOCK_DIAG_BY_FAMILY, &diag(libc::AF_INET as u8, 80, &[0, 0, 0, 0]));
-        let elsewhere = msg(7, SOCK_DIAG_BY_FAMILY, &diag(libc::AF_INET as u8, 80, &[10, 0, 0, 1]));
-        let done = msg(7, NLMSG_DONE, &[0, 0, 0, 0]);
-        assert_eq!(parse(&[other_port.clone(), elsewhere.clone()].concat(), 7, want), Ok(Part::More(false)));
-        assert_eq!(parse(&[other_port.clone(), wildcard.clone()].concat(), 7, want), Ok(Part::More(true)));
-        assert_eq!(parse(&[elsewhere.clone(), done.clone()].concat(), 7, want), Ok(Part::Done(false)));
+    fn the_request_asks_for_the_listener_a_syn_to_the_address_would_reach() {
+        let r = request("127.0.0.1:80".parse().unwrap(), 9);
+        assert_eq!(u32::from_ne_bytes(r[0..4].try_into().unwrap()) as usize, r.len());
+        assert_eq!(u16::from_ne_bytes(r[6..8].try_into().unwrap()), libc::NLM_F_REQUEST as u16, "not a dump");
+        assert_eq!(&r[24..26], &80u16.to_be_bytes());
+        assert_eq!(&r[28..32], &[127, 0, 0, 1]);
+        assert_eq!(&r[64..72], &[0xff; 8]);
+    }
+
+    #[test]
+    fn answers_are_read_for_their_request_only() {
+        assert_eq!(parse(&msg(7, SOCK_DIAG_BY_FAMILY, &diag(TCP_LISTEN as u8)), 7), Ok(Some(true)));
+        assert_eq!(parse(&msg(7, NLMSG_ERROR, &(-libc::ENOENT).to_ne_bytes()), 7), Ok(Some(false)));
         // An answer to an earlier request is skipped.
-        assert_eq!(parse(&msg(6, SOCK_DIAG_BY_FAMILY, &diag(2, 80, &[0; 4])), 7, want), Ok(Part::More(false)));
-        let mut v6 = [0u8; 16];
-        v6[10..12].copy_from_slice(&[0xff, 0xff]);
-        v6[12..].copy_from_slice(&[127, 0, 0, 1]);
-        let mapped = msg(7, SOCK_DIAG_BY_FAMILY, &diag(libc::AF_INET6 as u8, 80, &v6));
-        assert_eq!(parse(&mapped, 7, want), Ok(Part::More(true)));
-        let any6 = msg(7, SOCK_DIAG_BY_FAMILY, &diag(libc::AF_INET6 as u8, 80, &[0; 16]));
-        assert_eq!(parse(&any6, 7, want), Ok(Part::More(true)));
+        let stale = msg(6, SOCK_DIAG_BY_FAMILY, &diag(TCP_LISTEN as u8));
+        assert_eq!(parse(&stale, 7), Ok(None));
+        let both = [stale, msg(7, NLMSG_ERROR, &(-libc::ENOENT).to_ne_bytes())].concat();
+        assert_eq!(parse(&both, 7), Ok(Some(false)));
     }
 
     #[test]
     fn malformed_answers_are_errors_not_panics() {
-        let want: SocketAddrV4 = "127.0.0.1:80".parse().unwrap();
-        let mut bad = msg(7, SOCK_DIAG_BY_FAMILY, &diag(2, 80, &[0; 4]));
+        let mut bad = msg(7, SOCK_DIAG_BY_FAMILY, &diag(10));
         bad[0..4].copy_from_slice(&9999u32.to_ne_bytes());
-        assert!(parse(&bad, 7, want).is_err());
+        assert!(parse(&bad, 7).is_err());
         let err = msg(7, NLMSG_ERROR, &(-libc::EPERM).to_ne_bytes());
-        assert!(parse(&err, 7, want).unwrap_err().contains("sock_diag"));
+        assert!(parse(&err, 7).unwrap_err().contains("sock_diag"));
+        assert!(parse(&msg(7, 99, &[0; 4]), 7).is_err());
         // Every truncation of a valid answer is handled.
-        let full = [msg(7, SOCK_DIAG_BY_FAMILY, &diag(2, 80, &[0; 4])), msg(7, NLMSG_DONE, &[0; 4])].concat();
+        let full = msg(7, SOCK_DIAG_BY_FAMILY, &diag(10));
         for n in 0..full.len() {
-            let _ = parse(&full[..n], 7, want);
+            let _ = parse(&full[..n], 7);
+        }
+    }
+
+    fn v4(l: &std::net::TcpListener) -> SocketAddrV4 {
+        match l.local_addr().unwrap() {
+            std::net::SocketAddr::V4(a) => a,
+            _ => unreachable!(),
         }
     }
 
     #[test]
-    fn a_real_listening_socket_is_seen_and_its_closing_too() {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = match l.local_addr().unwrap() {
-            std::net::SocketAddr::V4(a) => a,
-            _ => unreachable!(),
-        };
+    fn real_listeners_are_seen_by_address_and_port_and_their_closing_too() {
         let mut p = ListenProbe::open().unwrap();
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = v4(&l);
         assert!(p.listening(addr).unwrap());
+        // Another address on the same port does not answer a connection to this one.
+        assert!(!p.listening(SocketAddrV4::new([127, 0, 0, 2].into(), addr.port())).unwrap());
         drop(l);
         assert!(!p.listening(addr).unwrap());
+        // A wildcard listener serves every address.
+        let any = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+        let port = v4(&any).port();
+        assert!(p.listening(SocketAddrV4::new([127, 0, 0, 1].into(), port)).unwrap());
+        drop(any);
+        assert!(!p.listening(SocketAddrV4::new([127, 0, 0, 1].into(), port)).unwrap());
+        // So does an IPv6 dual-stack one (nginx's `listen [::]:80`).
+        if let Ok(six) = std::net::TcpListener::bind("[::]:0") {
+            let port = six.local_addr().unwrap().port();
+            assert!(p.listening(SocketAddrV4::new([127, 0, 0, 1].into(), port)).unwrap());
+        }
     }
 }
