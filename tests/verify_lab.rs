@@ -184,12 +184,12 @@ fn demo_runs_end_to_end_in_dual_master_mode() {
 fn a_vrid_with_several_addresses_moves_them_together() {
     let lab = Lab::up("t-vfy4", 2, "master-backup");
     let inv = std::fs::read_to_string(&lab.inventory).unwrap();
-    let one = format!("address: {}/24", vip(&lab, 200));
-    let three = format!("address: [{0}/24, {1}/24, {2}/24]", vip(&lab, 200), vip(&lab, 201), vip(&lab, 202));
+    let one = format!("address: {}/24", lab.addr(200));
+    let three = format!("address: [{0}/24, {1}/24, {2}/24]", lab.addr(200), lab.addr(201), lab.addr(202));
     assert!(inv.contains(&one), "{inv}");
     std::fs::write(&lab.inventory, inv.replace(&one, &three)).unwrap();
-    apply(&lab);
-    let all = [vip(&lab, 200), vip(&lab, 201), vip(&lab, 202)];
+    lab.apply(&[]);
+    let all = [lab.addr(200), lab.addr(201), lab.addr(202)];
     for a in &all {
         assert!(wait_for(&lab, "node1", a, true, Duration::from_secs(15)), "{a} never came to node1");
     }
@@ -198,7 +198,7 @@ fn a_vrid_with_several_addresses_moves_them_together() {
     assert!(text.contains("all 3 addresses of vrid 51 are on `node1` only"), "{text}");
     let out = hapair().args(["status", "-i"]).arg(&lab.inventory).output().unwrap();
     let status = String::from_utf8_lossy(&out.stdout);
-    assert!(status.contains(&format!("{}/24 +2", vip(&lab, 200))), "{status}");
+    assert!(status.contains(&format!("{}/24 +2", lab.addr(200))), "{status}");
 
     // nginx stops on the master: every address moves to the backup, and back.
     lab.exec_ok("node1", &["systemctl", "stop", "nginx"]);
