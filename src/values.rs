@@ -46,6 +46,9 @@ pub const CHECK_WEIGHT_ON_FAILURE: IntRange = IntRange::new(CHECK_WEIGHT.min, 0)
 pub const CHECK_COUNT: IntRange = IntRange::new(1, 255);
 /// Gratuitous ARPs sent on becoming master.
 pub const GARP_COUNT: IntRange = IntRange::new(0, 100);
+/// Addresses on one VRID (one VIP of the inventory): keepalived's `virtual_ipaddress` block is
+/// limited to 20, and an advert interoperating with it carries no more.
+pub const VIP_ADDRESSES: IntRange = IntRange::new(1, 20);
 /// The VRRPv2 simple-text password (PASS) field: 1 to 8 bytes.
 pub const AUTH_PASS_BYTES: IntRange = IntRange::new(1, 8);
 

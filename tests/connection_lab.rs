@@ -10,26 +10,14 @@
 
 mod common;
 
-use std::process::Output;
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).to_string()
-}
-
-fn show(o: &Output) -> String {
-    format!("exit {:?}\n--- stdout\n{}\n--- stderr\n{}", o.status.code(), text(&o.stdout), text(&o.stderr))
-}
-
-fn run(args: &[&str]) -> Output {
-    common::hapair().args(args).output().expect("run hapair")
-}
+use common::{run, show, text};
 
 #[test]
 fn a_sudo_user_and_a_jump_host_deploy_and_verify() {
     let lab = common::Lab::up("conn", 4, "master-backup");
     let inv = lab.inventory.to_string_lossy().to_string();
     let key_pub = std::fs::read_to_string(lab.key.with_extension("key.pub")).expect("the lab's public key");
-    let gateway = format!("10.77.{}.1", lab.subnet);
+    let gateway = lab.addr(1);
     let jump = lab.node("node1").address;
 
     // A `deploy` user with the lab's key and password-less sudo on node1 and node2; root may

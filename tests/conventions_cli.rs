@@ -3,11 +3,12 @@
 
 mod common;
 
+use common::{on_a_terminal, text};
 use std::process::Command;
 
 fn out(args: &[&str]) -> (Option<i32>, String, String) {
-    let o = common::hapair().args(args).output().expect("run hapair");
-    (o.status.code(), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+    let o = common::run(args);
+    (o.status.code(), text(&o.stdout), text(&o.stderr))
 }
 
 #[test]
@@ -95,23 +96,6 @@ fn man_page_renders_cleanly() {
     assert_eq!(code, Some(0), "{err}");
     let plan = std::fs::read_to_string(dir.join("hapair-plan.1")).expect("hapair-plan.1");
     assert!(plan.contains("\\-\\-forks"), "plan page documents --forks");
-}
-
-/// Run `hapair ARGS` on a pseudo-terminal (util-linux `script`), return what it printed.
-fn on_a_terminal(args: &str, no_color: bool) -> String {
-    let mut c = Command::new("script");
-    c.args(["-qec", &format!("{} {args}", env!("CARGO_BIN_EXE_hapair")), "/dev/null"])
-        .env_remove("RUST_BACKTRACE")
-        .env_remove("CLICOLOR_FORCE")
-        .env_remove("CLICOLOR")
-        .env("TERM", "xterm");
-    if no_color {
-        c.env("NO_COLOR", "1");
-    } else {
-        c.env_remove("NO_COLOR");
-    }
-    let o = c.output().expect("run script (util-linux)");
-    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 /// clap's help and errors: colour on a terminal, none with NO_COLOR or through a pipe.

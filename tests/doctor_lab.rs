@@ -9,15 +9,12 @@ use std::time::{Duration, Instant};
 #[test]
 fn doctor_is_green_on_a_healthy_pair_and_names_the_node_that_drops_vrrp() {
     let lab = Lab::up("t-doc1", 2, "master-backup");
-    let out = hapair().args(["apply", "--yes", "-i"]).arg(&lab.inventory).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let vip = format!("10.77.{}.200", lab.subnet);
+    lab.apply(&[]);
+    let vip = lab.addr(200);
     // Let the election finish before judging.
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(15) {
-        let a = lab.exec_ok("node1", &["ip", "-4", "-o", "addr", "show", "dev", "eth0"]);
-        let b = lab.exec_ok("node2", &["ip", "-4", "-o", "addr", "show", "dev", "eth0"]);
-        if a.contains(&format!(" {vip}/")) && !b.contains(&format!(" {vip}/")) {
+        if lab.holds("node1", &vip) && !lab.holds("node2", &vip) {
             break;
         }
         std::thread::sleep(Duration::from_millis(200));
@@ -32,9 +29,7 @@ fn doctor_is_green_on_a_healthy_pair_and_names_the_node_that_drops_vrrp() {
     let rule = format!("rule family=\"ipv4\" source address=\"{n1}/32\" protocol value=\"vrrp\" accept");
     lab.exec_ok("node2", &["firewall-cmd", "--remove-rich-rule", &rule]);
     let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(10)
-        && !lab.exec_ok("node2", &["ip", "-4", "-o", "addr", "show", "dev", "eth0"]).contains(&format!(" {vip}/"))
-    {
+    while start.elapsed() < Duration::from_secs(10) && !lab.holds("node2", &vip) {
         std::thread::sleep(Duration::from_millis(200));
     }
     let out = hapair().args(["doctor", "-i"]).arg(&lab.inventory).output().unwrap();

@@ -5,22 +5,10 @@
 
 mod common;
 
-use std::process::Output;
+use common::{run, show, text};
 use std::time::{Duration, Instant};
 
 const SECRET: &str = "hunter2x";
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).to_string()
-}
-
-fn run(args: &[&str]) -> Output {
-    common::hapair().args(args).env_remove("CI").output().expect("run hapair")
-}
-
-fn show(o: &Output) -> String {
-    format!("exit {:?}\n--- stdout\n{}\n--- stderr\n{}", o.status.code(), text(&o.stdout), text(&o.stderr))
-}
 
 /// Everything `plan` could disturb: hashes of managed files, service states and PIDs,
 /// firewall rules (runtime and permanent).
@@ -110,7 +98,7 @@ fn master_backup_plan_apply_idempotence_and_one_setting() {
         let rules = lab.exec_ok(n, &["firewall-cmd", "--permanent", "--list-rich-rules"]);
         assert!(rules.contains("protocol value=\"vrrp\" accept"), "{rules}");
     }
-    wait_served(&lab, "node2", &format!("10.77.{}.200", lab.subnet), "node1");
+    wait_served(&lab, "node2", &lab.addr(200), "node1");
 
     // Nothing left to do, and a second apply restarts nothing.
     let o = run(&["plan", "-i", &inv]);

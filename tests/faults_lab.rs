@@ -4,14 +4,10 @@
 
 mod common;
 
-use common::{hapair, Lab};
+use common::{hapair, text, Lab};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).to_string()
-}
 
 fn apply(lab: &Lab, extra: &[&str]) -> std::process::Output {
     hapair().args(["apply", "--yes", "-i"]).arg(&lab.inventory).args(extra).output().unwrap()

@@ -8,26 +8,15 @@
 
 mod common;
 
+use common::{on_a_terminal, run, show, text};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).to_string()
-}
-
-fn run(args: &[&str]) -> Output {
-    common::hapair().args(args).env_remove("CI").output().expect("run hapair")
-}
-
-fn show(o: &Output) -> String {
-    format!("exit {:?}\n--- stdout\n{}\n--- stderr\n{}", o.status.code(), text(&o.stdout), text(&o.stderr))
-}
 
 /// Prometheus as a plain child process on 127.0.0.1, stopped by its PID when dropped.
 struct Prometheus {
@@ -235,28 +224,11 @@ fn has_sgr(s: &str) -> bool {
     })
 }
 
-/// Run hapair on a pseudo-terminal (util-linux `script`): what a user at a terminal sees.
-fn on_a_terminal(args: &str, no_color: bool) -> String {
-    let mut c = Command::new("script");
-    c.args(["-qec", &format!("{} {args}", env!("CARGO_BIN_EXE_hapair")), "/dev/null"])
-        .env_remove("RUST_BACKTRACE")
-        .env_remove("CI")
-        .env_remove("CLICOLOR_FORCE")
-        .env("TERM", "xterm")
-        .stdin(Stdio::null());
-    if no_color {
-        c.env("NO_COLOR", "1");
-    } else {
-        c.env_remove("NO_COLOR");
-    }
-    text(&c.output().expect("run script").stdout)
-}
-
 #[test]
 fn prometheus_alerts_fire_and_resolve_on_a_lab_pair() {
     let lab = common::Lab::up("mon", 2, "master-backup");
     let inv = lab.inventory.to_string_lossy().to_string();
-    let gw = format!("10.77.{}.1", lab.subnet);
+    let gw = lab.addr(1);
     let (hook_port, hooks) = webhook(&gw);
     let monitoring = format!(
         "  monitoring:\n    listen: 0.0.0.0:9489\n    scraper: {gw}\n    webhook: http://{gw}:{hook_port}/hapair\n    \
@@ -386,7 +358,7 @@ fn prometheus_alerts_fire_and_resolve_on_a_lab_pair() {
     });
     assert_eq!(e["pair"], "pair1");
     assert_eq!(e["old_state"], "backup");
-    assert_eq!(e["vips"][0], format!("10.77.{}.200", lab.subnet));
+    assert_eq!(e["vips"][0], lab.addr(200));
     assert!(e["reason"].as_str().is_some_and(|r| !r.is_empty()), "{e}");
 
     // 2. nginx stopped on node1: the check fails and nginx's numbers stop.

@@ -9,21 +9,9 @@
 
 mod common;
 
+use common::{run, show, text};
 use std::path::{Path, PathBuf};
-use std::process::Output;
 use std::time::{Duration, Instant};
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).to_string()
-}
-
-fn show(o: &Output) -> String {
-    format!("exit {:?}\n--- stdout\n{}\n--- stderr\n{}", o.status.code(), text(&o.stdout), text(&o.stderr))
-}
-
-fn run(args: &[&str]) -> Output {
-    common::hapair().args(args).env_remove("CI").output().expect("run hapair")
-}
 
 const DEBS: &str = "/var/lib/hapair-lab/debs";
 const REPO: &str = "/var/local/hapair-repo";
@@ -62,16 +50,7 @@ fn bare_host_with_local_repo(lab: &common::Lab, node: &str) {
     for d in &debs {
         let name = d.file_name().expect("name").to_string_lossy().to_string();
         let file = std::fs::File::open(d).expect("open deb");
-        let out = std::process::Command::new("ssh")
-            .args(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-F", "/dev/null", "-o"])
-            .arg(format!("UserKnownHostsFile={}", lab.known_hosts.display()))
-            .arg("-i")
-            .arg(&lab.key)
-            .arg(format!("root@{}", lab.node(node).address))
-            .arg(format!("cat > {REPO}/{name}"))
-            .stdin(file)
-            .output()
-            .expect("run ssh");
+        let out = lab.ssh_command(node, &format!("cat > {REPO}/{name}")).stdin(file).output().expect("run ssh");
         assert!(out.status.success(), "copy {name}: {}", text(&out.stderr));
         index.push_str(&index_entry(d));
     }
@@ -80,13 +59,8 @@ fn bare_host_with_local_repo(lab: &common::Lab, node: &str) {
          mv /etc/apt/sources.list /etc/apt/hapair-test-saved/ 2>/dev/null || true; \
          echo 'deb [trusted=yes] file:{REPO} ./' > /etc/apt/sources.list; apt-get update -q >/dev/null"
     );
-    let out = std::process::Command::new("ssh")
-        .args(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-F", "/dev/null", "-o"])
-        .arg(format!("UserKnownHostsFile={}", lab.known_hosts.display()))
-        .arg("-i")
-        .arg(&lab.key)
-        .arg(format!("root@{}", lab.node(node).address))
-        .arg(script)
+    let out = lab
+        .ssh_command(node, &script)
         .stdin(std::process::Stdio::piped())
         .spawn()
         .and_then(|mut c| {
@@ -138,7 +112,7 @@ fn a_bare_host_converges_in_one_apply() {
         lab.exec_ok(n, &["test", "!", "-e", "/etc/nginx/sites-enabled/default"]);
         assert_eq!(lab.exec_ok(n, &["systemctl", "is-active", "nginx", "hapair-vrrpd"]), "active\nactive\n");
     }
-    wait_served(&format!("10.77.{}.200", lab.subnet), "served by node1");
+    wait_served(&lab.addr(200), "served by node1");
     let o = run(&["plan", "-i", &inv]);
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
     lab.down();
@@ -167,7 +141,7 @@ fn a_host_serving_its_own_site_is_adopted_without_touching_it() {
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
     assert_eq!([site("node1"), site("node2")], before, "an adopted site was touched");
     // The VIP serves the node's own site; the daemon's check probes it.
-    wait_served(&format!("10.77.{}.200", lab.subnet), "Welcome to nginx!");
+    wait_served(&lab.addr(200), "Welcome to nginx!");
     let o = run(&["plan", "-i", &inv, "-e", "nginx.adopt=true"]);
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
     lab.down();

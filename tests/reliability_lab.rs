@@ -10,31 +10,13 @@ use std::time::{Duration, Instant};
 
 const FORGE: &str = include_str!("support/forge_vrrp.py");
 
-fn apply(lab: &Lab, extra: &[&str]) {
-    let out = hapair().args(["apply", "--yes", "-i"]).arg(&lab.inventory).args(extra).output().unwrap();
-    assert!(
-        out.status.success(),
-        "apply failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn vip(lab: &Lab) -> String {
-    format!("10.77.{}.200", lab.subnet)
-}
-
-fn holds(lab: &Lab, node: &str, addr: &str) -> bool {
-    lab.exec_ok(node, &["ip", "-4", "-o", "addr", "show", "dev", "eth0"]).contains(&format!(" {addr}/"))
-}
-
 /// Poll both nodes until `done` says so or the limit passes; returns the (node1, node2)
 /// holder samples seen, in order.
 fn sample(lab: &Lab, addr: &str, limit: Duration, done: impl Fn(&[(bool, bool)]) -> bool) -> Vec<(bool, bool)> {
     let start = Instant::now();
     let mut seen = Vec::new();
     while start.elapsed() < limit {
-        seen.push((holds(lab, "node1", addr), holds(lab, "node2", addr)));
+        seen.push((lab.holds("node1", addr), lab.holds("node2", addr)));
         if done(&seen) {
             break;
         }
@@ -55,8 +37,8 @@ fn restarts(lab: &Lab, node: &str) -> u32 {
 #[test]
 fn kill_9_of_the_master_daemon_never_leaves_a_duplicate_vip() {
     let lab = Lab::up("t-rel1", 2, "master-backup");
-    apply(&lab, &[]);
-    let addr = vip(&lab);
+    lab.apply(&[]);
+    let addr = lab.addr(200);
     let settled = sample(&lab, &addr, Duration::from_secs(10), |s| s.last() == Some(&(true, false)));
     assert_eq!(settled.last(), Some(&(true, false)), "node1 never became the only holder");
     let before = restarts(&lab, "node1");
@@ -74,8 +56,8 @@ fn kill_9_of_the_master_daemon_never_leaves_a_duplicate_vip() {
 #[test]
 fn the_masters_link_going_down_moves_the_vip_and_it_converges_back() {
     let lab = Lab::up("t-rel2", 2, "master-backup");
-    apply(&lab, &[]);
-    let addr = vip(&lab);
+    lab.apply(&[]);
+    let addr = lab.addr(200);
     let s = sample(&lab, &addr, Duration::from_secs(10), |s| s.last() == Some(&(true, false)));
     assert_eq!(s.last(), Some(&(true, false)));
 
@@ -83,7 +65,7 @@ fn the_masters_link_going_down_moves_the_vip_and_it_converges_back() {
     let start = Instant::now();
     let mut took_over = false;
     while start.elapsed() < Duration::from_secs(10) {
-        if holds(&lab, "node2", &addr) {
+        if lab.holds("node2", &addr) {
             took_over = true;
             break;
         }
@@ -101,8 +83,8 @@ fn the_masters_link_going_down_moves_the_vip_and_it_converges_back() {
 #[test]
 fn forged_adverts_are_ignored_and_counted() {
     let lab = Lab::up("t-rel3", 4, "master-backup");
-    apply(&lab, &["--limit", "pair1"]);
-    let addr = vip(&lab);
+    lab.apply(&["--limit", "pair1"]);
+    let addr = lab.addr(200);
     let s = sample(&lab, &addr, Duration::from_secs(10), |s| s.last() == Some(&(true, false)));
     assert_eq!(s.last(), Some(&(true, false)));
     let drops = |node: &str, reason: &str| status(&lab, node)["instances"][0]["drops"][reason].as_u64().unwrap();
@@ -125,14 +107,14 @@ fn forged_adverts_are_ignored_and_counted() {
     }
     assert!(drops("node1", "ttl") >= ttl0 + 10, "TTL 64 adverts not counted: {}", status(&lab, "node1"));
     assert!(drops("node1", "checksum") >= sum0 + 10, "bad-checksum adverts not counted: {}", status(&lab, "node1"));
-    assert!(holds(&lab, "node1", &addr) && !holds(&lab, "node2", &addr), "a forged advert moved the VIP");
+    assert!(lab.holds("node1", &addr) && !lab.holds("node2", &addr), "a forged advert moved the VIP");
     assert_eq!(status(&lab, "node1")["instances"][0]["state"], "master");
 }
 
 #[test]
 fn the_daemon_unit_is_hardened_and_its_secret_file_private() {
     let lab = Lab::up("t-rel4", 2, "master-backup");
-    apply(&lab, &[]);
+    lab.apply(&[]);
     assert_eq!(lab.exec_ok("node1", &["stat", "-c", "%a %U", "/etc/hapair/vrrpd.yml"]), "600 root\n");
     let out = lab.exec("node1", &["systemd-analyze", "security", "--no-pager", "hapair-vrrpd.service"]);
     let text = String::from_utf8_lossy(&out.stdout);
@@ -195,8 +177,8 @@ fn hostile_strings_are_carried_as_data_never_executed() {
     let inv =
         inv.replacen("defaults:\n", &format!("defaults:\n  vrrp:\n    version: 2\n    auth_pass: \"{quoted}\"\n"), 1);
     std::fs::write(&lab.inventory, inv).unwrap();
-    apply(&lab, &[]);
-    let addr = vip(&lab);
+    lab.apply(&[]);
+    let addr = lab.addr(200);
     let s = sample(&lab, &addr, Duration::from_secs(10), |s| s.last() == Some(&(true, false)));
     assert_eq!(
         s.last(),

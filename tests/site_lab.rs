@@ -7,17 +7,9 @@
 
 mod common;
 
+use common::{run, show, text};
 use std::path::{Path, PathBuf};
-use std::process::Output;
 use std::time::{Duration, Instant};
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).to_string()
-}
-
-fn show(o: &Output) -> String {
-    format!("exit {:?}\n--- stdout\n{}\n--- stderr\n{}", o.status.code(), text(&o.stdout), text(&o.stderr))
-}
 
 fn example() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("inventories/site")
@@ -75,10 +67,6 @@ fn wait_both_served_by(vip: &str, node: &str) {
     panic!("both virtual hosts were not served by `{node}` through {vip} within 20 s; last: {last:?}");
 }
 
-fn run(args: &[&str]) -> Output {
-    common::hapair().args(args).env_remove("CI").output().expect("run hapair")
-}
-
 #[test]
 fn the_users_site_is_deployed_to_both_nodes_and_survives_failover() {
     let lab = common::Lab::up("site1", 2, "master-backup");
@@ -88,7 +76,7 @@ fn the_users_site_is_deployed_to_both_nodes_and_survives_failover() {
     let roles = roles.to_str().expect("utf-8 path");
     let key = std::fs::read_to_string(example().join("certs/secure.example.test.key")).expect("key");
     let key_line = key.lines().nth(1).expect("a base64 line");
-    let vip = format!("10.77.{}.200", lab.subnet);
+    let vip = lab.addr(200);
 
     let o = run(&["check", "-i", &inv, "--roles", roles]);
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));

@@ -1,11 +1,9 @@
 //! `hapair vrrpd --check-config` and `hapair vrrpd status`, run as the real binary.
 
-use std::path::PathBuf;
-use std::process::Command;
+mod common;
 
-fn hapair() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_hapair"))
-}
+use common::hapair;
+use std::path::PathBuf;
 
 fn write(name: &str, text: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("hapair-vrrp-cli-{}", std::process::id()));

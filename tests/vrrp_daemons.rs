@@ -99,15 +99,7 @@ fn sighup_reload_changes_priority_without_a_transition() {
 fn failing_http_check_lowers_priority_and_the_peer_takes_over() {
     require("python3", "python3");
     let w = Wire::new();
-    let mut web = w.spawn(0, "web", &["python3", "-m", "http.server", "--bind", "127.0.0.1", "8080"]);
-    // Under load python's server takes a while to listen; a check failing from the start would
-    // rightly hand the election to b.
-    wait_for("the web server to answer", S(15), || {
-        std::process::Command::new("ip")
-            .args(["netns", "exec", &w.ns[0], "curl", "-s", "-o", "/dev/null", "-m", "1", "http://127.0.0.1:8080/"])
-            .status()
-            .is_ok_and(|s| s.success())
-    });
+    let mut web = w.web_server(0);
     let check = "check:\n  type: http\n  url: http://127.0.0.1:8080/\n  interval_ms: 100\n  timeout_ms: 100\n  fall: 2\n  rise: 2\nmetrics: 127.0.0.1:9489\n";
     let _a = w.hapair_with(0, "a", check, &instance(3, 150, 100, "    check_weight: -60\n"));
     let _b = w.hapair(1, "b", &instance(3, 100, 100, ""));
@@ -245,13 +237,7 @@ fn a_crashed_daemon_restarting_keeps_its_vip_in_a_hapair_pair() {
 fn nginx_exit_seen_by_pidfd_hands_over_before_any_probe_fails() {
     require("python3", "python3");
     let w = Wire::new();
-    let mut web = w.spawn(0, "web", &["python3", "-m", "http.server", "--bind", "127.0.0.1", "8080"]);
-    wait_for("the web server to answer", S(15), || {
-        std::process::Command::new("ip")
-            .args(["netns", "exec", &w.ns[0], "curl", "-s", "-o", "/dev/null", "-m", "1", "http://127.0.0.1:8080/"])
-            .status()
-            .is_ok_and(|s| s.success())
-    });
+    let mut web = w.web_server(0);
     // `ip netns exec` execs the command: the child's pid is the server's.
     let pid_file = w.dir.join("web.pid");
     std::fs::write(&pid_file, format!("{}\n", web.pid())).unwrap();
@@ -289,13 +275,7 @@ fn sighup_reload_does_not_leave_a_node_stuck_in_fault() {
     let mut a = w.hapair_with(0, "a", &check(50), &instance(3, 150, 100, ""));
     let _b = w.hapair(1, "b", &instance(3, 100, 100, ""));
     wait_for("a in FAULT", S(5), || w.status("a")["instances"][0]["state"] == "fault");
-    let _web = w.spawn(0, "web", &["python3", "-m", "http.server", "--bind", "127.0.0.1", "8080"]);
-    wait_for("the web server to answer", S(15), || {
-        std::process::Command::new("ip")
-            .args(["netns", "exec", &w.ns[0], "curl", "-s", "-o", "/dev/null", "-m", "1", "http://127.0.0.1:8080/"])
-            .status()
-            .is_ok_and(|s| s.success())
-    });
+    let _web = w.web_server(0);
     // The reload replaces the check (rise 1) while a is still failing: every probe from now on
     // passes, and a must see that as the check passing.
     w.write_hapair_config(0, "a", &check(1), &instance(3, 150, 100, ""));

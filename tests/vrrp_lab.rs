@@ -5,44 +5,21 @@
 
 mod common;
 
-use common::{hapair, Lab};
+use common::Lab;
 use hapair::vrrp::config::{self, Version};
-use std::time::{Duration, Instant};
-
-fn holds(lab: &Lab, node: &str, vip: &str) -> bool {
-    lab.exec_ok(node, &["ip", "-4", "-o", "addr", "show", "dev", "eth0"]).contains(&format!(" {vip}/"))
-}
-
-/// Poll (100 ms) until exactly `owner` holds `vip`; fail with both nodes' view.
-fn wait_owner(lab: &Lab, owner: &str, vip: &str, limit: Duration) {
-    let start = Instant::now();
-    loop {
-        let (a, b) = (holds(lab, "node1", vip), holds(lab, "node2", vip));
-        if (a, b) == (owner == "node1", owner == "node2") {
-            return;
-        }
-        assert!(start.elapsed() < limit, "`{vip}` not on `{owner}` alone after {limit:?}: node1={a} node2={b}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
+use std::time::Duration;
 
 #[test]
 fn hapair_and_keepalived_interoperate_on_lab_hosts() {
     let lab = Lab::up("t-vrrp1", 2, "master-backup");
-    let out = hapair().args(["apply", "--yes", "-i"]).arg(&lab.inventory).output().expect("run apply");
-    assert!(
-        out.status.success(),
-        "apply failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    lab.apply(&[]);
 
     // node2's own settings, as the engine rendered them.
     let text = lab.exec_ok("node2", &["cat", "/etc/hapair/vrrpd.yml"]);
     let cfg = config::parse(&text).unwrap_or_else(|f| panic!("node2's vrrpd.yml does not validate: {f:?}"));
     let inst = &cfg.instances[0];
     let vip = inst.vips[0].addr().to_string();
-    wait_owner(&lab, "node1", &vip, Duration::from_secs(15));
+    lab.wait_owner("node1", &vip, Duration::from_secs(15));
 
     let mut conf = format!(
         "vrrp_instance V{vrid} {{\n  state BACKUP\n  interface {iface}\n  virtual_router_id {vrid}\n  priority {prio}\n  advert_int {int}\n  version {ver}\n  virtual_ipaddress {{\n    {cidr}\n  }}\n",
@@ -71,18 +48,18 @@ fn hapair_and_keepalived_interoperate_on_lab_hosts() {
 
     // keepalived hears hapair's adverts and stays backup.
     std::thread::sleep(Duration::from_secs(5));
-    wait_owner(&lab, "node1", &vip, Duration::from_secs(1));
+    lab.wait_owner("node1", &vip, Duration::from_secs(1));
     let journal = lab.exec_ok("node2", &["journalctl", "-u", "keepalived", "--no-pager", "-o", "cat"]);
     assert!(journal.contains("Entering BACKUP STATE"), "{journal}");
     assert!(!journal.contains("Entering MASTER STATE"), "keepalived became master next to hapair:\n{journal}");
 
     // Graceful stop of hapair: priority 0, keepalived takes over.
     lab.exec_ok("node1", &["systemctl", "stop", "hapair-vrrpd"]);
-    wait_owner(&lab, "node2", &vip, Duration::from_secs(5));
+    lab.wait_owner("node2", &vip, Duration::from_secs(5));
 
     // hapair returns with the higher priority and preempts keepalived.
     lab.exec_ok("node1", &["systemctl", "start", "hapair-vrrpd"]);
-    wait_owner(&lab, "node1", &vip, Duration::from_secs(10));
+    lab.wait_owner("node1", &vip, Duration::from_secs(10));
     let status = lab.exec_ok("node1", &["cat", "/run/hapair/status.json"]);
     let s: serde_json::Value = serde_json::from_str(&status).expect("status JSON");
     assert_eq!(s["instances"][0]["state"], "master", "{status}");

@@ -17,7 +17,7 @@ use crate::roles::{Want, BINARY_SIDECAR};
 use crate::transport::{self, argv, Host};
 
 pub use crate::survey::{survey, Options, Survey, Target};
-pub use ui::{Format, Ui};
+pub use ui::Ui;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -12,14 +12,9 @@ use super::{HostResult, Outcome};
 use crate::plan::Change;
 use crate::transport::Progress;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Text,
-    Json,
-}
-
 pub struct Ui {
-    pub format: Format,
+    /// Events as JSON lines on stdout (`--format json`).
+    json: bool,
     multi: Option<MultiProgress>,
     bars: Mutex<HashMap<String, ProgressBar>>,
     uploads: Mutex<HashMap<String, ProgressBar>>,
@@ -28,14 +23,14 @@ pub struct Ui {
 }
 
 impl Ui {
-    /// Bars only on a terminal and outside CI; `quiet` prints no step lines at all (plan).
-    pub fn new(format: Format, quiet: bool) -> Ui {
+    /// JSON lines on stdout when `json`; otherwise bars, only on a terminal and outside CI.
+    /// `quiet` prints no step lines at all (plan).
+    pub fn new(json: bool, quiet: bool) -> Ui {
         let tty = std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
-        let multi =
-            (format == Format::Text && tty).then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+        let multi = (!json && tty).then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
         Ui {
-            format,
-            plain: format == Format::Text && !tty && !quiet,
+            json,
+            plain: !json && !tty && !quiet,
             multi,
             bars: Mutex::new(HashMap::new()),
             uploads: Mutex::new(HashMap::new()),
@@ -67,20 +62,17 @@ impl Ui {
     }
 
     pub fn step(&self, host: &str, step: &str) {
-        match self.format {
-            Format::Json => self.json_line(json!({"event": "step", "host": host, "step": step})),
-            Format::Text => {
-                if let Some(b) = self.bar(host) {
-                    b.set_message(step.to_string());
-                } else if self.plain {
-                    let _ = writeln!(std::io::stderr().lock(), "{host}: {step}");
-                }
-            }
+        if self.json {
+            self.json_line(json!({"event": "step", "host": host, "step": step}));
+        } else if let Some(b) = self.bar(host) {
+            b.set_message(step.to_string());
+        } else if self.plain {
+            let _ = writeln!(std::io::stderr().lock(), "{host}: {step}");
         }
     }
 
     pub fn change(&self, host: &str, c: &Change) {
-        if self.format == Format::Json {
+        if self.json {
             self.json_line(json!({"event": "change", "host": host, "role": c.role(), "summary": c.summary()}));
         }
     }
@@ -108,15 +100,12 @@ impl Ui {
 
     pub fn done(&self, r: &HostResult) {
         let word = outcome_word(r.outcome);
-        match self.format {
-            Format::Json => self.json_line(json!({"event": "host", "result": r})),
-            Format::Text => {
-                if let Some(b) = self.bar(&r.node) {
-                    b.finish_with_message(word.to_string());
-                } else if self.plain {
-                    let _ = writeln!(std::io::stderr().lock(), "{}: {word}", r.node);
-                }
-            }
+        if self.json {
+            self.json_line(json!({"event": "host", "result": r}));
+        } else if let Some(b) = self.bar(&r.node) {
+            b.finish_with_message(word.to_string());
+        } else if self.plain {
+            let _ = writeln!(std::io::stderr().lock(), "{}: {word}", r.node);
         }
     }
 

@@ -2,7 +2,8 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
-use crate::apply::{self, ui, Format, Outcome, Ui};
+use super::Format;
+use crate::apply::{self, ui, Outcome, Ui};
 use crate::error::Error;
 
 #[derive(clap::Args, Debug)]
@@ -36,7 +37,7 @@ pub fn run(args: Args) -> Result<u8, Error> {
                 args.target.inventory.display()
             )));
     }
-    let ui = Ui::new(args.target.format, false);
+    let ui = Ui::new(args.target.format == Format::Json, false);
     let rt = super::runtime()?;
     let results = rt.block_on(async {
         let survey = apply::survey(&inv, &opts, &builds, &|h, s| ui.step(h, s)).await?;

@@ -1,13 +1,8 @@
 //! `hapair check`: validate an inventory offline; every finding at once, each with a fix.
 
+use super::Format;
 use crate::error::Error;
 use crate::inventory::{self, explain, Finding};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Text,
-    Json,
-}
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -153,9 +148,12 @@ fn summary(file: &str, findings: &[Finding], loaded: Option<&inventory::Loaded>)
         Some(l) => {
             let inv = &l.inventory;
             let vips: usize = inv.pairs.iter().map(|p| p.vips.len()).sum();
+            let addrs: usize = inv.pairs.iter().flat_map(|p| &p.vips).map(|v| 1 + v.also.len()).sum();
+            // VIPs with several addresses on their VRID: how many addresses in all.
+            let more = if addrs > vips { format!(" ({addrs} addresses)") } else { String::new() };
             let w = if warnings > 0 { format!(" ({})", plural(warnings, "warning")) } else { String::new() };
             format!(
-                "`{file}` is valid: {}, {}, {}{w}",
+                "`{file}` is valid: {}, {}, {}{more}{w}",
                 plural(inv.pairs.len(), "pair"),
                 plural(inv.pairs.len() * 2, "node"),
                 plural(vips, "VIP")

@@ -1,7 +1,7 @@
 //! `hapair demo`: the README's main job. Bring up (or reuse) two real Debian hosts, apply a
 //! dual-master pair to them, prove failover, and leave the lab running to play with.
 
-use crate::apply::Format;
+use super::Format;
 use crate::error::Error;
 use crate::lab;
 use crate::verify;

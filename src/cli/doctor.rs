@@ -1,6 +1,6 @@
 //! `hapair doctor`: diagnose a live pair over SSH, with a fix for each finding.
 
-use crate::apply::Format;
+use super::Format;
 use crate::error::Error;
 
 #[derive(clap::Args, Debug)]

@@ -105,6 +105,13 @@ pub fn run(command: Command) -> Result<u8, Error> {
 /// waiting on the nodes (SSH login, facts), so fleets of up to 10 pairs go in one wave.
 pub const DEFAULT_FORKS: u16 = 10;
 
+/// `--format`: text for people, or JSON for programs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
 /// What every command acting on nodes takes: the inventory, a selection, overrides, output
 /// format and the host-key policy.
 #[derive(clap::Args, Debug, Clone)]
@@ -117,7 +124,7 @@ pub struct Target {
     pub limit: Option<String>,
     /// Output format
     #[arg(long, value_enum, default_value = "text")]
-    pub format: crate::apply::Format,
+    pub format: Format,
     /// Override a setting, e.g. `-e vrrp.advert_interval=100ms` or `-e web1.check.weight=-80`
     #[arg(short = 'e', long = "set", value_name = "KEY=VALUE")]
     pub overrides: Vec<String>,

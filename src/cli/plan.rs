@@ -3,7 +3,8 @@
 
 use std::io::Write;
 
-use crate::apply::{self, Format, Ui};
+use super::Format;
+use crate::apply::{self, Ui};
 use crate::error::Error;
 
 #[derive(clap::Args, Debug)]
@@ -23,7 +24,7 @@ pub fn run(args: Args) -> Result<u8, Error> {
     let opts = args.target.engine_options(args.roles);
     // Progress goes to stderr (bars on a terminal); with `--format json` stdout holds exactly
     // one document.
-    let ui = Ui::new(Format::Text, true);
+    let ui = Ui::new(false, true);
     let (plans, doc) = super::runtime()?.block_on(async {
         let survey = apply::survey(&inv, &opts, &builds, &|h, s| ui.step(h, s)).await?;
         if let Some(e) = survey.refusal() {

@@ -1,6 +1,6 @@
 //! `hapair status`: VRRP state, checks and config drift of every node.
 
-use crate::apply::Format;
+use super::Format;
 use crate::error::Error;
 use crate::verify::status;
 

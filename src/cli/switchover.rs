@@ -1,6 +1,6 @@
 //! `hapair switchover PAIR [--vip ADDR] [--to NODE]`: planned, make-before-break VIP moves.
 
-use crate::apply::Format;
+use super::Format;
 use crate::error::Error;
 use crate::switchover;
 

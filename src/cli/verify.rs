@@ -1,6 +1,6 @@
 //! `hapair verify`: prove each VIP is bound once, serves HTTP, and fails over in time.
 
-use crate::apply::Format;
+use super::Format;
 use crate::error::Error;
 use crate::verify;
 

@@ -355,7 +355,10 @@ pub fn diagnose(pair: &Pair, views: &[NodeView; 2]) -> Vec<Finding> {
     }
     // VIP placement, as verify judges it.
     let snaps = [views[0].after.clone(), views[1].after.clone()];
-    for c in crate::verify::analysis::analyse(pair, &snaps).into_iter().filter(|c| c.name == "bound once") {
+    for c in crate::verify::analysis::analyse(pair, &snaps)
+        .into_iter()
+        .filter(|c| c.name == "bound once" || c.name == "addresses together")
+    {
         out.push(Finding {
             pair: pair.name.clone(),
             node: c.subject.clone(),

@@ -17,7 +17,7 @@ pub fn text(loaded: &Loaded, node: &str) -> Option<String> {
         let i = pair.index_of(node).unwrap_or(0);
         s.push_str(&format!(
             "  vip {:<18} vrid {:<3} priority {:<3} ({})\n",
-            vip.address.to_string(),
+            vip.addresses_text(),
             vip.vrid,
             vip.priorities[i],
             if vip.master == node { "preferred master" } else { "backup" }
@@ -50,6 +50,7 @@ pub fn json(loaded: &Loaded, node: &str) -> Option<serde_json::Value> {
         .map(|vip| {
             serde_json::json!({
                 "address": vip.address.to_string(),
+                "addresses": vip.addresses().map(|a| a.to_string()).collect::<Vec<_>>(),
                 "vrid": vip.vrid.get(),
                 "priority": vip.priorities[i].get(),
                 "role": if vip.master == node { "preferred master" } else { "backup" },

@@ -653,28 +653,54 @@ fn vip_of(
     };
     let (a, r, m) = (req("address", findings), req("vrid", findings), req("master", findings));
     let (a, r, m) = (a?, r?, m?);
-    let address = match &a.kind {
-        Kind::Scalar(s, _) => match s.parse::<VipCidr>() {
-            Ok(v) => v,
-            Err(e) => {
-                let fix = if s.contains(':') {
-                    "hapair manages IPv4 VRRP; give an IPv4 VIP like `10.0.0.200/24`".to_string()
-                } else {
-                    e.clone()
-                };
-                findings.push(Finding::error(
-                    "HA004",
-                    loc(path, a.pos),
-                    format!("VIP address {} is not an IPv4 address with a prefix", settings::describe(a)),
-                    fix,
+    // One address, or a list of the VRID's addresses (the first names the VIP).
+    let one = |n: &Node, findings: &mut Vec<Finding>| -> Option<VipCidr> {
+        match &n.kind {
+            Kind::Scalar(s, _) => match s.parse::<VipCidr>() {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    let fix = if s.contains(':') {
+                        "hapair manages IPv4 VRRP; give an IPv4 VIP like `10.0.0.200/24`".to_string()
+                    } else {
+                        e.clone()
+                    };
+                    findings.push(Finding::error(
+                        "HA004",
+                        loc(path, n.pos),
+                        format!("VIP address {} is not an IPv4 address with a prefix", settings::describe(n)),
+                        fix,
+                    ));
+                    None
+                }
+            },
+            _ => {
+                findings.push(not_a(
+                    path,
+                    "address",
+                    n,
+                    "an IPv4 address with a prefix, like `10.0.0.200/24`, or a list of them",
                 ));
-                return None;
+                None
             }
-        },
-        _ => {
-            findings.push(not_a(path, "address", a, "an IPv4 address with a prefix, like `10.0.0.200/24`"));
+        }
+    };
+    let (address, also, also_at) = match &a.kind {
+        Kind::Seq(items) if items.is_empty() => {
+            findings.push(Finding::error(
+                "HA004",
+                loc(path, a.pos),
+                "the VIP's `address` is an empty list".to_string(),
+                "give its address, like `10.0.0.200/24`, or a list of the addresses on its vrid",
+            ));
             return None;
         }
+        Kind::Seq(items) => {
+            let all: Vec<Option<VipCidr>> = items.iter().map(|n| one(n, findings)).collect();
+            let all: Vec<VipCidr> = all.into_iter().collect::<Option<_>>()?;
+            let at: Vec<Location> = items.iter().map(|n| loc(path, n.pos)).collect();
+            (all[0], all[1..].to_vec(), at)
+        }
+        _ => (one(a, findings)?, Vec::new(), vec![loc(path, a.pos)]),
     };
     let vrid = match typed("vrid", Ty::Int(crate::values::VRID), r) {
         Ok(Value::Int(v)) => Vrid::new(v as u8)?,
@@ -734,12 +760,13 @@ fn vip_of(
         }
     }
     let priorities = [Priority::new(prio[0])?, Priority::new(prio[1])?];
-    pl.vip_address.push(loc(path, a.pos));
+    pl.vip_address.push(also_at[0].clone());
+    pl.vip_also.push(also_at[1..].to_vec());
     pl.vip_vrid.push(loc(path, r.pos));
     pl.vip_master.push(loc(path, m.pos));
     pl.vip_priorities.push(prio_loc);
     pl.vip_priorities_refused.push(prio_refused);
-    Some(Vip { address, vrid, master, priorities })
+    Some(Vip { address, also, vrid, master, priorities })
 }
 
 fn show(key: &str, v: &Value) -> String {

@@ -66,9 +66,13 @@ pub struct Pair {
     pub vips: Vec<Vip>,
 }
 
+/// One VRID of a pair: its address (which names it in reports), any further addresses on the
+/// same VRID, and its election. All its addresses are held by one node and move together.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Vip {
     pub address: VipCidr,
+    /// The VRID's other addresses (`address: [first, more…]` in the inventory), in order.
+    pub also: Vec<VipCidr>,
     pub vrid: Vrid,
     /// Name of the preferred master node.
     pub master: String,
@@ -178,6 +182,18 @@ pub struct CheckSettings {
 pub struct FirewallSettings {
     pub manage: bool,
     pub restrict_to_peer: bool,
+}
+
+impl Vip {
+    /// Every address of the VRID, the first (`address`) first.
+    pub fn addresses(&self) -> impl Iterator<Item = VipCidr> + '_ {
+        std::iter::once(self.address).chain(self.also.iter().copied())
+    }
+
+    /// The addresses as the inventory lists them: `10.0.0.200/24, 10.0.0.201/24`.
+    pub fn addresses_text(&self) -> String {
+        self.addresses().map(|a| a.to_string()).collect::<Vec<_>>().join(", ")
+    }
 }
 
 impl Pair {

@@ -12,7 +12,10 @@ pub struct PairPlaces {
     pub vips: Location,
     pub node_name: Vec<Location>,
     pub node_address: Vec<Location>,
+    /// Per VIP, the place of its first address.
     pub vip_address: Vec<Location>,
+    /// Per VIP, the places of its further addresses (`Vip::also`).
+    pub vip_also: Vec<Vec<Location>>,
     pub vip_vrid: Vec<Location>,
     pub vip_master: Vec<Location>,
     /// Per VIP, the priorities' place (or the VIP's when defaulted).

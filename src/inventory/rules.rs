@@ -39,24 +39,47 @@ pub fn check(inv: &Inventory, places: &[PairPlaces]) -> Vec<Finding> {
         }
         pair_rules(pair, pl, &mut out);
         for (v, vip) in pair.vips.iter().enumerate() {
-            let at = &pl.vip_address[v];
+            let count = 1 + vip.also.len();
+            if count as i64 > values::VIP_ADDRESSES.max {
+                out.push(Finding::error(
+                    "HA026",
+                    pl.vip_address[v].clone(),
+                    format!(
+                        "vrid {} has {count} addresses; one VRID carries at most {}",
+                        vip.vrid,
+                        values::VIP_ADDRESSES.max
+                    ),
+                    "put the other addresses on another VIP with its own vrid",
+                ));
+            }
+            // Every address of the VRID: its first (`address`) and the others, each at its place.
+            let also_at = pl.vip_also.get(v).map(Vec::as_slice).unwrap_or(&[]);
+            for (k, cidr) in vip.addresses().enumerate() {
+                let at = if k == 0 { &pl.vip_address[v] } else { also_at.get(k - 1).unwrap_or(&pl.vip_address[v]) };
+                let a = cidr.addr();
+                if let Some((other, first)) = vip_seen.insert(a, (&pair.name, at)) {
+                    let whose = if *other == pair.name {
+                        format!("is listed twice in pair `{other}` (first at line {})", first.line)
+                    } else {
+                        format!("is also used by pair `{other}`")
+                    };
+                    out.push(Finding::error(
+                        "HA023",
+                        at.clone(),
+                        format!("VIP {a} {whose}"),
+                        "give every VIP its own address",
+                    ));
+                }
+                if let Some((owner, _)) = node_addrs.get(&a) {
+                    out.push(Finding::error(
+                        "HA024",
+                        at.clone(),
+                        format!("VIP {a} is the address of node `{owner}`"),
+                        "pick an unused address in the nodes' subnet for the VIP",
+                    ));
+                }
+            }
             let a = vip.address.addr();
-            if let Some((other, _)) = vip_seen.insert(a, (&pair.name, at)) {
-                out.push(Finding::error(
-                    "HA023",
-                    at.clone(),
-                    format!("VIP {a} is also used by pair `{other}`"),
-                    "give every VIP its own address",
-                ));
-            }
-            if let Some((owner, _)) = node_addrs.get(&a) {
-                out.push(Finding::error(
-                    "HA024",
-                    at.clone(),
-                    format!("VIP {a} is the address of node `{owner}`"),
-                    "pick an unused address in the nodes' subnet for the VIP",
-                ));
-            }
             let prefix = vip.address.prefix();
             let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix) };
             let net = u32::from(a) & mask;
@@ -157,15 +180,20 @@ fn pair_rules(pair: &Pair, pl: &PairPlaces, out: &mut Vec<Finding>) {
         out.push(f);
     }
     for n in &pair.nodes {
-        if !pair.vips.is_empty() && !pair.vips.iter().all(|v| v.address.contains(n.address)) {
-            if let Some((v, vip)) = pair.vips.iter().enumerate().find(|(_, v)| !v.address.contains(n.address)) {
-                out.push(Finding::error(
-                    "HA025",
-                    pl.vip_address[v].clone(),
-                    format!("VIP {} is not in the subnet of `{}` ({})", vip.address, n.name, n.address),
-                    format!("use a VIP inside {}'s subnet, or fix its prefix length", n.name),
-                ));
-            }
+        // The first address (of every VRID) outside this node's subnet, at its place.
+        let outside = pair.vips.iter().enumerate().find_map(|(v, vip)| {
+            vip.addresses().enumerate().find(|(_, c)| !c.contains(n.address)).map(|(k, c)| {
+                let at = if k == 0 { pl.vip_address.get(v) } else { pl.vip_also.get(v).and_then(|l| l.get(k - 1)) };
+                (at.or(pl.vip_address.get(v)).cloned().unwrap_or_default(), c)
+            })
+        });
+        if let Some((at, c)) = outside {
+            out.push(Finding::error(
+                "HA025",
+                at,
+                format!("VIP {c} is not in the subnet of `{}` ({})", n.name, n.address),
+                format!("use a VIP inside {}'s subnet, or fix its prefix length", n.name),
+            ));
         }
     }
     for (v, vip) in pair.vips.iter().enumerate() {

@@ -394,6 +394,20 @@ pub fn sha256_hex(data: &[u8]) -> String {
     sha2::Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The script's `stat` of `path`: `MODE OWNER GROUP` (mode in octal) and `more` fields after
+/// them that only the script uses (a file's size).
+fn parse_stat<'a>(path: &str, st: &'a str, more: usize) -> Result<(u32, &'a str, &'a str), ParseError> {
+    let fields: Vec<&str> = st.split(' ').collect();
+    let [mode, owner, group, rest @ ..] = fields.as_slice() else {
+        return Err(ParseError(format!("bad stat for `{path}`: {st}")));
+    };
+    if rest.len() != more {
+        return Err(ParseError(format!("bad stat for `{path}`: {st}")));
+    }
+    let mode = u32::from_str_radix(mode, 8).map_err(|_| ParseError(format!("bad mode `{mode}` for `{path}`")))?;
+    Ok((mode, owner, group))
+}
+
 fn take_line<'a>(buf: &mut &'a [u8]) -> Option<&'a [u8]> {
     if buf.is_empty() {
         return None;
@@ -498,12 +512,7 @@ fn parse_unchecked(out: &[u8]) -> Result<Facts, ParseError> {
                 );
             }
             ["file", path, kind, sum, st] => {
-                let st: Vec<&str> = st.split(' ').collect();
-                let [mode, owner, group, _size] = st.as_slice() else {
-                    return Err(ParseError(format!("bad stat for `{path}`: {}", st.join(" "))));
-                };
-                let mode =
-                    u32::from_str_radix(mode, 8).map_err(|_| ParseError(format!("bad mode `{mode}` for `{path}`")))?;
+                let (mode, owner, group) = parse_stat(path, st, 1)?;
                 f.files.insert(
                     path.to_string(),
                     FileFact {
@@ -562,12 +571,7 @@ fn parse_unchecked(out: &[u8]) -> Result<Facts, ParseError> {
                 }
             }
             ["dir", path, st] => {
-                let st: Vec<&str> = st.split(' ').collect();
-                let [mode, owner, group] = st.as_slice() else {
-                    return Err(ParseError(format!("bad stat for `{path}`: {}", st.join(" "))));
-                };
-                let mode =
-                    u32::from_str_radix(mode, 8).map_err(|_| ParseError(format!("bad mode `{mode}` for `{path}`")))?;
+                let (mode, owner, group) = parse_stat(path, st, 0)?;
                 f.files.insert(
                     path.to_string(),
                     FileFact {
@@ -825,6 +829,22 @@ fwjson\tperm-zone\t{\"type\":\"a{sv}\",\"data\":[{\"target\":{\"type\":\"s\",\"d
         assert!(parse(b"fwzone\tpublic\nfwjson\trt-zone\t{\"type\":\"a{sv}\",\"data\":[[]]}\nend\n").is_err());
         let bad_port = b"fwzone\tpublic\nfwjson\tperm-zone\t{\"type\":\"a{sv}\",\"data\":[{\"ports\":{\"type\":\"a(ss)\",\"data\":[[\"80\"]]}}]}\nend\n";
         assert!(parse(bad_port).is_err());
+    }
+
+    #[test]
+    fn stat_lines_parse_with_octal_modes() {
+        assert_eq!(parse_stat("/f", "640 root adm 12", 1), Ok((0o640, "root", "adm")));
+        assert_eq!(parse_stat("/d", "2755 www-data www-data", 0), Ok((0o2755, "www-data", "www-data")));
+        assert_eq!(
+            parse_stat("/d", "755 root root 4096", 0),
+            Err(ParseError("bad stat for `/d`: 755 root root 4096".into()))
+        );
+        assert_eq!(parse_stat("/f", "644 root", 1), Err(ParseError("bad stat for `/f`: 644 root".into())));
+        assert_eq!(
+            parse_stat("/f", "rw-r--r-- root root 1", 1),
+            Err(ParseError("bad mode `rw-r--r--` for `/f`".into()))
+        );
+        assert_eq!(parse_stat("/f", "9 root root 1", 1), Err(ParseError("bad mode `9` for `/f`".into())));
     }
 
     #[test]

@@ -200,7 +200,7 @@ fn vars_value(pair: &Pair, node: &Node, reveal: bool) -> Value {
             version: v.version,
             priority: vip.priorities[idx].get(),
             advert_interval_ms: v.advert_interval.as_millis(),
-            vips: vec![vip.address.to_string()],
+            vips: vip.addresses().map(|a| a.to_string()).collect(),
             preempt: v.preempt,
             preempt_delay_ms: v.preempt_delay.as_millis(),
             // PASS auth exists only in VRRPv2 (RFC 3768 §5.3.6); v3 removed it.
@@ -392,6 +392,7 @@ pub(crate) mod tests {
         let p = |v| Priority::new(v).expect("nonzero");
         let mut vips = vec![Vip {
             address: "10.77.1.200/24".parse().expect("valid"),
+            also: vec![],
             vrid: Vrid::new(51).expect("nonzero"),
             master: "web1".into(),
             priorities: [p(150), p(100)],
@@ -399,6 +400,7 @@ pub(crate) mod tests {
         if mode == Mode::DualMaster {
             vips.push(Vip {
                 address: "10.77.1.201/24".parse().expect("valid"),
+                also: vec![],
                 vrid: Vrid::new(52).expect("nonzero"),
                 master: "web2".into(),
                 priorities: [p(100), p(150)],

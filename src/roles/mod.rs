@@ -642,6 +642,18 @@ instances:
         assert_eq!(v["instances"][1]["priority"].as_u64(), Some(150));
     }
 
+    /// A VIP with several addresses: the daemon's instance lists them all, and the daemon's
+    /// own parser accepts the file.
+    #[test]
+    fn every_address_of_a_vip_goes_to_its_instance() {
+        let mut pair = pair(Mode::MasterBackup);
+        pair.vips[0].also = vec!["10.77.1.210/24".parse().expect("valid"), "10.77.1.211/24".parse().expect("valid")];
+        let text = text(&want_of(&pair, 0), "/etc/hapair/vrrpd.yml");
+        assert!(text.contains("    vips: [10.77.1.200/24, 10.77.1.210/24, 10.77.1.211/24]\n"), "{text}");
+        let c = crate::vrrp::config::parse(&text).unwrap_or_else(|e| panic!("{e:?}\n{text}"));
+        assert_eq!(c.instances[0].vips.len(), 3);
+    }
+
     #[test]
     fn v3_never_carries_a_password_and_script_checks_are_argv() {
         let mut pair = pair(Mode::MasterBackup);

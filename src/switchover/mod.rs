@@ -53,7 +53,8 @@ pub fn select<'a>(inv: &'a Inventory, o: &Options) -> Result<(&'a Pair, Vec<&'a 
                 .with_fix(format!("name `{}` or `{}`", pair.nodes[0].name, pair.nodes[1].name))
         })?),
     };
-    let vips: Vec<&Vip> = pair.vips.iter().filter(|v| o.vip.is_none_or(|a| v.address.addr() == a)).collect();
+    let vips: Vec<&Vip> =
+        pair.vips.iter().filter(|v| o.vip.is_none_or(|a| v.addresses().any(|c| c.addr() == a))).collect();
     if vips.is_empty() {
         let all: Vec<String> = pair.vips.iter().map(|v| v.address.addr().to_string()).collect();
         return Err(Error::new(format!(

@@ -139,6 +139,32 @@ pub fn analyse(pair: &Pair, snaps: &[Snapshot; 2]) -> Vec<Check> {
             }
             _ => {}
         }
+        // A VRID with several addresses: every one with the first, on its holder only.
+        if !vip.also.is_empty() {
+            let primary: Vec<usize> = (0..2).filter(|i| snaps[*i].holds(vip.address.addr())).collect();
+            let n = 1 + vip.also.len();
+            let (ok, detail) = match primary.as_slice() {
+                [h] => match apart(pair, vip, snaps, *h) {
+                    None => {
+                        (true, format!("all {n} addresses of vrid {} are on `{}` only", vip.vrid, pair.nodes[*h].name))
+                    }
+                    Some(d) => (false, format!("vrid {}: {d}", vip.vrid)),
+                },
+                _ => {
+                    let all: Vec<String> = vip.addresses().map(|c| placed(pair, c.addr(), snaps)).collect();
+                    (false, format!("vrid {}: {}", vip.vrid, all.join(", ")))
+                }
+            };
+            out.push(check(
+                vip.address.to_string(),
+                "addresses together",
+                ok,
+                detail,
+                (!ok).then(|| {
+                    "the daemon adds and removes a VRID's addresses together: run `hapair apply` (the deployed config may list other addresses) and look for a duplicate address on the segment".into()
+                }),
+            ));
+        }
         out.extend(
             agreement(pair, vip, snaps)
                 .into_iter()
@@ -146,6 +172,31 @@ pub fn analyse(pair: &Pair, snaps: &[Snapshot; 2]) -> Vec<Check> {
         );
     }
     out
+}
+
+/// Where `addr` is bound: "`10.0.0.201` on `web1`", "… on no node", "… on `web1` and `web2`".
+fn placed(pair: &Pair, addr: std::net::Ipv4Addr, snaps: &[Snapshot; 2]) -> String {
+    let on: Vec<String> =
+        (0..2).filter(|i| snaps[*i].holds(addr)).map(|i| format!("`{}`", pair.nodes[i].name)).collect();
+    if on.is_empty() {
+        format!("`{addr}` on no node")
+    } else {
+        format!("`{addr}` on {}", on.join(" and "))
+    }
+}
+
+/// Whether every address of `vip` is on node `holder` and not on the other node: `None` when
+/// so, else which addresses are elsewhere. A VRID's addresses move together; `verify` and the
+/// drill judge them with this one rule.
+pub fn apart(pair: &Pair, vip: &Vip, snaps: &[Snapshot; 2], holder: usize) -> Option<String> {
+    let wrong: Vec<String> = vip
+        .addresses()
+        .map(|c| c.addr())
+        .filter(|a| !snaps[holder].holds(*a) || snaps[1 - holder].holds(*a))
+        .map(|a| placed(pair, a, snaps))
+        .collect();
+    (!wrong.is_empty())
+        .then(|| format!("{}, not with the others on `{}` only", wrong.join(", "), pair.nodes[holder].name))
 }
 
 fn state_of(snap: &Snapshot, vrid: u8) -> Option<String> {
@@ -283,6 +334,40 @@ mod tests {
 
     fn failures(checks: &[Check]) -> Vec<String> {
         checks.iter().filter(|c| !c.ok).map(|c| format!("{}: {}", c.name, c.detail)).collect()
+    }
+
+    /// A VIP with three addresses: all on the master passes; one left behind, one missing or
+    /// one on both nodes fails, naming where each stray address is.
+    #[test]
+    fn every_address_of_a_vrid_is_on_its_holder_only() {
+        let mut p = pair();
+        p.vips[0].also = vec!["10.77.1.210/24".parse().unwrap(), "10.77.1.211/24".parse().unwrap()];
+        let a = |last: u8| std::net::Ipv4Addr::new(10, 77, 1, last);
+        let with = |mut s: Snapshot, extra: &[u8]| {
+            s.addrs.extend(extra.iter().map(|l| a(*l)));
+            s
+        };
+        let run = |m: &[u8], b: &[u8]| {
+            failures(&analyse(
+                &p,
+                &[with(snap(true, "master", None, 0), m), with(snap(false, "backup", Some(900), 0), b)],
+            ))
+        };
+        assert_eq!(run(&[210, 211], &[]), Vec::<String>::new());
+        let ok = analyse(&p, &[with(snap(true, "master", None, 0), &[210, 211]), snap(false, "backup", Some(900), 0)]);
+        assert!(ok.iter().any(|c| c.name == "addresses together" && c.detail.contains("all 3 addresses")), "{ok:?}");
+        assert_eq!(
+            run(&[210], &[211]),
+            ["addresses together: vrid 51: `10.77.1.211` on `web2`, not with the others on `web1` only"]
+        );
+        assert_eq!(
+            run(&[210, 211], &[211]),
+            ["addresses together: vrid 51: `10.77.1.211` on `web1` and `web2`, not with the others on `web1` only"]
+        );
+        assert_eq!(
+            run(&[], &[]),
+            ["addresses together: vrid 51: `10.77.1.210` on no node, `10.77.1.211` on no node, not with the others on `web1` only"]
+        );
     }
 
     #[test]

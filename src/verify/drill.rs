@@ -395,6 +395,9 @@ async fn scenario_rows(p: &PairHosts<'_>, n: usize, scenario: Scenario) -> Resul
         });
     }
 
+    // A VRID's other addresses moved with its first (one row per VIP, in `held`'s order).
+    mark_apart(p, &held, other, &mut rows).await?;
+
     // Bring the stopped service back and see the VIPs return (preempt) or stay (nopreempt).
     let t1 = act(p.hosts[n], "start", scenario.unit()).await?;
     for vip in &held {
@@ -439,7 +442,42 @@ async fn scenario_rows(p: &PairHosts<'_>, n: usize, scenario: Scenario) -> Resul
             detail,
         });
     }
+    let preempt = node.vrrp.preempt && peer.vrrp.preempt;
+    let mut back_rows = rows.split_off(rows.len() - held.len());
+    mark_apart(p, &held, if preempt { n } else { other }, &mut back_rows).await?;
+    rows.append(&mut back_rows);
     Ok(rows)
+}
+
+/// For VIPs with several addresses (`Vip::also`): waits up to 2 s for all of them to be on
+/// `holder` only (`analysis::apart`) and fails the VIP's row (`rows[i]` for `vips[i]`) for
+/// those still elsewhere.
+async fn mark_apart(
+    p: &PairHosts<'_>,
+    vips: &[&crate::inventory::Vip],
+    holder: usize,
+    rows: &mut [Row],
+) -> Result<(), Error> {
+    if vips.iter().all(|v| v.also.is_empty()) {
+        return Ok(());
+    }
+    let start = Instant::now();
+    let apart = loop {
+        let s = snapshots(p).await?;
+        let apart: Vec<Option<String>> = vips.iter().map(|v| super::analysis::apart(p.pair, v, &s, holder)).collect();
+        if apart.iter().all(Option::is_none) || start.elapsed() > Duration::from_secs(2) {
+            break apart;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    for (row, d) in rows.iter_mut().zip(apart) {
+        if let Some(d) = d {
+            row.ok = false;
+            // First, so the row never reads as a timing-only failure.
+            row.detail = if row.detail.is_empty() { d } else { format!("{d}; {}", row.detail) };
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

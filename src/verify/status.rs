@@ -10,8 +10,12 @@ use crate::survey::{self, Options};
 pub struct Row {
     pub pair: String,
     pub node: String,
+    /// The VIP's (first) address, which names it.
     pub vip: String,
+    /// Every address on the VRID, the first first.
+    pub addresses: Vec<String>,
     pub vrid: u8,
+    /// Every address of the VRID is bound on this node.
     pub bound: bool,
     pub state: String,
     pub priority: Option<u64>,
@@ -47,8 +51,9 @@ pub async fn gather(inv: &Inventory, opts: &Options, builds: &crate::binary::Bui
                 pair: pair.name.clone(),
                 node: node.name.clone(),
                 vip: vip.address.to_string(),
+                addresses: vip.addresses().map(|a| a.to_string()).collect(),
                 vrid: vip.vrid.get(),
-                bound: snap.holds(vip.address.addr()),
+                bound: vip.addresses().all(|a| snap.holds(a.addr())),
                 state,
                 priority: inst.and_then(|i| i["effective_priority"].as_u64()),
                 base_priority: inst.and_then(|i| i["base_priority"].as_u64()),
@@ -83,12 +88,17 @@ pub fn text(rows: &[Row]) -> String {
             None => "-",
         };
         let advert = r.last_advert_ms_ago.map_or("-".to_string(), |a| format!("{a} ms ago"));
+        // A VRID with several addresses shows its first and how many more.
+        let vip = match r.addresses.len() {
+            0 | 1 => r.vip.clone(),
+            n => format!("{} +{}", r.vip, n - 1),
+        };
         let drift = if r.drift == 0 { "in sync".to_string() } else { format!("{} changes pending", r.drift) };
         s.push_str(&format!(
             "{:<8}  {:<6}  {:<16}  {:>4}  {:<8}  {:<5}  {:<12}  {:<6}  {:>11}  {:<8}  {}\n",
             r.pair,
             r.node,
-            r.vip,
+            vip,
             r.vrid,
             r.state,
             if r.bound { "yes" } else { "no" },

@@ -14,6 +14,7 @@ use super::check;
 use super::config::{self, CheckConfig, Config, InstanceConfig, Transport};
 use super::control;
 use super::fsm::{Action, CheckTracker, Input, Instance};
+use super::listen;
 use super::net::{ifindex, Garp, VrrpSocket};
 use super::packet::{parse_ipv4, Advert, ChecksumMode, MULTICAST_GROUP};
 use super::pidfd;
@@ -81,6 +82,7 @@ pub async fn run(config_path: PathBuf, mut cfg: Config, metrics: Option<std::net
     let mut check_task = spawn_check(cfg.check.clone(), check_tx.clone());
     let (event_tx, mut event_rx) = mpsc::channel::<String>(4);
     let mut watch_task = spawn_pid_watch(cfg.check.clone(), event_tx.clone());
+    let mut port_task = spawn_port_watch(cfg.check.clone(), event_tx.clone());
     let (ctl_tx, mut ctl_rx) = mpsc::channel::<control::Request>(4);
     let mut ctl_task = control::serve(cfg.control_socket.clone(), ctl_tx.clone())?;
 
@@ -117,6 +119,8 @@ pub async fn run(config_path: PathBuf, mut cfg: Config, metrics: Option<std::net
                             d.tracker = d.tracker.reconfigured(new.check.fall, new.check.rise);
                             check_task = spawn_check(new.check.clone(), check_tx.clone());
                             watch_task = spawn_pid_watch(new.check.clone(), event_tx.clone());
+                            port_task.abort();
+                            port_task = spawn_port_watch(new.check.clone(), event_tx.clone());
                         }
                         if new.control_socket != cfg.control_socket {
                             ctl_task.abort();
@@ -162,7 +166,8 @@ pub async fn run(config_path: PathBuf, mut cfg: Config, metrics: Option<std::net
                 dirty = true;
             }
             Some(why) = event_rx.recv() => {
-                // nginx's master process exited: the check fails now, not after `fall` probes.
+                // nginx's master process exited or its port closed: the check fails now, not
+                // after `fall` probes.
                 log(&format!("health check failed at once: {why}"));
                 d.last_check_error = Some(why);
                 if d.tracker.fail_now() {
@@ -206,6 +211,7 @@ pub async fn run(config_path: PathBuf, mut cfg: Config, metrics: Option<std::net
     // the state machine (Master_Down_Interval): keep receiving until then.
     check_task.abort();
     watch_task.abort();
+    port_task.abort();
     ctl_task.abort();
     let now = Instant::now();
     for i in &mut d.instances {
@@ -261,6 +267,79 @@ fn spawn_pid_watch(c: CheckConfig, tx: mpsc::Sender<String>) -> tokio::task::Joi
                 }
             }
             tokio::time::sleep(c.interval.min(Duration::from_secs(1))).await;
+        }
+    })
+}
+
+/// Without the kernel's announcements (before Linux 4.9), how often nginx's port is looked at.
+const PORT_POLL_EVERY: Duration = Duration::from_millis(20);
+/// While nothing listens (nginx down), how often to look whether it is back, to watch again.
+const PORT_REARM_EVERY: Duration = Duration::from_millis(100);
+
+/// Watch the HTTP check's port: when it stops listening (a graceful `systemctl stop nginx`
+/// closes its sockets first, long before its master process exits) that is reported at once.
+/// Woken by the kernel's announcement of a listener on the port being destroyed
+/// ([`listen::Closings`]; nothing runs on an idle node), else by polling. Reported once per
+/// closing, only after the port was seen open; without `sock_diag` at all the HTTP check alone
+/// finds it.
+fn spawn_port_watch(c: CheckConfig, tx: mpsc::Sender<String>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let config::CheckKind::Http { addr, .. } = c.kind else {
+            return;
+        };
+        let give_up =
+            |e: std::io::Error| log(&format!("cannot watch port {addr} (sock_diag): {e}; the HTTP check still runs"));
+        let mut probe = match listen::ListenProbe::open() {
+            Ok(p) => p,
+            Err(e) => return give_up(e),
+        };
+        let closings = match listen::Closings::open(addr.port()).and_then(|c| {
+            // SAFETY: the descriptor is open and owned by the AsyncFd for its whole life.
+            unsafe { tokio::io::unix::AsyncFd::register_with_interest(c, tokio::io::Interest::READABLE) }
+                .map_err(|e| e.into_parts().1)
+        }) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                log(&format!(
+                    "no announcements of closing sockets ({e}); looking at port {addr} every {} ms",
+                    PORT_POLL_EVERY.as_millis()
+                ));
+                None
+            }
+        };
+        let mut open = false;
+        loop {
+            match probe.listening(addr) {
+                Ok(now) => {
+                    if open && !now {
+                        let msg = format!("nothing listens on {addr} any more (nginx closed its port)");
+                        if tx.send(msg).await.is_err() {
+                            return;
+                        }
+                    }
+                    open = now;
+                }
+                Err(e) => return give_up(e),
+            }
+            let wait = if !open {
+                PORT_REARM_EVERY
+            } else if closings.is_some() {
+                Duration::from_secs(1)
+            } else {
+                PORT_POLL_EVERY
+            };
+            match &closings {
+                Some(cl) => {
+                    tokio::select! {
+                        g = cl.readable() => match g {
+                            Ok(mut g) => { g.get_inner().drain(); g.clear_ready(); }
+                            Err(e) => return give_up(e),
+                        },
+                        _ = tokio::time::sleep(wait) => {}
+                    }
+                }
+                None => tokio::time::sleep(wait).await,
+            }
         }
     })
 }

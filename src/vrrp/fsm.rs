@@ -740,14 +740,22 @@ impl Instance {
         self.lower_since = None;
         self.master_adver_cs = self.cfg.advert_interval_cs;
         self.master_seen = Some(self.own);
-        // Logged first; then RFC 5798 §6.4.2's order: advert, VIPs, gratuitous ARP.
+        // Logged first; then RFC 5798 §6.4.2's order: advert, VIPs, gratuitous ARP. With a
+        // hapair peer the advert goes last: it tells a peer in make-before-break to release, so
+        // clients must have been sent our gratuitous ARP before that (else the peer could let go
+        // of the VIPs while the clients' ARP entries still point at it).
         self.transition(now, State::Master, reason);
-        self.send(self.effective_priority());
+        if self.hapair_peer.is_none() {
+            self.send(self.effective_priority());
+        }
         self.actions.push_back(Action::AddVips);
         if self.cfg.garp_count > 0 {
             self.actions.push_back(Action::Garp);
             self.garps_left = self.cfg.garp_count - 1;
             self.garp_timer = (self.garps_left > 0).then(|| now + self.cfg.garp_interval);
+        }
+        if self.hapair_peer.is_some() {
+            self.send(self.effective_priority());
         }
         self.adver_timer = Some(now + self.advertisement_interval());
     }

@@ -6,6 +6,7 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod fsm;
+pub mod listen;
 pub mod monitoring;
 pub mod net;
 pub mod packet;

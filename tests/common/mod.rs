@@ -5,13 +5,48 @@
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 /// The `hapair` binary built for this test run.
 pub fn hapair() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_hapair"));
     c.env_remove("RUST_BACKTRACE");
     c
+}
+
+/// Run `hapair ARGS` (without `CI` in its environment, so it runs the same on CI) and return
+/// what it did.
+pub fn run(args: &[&str]) -> Output {
+    hapair().args(args).env_remove("CI").output().expect("run hapair")
+}
+
+/// Bytes a command printed, as text.
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).to_string()
+}
+
+/// A command's exit code, stdout and stderr, for a failing assertion's message.
+pub fn show(o: &Output) -> String {
+    format!("exit {:?}\n--- stdout\n{}\n--- stderr\n{}", o.status.code(), text(&o.stdout), text(&o.stderr))
+}
+
+/// Run `hapair ARGS` on a pseudo-terminal (util-linux `script`), as a user at a terminal runs
+/// it, with or without `NO_COLOR`; return what it printed.
+pub fn on_a_terminal(args: &str, no_color: bool) -> String {
+    let mut c = Command::new("script");
+    c.args(["-qec", &format!("{} {args}", env!("CARGO_BIN_EXE_hapair")), "/dev/null"])
+        .env_remove("RUST_BACKTRACE")
+        .env_remove("CI")
+        .env_remove("CLICOLOR_FORCE")
+        .env_remove("CLICOLOR")
+        .env("TERM", "xterm")
+        .stdin(Stdio::null());
+    if no_color {
+        c.env("NO_COLOR", "1");
+    } else {
+        c.env_remove("NO_COLOR");
+    }
+    text(&c.output().expect("run script (util-linux)").stdout)
 }
 
 /// The glibc 2.17 daemon build `scripts/build-portable.sh` makes (`scripts/test.sh` runs it
@@ -108,6 +143,37 @@ impl Lab {
         self.nodes.iter().find(|n| n.name == name).unwrap_or_else(|| panic!("no node `{name}` in lab `{}`", self.name))
     }
 
+    /// The address `10.77.<subnet>.<last>` on the lab's network (`.200` is the first VIP).
+    pub fn addr(&self, last: u8) -> String {
+        format!("10.77.{}.{last}", self.subnet)
+    }
+
+    /// Whether `node` holds `addr` on its `eth0`.
+    pub fn holds(&self, node: &str, addr: impl std::fmt::Display) -> bool {
+        self.exec_ok(node, &["ip", "-4", "-o", "addr", "show", "dev", "eth0"]).contains(&format!(" {addr}/"))
+    }
+
+    /// Poll (100 ms) until exactly `owner` of node1 and node2 holds `addr`; fail with both
+    /// nodes' view after `limit`.
+    pub fn wait_owner(&self, owner: &str, addr: impl std::fmt::Display, limit: std::time::Duration) {
+        let start = std::time::Instant::now();
+        loop {
+            let (a, b) = (self.holds("node1", &addr), self.holds("node2", &addr));
+            if (a, b) == (owner == "node1", owner == "node2") {
+                return;
+            }
+            assert!(start.elapsed() < limit, "`{addr}` not on `{owner}` alone after {limit:?}: node1={a} node2={b}");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
+    /// `hapair apply --yes` of the lab's inventory, with `extra` arguments; fails the test unless
+    /// it succeeds.
+    pub fn apply(&self, extra: &[&str]) {
+        let out = hapair().args(["apply", "--yes", "-i"]).arg(&self.inventory).args(extra).output().expect("run apply");
+        assert!(out.status.success(), "apply failed:\n{}", show(&out));
+    }
+
     /// Run a command inside a host (not over SSH).
     pub fn exec(&self, node: &str, argv: &[&str]) -> Output {
         hapair()
@@ -131,26 +197,30 @@ impl Lab {
 
     /// Run a command on a host over real SSH with strict host-key checking.
     pub fn ssh(&self, node: &str, remote: &str) -> Output {
+        self.ssh_command(node, remote).output().expect("run `ssh`")
+    }
+
+    /// The command [`Lab::ssh`] runs, for a caller that gives it a stdin or spawns it.
+    pub fn ssh_command(&self, node: &str, remote: &str) -> Command {
         let addr = self.node(node).address.to_string();
-        Command::new("ssh")
-            .args([
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "StrictHostKeyChecking=yes",
-                "-o",
-                "ConnectTimeout=10",
-                "-F",
-                "/dev/null",
-            ])
-            .arg("-o")
-            .arg(format!("UserKnownHostsFile={}", self.known_hosts.display()))
-            .arg("-i")
-            .arg(&self.key)
-            .arg(format!("root@{addr}"))
-            .arg(remote)
-            .output()
-            .expect("run `ssh`")
+        let mut c = Command::new("ssh");
+        c.args([
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "ConnectTimeout=10",
+            "-F",
+            "/dev/null",
+        ])
+        .arg("-o")
+        .arg(format!("UserKnownHostsFile={}", self.known_hosts.display()))
+        .arg("-i")
+        .arg(&self.key)
+        .arg(format!("root@{addr}"))
+        .arg(remote);
+        c
     }
 
     /// Bring the lab down now and fail unless it went cleanly.
@@ -175,24 +245,19 @@ fn parse_header(stdout: &str) -> Option<(String, u8)> {
     Some((bridge, subnet))
 }
 
-/// Failures of `verify --failover` that are still open in issue 14, tolerated here so the rest of
-/// the drill stays checked (and printed, so they stay visible):
-/// - a takeover past its bound (`slower than the bound by N ms`): seen for `stop nginx` when
-///   nginx closes its port before its master process exits (only the exit is an event; the port
-///   closing waits for the HTTP check), and for any row on a loaded machine;
-/// - requests lost through the VIP in a daemon's graceful stop (make-before-break still loses
-///   1–3 of ~75 in some runs, most often on the second node of a dual-master pair); the VIP
-///   must still have moved and HTTP answered again, or the row says so and is not tolerated.
-///
-/// Anything else — a VIP that never moved or stayed on two nodes, HTTP that never came back — is
-/// not known and fails the caller.
-pub fn known_drill_gap(detail: &str) -> bool {
-    detail.starts_with("slower than the bound by ") || detail.ends_with(" requests through the VIP failed")
+/// Whether a failed row of `verify --failover` failed on its timing alone: the VIP moved past
+/// the drill's bound (`slower than the bound by N ms`) or clients waited longer than it allows
+/// (`clients waited N ms`). Tests never judge measured times (a shared CI machine is not an idle
+/// one; `bench/` measures them side by side with keepalived), so such rows are printed, not
+/// failed. Everything else fails the caller: a failed request in a graceful stop, a VIP that
+/// never moved or stayed on two nodes, HTTP that never came back.
+pub fn drill_timing_only(detail: &str) -> bool {
+    detail.starts_with("slower than the bound by ") || detail.starts_with("clients waited ")
 }
 
-/// Check the text output of `verify --failover` that exited `code`: every `FAIL` row must be a
-/// known gap (see [`known_drill_gap`]); the rows are printed to the test's stderr.
-pub fn assert_drill_passes_but_known_gaps(code: Option<i32>, text: &str) {
+/// Check the text output of `verify --failover` that exited `code`: every `FAIL` row must have
+/// failed on its timing alone (see [`drill_timing_only`]); such rows are printed to stderr.
+pub fn assert_drill_passes_timing_aside(code: Option<i32>, text: &str) {
     let fails: Vec<&str> = text.lines().filter(|l| l.starts_with("FAIL")).collect();
     if code == Some(0) && fails.is_empty() {
         return;
@@ -201,7 +266,7 @@ pub fn assert_drill_passes_but_known_gaps(code: Option<i32>, text: &str) {
     assert!(!fails.is_empty(), "verify --failover failed without a FAIL row:\n{text}");
     for f in &fails {
         let detail = f.rsplit_once('(').map(|(_, d)| d.trim_end().trim_end_matches(')')).unwrap_or_default();
-        assert!(known_drill_gap(detail), "an unknown drill failure: {f}\n{text}");
-        eprintln!("known gap of issue 14 (tolerated): {f}");
+        assert!(drill_timing_only(detail), "a drill failure that is not about timing: {f}\n{text}");
+        eprintln!("drill row over its time bound (timing is judged by bench/, not tests): {f}");
     }
 }

@@ -193,6 +193,32 @@ impl Wire {
         (p, file)
     }
 
+    /// A web server (python's `http.server`, named `web`) on 127.0.0.1:8080 in node `i`'s
+    /// namespace, answering when this returns: under load it takes a while to listen, and a
+    /// check failing from the start would rightly hand an election to the other node.
+    pub fn web_server(&self, i: usize) -> Proc {
+        require("python3", "python3");
+        let web = self.spawn(i, "web", &["python3", "-m", "http.server", "--bind", "127.0.0.1", "8080"]);
+        wait_for("the web server to answer", Duration::from_secs(15), || {
+            Command::new("ip")
+                .args([
+                    "netns",
+                    "exec",
+                    &self.ns[i],
+                    "curl",
+                    "-s",
+                    "-o",
+                    "/dev/null",
+                    "-m",
+                    "1",
+                    "http://127.0.0.1:8080/",
+                ])
+                .status()
+                .is_ok_and(|s| s.success())
+        });
+        web
+    }
+
     pub fn has_vip(&self, i: usize) -> bool {
         let out = run(&["ip", "-n", &self.ns[i], "-o", "-4", "addr", "show", "dev", "eth0"]);
         String::from_utf8_lossy(&out.stdout).contains(&format!("{VIP}/"))

@@ -130,6 +130,9 @@ pub struct Instance {
     pub nopreempt: Option<At>,
     pub preempt_delay: Option<Val>,
     pub unicast_src_ip: Option<Val>,
+    /// keepalived's other name for the advert source address (the node's address), used with
+    /// multicast: an address, not a transport.
+    pub mcast_src_ip: Option<Val>,
     pub unicast_peers: Vec<Val>,
 }
 
@@ -246,8 +249,44 @@ fn instance(item: &Item, block: &[Item], not_mapped: &mut Vec<Note>) -> Instance
     let mut inst =
         Instance { name: item.args.first().cloned().unwrap_or_default(), at: Some(at(item)), ..Default::default() };
     let name = inst.name.escape_debug().to_string();
+    // `{{ NAME }}` (a template placeholder) reads as braces, as keepalived reads it: a block
+    // where a value belongs is a decision, never a value silently missing.
+    let placeholder = |k: &Item, not_mapped: &mut Vec<Note>| {
+        not_mapped.push(Note {
+            kind: NoteKind::Decision,
+            at: vec![at(k)],
+            message: if k.key.is_empty() {
+                "a `{ … }` block stands where an address belongs (a template placeholder like `{{ NAME }}` left in the file?)".into()
+            } else {
+                format!(
+                    "`{}` is followed by a `{{ … }}` block where its value belongs (a template placeholder like `{{{{ NAME }}}}` left in the file?)",
+                    k.key
+                )
+            },
+            fix: Some("write the value".into()),
+        })
+    };
     for k in block {
         let sub = k.block.as_deref().unwrap_or(&[]);
+        let valued = [
+            "state",
+            "interface",
+            "virtual_router_id",
+            "priority",
+            "advert_int",
+            "version",
+            "preempt_delay",
+            "unicast_src_ip",
+            "mcast_src_ip",
+        ];
+        if k.block.is_some() && valued.contains(&k.key.as_str()) {
+            placeholder(k, not_mapped);
+        }
+        for p in
+            sub.iter().filter(|p| p.key.is_empty() && matches!(k.key.as_str(), "unicast_peer" | "virtual_ipaddress"))
+        {
+            placeholder(p, not_mapped);
+        }
         match k.key.as_str() {
             "state" => {
                 inst.state = first(k);
@@ -269,8 +308,10 @@ fn instance(item: &Item, block: &[Item], not_mapped: &mut Vec<Note>) -> Instance
             "nopreempt" => inst.nopreempt = Some(at(k)),
             "preempt_delay" => inst.preempt_delay = first(k),
             "unicast_src_ip" => inst.unicast_src_ip = words(k),
+            "mcast_src_ip" => inst.mcast_src_ip = words(k),
             "unicast_peer" => {
-                inst.unicast_peers = sub.iter().map(|p| Val { text: p.key.clone(), at: at(p) }).collect();
+                inst.unicast_peers =
+                    sub.iter().filter(|p| !p.key.is_empty()).map(|p| Val { text: p.key.clone(), at: at(p) }).collect();
                 for p in sub.iter().filter(|p| !p.args.is_empty()) {
                     not_mapped.push(not_carried(
                         at(p),
@@ -291,7 +332,7 @@ fn instance(item: &Item, block: &[Item], not_mapped: &mut Vec<Note>) -> Instance
                 }
             }
             "virtual_ipaddress" => {
-                for v in sub {
+                for v in sub.iter().filter(|v| !v.key.is_empty()) {
                     inst.vips.push((Val { text: v.key.clone(), at: at(v) }, v.args.clone()));
                 }
             }
@@ -444,6 +485,11 @@ impl Yaml {
                 self.origins.insert(self.lines, from.to_vec());
             }
         }
+    }
+    /// `other` with every line indented by `indent` (a pair-level block moved under a node).
+    fn append_indented(&mut self, other: Yaml, indent: &str) {
+        let text: String = other.text.lines().map(|l| format!("{indent}{l}\n")).collect();
+        self.append(Yaml { text, ..other });
     }
     fn append(&mut self, other: Yaml) {
         for (l, from) in other.origins {
@@ -632,11 +678,26 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
         }
     }
     if paired.is_empty() {
+        // Each file's VRIDs, with the line of each, so the two sides can be compared.
+        let list = |n: usize| -> String {
+            by_vrid[n]
+                .iter()
+                .map(|(v, i)| format!("{v} (line {})", i.vrid.as_ref().map_or(i.at().line, |x| x.at.line)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let line = by_vrid[0].values().next().and_then(|i| i.vrid.as_ref()).map_or(0, |v| v.at.line);
         return Err(err(
             &a.file,
-            0,
-            format!("no virtual_router_id appears in both `{}` and `{}`", a.file.display(), b.file.display()),
-            "give the two files of one pair of nodes",
+            line,
+            format!(
+                "no virtual_router_id appears in both files: `{}` has {}, `{}` has {}",
+                a.file.display(),
+                list(0),
+                b.file.display(),
+                list(1)
+            ),
+            "give the two files of one pair of nodes, with the same virtual_router_id on both",
         ));
     }
     if paired.len() > 2 {
@@ -662,15 +723,20 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
         if let Some(g) = given {
             addrs[n] = Some((*g, "`--node`".into()));
         }
-        for i in insts(n) {
-            let Some(src) = &i.unicast_src_ip else { continue };
+        // The advert source address keepalived is given (either name) is the node's address.
+        let srcs = insts(n).flat_map(|i| {
+            [("unicast_src_ip", &i.unicast_src_ip), ("mcast_src_ip", &i.mcast_src_ip)]
+                .into_iter()
+                .filter_map(|(key, v)| v.as_ref().map(|v| (key, v)))
+        });
+        for (key, src) in srcs {
             match src.text.parse::<NodeAddr>() {
                 Ok(found) => {
                     if found.prefix.is_some() && addrs[n].is_none() {
                         notes.translated(
                             vec![src.at.clone()],
                             format!(
-                                "unicast_src_ip `{}` has a prefix length: the node's address is {}, its subnet /{} (given to VIPs written without prefix)",
+                                "{key} `{}` has a prefix length: the node's address is {}, its subnet /{} (given to VIPs written without prefix)",
                                 src.text,
                                 found.addr,
                                 found.prefix.unwrap_or(32)
@@ -678,19 +744,16 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
                         );
                     }
                     match &addrs[n] {
-                        None => addrs[n] = Some((found, format!("unicast_src_ip at {}", src.at))),
+                        None => addrs[n] = Some((found, format!("{key} at {}", src.at))),
                         Some((had, _)) if had.addr == found.addr => {}
                         Some(_) if given.is_some() => notes.dropped(
                             vec![src.at.clone()],
-                            format!(
-                                "unicast_src_ip {} is not the address `--node` gives `{}`: ignored",
-                                found.addr, names[n]
-                            ),
+                            format!("{key} {} is not the address `--node` gives `{}`: ignored", found.addr, names[n]),
                         ),
                         Some((had, from)) => notes.decide(
                             vec![src.at.clone()],
                             format!(
-                                "unicast_src_ip {} is not the address of `{}` found first ({}, {from})",
+                                "{key} {} is not the address of `{}` found first ({}, {from})",
                                 found.addr, names[n], had.addr
                             ),
                             format!("give the node's address: `--node {}=ADDRESS/PREFIX`", names[n]),
@@ -699,12 +762,12 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
                 }
                 Err(()) if given.is_some() => notes.dropped(
                     vec![src.at.clone()],
-                    format!("unicast_src_ip `{}` ignored: `--node` gives the address", src.text.escape_debug()),
+                    format!("{key} `{}` ignored: `--node` gives the address", src.text.escape_debug()),
                 ),
                 Err(()) => notes.decide(
                     vec![src.at.clone()],
                     format!(
-                        "unicast_src_ip `{}` is not an IPv4 address (a placeholder left in the file?)",
+                        "{key} `{}` is not an IPv4 address (a placeholder left in the file?)",
                         src.text.escape_debug()
                     ),
                     format!("give the node's address: `--node {}=ADDRESS/PREFIX`", names[n]),
@@ -714,7 +777,10 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
         if addrs[n].is_none() {
             notes.decide(
                 vec![At { file: cfgs[n].file.clone(), line: 0 }],
-                format!("the address of node `{}` is not in its keepalived.conf (no unicast_src_ip)", names[n]),
+                format!(
+                    "the address of node `{}` is not in its keepalived.conf (no unicast_src_ip or mcast_src_ip)",
+                    names[n]
+                ),
                 format!("give it: `--node {}=ADDRESS/PREFIX` (its address on the VRRP interface)", names[n]),
             );
         }
@@ -974,10 +1040,12 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
     }
 
     // The check: the script(s) the instances track.
-    let check = check_of(&cfgs, &paired, &names, &mut notes);
+    let mut check = check_of(&cfgs, &paired, &names, &mut notes);
 
     // Priorities, with keepalived's positive weights folded in.
     let mut vips_out = Vec::new();
+    // Where an equal-priority election was translated (with `preempt: false`).
+    let mut tie_translated: Vec<At> = Vec::new();
     for (vrid, pair_insts) in &paired {
         let mut prio = [100i64; 2];
         let mut prio_at = [pair_insts[0].at(), pair_insts[1].at()];
@@ -1046,16 +1114,14 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
             );
         }
         if x.vips.len() > 1 {
-            let rest: Vec<&str> = x.vips[1..].iter().map(|(v, _)| v.text.as_str()).collect();
-            notes.decide(
-                x.vips[1..].iter().map(|(v, _)| v.at.clone()).take(1).collect(),
+            let all: Vec<&str> = x.vips.iter().map(|(v, _)| v.text.as_str()).collect();
+            notes.translated(
+                vec![vip0.at.clone()],
                 format!(
-                    "vrid {vrid} has {} VIPs; hapair carries one per VRID: only {} was imported, not {}",
+                    "vrid {vrid} carries {} addresses ({}): the inventory's VIP lists them all (`address: [...]`), held by one node and moved together",
                     x.vips.len(),
-                    vip0.text,
-                    rest.join(", ")
+                    all.join(", ")
                 ),
-                "put the other addresses in another pair with their own VRID, or drop them",
             );
         }
         for (v, opts) in &x.vips {
@@ -1085,34 +1151,38 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
                 );
             }
         }
-        let vip = match vip_parts(&vip0.text) {
-            Err(why) => {
-                notes.decide(
-                    vec![vip0.at.clone()],
-                    format!("VIP `{}` {why}", vip0.text.escape_debug()),
-                    "fill in the VIP",
-                );
-                vip0.text.clone()
-            }
-            Ok((addr, Some(p))) if p < 32 => format!("{addr}/{p}"),
-            Ok((addr, written)) => {
-                let known: Vec<(u8, &str)> =
-                    addrs.iter().flatten().filter_map(|(a, from)| a.prefix.map(|p| (p, from.as_str()))).collect();
-                let how = if written.is_some() {
-                    "is written /32 (a host address)"
-                } else {
-                    "has no prefix length (keepalived adds it as a /32 host address)"
-                };
-                match known.first() {
-                    Some((p, from)) if known.iter().all(|(q, _)| q == p) && *p < 32 => {
-                        notes.translated(
-                            vec![vip0.at.clone()],
-                            format!("VIP {addr} {how}: given /{p}, the prefix of the nodes' addresses (from {from})"),
-                        );
-                        format!("{addr}/{p}")
-                    }
-                    _ => {
-                        notes.decide(
+        let mut vip: Vec<String> = Vec::new();
+        for (vip0, _) in &x.vips {
+            let one = match vip_parts(&vip0.text) {
+                Err(why) => {
+                    notes.decide(
+                        vec![vip0.at.clone()],
+                        format!("VIP `{}` {why}", vip0.text.escape_debug()),
+                        "fill in the VIP",
+                    );
+                    vip0.text.clone()
+                }
+                Ok((addr, Some(p))) if p < 32 => format!("{addr}/{p}"),
+                Ok((addr, written)) => {
+                    let known: Vec<(u8, &str)> =
+                        addrs.iter().flatten().filter_map(|(a, from)| a.prefix.map(|p| (p, from.as_str()))).collect();
+                    let how = if written.is_some() {
+                        "is written /32 (a host address)"
+                    } else {
+                        "has no prefix length (keepalived adds it as a /32 host address)"
+                    };
+                    match known.first() {
+                        Some((p, from)) if known.iter().all(|(q, _)| q == p) && *p < 32 => {
+                            notes.translated(
+                                vec![vip0.at.clone()],
+                                format!(
+                                    "VIP {addr} {how}: given /{p}, the prefix of the nodes' addresses (from {from})"
+                                ),
+                            );
+                            format!("{addr}/{p}")
+                        }
+                        _ => {
+                            notes.decide(
                             vec![vip0.at.clone()],
                             format!(
                                 "VIP {addr} {how} and the nodes' prefix length is unknown; an hapair VIP lies in the nodes' subnet"
@@ -1122,11 +1192,13 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
                                 names[0], names[1]
                             ),
                         );
-                        format!("{addr}/32")
+                            format!("{addr}/32")
+                        }
                     }
                 }
-            }
-        };
+            };
+            vip.push(one);
+        }
         // The master: who keepalived elects.
         let states: Vec<Option<&str>> = pair_insts.iter().map(|i| i.state.as_ref().map(|s| s.text.as_str())).collect();
         let master = if prio[0] != prio[1] {
@@ -1156,20 +1228,50 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
             prio[m] = (prio[m] + 1).min(255);
             m
         } else {
-            notes.decide(
-                vec![prio_at[0].clone(), prio_at[1].clone()],
-                format!(
-                    "vrid {vrid}: both nodes have priority {}; keepalived then elects the node with the higher address, which is rarely what was meant",
-                    prio[0]
-                ),
-                "give the preferred master the higher priority in its keepalived.conf (or `nopreempt` on both)",
-            );
-            usize::from(states[1] == Some("MASTER") && states[0] != Some("MASTER"))
+            // Equal priorities, preemption on: keepalived's backup never preempts an equal
+            // priority, so whoever is master keeps the VIP until it fails.
+            match equal_priority_election(&states, &addrs, &check, &names) {
+                Ok((m, how)) => {
+                    let base = prio[m];
+                    // One step apart: the winner one up, or (at the 254 cap) the other one down.
+                    let moved = if base < 254 { m } else { 1 - m };
+                    prio[moved] += if moved == m { 1 } else { -1 };
+                    let written = format!("priority {} for `{}`", prio[moved], names[moved]);
+                    notes.translated(
+                        vec![prio_at[0].clone(), prio_at[1].clone()],
+                        format!(
+                            "vrid {vrid}: both nodes have priority {p} and keepalived's backup never preempts an equal priority (RFC 3768 §6.4.2): the master keeps the VIP until it fails, and when both start, {how}; the inventory says the same with {written} and `preempt: false`: the same holder after a start, a failure and a recovery",
+                            p = base,
+                        ),
+                    );
+                    tie_translated.push(prio_at[0].clone());
+                    m
+                }
+                Err(why) => {
+                    notes.decide(
+                        vec![prio_at[0].clone(), prio_at[1].clone()],
+                        format!("vrid {vrid}: both nodes have priority {}; {why}", prio[0]),
+                        "give the preferred master the higher priority in its keepalived.conf (or `nopreempt` on both)",
+                    );
+                    usize::from(states[1] == Some("MASTER") && states[0] != Some("MASTER"))
+                }
+            }
         };
-        let vip_at = vip0.at.clone();
+        let vip_at: Vec<At> = x.vips.iter().map(|(v, _)| v.at.clone()).collect();
         let vrid_at: Vec<At> = pair_insts.iter().filter_map(|i| i.vrid.as_ref().map(|v| v.at.clone())).collect();
         vips_out.push((vip, *vrid, master, prio, vip_at, vrid_at, prio_at));
     }
+
+    // `preempt: false` holds for the whole pair: a second VRID with unequal priorities would
+    // lose its preemption.
+    if !tie_translated.is_empty() && tie_translated.len() < vips_out.len() {
+        notes.decide(
+            tie_translated.clone(),
+            "one VRID has equal priorities (the master keeps the VIP until it fails) and the other does not (the preferred master takes it back): hapair's `preempt` is one setting for the pair".into(),
+            "give the preferred master of each VRID the higher priority",
+        );
+    }
+    let preempt = preempt && tie_translated.is_empty();
 
     // The YAML: every value from the files quoted.
     let mut y = Yaml::default();
@@ -1197,6 +1299,9 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
         if per_node_iface {
             y.w(&format!("        interface: {}", yaml_str(&iface_text(n))), &iface_at(n));
         }
+        if check.only == Some(n) {
+            y.append_indented(std::mem::take(&mut check.yaml), "    ");
+        }
         if check.per_node_weight {
             y.w("        check:", &[]);
             y.w(&format!("          weight: {}", check.weight[n]), &check.weight_at[n]);
@@ -1204,7 +1309,13 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
     }
     y.w("    vips:", &[]);
     for (vip, vrid, m, prio, vip_at, vrid_at, prio_at) in &vips_out {
-        y.w(&format!("      - address: {}", yaml_str(vip)), std::slice::from_ref(vip_at));
+        match vip.as_slice() {
+            [one] => y.w(&format!("      - address: {}", yaml_str(one)), vip_at),
+            all => {
+                let list: Vec<String> = all.iter().map(|v| yaml_str(v)).collect();
+                y.w(&format!("      - address: [{}]", list.join(", ")), vip_at)
+            }
+        }
         y.w(&format!("        vrid: {vrid}"), vrid_at);
         y.w(&format!("        master: {}", yaml_str(&names[*m])), prio_at);
         y.w("        priorities:", prio_at);
@@ -1225,7 +1336,8 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
         );
     }
     if !preempt {
-        y.w("      preempt: false", &first_at(&preempts));
+        let from = if tie_translated.is_empty() { first_at(&preempts) } else { tie_translated.clone() };
+        y.w("      preempt: false", &from);
     }
     if let Some(d) = preempt_delay {
         y.w(&format!("      preempt_delay: {}", show(d)), &first_at(&delays));
@@ -1233,7 +1345,11 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
     if unicast {
         y.w("      transport: unicast", &first_at(&transports));
     }
-    y.append(check.yaml);
+    if check.only.is_some() {
+        y.w("    check:\n      type: none", &[]);
+    } else {
+        y.append(check.yaml);
+    }
     let mut all = notes.0;
     for c in cfgs {
         all.extend(c.not_mapped.iter().cloned());
@@ -1248,6 +1364,65 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
     Ok(Imported { yaml: y.text, notes: all, origins: y.origins })
 }
 
+/// The node keepalived makes master of a VRID whose two priorities are equal (both preempting),
+/// and how, when an inventory can give the same holder in every case: `Err` says why not.
+///
+/// At equal priorities keepalived's backup never preempts (RFC 3768 §6.4.2: an advert of equal
+/// priority resets its timer), so the master keeps the VIP until it fails; which node that is
+/// after a start of both is decided by keepalived's start (a `state MASTER` instance waits one
+/// advert interval, a `state BACKUP` one three, vrrp_scheduler.c `vrrp_init_state`) and, when
+/// both wait alike and become master together, by the higher primary address (§6.4.3). The
+/// inventory says this with the winner one priority higher and `preempt: false` — the same
+/// holder after any sequence of starts, failures and recoveries, as long as no check lowers a
+/// priority (a check failure that is FAULT, weight 0, is a failure like any other).
+fn equal_priority_election(
+    states: &[Option<&str>],
+    addrs: &[Option<(NodeAddr, String)>; 2],
+    check: &CheckOut,
+    names: &[String; 2],
+) -> Result<(usize, String), String> {
+    if check.tracked_any && !check.checked {
+        return Err(
+            "the tracked script could not be imported (see the decision about it), so keepalived's election cannot be compared"
+                .into(),
+        );
+    }
+    if check.checked && check.weight.iter().any(|w| *w != 0) {
+        return Err(format!(
+            "the check lowers a priority (`check.weight` {} on `{}`, {} on `{}`): keepalived hands the VIP over when it fails but never back when it recovers (a backup does not preempt an equal priority, RFC 3768 §6.4.2), and hapair's `preempt` is the same both ways",
+            check.weight[0], names[0], check.weight[1], names[1]
+        ));
+    }
+    let says_master = |n: usize| states.get(n).copied().flatten() == Some("MASTER");
+    if says_master(0) != says_master(1) {
+        let m = usize::from(says_master(1));
+        return Ok((
+            m,
+            format!(
+                "`{}` is elected (with `state MASTER` keepalived waits one advert interval before it takes the VIP, with `state BACKUP` three)",
+                names[m]
+            ),
+        ));
+    }
+    match (&addrs[0], &addrs[1]) {
+        (Some((a, _)), Some((b, _))) if a.addr != b.addr => {
+            let m = usize::from(b.addr > a.addr);
+            let (hi, lo) = if m == 1 { (b.addr, a.addr) } else { (a.addr, b.addr) };
+            Ok((
+                m,
+                format!(
+                    "both wait alike and the higher address wins (RFC 3768 §6.4.3): `{}` ({hi} above {lo})",
+                    names[m]
+                ),
+            ))
+        }
+        _ => {
+            Err("keepalived then elects the node with the higher address, and the nodes' addresses are not known"
+                .into())
+        }
+    }
+}
+
 /// The inventory's `check` from the tracked scripts.
 struct CheckOut {
     yaml: Yaml,
@@ -1258,6 +1433,12 @@ struct CheckOut {
     /// Per node, the inventory's `check.weight`.
     weight: [i64; 2],
     per_node_weight: bool,
+    /// A check is written (not `type: none`).
+    checked: bool,
+    /// Only this node tracks a script: `yaml` belongs under that node, the pair has none.
+    only: Option<usize>,
+    /// Some instance tracks a script (whether or not a check could be made of it).
+    tracked_any: bool,
 }
 
 fn check_of(cfgs: &[&Config; 2], paired: &[(u8, [&Instance; 2])], names: &[String; 2], notes: &mut Notes) -> CheckOut {
@@ -1267,6 +1448,9 @@ fn check_of(cfgs: &[&Config; 2], paired: &[(u8, [&Instance; 2])], names: &[Strin
         positive: [None, None],
         weight: [0, 0],
         per_node_weight: false,
+        checked: false,
+        only: None,
+        tracked_any: false,
     };
     // Per node: the tracked scripts, in order, with the place of each track line.
     let mut tracked: [Vec<&Track>; 2] = [Vec::new(), Vec::new()];
@@ -1279,18 +1463,28 @@ fn check_of(cfgs: &[&Config; 2], paired: &[(u8, [&Instance; 2])], names: &[Strin
             }
         }
     }
-    // Every instance of both nodes must track the same scripts (one check per node in hapair).
+    // One node tracks scripts and the other none (a check on the master only): hapair's check is
+    // per node, so the other node runs none — the same election. Otherwise every instance of both
+    // nodes must track the same scripts (one check per node in hapair).
+    let tracks = [0, 1].map(|n| paired.iter().any(|(_, pi)| !pi[n].track.is_empty()));
+    out.tracked_any = tracks.contains(&true);
+    let one_sided = match tracks {
+        [true, false] => Some(0),
+        [false, true] => Some(1),
+        _ => None,
+    };
     let sets: Vec<(String, At)> = paired
         .iter()
-        .flat_map(|(_, pi)| pi.iter())
-        .map(|i| {
+        .flat_map(|(_, pi)| pi.iter().enumerate())
+        .filter(|(n, _)| one_sided.is_none_or(|c| c == *n))
+        .map(|(_, i)| {
             let names: Vec<&str> = i.track.iter().map(|t| t.name.text.as_str()).collect();
             let at = i.track.first().map_or(i.at(), |t| t.name.at.clone());
             (if names.is_empty() { "(none)".to_string() } else { names.join(", ") }, at)
         })
         .collect();
     notes.agree(
-        "the tracked scripts",
+        "the list of tracked scripts",
         &sets,
         false,
         "track the same script in every instance of both nodes: an hapair node runs one check for all its VIPs",
@@ -1335,10 +1529,16 @@ fn check_of(cfgs: &[&Config; 2], paired: &[(u8, [&Instance; 2])], names: &[Strin
     }
     let chosen: [Option<(&Track, &Script)>; 2] =
         [0, 1].map(|n| tracked[n].first().and_then(|t| script_of(n, t).map(|s| (*t, s))));
+    // One-sided: the checked node's script stands for both in the comparisons below.
+    let chosen = match one_sided {
+        Some(c) => [chosen[c]; 2],
+        None => chosen,
+    };
     let (Some((ta, sa)), Some((tb, sb))) = (chosen[0], chosen[1]) else {
         out.yaml.w("    check:\n      type: none", &[]);
         return out;
     };
+    out.checked = true;
     // The script's definition must agree between the nodes.
     let field = |s: &Script, f: fn(&Script) -> &Option<Val>, default: &str| -> (String, At) {
         f(s).as_ref().map_or((default.to_string(), s.at.clone().unwrap_or(At { file: PathBuf::new(), line: 0 })), |v| {
@@ -1369,6 +1569,9 @@ fn check_of(cfgs: &[&Config; 2], paired: &[(u8, [&Instance; 2])], names: &[Strin
 
     // Weights: the track line's, else the script's, else 0 (FAULT while failing).
     for (n, (t, s)) in [(ta, sa), (tb, sb)].into_iter().enumerate() {
+        if one_sided.is_some_and(|c| c != n) {
+            continue; // the node without a check has no weight
+        }
         if t.reverse {
             notes.decide(
                 vec![t.name.at.clone()],
@@ -1437,6 +1640,20 @@ fn check_of(cfgs: &[&Config; 2], paired: &[(u8, [&Instance; 2])], names: &[Strin
             out.weight[n] = w;
         }
     }
+    if let Some(c) = one_sided {
+        out.weight[1 - c] = out.weight[c];
+        out.only = Some(c);
+        notes.translated(
+            vec![ta.name.at.clone()],
+            format!(
+                "only `{}` tracks a script (`{}`); `{}` tracks none: the inventory runs the check on `{}` alone (`check` under that node, `type: none` for the pair), as keepalived does",
+                names[c],
+                ta.name.text.escape_debug(),
+                names[1 - c],
+                names[c]
+            ),
+        );
+    }
     out.per_node_weight = out.weight[0] != out.weight[1];
     if out.per_node_weight {
         let at: Vec<At> = [ta, tb]
@@ -1472,9 +1689,10 @@ fn check_of(cfgs: &[&Config; 2], paired: &[(u8, [&Instance; 2])], names: &[Strin
         notes.translated(
             vec![script_at],
             format!(
-                "vrrp_script `{}` kept as a script check: `{}` must exist on both nodes",
+                "vrrp_script `{}` kept as a script check: `{}` must exist on {}",
                 sa.name.escape_debug(),
-                command.escape_debug()
+                command.escape_debug(),
+                one_sided.map_or("both nodes".to_string(), |c| format!("`{}`", names[c]))
             ),
         );
     }
@@ -1580,6 +1798,136 @@ mod tests {
         assert!(i.yaml.contains("address: \"10.0.0.200/24\""), "{}", i.yaml);
         let loaded = crate::inventory::load_bytes(Path::new("<imported>"), i.yaml.into_bytes(), &[]);
         assert!(loaded.is_ok(), "{loaded:?}");
+    }
+
+    /// A check on one node only: that node runs it, the other none, as in keepalived.
+    #[test]
+    fn a_check_on_one_node_only_stays_on_that_node() {
+        let a = SEED_A.replace("weight 2", "weight -20");
+        let b = seed_b().replace("    track_script {\n        chk\n    }\n", "");
+        let i = import(&a, &b).expect("imports");
+        assert_eq!(i.decisions(), 0, "{:?}", i.notes);
+        let inv = crate::inventory::load_bytes(Path::new("<imported>"), i.yaml.clone().into_bytes(), &[])
+            .unwrap_or_else(|e| panic!("{e:?}\n{}", i.yaml));
+        let nodes = &inv.inventory.pairs[0].nodes;
+        assert!(matches!(nodes[0].check.kind, crate::inventory::CheckKind::Script { .. }), "{}", i.yaml);
+        assert_eq!(nodes[0].check.weight, -20, "{}", i.yaml);
+        assert_eq!(nodes[1].check.kind, crate::inventory::CheckKind::None, "{}", i.yaml);
+    }
+
+    /// `mcast_src_ip` (keepalived's other name for the advert source) gives the node's address,
+    /// with its prefix, and keeps the pair on multicast.
+    #[test]
+    fn mcast_src_ip_is_the_node_address() {
+        let mc = |t: &str| {
+            t.replace("unicast_src_ip", "mcast_src_ip")
+                .replace("    unicast_peer {\n        10.0.0.12\n    }\n", "")
+                .replace("    unicast_peer {\n        10.0.0.11\n    }\n", "")
+        };
+        let i = import(&mc(SEED_A), &mc(&seed_b())).expect("imports");
+        assert_eq!(i.decisions(), 0, "{:?}", i.notes);
+        assert!(i.yaml.contains("address: \"10.0.0.12\"\n") && !i.yaml.contains("unicast"), "{}", i.yaml);
+        assert!(i.yaml.contains("address: \"10.0.0.200/24\""), "{}", i.yaml);
+    }
+
+    /// Who holds the VIP after each event, by RFC 3768's rules, for a pair whose nodes start
+    /// down. An event is a node becoming able to hold the VIP (started, check passing) or not
+    /// (stopped, crashed, check failing as FAULT); `None` is both starting together, where the
+    /// node that times out first (`first`) becomes master. A backup takes the VIP from a live
+    /// master only with preemption on and a higher priority (§6.4.2).
+    fn holders(events: &[Option<(usize, bool)>], prio: [i64; 2], preempt: bool, first: usize) -> Vec<Option<usize>> {
+        let (mut up, mut holder) = ([false; 2], None::<usize>);
+        let mut out = Vec::new();
+        for e in events {
+            match *e {
+                None => {
+                    if holder.is_none() && !up[0] && !up[1] {
+                        holder = Some(first);
+                    }
+                    up = [true; 2];
+                }
+                Some((n, able)) => up[n] = able,
+            }
+            holder = match holder {
+                Some(h) if up[h] => {
+                    let o = 1 - h;
+                    if up[o] && preempt && prio[o] > prio[h] {
+                        Some(o)
+                    } else {
+                        Some(h)
+                    }
+                }
+                _ => (0..2).find(|n| up[*n]),
+            };
+            out.push(holder);
+        }
+        out
+    }
+
+    /// Every history of `len` events (each history's prefixes are its shorter ones).
+    fn histories(len: usize) -> Vec<Vec<Option<(usize, bool)>>> {
+        let steps = [None, Some((0, true)), Some((0, false)), Some((1, true)), Some((1, false))];
+        let mut layer = vec![Vec::new()];
+        for _ in 0..len {
+            layer = layer
+                .iter()
+                .flat_map(|h: &Vec<_>| {
+                    steps.iter().map(move |s| {
+                        let mut h = h.clone();
+                        h.push(*s);
+                        h
+                    })
+                })
+                .collect();
+        }
+        layer
+    }
+
+    /// Equal priorities: the imported pair elects the same holder as keepalived after every
+    /// history of starts, failures and recoveries (keepalived: the two priorities equal, the
+    /// start winner by `state` or address); a translation that kept preemption would not.
+    #[test]
+    fn equal_priorities_become_the_same_election_in_every_history() {
+        let no_weight = |t: &str| t.replace("    weight 2\n", "");
+        let cases = [
+            // (file A, file B, the node keepalived elects at a start of both)
+            (no_weight(SEED_A).replace("priority 101", "priority 100"), no_weight(&seed_b()), 0, "\"lb1\": 101"),
+            (
+                no_weight(SEED_A).replace("priority 101", "priority 100").replace("MASTER", "BACKUP"),
+                no_weight(&seed_b()),
+                1,
+                "\"lb2\": 101",
+            ),
+            (
+                no_weight(SEED_A).replace("priority 101", "priority 254"),
+                no_weight(&seed_b()).replace("priority 100", "priority 254"),
+                0,
+                "\"lb2\": 253",
+            ),
+        ];
+        let hist = histories(6);
+        for (a, b, winner, written) in cases {
+            let i = import(&a, &b).expect("imports");
+            assert_eq!(i.decisions(), 0, "{:?}", i.notes);
+            assert!(i.yaml.contains(written) && i.yaml.contains("preempt: false"), "{}", i.yaml);
+            let inv = crate::inventory::load_bytes(Path::new("<imported>"), i.yaml.clone().into_bytes(), &[])
+                .unwrap_or_else(|e| panic!("{e:?}"));
+            let (pair, vip) = (&inv.inventory.pairs[0], &inv.inventory.pairs[0].vips[0]);
+            let prio = vip.priorities.map(|p| i64::from(p.get()));
+            let preempt = pair.nodes[0].vrrp.preempt;
+            let first = usize::from(prio[1] > prio[0]);
+            assert_eq!(first, winner, "{}", i.yaml);
+            for h in &hist {
+                let kept = holders(h, [5, 5], true, winner);
+                assert_eq!(holders(h, prio, preempt, first), kept, "history {h:?}\n{}", i.yaml);
+            }
+            // The test can fail: with preemption on, a recovered preferred master takes it back.
+            assert!(hist.iter().any(|h| holders(h, prio, true, first) != holders(h, [5, 5], true, winner)));
+        }
+        // A check that lowers a priority hands over but never back: not the same, so refused.
+        let i = import(&SEED_A.replace("priority 101", "priority 100"), &seed_b()).expect("imports");
+        assert_eq!(i.decisions(), 1, "{:?}", i.notes);
+        assert!(format!("{:?}", i.notes).contains("never back when it recovers"), "{:?}", i.notes);
     }
 
     proptest! {

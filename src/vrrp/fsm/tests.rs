@@ -167,6 +167,22 @@ impl Net {
         std::mem::take(&mut self.trace)
     }
 
+    /// Start a, then b, run until `secs` and drop the trace: the elected pair a test starts from.
+    fn settle(&mut self, secs: f64) {
+        self.start("a");
+        self.start("b");
+        self.run_until(secs);
+        self.take();
+    }
+
+    /// Start b alone, let it be master until 4 s (trace dropped), then start a.
+    fn start_a_after_b_is_master(&mut self) {
+        self.start("b");
+        self.run_until(4.0);
+        self.take();
+        self.start("a");
+    }
+
     fn state(&self, name: &str) -> State {
         self.nodes[self.idx(name)].inst.state()
     }
@@ -243,10 +259,7 @@ fn election_graceful_stop_and_preempting_return() {
 fn nopreempt_keeps_the_current_master() {
     let mut n = pair(Version::V3, 100);
     n.nodes[0].inst.cfg.preempt = false;
-    n.start("b");
-    n.run_until(4.0);
-    n.take();
-    n.start("a");
+    n.start_a_after_b_is_master();
     n.run_until(20.0);
     assert_eq!(n.take(), ["4.0000 a INITIALIZE -> BACKUP: started, waiting for a master", "4.1094 b garp"]);
     assert_eq!(n.state("b"), State::Master);
@@ -256,10 +269,7 @@ fn nopreempt_keeps_the_current_master() {
 fn preempt_delay_waits_before_taking_over() {
     let mut n = pair(Version::V3, 100);
     n.nodes[0].inst.cfg.preempt_delay = Duration::from_secs(5);
-    n.start("b");
-    n.run_until(4.0);
-    n.take();
-    n.start("a");
+    n.start_a_after_b_is_master();
     n.run_until(12.0);
     let t = n.take();
     // b's first advert after a starts arrives at 4.6094; the delay runs from there.
@@ -269,10 +279,7 @@ fn preempt_delay_waits_before_taking_over() {
 #[test]
 fn sigkill_failover_after_master_down_interval_and_restart() {
     let mut n = pair(Version::V3, 10);
-    n.start("a");
-    n.start("b");
-    n.run_until(1.0);
-    n.take();
+    n.settle(1.0);
     n.kill("a");
     n.run_until(2.0);
     // a's last advert went out at 0.9414; b's down interval is 3 × 0.1 + 0.0609 = 0.3609 s.
@@ -402,10 +409,7 @@ fn invalid_adverts_are_dropped_and_counted_by_reason() {
 fn failing_check_with_weight_lowers_priority_and_the_backup_preempts() {
     let mut n = pair(Version::V3, 100);
     n.nodes[0].inst.cfg.check_weight = -60;
-    n.start("a");
-    n.start("b");
-    n.run_until(5.0);
-    n.take();
+    n.settle(5.0);
     n.input("a", Input::Check { ok: false });
     assert_eq!(n.nodes[0].inst.effective_priority(), 90);
     assert_eq!(n.nodes[0].inst.priority_reason(), "check failing (-60)");
@@ -420,10 +424,7 @@ fn failing_check_with_weight_lowers_priority_and_the_backup_preempts() {
 #[test]
 fn failing_check_with_weight_zero_goes_to_fault_and_back() {
     let mut n = pair(Version::V3, 100);
-    n.start("a");
-    n.start("b");
-    n.run_until(5.0);
-    n.take();
+    n.settle(5.0);
     n.input("a", Input::Check { ok: false });
     n.run_until(6.0);
     n.input("a", Input::Check { ok: true });
@@ -463,10 +464,7 @@ fn hapair_pair(v: Version, interval_cs: u16) -> Net {
 
 fn settled_hapair_pair() -> Net {
     let mut n = hapair_pair(Version::V3, 100);
-    n.start("a");
-    n.start("b");
-    n.run_until(5.0);
-    n.take();
+    n.settle(5.0);
     n
 }
 
@@ -487,9 +485,9 @@ fn hapair_graceful_stop_hands_over_at_once_and_releases_after_the_new_master() {
         [
             "5.0000 a sends priority 0",
             "5.0000 b BACKUP -> MASTER: hapair peer 10.77.250.11 resigned (priority 0), took over at once",
-            "5.0000 a MASTER -> INITIALIZE: shutting down",
             "5.0000 b add vips",
             "5.0000 b garp",
+            "5.0000 a MASTER -> INITIALIZE: shutting down",
             "5.0300 a remove vips",
             "5.5000 b garp",
         ]
@@ -517,9 +515,9 @@ fn switchover_is_make_before_break_and_sticky_until_claimed() {
         [
             "5.0000 a sends priority 0",
             "5.0000 b BACKUP -> MASTER: hapair peer 10.77.250.11 resigned (priority 0), took over at once",
-            "5.0000 a MASTER -> BACKUP: handed over (switchover); keeping the VIPs until the peer holds them",
             "5.0000 b add vips",
             "5.0000 b garp",
+            "5.0000 a MASTER -> BACKUP: handed over (switchover); keeping the VIPs until the peer holds them",
             "5.0300 a remove vips",
             "5.5000 b garp",
         ]
@@ -539,10 +537,7 @@ fn switchover_is_make_before_break_and_sticky_until_claimed() {
 #[test]
 fn switchover_to_an_rfc_peer_keeps_the_vips_until_it_took_over_after_skew() {
     let mut n = pair(Version::V3, 100);
-    n.start("a");
-    n.start("b");
-    n.run_until(5.0);
-    n.take();
+    n.settle(5.0);
     n.input("a", Input::Handover);
     n.run_until(6.0);
     assert_eq!(
@@ -576,19 +571,16 @@ fn switchover_to_a_dead_peer_keeps_the_vips() {
 fn hapair_check_failure_with_weight_hands_over_at_once() {
     let mut n = hapair_pair(Version::V3, 100);
     n.nodes[0].inst.cfg.check_weight = -60;
-    n.start("a");
-    n.start("b");
-    n.run_until(5.0);
-    n.take();
+    n.settle(5.0);
     n.input("a", Input::Check { ok: false });
     n.run_until(5.1);
     assert_eq!(
         n.take(),
         [
             "5.0000 b BACKUP -> MASTER: hapair peer 10.77.250.11 lowered its priority to 90 < ours 100, took over at once",
-            "5.0000 a sends priority 0",
             "5.0000 b add vips",
             "5.0000 b garp",
+            "5.0000 a sends priority 0",
             "5.0000 a MASTER -> BACKUP: 10.77.250.12 advertises priority 100 > ours 90",
             "5.0000 b garp",
             "5.0300 a remove vips",
@@ -626,10 +618,7 @@ fn a_failing_yielded_to_node_brings_the_vips_back() {
 fn a_returning_preferred_node_still_waits_master_down_interval() {
     // The fast preemption is for a master whose priority drops, not for a node that starts.
     let mut n = hapair_pair(Version::V3, 100);
-    n.start("b");
-    n.run_until(4.0);
-    n.take();
-    n.start("a");
+    n.start_a_after_b_is_master();
     n.run_until(8.0);
     let t = n.take();
     assert_eq!(t[2], "7.4141 a BACKUP -> MASTER: preempted 10.77.250.12 (its priority 100 < ours 150)", "{t:#?}");
