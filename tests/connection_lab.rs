@@ -119,7 +119,7 @@ fn kept_connections_skip_the_login_and_are_replaced_when_gone() {
         n.trim().parse().expect("a count")
     };
     // SAFETY: geteuid has no preconditions and cannot fail.
-    let dir = runtime.path().join(format!("hapair-ssh-{}", unsafe { libc::geteuid() }));
+    let dir = runtime.path().join(format!("hapair-kept-{}", unsafe { libc::geteuid() }));
     let ctls = || -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir(&dir)
             .expect("the kept connections' directory")

@@ -400,7 +400,7 @@ pub fn parse_persist(v: &str) -> Result<Option<Duration>, Error> {
     }
 }
 
-/// Where kept connections live: `hapair-ssh-UID` in `$XDG_RUNTIME_DIR` (else the temp
+/// Where kept connections live: `hapair-kept-UID` in `$XDG_RUNTIME_DIR` (else the temp
 /// directory), mode 0700 and owned by this user, or refused: nobody else may plant a socket or
 /// an ssh_config there. One subdirectory per connection (`persist_key`).
 pub fn persist_root() -> Result<std::path::PathBuf, Error> {
@@ -410,7 +410,7 @@ pub fn persist_root() -> Result<std::path::PathBuf, Error> {
         .map(std::path::PathBuf::from)
         .filter(|p| p.is_absolute() && p.is_dir())
         .unwrap_or_else(std::env::temp_dir);
-    let dir = base.join(format!("hapair-ssh-{uid}"));
+    let dir = base.join(format!("hapair-kept-{uid}"));
     private_subdir(&dir, uid)?;
     Ok(dir)
 }
@@ -474,8 +474,8 @@ async fn resume_kept(dir: &Path) -> Option<openssh::Session> {
     if tokio::time::timeout(Duration::from_secs(5), alive).await.ok().flatten().is_some() {
         return Some(session);
     }
-    // Unusable: ask it to exit (a resumed session is not closed on drop).
-    let _ = session.close().await;
+    // Unusable: ask it to stop (a resumed session is not closed on drop), without waiting long.
+    let _ = tokio::time::timeout(Duration::from_secs(2), session.close()).await;
     None
 }
 
