@@ -288,6 +288,8 @@ def main():
     a = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench: needs root (the lab)")
+    # Every run logs in afresh (cold), as a plain run does: no connections kept between runs.
+    os.environ.pop("HAPAIR_SSH_PERSIST", None)
     print("bench: building the release binary", flush=True)
     sh(["cargo", "build", "--release", "--quiet"], cwd=ROOT)
     work = tempfile.mkdtemp(prefix="hapair-bench.")
