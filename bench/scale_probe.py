@@ -195,6 +195,7 @@ def main():
                     help="with --cpu: HAPAIR_SSH_PERSIST=SECONDS (first run cold, the others warm)")
     a = ap.parse_args()
     a.runs = a.runs or (5 if a.cpu else 3)
+    os.environ.pop("HAPAIR_SSH_PERSIST", None)  # cold runs unless --persist says otherwise
     if not BIN.exists():
         sys.exit("probe: build the release binary first: cargo build --release")
     name = os.environ.get("HAPAIR_TEST_LAB_PREFIX", "") + "scale"
