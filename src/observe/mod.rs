@@ -76,7 +76,9 @@ if command -v firewall-cmd >/dev/null 2>&1; then
   }
   # The same question (OBJECT INTERFACE METHOD [STRING]) with a name or path for an answer:
   # dbus-send where the node has it (half a busctl's cost), its plain answer read here. Zone
-  # names and object paths hold neither quotes nor newlines; anything else is no answer.
+  # names and object paths hold neither quotes nor newlines; anything else is no answer. Only
+  # asked once firewalld has answered busctl: dbus-send cannot say --auto-start=no, and asking
+  # a stopped firewalld would start it.
   fwq() {
     if command -v dbus-send >/dev/null 2>&1; then
       r=$(dbus-send --system --print-reply --dest=org.fedoraproject.FirewallD1 "$1" "$2.$3" ${4+"string:$4"} 2>/dev/null) || r=
