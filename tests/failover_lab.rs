@@ -188,6 +188,24 @@ fn clients_see_no_failure_on_switchover_and_daemon_crash_and_a_short_gap_when_ng
     lab.exec_ok("node1", &["sed", "-i", "s/listen 8081 /listen 80 /", conf]);
     lab.exec_ok("node1", &["nginx", "-s", "reload"]);
     wait_until("the VIP back on node1", Duration::from_secs(20), || lab.holds("node1", addr));
+
+    // A planned reboot or shutdown of the master stops the daemon and nginx in one transaction:
+    // the daemon is ordered to stop first and hands over while nginx still serves.
+    let since = lab.exec_ok("node1", &["date", "+@%s"]);
+    let load = Load::start(addr);
+    run_for(Duration::from_millis(300));
+    lab.exec_ok("node1", &["systemctl", "stop", "nginx.service", "hapair-vrrpd.service"]);
+    wait_until("node2 to take the VIP", Duration::from_secs(10), || lab.holds("node2", addr));
+    run_for(Duration::from_millis(500));
+    let seen = load.finish();
+    assert_eq!(seen.failed, 0, "a planned shutdown of the master: {seen:?}");
+    assert_eq!(seen.last_served_by.as_deref(), Some("node2"), "{seen:?}");
+    let log =
+        lab.exec_ok("node1", &["journalctl", "-u", "hapair-vrrpd", "--no-pager", "-o", "cat", "--since", since.trim()]);
+    assert!(log.contains("shutting down"), "{log}");
+    assert!(!log.contains("health check failed at once"), "nginx stopped before the daemon handed over:\n{log}");
+    lab.exec_ok("node1", &["systemctl", "start", "nginx.service", "hapair-vrrpd.service"]);
+    wait_until("the VIP back on node1", Duration::from_secs(20), || lab.holds("node1", addr));
 }
 
 fn vrrp_rules(lab: &Lab, node: &str) -> Vec<String> {
