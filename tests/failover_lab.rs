@@ -191,6 +191,8 @@ fn clients_see_no_failure_on_switchover_and_daemon_crash_and_a_short_gap_when_ng
 
     // A planned reboot or shutdown of the master stops the daemon and nginx in one transaction:
     // the daemon is ordered to stop first and hands over while nginx still serves.
+    let after = lab.exec_ok("node1", &["systemctl", "show", "-p", "After", "hapair-vrrpd.service"]);
+    assert!(after.split_whitespace().any(|u| u == "nginx.service" || u.ends_with("=nginx.service")), "{after}");
     let since = lab.exec_ok("node1", &["date", "+@%s"]);
     let load = Load::start(addr);
     run_for(Duration::from_millis(300));
