@@ -35,28 +35,10 @@ pub struct ListenProbe {
 
 impl ListenProbe {
     pub fn open() -> io::Result<ListenProbe> {
-        // SAFETY: plain socket(2); the result is checked before use.
-        let r = unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, NETLINK_SOCK_DIAG) };
-        if r < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: the kernel just returned this descriptor; nothing else owns it.
-        let fd = unsafe { OwnedFd::from_raw_fd(r) };
+        let fd = sock_diag_socket(0)?;
         // Never block the daemon for long on an answer.
         let tv = libc::timeval { tv_sec: 0, tv_usec: Duration::from_millis(200).as_micros() as libc::suseconds_t };
-        // SAFETY: `tv` is a valid timeval for the length given.
-        let r = unsafe {
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVTIMEO,
-                (&tv as *const libc::timeval).cast(),
-                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-            )
-        };
-        if r < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        set_option(&fd, libc::SOL_SOCKET, libc::SO_RCVTIMEO, &tv)?;
         Ok(ListenProbe { fd, seq: 0, buf: vec![0u8; 8192] })
     }
 
@@ -96,19 +78,7 @@ const DESTROY_GROUPS: [libc::c_int; 2] = [1, 3];
 
 impl Closings {
     pub fn open(port: u16) -> io::Result<Closings> {
-        // SAFETY: plain socket(2); the result is checked before use.
-        let r = unsafe {
-            libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_DGRAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-                NETLINK_SOCK_DIAG,
-            )
-        };
-        if r < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: the kernel just returned this descriptor; nothing else owns it.
-        let fd = unsafe { OwnedFd::from_raw_fd(r) };
+        let fd = sock_diag_socket(libc::SOCK_NONBLOCK)?;
         // Bound (the kernel picks the port id), or announcements are not delivered.
         // SAFETY: an all-zero sockaddr_nl is valid (any port id, no legacy groups).
         let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
@@ -127,33 +97,9 @@ impl Closings {
         // The filter before the groups: only a listener's record (no remote port) on `port`.
         let mut prog = listener_filter(port);
         let fprog = libc::sock_fprog { len: prog.len() as u16, filter: prog.as_mut_ptr() };
-        // SAFETY: `fprog` points at `prog`, alive for the call; the kernel copies it.
-        let r = unsafe {
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_ATTACH_FILTER,
-                (&fprog as *const libc::sock_fprog).cast(),
-                std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
-            )
-        };
-        if r < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        set_option(&fd, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &fprog)?;
         for g in DESTROY_GROUPS {
-            // SAFETY: `g` is a valid c_int for the length given.
-            let r = unsafe {
-                libc::setsockopt(
-                    fd.as_raw_fd(),
-                    libc::SOL_NETLINK,
-                    libc::NETLINK_ADD_MEMBERSHIP,
-                    (&g as *const libc::c_int).cast(),
-                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-                )
-            };
-            if r < 0 {
-                return Err(io::Error::last_os_error());
-            }
+            set_option(&fd, libc::SOL_NETLINK, libc::NETLINK_ADD_MEMBERSHIP, &g)?;
         }
         Ok(Closings { fd })
     }
@@ -188,6 +134,35 @@ impl AsRawFd for Closings {
     fn as_raw_fd(&self) -> std::os::fd::RawFd {
         self.fd.as_raw_fd()
     }
+}
+
+/// A NETLINK_SOCK_DIAG socket (close-on-exec, plus `flags`).
+fn sock_diag_socket(flags: libc::c_int) -> io::Result<OwnedFd> {
+    // SAFETY: plain socket(2); the result is checked before use.
+    let r = unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC | flags, NETLINK_SOCK_DIAG) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this descriptor; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(r) })
+}
+
+/// `setsockopt(2)` with `value` as the option's whole value.
+fn set_option<T>(fd: &OwnedFd, level: libc::c_int, name: libc::c_int, value: &T) -> io::Result<()> {
+    // SAFETY: `value` is a valid `T` for the length given; the kernel copies it.
+    let r = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (value as *const T).cast(),
+            std::mem::size_of::<T>() as libc::socklen_t,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// A classic BPF socket filter over one announcement (netlink header, then `inet_diag_msg`):
