@@ -293,11 +293,7 @@ fn spawn_port_watch(c: CheckConfig, tx: mpsc::Sender<String>) -> tokio::task::Jo
             Ok(p) => p,
             Err(e) => return give_up(e),
         };
-        let closings = match listen::Closings::open(addr.port()).and_then(|c| {
-            // SAFETY: the descriptor is open and owned by the AsyncFd for its whole life.
-            unsafe { tokio::io::unix::AsyncFd::register_with_interest(c, tokio::io::Interest::READABLE) }
-                .map_err(|e| e.into_parts().1)
-        }) {
+        let closings = match listen::Closings::open(addr.port()) {
             Ok(c) => Some(c),
             Err(e) => {
                 log(&format!(
@@ -331,10 +327,7 @@ fn spawn_port_watch(c: CheckConfig, tx: mpsc::Sender<String>) -> tokio::task::Jo
             match &closings {
                 Some(cl) => {
                     tokio::select! {
-                        g = cl.readable() => match g {
-                            Ok(mut g) => { g.get_inner().drain(); g.clear_ready(); }
-                            Err(e) => return give_up(e),
-                        },
+                        r = cl.announced() => if let Err(e) = r { return give_up(e) },
                         _ = tokio::time::sleep(wait) => {}
                     }
                 }

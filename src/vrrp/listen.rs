@@ -16,6 +16,9 @@ use std::net::SocketAddrV4;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+
 const NETLINK_SOCK_DIAG: libc::c_int = 4;
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
 const NLMSG_ERROR: u16 = 2;
@@ -70,7 +73,7 @@ impl ListenProbe {
 /// Readable when one arrives; [`Closings::drain`] empties it. Whether the port still listens is
 /// for [`ListenProbe::listening`] to say (reuseport groups and IPv4/IPv6 pairs close one by one).
 pub struct Closings {
-    fd: OwnedFd,
+    fd: AsyncFd<OwnedFd>,
 }
 
 /// `SKNLGRP_INET_TCP_DESTROY` and `SKNLGRP_INET6_TCP_DESTROY` (linux/sock_diag.h).
@@ -101,21 +104,37 @@ impl Closings {
         for g in DESTROY_GROUPS {
             set_option(&fd, libc::SOL_NETLINK, libc::NETLINK_ADD_MEMBERSHIP, &g)?;
         }
+        // SAFETY: the descriptor is open and owned by the AsyncFd for its whole life.
+        let fd = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }.map_err(|e| e.into_parts().1)?;
         Ok(Closings { fd })
     }
 
-    /// Read every pending announcement without blocking; how many there were. An overrun
-    /// (`ENOBUFS`: announcements were lost) counts as one: the caller looks again anyway.
-    pub fn drain(&self) -> usize {
-        self.drain_each(|_| ())
+    /// Resolves when announcements came; how many (an overrun, `ENOBUFS`, counts as one: the
+    /// caller looks at the port again anyway). All pending ones are read.
+    pub async fn announced(&self) -> io::Result<usize> {
+        self.announced_each(|_| ()).await
     }
 
-    fn drain_each(&self, mut each: impl FnMut(&[u8])) -> usize {
+    async fn announced_each(&self, mut each: impl FnMut(&[u8])) -> io::Result<usize> {
+        loop {
+            let mut g = self.fd.readable().await?;
+            let n = self.drain_each(&mut each);
+            g.clear_ready();
+            if n > 0 {
+                return Ok(n);
+            }
+        }
+    }
+
+    /// Read every pending announcement without blocking.
+    fn drain_each(&self, each: &mut impl FnMut(&[u8])) -> usize {
         let mut buf = [0u8; 1024];
         let mut n = 0;
         loop {
             // SAFETY: `buf` is a valid writable buffer of its length.
-            let r = unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
+            let r = unsafe {
+                libc::recv(self.fd.get_ref().as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT)
+            };
             if r > 0 {
                 each(&buf[..r as usize]);
                 n += 1;
@@ -127,12 +146,6 @@ impl Closings {
             }
             return n;
         }
-    }
-}
-
-impl AsRawFd for Closings {
-    fn as_raw_fd(&self) -> std::os::fd::RawFd {
-        self.fd.as_raw_fd()
     }
 }
 
@@ -329,8 +342,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_listener_closing_is_announced_and_a_connection_closing_is_not() {
+    #[tokio::test]
+    async fn a_listener_closing_is_announced_and_a_connection_closing_is_not() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = v4(&l);
         let c = Closings::open(addr.port()).unwrap();
@@ -345,12 +358,10 @@ mod tests {
         drop(l);
         // Announcements come in the order sockets were destroyed: the listener's is the last,
         // so everything let through before it is read with it.
-        let start = std::time::Instant::now();
         let mut seen = Vec::new();
-        while seen.is_empty() && start.elapsed() < Duration::from_secs(5) {
-            std::thread::sleep(Duration::from_millis(5));
-            c.drain_each(|m| seen.push((u16::from_be_bytes([m[20], m[21]]), u16::from_be_bytes([m[22], m[23]]))));
-        }
+        let got =
+            c.announced_each(|m| seen.push((u16::from_be_bytes([m[20], m[21]]), u16::from_be_bytes([m[22], m[23]]))));
+        tokio::time::timeout(Duration::from_secs(5), got).await.expect("announced within 5 s").unwrap();
         assert_eq!(seen, [(addr.port(), 0)], "only the listener's announcement");
         assert!(!p.listening(addr).unwrap());
     }
