@@ -92,12 +92,26 @@ pub fn run(args: Args) -> Result<u8, Error> {
     }
     match args.format {
         Format::Json => {
-            let mut v = serde_json::json!({"file": file, "errors": errors, "warnings": warnings, "findings": findings});
+            // One object, keys in order (errors, explain, file, findings, warnings), written a
+            // finding at a time: tens of thousands of findings (a hostile file) never become
+            // one JSON tree in memory.
+            use std::io::Write;
+            let out = std::io::stdout();
+            let mut w = std::io::BufWriter::new(out.lock());
+            let mut doc = format!("{{\"errors\":{errors},");
             if let Some(node) = &args.explain {
                 // `null` when the inventory has errors: nothing to explain yet.
-                v["explain"] = loaded.as_ref().and_then(|l| explain::json(l, node)).unwrap_or_default();
+                let e = loaded.as_ref().and_then(|l| explain::json(l, node)).unwrap_or_default();
+                doc.push_str(&format!("\"explain\":{e},"));
             }
-            println!("{v}");
+            doc.push_str(&format!("\"file\":{},\"findings\":[", serde_json::Value::from(file.as_str())));
+            let _ = w.write_all(doc.as_bytes());
+            for (i, f) in findings.iter().enumerate() {
+                let v = serde_json::to_value(f).unwrap_or_default();
+                let _ = write!(w, "{}{v}", if i > 0 { "," } else { "" });
+            }
+            let _ = writeln!(w, "],\"warnings\":{warnings}}}");
+            let _ = w.flush();
         }
         Format::Text => {
             for f in &findings {
