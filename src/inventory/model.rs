@@ -197,6 +197,14 @@ impl Vip {
 }
 
 impl Pair {
+    /// Whether node `n` (its index in `nodes`) takes `vip` back from its peer once it can hold
+    /// it again: both nodes preempt and its priority is above the peer's. At equal priorities
+    /// the holder keeps the VIP (a backup preempts only a lower priority, RFC 3768 §6.4.2).
+    pub fn takes_back(&self, vip: &Vip, n: usize) -> bool {
+        let n = n.min(1);
+        self.nodes.iter().all(|x| x.vrrp.preempt) && vip.priorities[n].get() > vip.priorities[1 - n].get()
+    }
+
     /// The other node of the pair.
     pub fn peer_of(&self, node: &str) -> Option<&Node> {
         match (&self.nodes[0], &self.nodes[1]) {

@@ -203,12 +203,45 @@ fn pair_rules(pair: &Pair, pl: &PairPlaces, out: &mut Vec<Finding>) {
         }
         let (pm, pb) = (vip.priorities[m].get(), vip.priorities[1 - m].get());
         let (master, peer) = (&pair.nodes[m], &pair.nodes[1 - m]);
-        if pm <= pb {
+        if pm == pb && pm == 255 {
+            // Two owners: HA031 below says it.
+        } else if pm == pb {
+            // Equal priorities are an RFC election with no preferred node: the holder keeps the
+            // VIP (a backup preempts only a lower priority, RFC 3768 §6.4.2, RFC 5798 §6.4.2)
+            // until it fails or its check lowers its priority, and it never moves back. When
+            // both take it at once the higher address wins (§6.4.3). keepalived pairs with equal
+            // priorities and a check weight elect just so.
+            let hi = if u32::from(master.address) >= u32::from(peer.address) { master } else { peer };
+            out.push(Finding::warning(
+                "HA030",
+                pl.vip_priorities[v].clone(),
+                format!(
+                    "`{}` and `{}` have the same priority {pm} for {}: neither is preferred; the node holding it keeps it until it fails{}, and it does not move back{}",
+                    master.name,
+                    peer.name,
+                    vip.address.addr(),
+                    if pair.nodes.iter().any(|n| n.check.kind != CheckKind::None && n.check.weight < 0) {
+                        " or its check lowers its priority"
+                    } else {
+                        ""
+                    },
+                    if master.address == peer.address {
+                        String::new()
+                    } else {
+                        format!(
+                            "; when both take it at once (a joint start, a healed partition), `{}`, the higher address, keeps it",
+                            hi.name
+                        )
+                    }
+                ),
+                format!("give `{}` a higher priority if the VIP should come back to it", master.name),
+            ));
+        } else if pm < pb {
             out.push(Finding::error(
                 "HA030",
                 pl.vip_priorities[v].clone(),
                 format!(
-                    "`{}` is the preferred master of {} but its priority {pm} is not above `{}`'s {pb}",
+                    "`{}` is the preferred master of {} but its priority {pm} is below `{}`'s {pb}",
                     master.name,
                     vip.address.addr(),
                     peer.name

@@ -23,12 +23,13 @@ pub struct Check {
 const STATUS_LAG_MS: u64 = 1500;
 
 /// Which node (index) should hold `vip` now: the preferred master, unless it cannot (daemon
-/// down, check failing) or preemption is off and the peer already holds it.
+/// down, check failing) or it does not take the VIP back (preemption off, or equal priorities)
+/// and the peer already holds it.
 pub fn expected_holder(pair: &Pair, vip: &Vip, snaps: &[Snapshot; 2]) -> usize {
     let m = pair.index_of(&vip.master).unwrap_or(0);
     let other = 1 - m;
     let master_fit = snaps[m].daemon_active && snaps[m].check_ok() != Some(false);
-    let preempt = pair.nodes[other].vrrp.preempt && pair.nodes[m].vrrp.preempt;
+    let preempt = pair.takes_back(vip, m);
     // `hapair switchover` moved the VIP away and the master yields until switched back.
     let yielded = snaps[m]
         .instance(vip.vrid.get())
@@ -415,6 +416,22 @@ mod tests {
         let bound = checks.iter().find(|c| c.name == "bound once").unwrap();
         assert!(bound.ok, "{bound:?}");
         assert!(failures(&checks).iter().any(|f| f.starts_with("health check: the nginx check fails")));
+    }
+
+    /// Equal priorities: whoever holds the VIP keeps it (no preemption at an equal priority),
+    /// so the peer holding it after a failover is what verify expects; with a higher priority
+    /// the preferred master is expected back.
+    #[test]
+    fn at_equal_priorities_the_holder_is_expected_to_keep_the_vip() {
+        let mut p = pair();
+        let on_web2 = [snap(false, "backup", Some(100), 0), snap(true, "master", None, 0)];
+        assert!(failures(&analyse(&p, &on_web2)).iter().any(|f| f.contains("expected `web1`")));
+        p.vips[0].priorities[1] = p.vips[0].priorities[0];
+        assert_eq!(expected_holder(&p, &p.vips[0], &on_web2), 1);
+        let checks = analyse(&p, &on_web2);
+        assert!(checks.iter().find(|c| c.name == "bound once").unwrap().ok, "{checks:?}");
+        let on_web1 = [snap(true, "master", None, 0), snap(false, "backup", Some(100), 0)];
+        assert_eq!(expected_holder(&p, &p.vips[0], &on_web1), 0);
     }
 
     #[test]

@@ -398,11 +398,12 @@ async fn scenario_rows(p: &PairHosts<'_>, n: usize, scenario: Scenario) -> Resul
     // A VRID's other addresses moved with its first (one row per VIP, in `held`'s order).
     mark_apart(p, &held, other, &mut rows).await?;
 
-    // Bring the stopped service back and see the VIPs return (preempt) or stay (nopreempt).
+    // Bring the stopped service back and see the VIPs return (preempt, a higher priority) or stay
+    // (nopreempt, or equal priorities).
     let t1 = act(p.hosts[n], "start", scenario.unit()).await?;
     for vip in &held {
         let a = vip.address.addr();
-        let preempt = node.vrrp.preempt && peer.vrrp.preempt;
+        let preempt = pair.takes_back(vip, n);
         let prio = vip.priorities[n].get();
         let nv = &node.vrrp;
         // A returning node starts as Backup and takes over when its Master_Down_Timer fires;
@@ -423,7 +424,15 @@ async fn scenario_rows(p: &PairHosts<'_>, n: usize, scenario: Scenario) -> Resul
             tokio::time::sleep(back).await;
             let s = snapshots(p).await?;
             let stays = s[other].holds(a) && !s[n].holds(a);
-            let d = if stays { String::new() } else { format!("`{a}` moved although preemption is off") };
+            let d = if stays {
+                String::new()
+            } else {
+                format!(
+                    "`{a}` moved although `{}` does not take it back ({})",
+                    node.name,
+                    if node.vrrp.preempt && peer.vrrp.preempt { "equal priorities" } else { "preemption is off" }
+                )
+            };
             (format!("stays on {}", peer.name), None, stays, d)
         };
         rows.push(Row {
@@ -442,7 +451,7 @@ async fn scenario_rows(p: &PairHosts<'_>, n: usize, scenario: Scenario) -> Resul
             detail,
         });
     }
-    let preempt = node.vrrp.preempt && peer.vrrp.preempt;
+    let preempt = held.iter().all(|v| pair.takes_back(v, n));
     let mut back_rows = rows.split_off(rows.len() - held.len());
     mark_apart(p, &held, if preempt { n } else { other }, &mut back_rows).await?;
     rows.append(&mut back_rows);

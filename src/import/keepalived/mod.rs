@@ -128,6 +128,8 @@ pub struct Instance {
     pub vips: Vec<(Val, Vec<String>)>,
     pub track: Vec<Track>,
     pub nopreempt: Option<At>,
+    /// `strict_mode` (the instance's `vrrp_strict`).
+    pub strict: Option<At>,
     pub preempt_delay: Option<Val>,
     pub unicast_src_ip: Option<Val>,
     /// keepalived's other name for the advert source address (the node's address), used with
@@ -149,6 +151,8 @@ pub struct Config {
     pub router_id: Option<Val>,
     pub version: Option<Val>,
     pub default_interface: Option<Val>,
+    /// global_defs `vrrp_strict`: keepalived then runs every instance without authentication.
+    pub strict: Option<At>,
     pub scripts: Vec<Script>,
     pub instances: Vec<Instance>,
     /// What was read but has no place in an inventory.
@@ -190,6 +194,7 @@ pub fn read(path: &Path) -> Result<Config, ImportError> {
                         "router_id" => c.router_id = first(g),
                         "vrrp_version" => c.version = first(g),
                         "default_interface" => c.default_interface = first(g),
+                        "vrrp_strict" => c.strict = Some(at(g)),
                         k => unmapped.push(format!("`{}`", k.escape_debug())),
                     }
                 }
@@ -306,6 +311,9 @@ fn instance(item: &Item, block: &[Item], not_mapped: &mut Vec<Note>) -> Instance
             "advert_int" => inst.advert_int = first(k),
             "version" => inst.version = first(k),
             "nopreempt" => inst.nopreempt = Some(at(k)),
+            "strict_mode" if !matches!(k.args.first().map(String::as_str), Some("false" | "off" | "no" | "0")) => {
+                inst.strict = Some(at(k))
+            }
             "preempt_delay" => inst.preempt_delay = first(k),
             "unicast_src_ip" => inst.unicast_src_ip = words(k),
             "mcast_src_ip" => inst.mcast_src_ip = words(k),
@@ -891,31 +899,61 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
         }
     };
 
-    // Authentication.
+    // Authentication, as keepalived reads it (vrrp_parser.c, vrrp.c): `auth_type` exactly `PASS`
+    // or `AH`, with an `auth_pass`. Any other type (keepalived logs "unknown authentication
+    // type"), a type without a password or a password without a type, VRRPv3, or strict mode
+    // leave the instance without authentication: it sends and accepts adverts without any.
+    let strict_of = |n: usize, i: &Instance| i.strict.clone().or_else(|| cfgs[n].strict.clone());
+    let mut ignored: BTreeMap<String, Vec<At>> = BTreeMap::new();
     let auths: Vec<(String, At)> = all_insts
         .iter()
-        .map(|(_, i)| {
-            let t = i.auth_type.as_ref().map_or("none".to_string(), |t| t.text.to_ascii_uppercase());
-            let t = if t == "none" && i.auth_pass.is_some() { "PASS".into() } else { t };
+        .map(|(n, i)| {
             let at = i.auth_type.as_ref().or(i.auth_pass.as_ref()).map_or(i.at(), |v| v.at.clone());
-            (t, at)
+            let typ = i.auth_type.as_ref().map(|t| t.text.as_str());
+            let why = match typ {
+                None if i.auth_pass.is_some() => Some(
+                    "`auth_pass` without `auth_type`: keepalived authenticates only with `auth_type PASS` or `AH`, so it runs this instance without authentication".to_string(),
+                ),
+                None => None,
+                Some("PASS" | "AH") if version == 3 => Some(
+                    "authentication with VRRPv3: keepalived ignores it (RFC 5798 has none)".to_string(),
+                ),
+                Some("PASS" | "AH") if strict_of(*n, i).is_some() => Some(format!(
+                    "authentication with `vrrp_strict` (at {}): keepalived ignores it (\"Strict mode does not support authentication\")",
+                    strict_of(*n, i).map(|a| a.to_string()).unwrap_or_default()
+                )),
+                Some("PASS" | "AH") if i.auth_pass.as_ref().is_none_or(|p| p.text.is_empty()) => Some(
+                    "`auth_type` without `auth_pass`: keepalived ignores it (\"no password given\")".to_string(),
+                ),
+                Some(t @ ("PASS" | "AH")) => return (t.to_string(), at),
+                Some(other) => Some(format!(
+                    "auth_type `{}` is neither `PASS` nor `AH` (keepalived compares them exactly): keepalived reports an unknown authentication type and runs the instance without authentication",
+                    other.escape_debug()
+                )),
+            };
+            if let Some(why) = why {
+                ignored.entry(why).or_default().push(at.clone());
+            }
+            ("none".to_string(), at)
         })
         .collect();
+    for (why, at) in ignored {
+        notes.translated(at, format!("{why}, and so does the inventory"));
+    }
     let auth_type = notes
-        .agree("`auth_type`", &auths, false, "use the same authentication on both nodes")
+        .agree("the authentication keepalived uses", &auths, false, "use the same authentication on both nodes")
         .unwrap_or_else(|| "none".into());
+    // The passwords of the instances that authenticate.
     let passes: Vec<(String, At)> = all_insts
         .iter()
-        .map(|(_, i)| i.auth_pass.as_ref().map_or((String::new(), i.at()), |v| (v.text.clone(), v.at.clone())))
+        .zip(&auths)
+        .filter(|(_, (t, _))| t != "none")
+        .map(|((_, i), _)| i.auth_pass.as_ref().map_or((String::new(), i.at()), |v| (v.text.clone(), v.at.clone())))
         .collect();
     let pass = notes.agree("`auth_pass`", &passes, true, "use the same password on both nodes").unwrap_or_default();
     let mut auth_pass: Option<String> = None;
     match auth_type.as_str() {
         "none" => {}
-        "PASS" if version == 3 => notes.translated(
-            vec![auths[0].1.clone()],
-            "authentication with VRRPv3: keepalived ignores it (RFC 5798 has none), and so does the inventory".into(),
-        ),
         "PASS" => {
             if pass.len() > crate::values::AUTH_PASS_BYTES.max as usize {
                 let max = crate::values::AUTH_PASS_BYTES.max as usize;
@@ -958,9 +996,34 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
     let preempt =
         notes.agree("preemption", &preempts, false, "write `nopreempt` on every instance of both nodes, or on none")
             != Some("nopreempt".into());
+    // What else strict mode does that an inventory cannot carry.
+    let mut stricts: Vec<At> = Vec::new();
+    for a in cfgs.iter().filter_map(|c| c.strict.clone()).chain(all_insts.iter().filter_map(|(_, i)| i.strict.clone()))
+    {
+        if !stricts.contains(&a) {
+            stricts.push(a);
+        }
+    }
+    if !stricts.is_empty() {
+        notes.dropped(
+            stricts,
+            "`vrrp_strict`: keepalived's strict mode also installs a firewall rule that drops traffic to the VIPs (`no_accept`); hapair's VIPs accept it, as nginx on the VIP needs: not carried over".into(),
+        );
+    }
+    // Strict mode resets `preempt_delay` ("preempt_delay is incompatible with strict mode").
     let delays: Vec<(String, At)> = all_insts
         .iter()
-        .map(|(_, i)| i.preempt_delay.as_ref().map_or(("0".into(), i.at()), |v| (v.text.clone(), v.at.clone())))
+        .map(|(n, i)| match (&i.preempt_delay, strict_of(*n, i)) {
+            (Some(v), Some(strict)) => {
+                notes.translated(
+                    vec![v.at.clone()],
+                    format!("`preempt_delay` with `vrrp_strict` (at {strict}): keepalived resets it to 0 (\"incompatible with strict mode\"), and so does the inventory"),
+                );
+                ("0".into(), v.at.clone())
+            }
+            (Some(v), None) => (v.text.clone(), v.at.clone()),
+            (None, _) => ("0".into(), i.at()),
+        })
         .collect();
     let delay_text = notes.agree("`preempt_delay`", &delays, false, "use the same preempt_delay on both nodes");
     let preempt_delay = match delay_text.as_deref() {
@@ -1018,10 +1081,27 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
                             ),
                             "swap `unicast_src_ip` and `unicast_peer` in this instance",
                         ),
+                        // A third address the other node does not send to: no third router of
+                        // this VRID (it would hear one node only), so the two nodes' election
+                        // is theirs alone; keepalived's extra adverts to it are not carried over.
+                        Ok(x) if !insts(1 - n)
+                            .flat_map(|i| &i.unicast_peers)
+                            .any(|q| q.text.parse::<NodeAddr>().is_ok_and(|q| q.addr == x.addr)) =>
+                        {
+                            notes.dropped(
+                                vec![p.at.clone()],
+                                format!(
+                                    "unicast_peer {} is neither node: keepalived also sends `{}`'s adverts there, but `{}` does not: no third router of this VRID (it would hear one node only); an hapair node sends its adverts to its peer only: not carried over",
+                                    x.addr,
+                                    names[n],
+                                    names[1 - n]
+                                ),
+                            )
+                        }
                         Ok(x) => notes.decide(
                             vec![p.at.clone()],
                             format!(
-                                "unicast_peer {} is not `{}` ({}): hapair's unicast peer is the other node, and only it",
+                                "unicast_peer {} is not `{}` ({}), and both nodes send their adverts to it: a third router of this VRID; an hapair pair has two nodes",
                                 x.addr,
                                 names[1 - n],
                                 other.addr
@@ -1063,6 +1143,36 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
                         "fill in the priority",
                     ),
                 }
+            }
+        }
+        // Priority 255 is keepalived's address owner: it ignores the weights of the owner's
+        // tracked scripts ("ignoring tracked script ... with weights due to address_owner"),
+        // and two owners are a configuration error it resolves by lowering whichever hears the
+        // other first ("both configured as address owner, please fix").
+        let owners = [0, 1].map(|n| prio[n] == 255);
+        let owner_conflict = owners == [true, true];
+        if owner_conflict {
+            notes.decide(
+                vec![prio_at[0].clone(), prio_at[1].clone()],
+                format!(
+                    "vrid {vrid}: both nodes have priority 255, the address owner's: keepalived reports a configuration error when they meet (\"both configured as address owner, please fix\") and lowers whichever hears the other first to 254; it also ignores the weights of an owner's tracked scripts"
+                ),
+                "give the preferred master 254 (or lower) and the other node a lower priority in its keepalived.conf",
+            );
+        }
+        for n in 0..2 {
+            let weighted = check.checked
+                && check.only.is_none_or(|c| c == n)
+                && (check.weight[n] != 0 || check.positive[n].is_some());
+            if owners[n] && !owner_conflict && weighted {
+                notes.decide(
+                    vec![prio_at[n].clone()],
+                    format!(
+                        "vrid {vrid}: `{}` has priority 255 (the address owner's), and keepalived ignores the weight of an owner's tracked script: a failing check never moves the VIP there, but hapair's check would",
+                        names[n]
+                    ),
+                    "give it 254 or lower in its keepalived.conf so that the check counts, or remove the track",
+                );
             }
         }
         for n in 0..2 {
@@ -1201,7 +1311,9 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
         }
         // The master: who keepalived elects.
         let states: Vec<Option<&str>> = pair_insts.iter().map(|i| i.state.as_ref().map(|s| s.text.as_str())).collect();
-        let master = if prio[0] != prio[1] {
+        let master = if owner_conflict {
+            usize::from(states[1] == Some("MASTER") && states[0] != Some("MASTER"))
+        } else if prio[0] != prio[1] {
             let m = usize::from(prio[1] > prio[0]);
             if states[m] == Some("BACKUP") && states[1 - m] == Some("MASTER") {
                 notes.translated(
@@ -1226,6 +1338,50 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
                 ),
             );
             prio[m] = (prio[m] + 1).min(255);
+            m
+        } else if check.checked && check.weight.iter().any(|w| *w < 0) {
+            // Equal priorities, preemption on, and a check that lowers a priority: keepalived's
+            // backup preempts the master whose check fails, and the recovered node does not take
+            // the VIP back (a backup preempts only a lower priority, RFC 3768 §6.4.2). That is
+            // the RFC election hapair's daemon runs: the inventory keeps the equal priorities
+            // and preemption (check's HA030 warning says what they mean).
+            let says_master = |n: usize| states[n] == Some("MASTER") && strict_of(n, pair_insts[n]).is_none();
+            let higher = match (&addrs[0], &addrs[1]) {
+                (Some((a, _)), Some((b, _))) if a.addr != b.addr => Some(usize::from(b.addr > a.addr)),
+                _ => None,
+            };
+            let (m, start) = if says_master(0) != says_master(1) {
+                let m = usize::from(says_master(1));
+                let joint = match higher {
+                    Some(h) if h != m => format!(
+                        "; hapair's nodes wait alike, so when both start within that window the first started takes it, and `{}`, the higher address, when both take it at once",
+                        names[h]
+                    ),
+                    _ => String::new(),
+                };
+                (
+                    m,
+                    format!(
+                        "when both start, keepalived prefers `{}` (with `state MASTER` it waits one advert interval before it takes the VIP, with `state BACKUP` three){joint}",
+                        names[m]
+                    ),
+                )
+            } else {
+                let m = higher.unwrap_or(0);
+                (m, "when both start, the first started takes it, and the higher address when both take it at once, in keepalived as in hapair".to_string())
+            };
+            let failing: Vec<String> = (0..2)
+                .filter(|n| check.weight[*n] < 0)
+                .map(|n| format!("{} on `{}`", check.weight[n], names[n]))
+                .collect();
+            notes.translated(
+                vec![prio_at[0].clone(), prio_at[1].clone()],
+                format!(
+                    "vrid {vrid}: both nodes have priority {p} and a failing check lowers it ({}): keepalived's backup takes the VIP when the master's check fails, and the recovered node does not take it back (a backup preempts only a lower priority, RFC 3768 §6.4.2); the inventory keeps the equal priorities with preemption, which hapair's daemon elects the same way; {start}",
+                    failing.join(", "),
+                    p = prio[m],
+                ),
+            );
             m
         } else {
             // Equal priorities, preemption on: keepalived's backup never preempts an equal
@@ -1374,7 +1530,8 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
 /// both wait alike and become master together, by the higher primary address (§6.4.3). The
 /// inventory says this with the winner one priority higher and `preempt: false` — the same
 /// holder after any sequence of starts, failures and recoveries, as long as no check lowers a
-/// priority (a check failure that is FAULT, weight 0, is a failure like any other).
+/// priority (a check failure that is FAULT, weight 0, is a failure like any other; a check that
+/// lowers a priority is elected with the equal priorities and preemption, by the caller).
 fn equal_priority_election(
     states: &[Option<&str>],
     addrs: &[Option<(NodeAddr, String)>; 2],
@@ -1386,12 +1543,6 @@ fn equal_priority_election(
             "the tracked script could not be imported (see the decision about it), so keepalived's election cannot be compared"
                 .into(),
         );
-    }
-    if check.checked && check.weight.iter().any(|w| *w != 0) {
-        return Err(format!(
-            "the check lowers a priority (`check.weight` {} on `{}`, {} on `{}`): keepalived hands the VIP over when it fails but never back when it recovers (a backup does not preempt an equal priority, RFC 3768 §6.4.2), and hapair's `preempt` is the same both ways",
-            check.weight[0], names[0], check.weight[1], names[1]
-        ));
     }
     let says_master = |n: usize| states.get(n).copied().flatten() == Some("MASTER");
     if says_master(0) != says_master(1) {
@@ -1619,7 +1770,19 @@ fn check_of(cfgs: &[&Config; 2], paired: &[(u8, [&Instance; 2])], names: &[Strin
                 added.insert((p + w).min(254) - p.min(254));
             }
             let eff = added.iter().next().copied().unwrap_or(w).max(0);
-            if added.len() > 1 {
+            let owner = paired.iter().any(|(_, pi)| pi[n].priority.as_ref().is_some_and(|p| p.text == "255"));
+            if eff == 0 && owner {
+                // The priorities' decision about an owner's weight says it.
+            } else if eff == 0 {
+                notes.decide(
+                    at,
+                    format!(
+                        "weight +{w} on `{}`: keepalived caps priority + weight at 254, so this check never changes its priority; hapair's `check.weight` 0 would release the VIP on a failure instead",
+                        names[n]
+                    ),
+                    "lower the priority so that the weight counts, or remove the track",
+                );
+            } else if added.len() > 1 {
                 notes.decide(
                     at,
                     format!("weight +{w} on `{}` is capped at priority 254 differently for its two VIPs", names[n]),
@@ -1924,10 +2087,78 @@ mod tests {
             // The test can fail: with preemption on, a recovered preferred master takes it back.
             assert!(hist.iter().any(|h| holders(h, prio, true, first) != holders(h, [5, 5], true, winner)));
         }
-        // A check that lowers a priority hands over but never back: not the same, so refused.
+        // A check that lowers a priority hands over but never back: the equal priorities stay,
+        // with preemption, the RFC election the daemon runs (src/vrrp/fsm/tests.rs
+        // `equal_priorities_with_a_check_weight_elect_as_keepalived_does`).
         let i = import(&SEED_A.replace("priority 101", "priority 100"), &seed_b()).expect("imports");
+        assert_eq!(i.decisions(), 0, "{:?}", i.notes);
+        assert!(i.yaml.contains("\"lb1\": 102") && i.yaml.contains("\"lb2\": 102"), "{}", i.yaml);
+        assert!(!i.yaml.contains("preempt: false") && i.yaml.contains("weight: -2"), "{}", i.yaml);
+        assert!(format!("{:?}", i.notes).contains("does not take it back"), "{:?}", i.notes);
+        let inv = crate::inventory::load_bytes(Path::new("<imported>"), i.yaml.clone().into_bytes(), &[])
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let pair = &inv.inventory.pairs[0];
+        assert!(!pair.takes_back(&pair.vips[0], 0) && !pair.takes_back(&pair.vips[0], 1));
+    }
+
+    /// Authentication as keepalived 2.2.7 reads it (checked with `keepalived -t` and its
+    /// configuration dump): only exactly `PASS`/`AH` with a password authenticate; any other
+    /// type, a password without a type, and `vrrp_strict` run without authentication.
+    #[test]
+    fn authentication_is_what_keepalived_uses() {
+        let both = |from: &str, to: &str| import(&SEED_A.replace(from, to), &seed_b().replace(from, to)).unwrap();
+        for (what, from, to) in [
+            ("no_auth", "auth_type PASS", "auth_type no_auth"),
+            ("lower case", "auth_type PASS", "auth_type pass"),
+            ("no type", "        auth_type PASS\n", ""),
+            ("no password", "        auth_pass secret\n", ""),
+            ("strict", "    router_id", "    vrrp_strict\n    router_id"),
+        ] {
+            let i = both(from, to);
+            assert_eq!(i.decisions(), 0, "{what}: {:?}", i.notes);
+            assert!(!i.yaml.contains("auth_pass"), "{what}: {}", i.yaml);
+            assert!(
+                i.notes
+                    .iter()
+                    .any(|n| n.kind == NoteKind::Translated && n.message.contains("and so does the inventory")),
+                "{what}: {:?}",
+                i.notes
+            );
+        }
+        // Exactly PASS: authenticated. One node `pass`, the other `PASS`: they disagree.
+        assert!(both("", "").yaml.contains("auth_pass: \"secret\""));
+        let i = import(&SEED_A.replace("auth_type PASS", "auth_type pass"), &seed_b()).expect("imports");
         assert_eq!(i.decisions(), 1, "{:?}", i.notes);
-        assert!(format!("{:?}", i.notes).contains("never back when it recovers"), "{:?}", i.notes);
+    }
+
+    /// A third unicast peer only one node sends to is not carried over; one both send to is a
+    /// third router: a decision.
+    #[test]
+    fn a_third_peer_is_dropped_unless_both_nodes_send_to_it() {
+        let third = |t: &str| t.replace("    unicast_peer {\n", "    unicast_peer {\n        10.0.0.40\n");
+        let i = import(&third(SEED_A), &seed_b()).expect("imports");
+        assert_eq!(i.decisions(), 0, "{:?}", i.notes);
+        assert!(i.notes.iter().any(|n| n.kind == NoteKind::NotCarried && n.message.contains("10.0.0.40")));
+        let i = import(&third(SEED_A), &third(&seed_b())).expect("imports");
+        assert_eq!(i.decisions(), 2, "{:?}", i.notes);
+    }
+
+    /// keepalived ignores the weights of an address owner's (priority 255) tracked scripts.
+    #[test]
+    fn an_owners_check_weight_is_a_decision() {
+        for weight in ["weight 2", "weight -60"] {
+            let a = SEED_A.replace("priority 101", "priority 255").replace("weight 2", weight);
+            let i = import(&a, &seed_b()).expect("imports");
+            assert_eq!(i.decisions(), 1, "{weight}: {:?}", i.notes);
+            assert!(format!("{:?}", i.notes).contains("ignores the weight of an owner's tracked script"));
+        }
+        // At 254 a positive weight is capped away: the check never changes the priority.
+        let i = import(&SEED_A.replace("priority 101", "priority 254"), &seed_b()).expect("imports");
+        assert_eq!(i.decisions(), 1, "{:?}", i.notes);
+        assert!(format!("{:?}", i.notes).contains("caps priority + weight at 254"));
+        let no_weight = |t: &str| t.replace("    weight 2\n", "");
+        let i = import(&no_weight(SEED_A).replace("priority 101", "priority 255"), &no_weight(&seed_b())).unwrap();
+        assert_eq!(i.decisions(), 0, "{:?}", i.notes);
     }
 
     proptest! {

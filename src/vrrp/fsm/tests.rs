@@ -421,6 +421,90 @@ fn failing_check_with_weight_lowers_priority_and_the_backup_preempts() {
     assert_eq!(t[1], "8.0234 a remove vips");
 }
 
+/// keepalived's election at equal priorities with a check weight (both nodes priority 100,
+/// weight -2, preempting): the master keeps the VIP; when its check fails (98) the backup
+/// preempts; when it recovers (100 again) it does not take the VIP back, since a backup
+/// preempts only a lower priority (RFC 3768 §6.4.2); when the new holder's check fails, the VIP
+/// moves back. hapair's instance is the RFC's, so it elects exactly so, here against RFC peers
+/// (as against keepalived) and below as a hapair pair.
+fn equal_pair(hapair: bool) -> Net {
+    let mut n = Net::new(vec![("a", 11, cfg(100, Version::V2, 100)), ("b", 12, cfg(100, Version::V2, 100))]);
+    for i in 0..2 {
+        n.nodes[i].inst.cfg.check_weight = -2;
+        if hapair {
+            n.nodes[i].inst.set_hapair_peer(Some(Ipv4Addr::new(10, 77, 250, [12, 11][i])));
+        }
+    }
+    // a starts first and is master when b starts.
+    n.start("a");
+    n.run_until(4.0);
+    n.start("b");
+    n.run_until(8.0);
+    n.take();
+    assert_eq!((n.state("a"), n.state("b")), (State::Master, State::Backup));
+    n
+}
+
+/// The holder's moves, as (time, who took over) — the election, without the timing details.
+fn takeovers(t: &[String]) -> Vec<String> {
+    t.iter().filter(|l| l.contains("BACKUP -> MASTER")).map(|l| l.split(':').next().unwrap().to_string()).collect()
+}
+
+#[test]
+fn equal_priorities_with_a_check_weight_elect_as_keepalived_does() {
+    for hapair in [false, true] {
+        let mut n = equal_pair(hapair);
+        // a's check fails: 98 < 100, b preempts (an RFC backup after its Master_Down_Interval,
+        // a hapair one at once).
+        n.input("a", Input::Check { ok: false });
+        n.run_until(13.0);
+        let t = n.take();
+        assert_eq!(takeovers(&t).len(), 1, "hapair {hapair}: {t:#?}");
+        assert!(takeovers(&t)[0].ends_with(" b BACKUP -> MASTER"), "hapair {hapair}: {t:#?}");
+        assert_eq!((n.state("a"), n.state("b")), (State::Backup, State::Master), "hapair {hapair}");
+        // a recovers: 100 = 100, b keeps the VIP however long we wait.
+        n.input("a", Input::Check { ok: true });
+        n.run_until(30.0);
+        let t = n.take();
+        assert_eq!(takeovers(&t), Vec::<String>::new(), "hapair {hapair}: {t:#?}");
+        assert_eq!((n.state("a"), n.state("b")), (State::Backup, State::Master), "hapair {hapair}");
+        assert!(n.nodes[1].vips && !n.nodes[0].vips);
+        // b's check fails: the VIP moves back to a, and stays there when b recovers.
+        n.input("b", Input::Check { ok: false });
+        n.run_until(35.0);
+        n.input("b", Input::Check { ok: true });
+        n.run_until(50.0);
+        let t = n.take();
+        assert_eq!(takeovers(&t).len(), 1, "hapair {hapair}: {t:#?}");
+        assert!(takeovers(&t)[0].ends_with(" a BACKUP -> MASTER"), "hapair {hapair}: {t:#?}");
+        assert_eq!((n.state("a"), n.state("b")), (State::Master, State::Backup), "hapair {hapair}");
+    }
+}
+
+/// At equal priorities a restarted node finds the other holding the VIP and leaves it there;
+/// when both take it at once, the higher address wins (RFC 3768 §6.4.3).
+#[test]
+fn equal_priorities_a_restart_does_not_move_the_vip_and_two_masters_keep_the_higher_address() {
+    let mut n = equal_pair(false);
+    n.kill("a");
+    n.run_until(15.0);
+    assert_eq!(n.state("b"), State::Master);
+    n.start("a");
+    n.run_until(30.0);
+    assert_eq!((n.state("a"), n.state("b")), (State::Backup, State::Master));
+    // Both become master before hearing each other (a start at the same instant, modelled by
+    // a cut wire, or a healed partition): the higher address keeps the VIP.
+    let mut n = Net::new(vec![("a", 11, cfg(100, Version::V2, 100)), ("b", 12, cfg(100, Version::V2, 100))]);
+    n.cut = true;
+    n.start("a");
+    n.start("b");
+    n.run_until(4.0);
+    assert_eq!((n.state("a"), n.state("b")), (State::Master, State::Master));
+    n.cut = false;
+    n.run_until(10.0);
+    assert_eq!((n.state("a"), n.state("b")), (State::Backup, State::Master));
+}
+
 #[test]
 fn failing_check_with_weight_zero_goes_to_fault_and_back() {
     let mut n = pair(Version::V3, 100);
