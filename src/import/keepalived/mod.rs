@@ -1137,7 +1137,7 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
                     None => notes.decide(
                         vec![p.at.clone()],
                         format!(
-                            "priority `{}` is not a number from 1 to 255 (a placeholder left in the file?)",
+                            "priority `{}` is not a number from 1 to 255 (a placeholder left in the file?): keepalived reports it and runs with its default, 100",
                             p.text.escape_debug()
                         ),
                         "fill in the priority",
@@ -1766,7 +1766,9 @@ fn check_of(cfgs: &[&Config; 2], paired: &[(u8, [&Instance; 2])], names: &[Strin
             // The same election: base + W while the script succeeds is (base + W) - W while it fails.
             let mut added = BTreeSet::new();
             for (_, pi) in paired {
-                let p = pi[n].priority.as_ref().and_then(|p| p.text.parse::<i64>().ok()).unwrap_or(100);
+                // An invalid priority is keepalived's default 100, as below.
+                let p = pi[n].priority.as_ref().and_then(|p| p.text.parse::<u8>().ok()).filter(|p| *p >= 1);
+                let p = p.map_or(100, i64::from);
                 added.insert((p + w).min(254) - p.min(254));
             }
             let eff = added.iter().next().copied().unwrap_or(w).max(0);
