@@ -171,6 +171,30 @@ fn words(i: &Item) -> Option<Val> {
     (!i.args.is_empty()).then(|| Val { text: i.args.join(" "), at: at(i) })
 }
 
+/// The first word, as keepalived reads a one-value keyword (`interface eth4 // note` is `eth4`:
+/// keepalived ignores the rest, and the import says so).
+/// A secret's words are never shown.
+fn first_word(i: &Item, not_mapped: &mut Vec<Note>, secret: bool) -> Option<Val> {
+    if i.args.len() > 1 {
+        let message = if secret {
+            format!(
+                "`{}` has {} words: keepalived reads the first only and ignores the rest, as does the import",
+                i.key.escape_debug(),
+                i.args.len()
+            )
+        } else {
+            format!(
+                "`{}` is followed by `{}` after its value `{}`: keepalived reads the first word only and ignores the rest, as does the import",
+                i.key.escape_debug(),
+                i.args[1..].join(" ").escape_debug(),
+                i.args[0].escape_debug()
+            )
+        };
+        not_mapped.push(not_carried(at(i), message));
+    }
+    first(i)
+}
+
 fn not_carried(at: At, message: String) -> Note {
     Note { kind: NoteKind::NotCarried, at: vec![at], message, fix: None }
 }
@@ -191,9 +215,9 @@ pub fn read(path: &Path) -> Result<Config, ImportError> {
                 let mut unmapped = Vec::new();
                 for g in block {
                     match g.key.as_str() {
-                        "router_id" => c.router_id = first(g),
-                        "vrrp_version" => c.version = first(g),
-                        "default_interface" => c.default_interface = first(g),
+                        "router_id" => c.router_id = first_word(g, &mut c.not_mapped, false),
+                        "vrrp_version" => c.version = first_word(g, &mut c.not_mapped, false),
+                        "default_interface" => c.default_interface = first_word(g, &mut c.not_mapped, false),
                         "vrrp_strict" => c.strict = Some(at(g)),
                         k => unmapped.push(format!("`{}`", k.escape_debug())),
                     }
@@ -217,11 +241,11 @@ pub fn read(path: &Path) -> Result<Config, ImportError> {
                 for k in block {
                     match k.key.as_str() {
                         "script" => s.command = words(k),
-                        "interval" => s.interval = first(k),
-                        "timeout" => s.timeout = first(k),
+                        "interval" => s.interval = first_word(k, &mut c.not_mapped, false),
+                        "timeout" => s.timeout = first_word(k, &mut c.not_mapped, false),
                         "weight" => s.weight = words(k),
-                        "fall" => s.fall = first(k),
-                        "rise" => s.rise = first(k),
+                        "fall" => s.fall = first_word(k, &mut c.not_mapped, false),
+                        "rise" => s.rise = first_word(k, &mut c.not_mapped, false),
                         other => c.not_mapped.push(not_carried(
                             at(k),
                             format!(
@@ -294,7 +318,7 @@ fn instance(item: &Item, block: &[Item], not_mapped: &mut Vec<Note>) -> Instance
         }
         match k.key.as_str() {
             "state" => {
-                inst.state = first(k);
+                inst.state = first_word(k, not_mapped, false);
                 if let Some(v) = inst.state.as_ref().filter(|v| v.text != "MASTER" && v.text != "BACKUP") {
                     not_mapped.push(not_carried(
                         at(k),
@@ -305,18 +329,18 @@ fn instance(item: &Item, block: &[Item], not_mapped: &mut Vec<Note>) -> Instance
                     ));
                 }
             }
-            "interface" => inst.interface = words(k),
-            "virtual_router_id" => inst.vrid = first(k),
-            "priority" => inst.priority = first(k),
-            "advert_int" => inst.advert_int = first(k),
-            "version" => inst.version = first(k),
+            "interface" => inst.interface = first_word(k, not_mapped, false),
+            "virtual_router_id" => inst.vrid = first_word(k, not_mapped, false),
+            "priority" => inst.priority = first_word(k, not_mapped, false),
+            "advert_int" => inst.advert_int = first_word(k, not_mapped, false),
+            "version" => inst.version = first_word(k, not_mapped, false),
             "nopreempt" => inst.nopreempt = Some(at(k)),
             "strict_mode" if !matches!(k.args.first().map(String::as_str), Some("false" | "off" | "no" | "0")) => {
                 inst.strict = Some(at(k))
             }
-            "preempt_delay" => inst.preempt_delay = first(k),
-            "unicast_src_ip" => inst.unicast_src_ip = words(k),
-            "mcast_src_ip" => inst.mcast_src_ip = words(k),
+            "preempt_delay" => inst.preempt_delay = first_word(k, not_mapped, false),
+            "unicast_src_ip" => inst.unicast_src_ip = first_word(k, not_mapped, false),
+            "mcast_src_ip" => inst.mcast_src_ip = first_word(k, not_mapped, false),
             "unicast_peer" => {
                 inst.unicast_peers =
                     sub.iter().filter(|p| !p.key.is_empty()).map(|p| Val { text: p.key.clone(), at: at(p) }).collect();
@@ -330,8 +354,8 @@ fn instance(item: &Item, block: &[Item], not_mapped: &mut Vec<Note>) -> Instance
             "authentication" => {
                 for a in sub {
                     match a.key.as_str() {
-                        "auth_pass" => inst.auth_pass = words(a),
-                        "auth_type" => inst.auth_type = first(a),
+                        "auth_pass" => inst.auth_pass = first_word(a, not_mapped, true),
+                        "auth_type" => inst.auth_type = first_word(a, not_mapped, false),
                         other => not_mapped.push(not_carried(
                             at(a),
                             format!("authentication `{}`: not carried over", other.escape_debug()),
@@ -1257,7 +1281,7 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
             if !rest.is_empty() {
                 notes.dropped(
                     vec![v.at.clone()],
-                    format!("VIP options `{}`: not carried over (hapair labels its VIPs itself)", rest.join(" ")),
+                    format!("VIP options `{}`: not carried over (hapair adds its VIPs itself, without keepalived's `label`, `brd` or `scope`; other words keepalived ignores)", rest.join(" ")),
                 );
             }
         }
