@@ -309,7 +309,21 @@ fn instance(item: &Item, block: &[Item], not_mapped: &mut Vec<Note>) -> Instance
             "mcast_src_ip",
         ];
         if k.block.is_some() && valued.contains(&k.key.as_str()) {
-            placeholder(k, not_mapped);
+            // Braces on the value's own line after the value (a remark like `80 // MAC
+            // …-{VRID}`): keepalived reads the first word and ignores the rest of the line.
+            let same_line = k.block.as_deref().is_some_and(|b| b.iter().all(|i| i.line == k.line && i.block.is_none()));
+            if !k.args.is_empty() && same_line {
+                not_mapped.push(not_carried(
+                    at(k),
+                    format!(
+                        "`{}` is followed by a `{{ … }}` group on its line after its value `{}`: keepalived reads the first word only and ignores the rest, as does the import",
+                        k.key,
+                        k.args[0].escape_debug()
+                    ),
+                ));
+            } else {
+                placeholder(k, not_mapped);
+            }
         }
         for p in
             sub.iter().filter(|p| p.key.is_empty() && matches!(k.key.as_str(), "unicast_peer" | "virtual_ipaddress"))
