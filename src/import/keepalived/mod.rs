@@ -348,7 +348,30 @@ fn instance(item: &Item, block: &[Item], not_mapped: &mut Vec<Note>) -> Instance
             "priority" => inst.priority = first_word(k, not_mapped, false),
             "advert_int" => inst.advert_int = first_word(k, not_mapped, false),
             "version" => inst.version = first_word(k, not_mapped, false),
-            "nopreempt" => inst.nopreempt = Some(at(k)),
+            "nopreempt" => {
+                if !k.args.is_empty() {
+                    not_mapped.push(not_carried(
+                        at(k),
+                        format!(
+                            "`nopreempt` is followed by `{}`: keepalived ignores words after it, as does the import",
+                            k.args.join(" ").escape_debug()
+                        ),
+                    ));
+                }
+                inst.nopreempt = Some(at(k))
+            }
+            // keepalived's older keyword for its default; the later of the two wins.
+            "preempt" => {
+                inst.nopreempt = None;
+                not_mapped.push(Note {
+                    kind: NoteKind::Translated,
+                    at: vec![at(k)],
+                    message:
+                        "`preempt` is keepalived's default (a backup preempts a lower priority), and the inventory's"
+                            .into(),
+                    fix: None,
+                });
+            }
             "strict_mode" if !matches!(k.args.first().map(String::as_str), Some("false" | "off" | "no" | "0")) => {
                 inst.strict = Some(at(k))
             }
