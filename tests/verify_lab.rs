@@ -72,10 +72,9 @@ fn failover_drill_measures_every_takeover() {
             let bound = r["bound_ms"].as_u64().unwrap();
             if r["scenario"] == "stop hapair-vrrpd" {
                 assert_eq!(bound, 100, "{r}");
-                // Make-before-break: no request through the VIP fails, but for one cut at the
-                // clients' ARP switch (`common::CUT_AT_ARP_SWITCH`).
+                // Make-before-break: no request through the VIP fails.
                 let failed = r["failed_requests"].as_u64().expect("failed requests counted");
-                common::assert_move_cut_at_most_one(failed, &format!("daemon stop: {r}"));
+                common::assert_move_fails_no_request(failed, &format!("daemon stop: {r}"));
             } else {
                 assert_eq!(bound, 300, "{r}");
             }

@@ -19,6 +19,7 @@ use super::net::{ifindex, Garp, VrrpSocket};
 use super::packet::{parse_ipv4, Advert, ChecksumMode, MULTICAST_GROUP};
 use super::pidfd;
 use super::status::{self, Status};
+use super::strays;
 use super::vip::Vips;
 
 /// Run until SIGTERM/SIGINT. `config_path` is re-read on SIGHUP. Errors are for the CLI.
@@ -55,6 +56,9 @@ pub async fn run(config_path: PathBuf, mut cfg: Config, metrics: Option<std::net
     for v in vips.remove_stale(&kept).await? {
         log(&format!("removed stale VIP {v} left by an earlier run"));
     }
+    for v in vips.remove_stale_local_routes().await? {
+        log(&format!("removed the local route for {v} left by an earlier run (it was handing over)"));
+    }
 
     let mut sigterm = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
@@ -74,6 +78,8 @@ pub async fn run(config_path: PathBuf, mut cfg: Config, metrics: Option<std::net
         sock,
         garp,
         vips,
+        index,
+        nft_missing: std::cell::Cell::new(false),
         tracker: CheckTracker::new(cfg.check.fall, cfg.check.rise),
         last_check_error: None,
         cfg: cfg.clone(),
@@ -98,6 +104,9 @@ pub async fn run(config_path: PathBuf, mut cfg: Config, metrics: Option<std::net
     }
     d.execute_all().await;
     d.write_status();
+    if cfg.peer_hapair {
+        d.remove_stale_tables().await;
+    }
 
     let mut buf = vec![0u8; 2048];
     let mut status_tick = tokio::time::interval(Duration::from_secs(1));
@@ -218,7 +227,7 @@ pub async fn run(config_path: PathBuf, mut cfg: Config, metrics: Option<std::net
         i.handle(now, Input::Shutdown);
     }
     d.execute_all().await;
-    while d.instances.iter().any(Instance::holding) {
+    while d.instances.iter().any(|i| i.holding() || i.lingering()) {
         let deadline = d.instances.iter().filter_map(|i| i.poll_timeout()).min();
         let sleep_to = deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
         tokio::select! {
@@ -372,6 +381,10 @@ struct Daemon {
     sock: Rc<VrrpSocket>,
     garp: Garp,
     vips: Vips,
+    /// The interface's index (names our nftables tables).
+    index: u32,
+    /// `nft` was not found (said once).
+    nft_missing: std::cell::Cell<bool>,
     tracker: CheckTracker,
     last_check_error: Option<String>,
     cfg: Config,
@@ -491,6 +504,32 @@ impl Daemon {
                     }
                 }
             }
+            Action::Forward { to } => {
+                let script = strays::forward(self.index, ic.vrid.get(), &addrs(ic), to);
+                self.nft(&script, "forward the old holder's open connections to it").await;
+            }
+            Action::StopForward => {
+                self.nft(&strays::stop_forward(self.index, ic.vrid.get()), "stop forwarding").await;
+            }
+            Action::Linger => {
+                // ARP first: the addresses are still bound until RemoveVips, which follows.
+                let script = strays::linger(self.index, ic.vrid.get(), &addrs(ic), self.cfg.address);
+                self.nft(&script, "keep this node's open connections after the hand-over").await;
+                for a in addrs(ic) {
+                    if let Err(e) = self.vips.add_local_route(a).await {
+                        log(&e);
+                    }
+                }
+            }
+            Action::StopLinger => {
+                // The routes first: ARP stays muted while the node still accepts the VIPs.
+                for a in addrs(ic) {
+                    if let Err(e) = self.vips.remove_local_route(a).await {
+                        log(&e);
+                    }
+                }
+                self.nft(&strays::stop_linger(self.index, ic.vrid.get()), "stop lingering").await;
+            }
             Action::Transition { from, to, reason } => {
                 let vips: Vec<String> = ic.vips.iter().map(|v| v.addr().to_string()).collect();
                 log(&format!("{to} for {} (vrid {}): {reason}", vips.join(", "), ic.vrid));
@@ -498,6 +537,35 @@ impl Daemon {
                 super::monitoring::run_hooks(&self.cfg, event, log);
             }
         }
+    }
+
+    /// Carry out an nftables change; a node without `nft` is told once.
+    async fn nft(&self, script: &str, what: &str) {
+        if self.nft_missing.get() {
+            return;
+        }
+        match strays::nft(script).await {
+            Ok(()) => {}
+            Err(strays::NftError::Missing) => {
+                self.nft_missing.set(true);
+                log(&format!(
+                    "cannot {what}: `nft` is not installed; requests in flight when the VIPs move between the nodes \
+                     may fail (install nftables)"
+                ));
+            }
+            Err(strays::NftError::Failed(e)) => log(&format!("cannot {what}: {e}")),
+        }
+    }
+
+    /// Delete the tables a killed daemon may have left (forwarding or muting ARP forever).
+    async fn remove_stale_tables(&self) {
+        let mut script = String::new();
+        for i in &self.instances {
+            let vrid = i.config().vrid.get();
+            script.push_str(&strays::stop_forward(self.index, vrid));
+            script.push_str(&strays::stop_linger(self.index, vrid));
+        }
+        self.nft(&script, "remove the tables of an earlier run").await;
     }
 
     fn send(&self, ic: &InstanceConfig, adv: &Advert) {
@@ -628,4 +696,8 @@ impl Daemon {
 fn log(msg: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr().lock(), "{msg}");
+}
+
+fn addrs(ic: &InstanceConfig) -> Vec<Ipv4Addr> {
+    ic.vips.iter().map(|v| v.addr()).collect()
 }

@@ -74,8 +74,25 @@ pub enum Action {
     RemoveVips,
     /// Send one gratuitous ARP for each VIP.
     Garp,
+    /// Taking over from the live hapair peer: until [`Action::StopForward`], send it the
+    /// segments of TCP connections it still serves (a client whose ARP entry switched to us in
+    /// the middle of a request), instead of answering them with a reset. Before
+    /// [`Action::AddVips`].
+    Forward {
+        to: Ipv4Addr,
+    },
+    StopForward,
+    /// Releasing the VIPs to the hapair peer: until [`Action::StopLinger`], keep accepting the
+    /// segments of connections still open here (the peer forwards them) without answering ARP
+    /// for the VIPs. Before [`Action::RemoveVips`].
+    Linger,
+    StopLinger,
     /// The state changed; log it, notify, update the status.
-    Transition { from: State, to: State, reason: Reason },
+    Transition {
+        from: State,
+        to: State,
+        reason: Reason,
+    },
 }
 
 /// Why a transition happened; `Display` is the log line's explanation.
@@ -225,7 +242,17 @@ pub struct Instance {
     hold_until: Option<Instant>,
     /// After a handover: do not preempt until [`Input::Claim`].
     yielding: bool,
+    /// Forwarding the old holder's connections to it ([`Action::Forward`]) until then.
+    forward_until: Option<Instant>,
+    /// Accepting our connections' segments after releasing the VIPs ([`Action::Linger`]).
+    linger_until: Option<Instant>,
 }
+
+/// How long the connections open at a hand-over between hapair nodes are carried over (the
+/// new holder forwards their segments to the old one, which keeps accepting them): a request
+/// in flight when clients switch to the new holder finishes on the old one. Longer requests
+/// are cut when the window ends, as without it.
+pub const STRAY_WINDOW: Duration = Duration::from_secs(2);
 
 /// How long a node keeps the VIPs after hearing the new master during a hand-over: the new
 /// master sends its advert, binds the VIPs and sends gratuitous ARP within a few ms; requests
@@ -265,6 +292,8 @@ impl Instance {
             master_priority: None,
             hold_until: None,
             yielding: false,
+            forward_until: None,
+            linger_until: None,
         }
     }
 
@@ -281,6 +310,12 @@ impl Instance {
     /// Still holding the VIPs after leaving MASTER (until the new master is heard).
     pub fn holding(&self) -> bool {
         self.hold_until.is_some()
+    }
+
+    /// Still accepting the connections open at a hand-over after releasing the VIPs
+    /// ([`Action::Linger`]); the daemon keeps running until this ends.
+    pub fn lingering(&self) -> bool {
+        self.linger_until.is_some()
     }
 
     /// Yielded by a switchover: not preempting.
@@ -388,7 +423,17 @@ impl Instance {
 
     /// The earliest time `handle(now, Input::Timeout)` has work to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [self.adver_timer, self.master_down_timer, self.garp_timer, self.hold_until].into_iter().flatten().min()
+        [
+            self.adver_timer,
+            self.master_down_timer,
+            self.garp_timer,
+            self.hold_until,
+            self.forward_until,
+            self.linger_until,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// The next thing to carry out.
@@ -445,8 +490,12 @@ impl Instance {
         self.transition(now, State::Backup, Reason::Handover);
     }
 
-    fn release(&mut self) {
+    fn release(&mut self, now: Instant) {
         if self.hold_until.take().is_some() {
+            if self.hapair_peer.is_some() {
+                self.linger_until = Some(now + STRAY_WINDOW);
+                self.actions.push_back(Action::Linger);
+            }
             self.actions.push_back(Action::RemoveVips);
         }
     }
@@ -566,7 +615,15 @@ impl Instance {
         }
         // After the state's timers: a Master_Down_Timer firing at the same time keeps the VIPs.
         if self.hold_until.is_some_and(|t| t <= now) {
-            self.release();
+            self.release(now);
+        }
+        if self.forward_until.is_some_and(|t| t <= now) {
+            self.forward_until = None;
+            self.actions.push_back(Action::StopForward);
+        }
+        if self.linger_until.is_some_and(|t| t <= now) {
+            self.linger_until = None;
+            self.actions.push_back(Action::StopLinger);
         }
     }
 
@@ -744,9 +801,24 @@ impl Instance {
         // hapair peer the advert goes last: it tells a peer in make-before-break to release, so
         // clients must have been sent our gratuitous ARP before that (else the peer could let go
         // of the VIPs while the clients' ARP entries still point at it).
+        // Taking over from the live hapair peer: its open connections are forwarded to it for a
+        // while. When it resigned or is preempted it still serves and keeps the VIPs until our
+        // advert, so the forwarding is set up first (nothing waits on it). When its check failed
+        // it may be refusing connections: take over first, forward right after. Not after
+        // silence: a peer we cannot hear may be unreachable, and a reset beats a black hole.
+        let live_peer = |m: &Ipv4Addr| self.hapair_peer.filter(|p| p == m);
+        let (forward_first, forward_after) = match &reason {
+            Reason::PeerResigned { master } | Reason::Preempt { master, .. } => (live_peer(master), None),
+            Reason::PeerLowered { master, .. } => (None, live_peer(master)),
+            _ => (None, None),
+        };
         self.transition(now, State::Master, reason);
         if self.hapair_peer.is_none() {
             self.send(self.effective_priority());
+        }
+        if let Some(peer) = forward_first {
+            self.forward_until = Some(now + STRAY_WINDOW);
+            self.actions.push_back(Action::Forward { to: peer });
         }
         self.actions.push_back(Action::AddVips);
         if self.cfg.garp_count > 0 {
@@ -756,6 +828,16 @@ impl Instance {
         }
         if self.hapair_peer.is_some() {
             self.send(self.effective_priority());
+        }
+        if let Some(peer) = forward_after {
+            self.forward_until = Some(now + STRAY_WINDOW);
+            self.actions.push_back(Action::Forward { to: peer });
+        }
+        // Lingering after handing the VIPs over, and now taking them back: the addresses accept
+        // the connections again; answer ARP for them again. (Our gratuitous ARP, sent on a
+        // packet socket, never went through the muting table.)
+        if self.linger_until.take().is_some() {
+            self.actions.push_back(Action::StopLinger);
         }
         self.adver_timer = Some(now + self.advertisement_interval());
     }
@@ -787,6 +869,9 @@ impl Instance {
 
     fn transition(&mut self, now: Instant, to: State, reason: Reason) {
         let from = self.state;
+        if from == State::Master && to != State::Master && self.forward_until.take().is_some() {
+            self.actions.push_back(Action::StopForward);
+        }
         self.state = to;
         self.since = Some(now);
         self.counters.transitions += 1;

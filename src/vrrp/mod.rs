@@ -12,4 +12,5 @@ pub mod net;
 pub mod packet;
 pub mod pidfd;
 pub mod status;
+pub mod strays;
 pub mod vip;

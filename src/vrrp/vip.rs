@@ -5,8 +5,14 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use futures::TryStreamExt;
 use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
+use rtnetlink::packet_route::route::{RouteAttribute, RouteMessage, RouteProtocol, RouteScope, RouteType};
+use rtnetlink::RouteMessageBuilder;
 
 use crate::values::VipCidr;
+
+/// The routing protocol of our local routes (`ip route show table local proto 72`), so that a
+/// restarted daemon finds those a killed one left.
+const RTPROT_HAPAIR: RouteProtocol = RouteProtocol::Other(72);
 
 pub struct Vips {
     handle: rtnetlink::Handle,
@@ -81,6 +87,63 @@ impl Vips {
             gone.extend(addr);
         }
         Ok(gone)
+    }
+
+    /// Keep accepting packets for `addr` without holding it as an address (a local route of
+    /// our own protocol, which outlives the address's; see [`super::strays`]).
+    pub async fn add_local_route(&self, addr: Ipv4Addr) -> Result<(), String> {
+        self.handle
+            .route()
+            .add(self.local_route(addr))
+            .replace()
+            .execute()
+            .await
+            .map_err(|e| format!("cannot add a local route for `{addr}`: {e}"))
+    }
+
+    /// Remove our local route for `addr`, if present.
+    pub async fn remove_local_route(&self, addr: Ipv4Addr) -> Result<(), String> {
+        match self.handle.route().del(self.local_route(addr)).execute().await {
+            Ok(()) => Ok(()),
+            Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::ESRCH => Ok(()),
+            Err(e) => Err(format!("cannot remove the local route for `{addr}`: {e}")),
+        }
+    }
+
+    /// Remove every local route of our protocol on the interface (left by a killed daemon).
+    pub async fn remove_stale_local_routes(&self) -> Result<Vec<Ipv4Addr>, String> {
+        let all: Vec<RouteMessage> = self
+            .handle
+            .route()
+            .get(RouteMessageBuilder::<Ipv4Addr>::new().table_id(255).build())
+            .execute()
+            .try_collect()
+            .await
+            .map_err(|e| format!("cannot list the local routes: {e}"))?;
+        let mut gone = Vec::new();
+        for r in all {
+            let on_ours = r.attributes.iter().any(|a| matches!(a, RouteAttribute::Oif(i) if *i == self.index));
+            let addr = r.attributes.iter().find_map(|a| match a {
+                RouteAttribute::Destination(rtnetlink::packet_route::route::RouteAddress::Inet(x)) => Some(*x),
+                _ => None,
+            });
+            if let (true, true, Some(addr)) = (r.header.protocol == RTPROT_HAPAIR, on_ours, addr) {
+                self.remove_local_route(addr).await?;
+                gone.push(addr);
+            }
+        }
+        Ok(gone)
+    }
+
+    fn local_route(&self, addr: Ipv4Addr) -> RouteMessage {
+        RouteMessageBuilder::<Ipv4Addr>::new()
+            .destination_prefix(addr, 32)
+            .output_interface(self.index)
+            .table_id(255)
+            .kind(RouteType::Local)
+            .scope(RouteScope::Host)
+            .protocol(RTPROT_HAPAIR)
+            .build()
     }
 
     async fn list(&self) -> Result<Vec<AddressMessage>, String> {

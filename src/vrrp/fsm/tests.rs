@@ -84,7 +84,7 @@ impl Net {
     fn stop(&mut self, name: &str) {
         self.input(name, Input::Shutdown);
         let i = self.idx(name);
-        self.nodes[i].up = self.nodes[i].inst.holding();
+        self.nodes[i].up = self.nodes[i].inst.holding() || self.nodes[i].inst.lingering();
     }
 
     /// SIGKILL: the node vanishes; its instance is replaced by a fresh one for a restart.
@@ -132,6 +132,10 @@ impl Net {
                     self.trace.push(format!("{} {name} remove vips", self.t()))
                 }
                 Action::Garp => self.trace.push(format!("{} {name} garp", self.t())),
+                Action::Forward { to } => self.trace.push(format!("{} {name} forward strays to {to}", self.t())),
+                Action::StopForward => self.trace.push(format!("{} {name} stop forwarding", self.t())),
+                Action::Linger => self.trace.push(format!("{} {name} linger", self.t())),
+                Action::StopLinger => self.trace.push(format!("{} {name} stop lingering", self.t())),
                 Action::Transition { from, to, reason } => {
                     self.trace.push(format!("{} {name} {from} -> {to}: {reason}", self.t()))
                 }
@@ -569,9 +573,11 @@ fn hapair_graceful_stop_hands_over_at_once_and_releases_after_the_new_master() {
         [
             "5.0000 a sends priority 0",
             "5.0000 b BACKUP -> MASTER: hapair peer 10.77.250.11 resigned (priority 0), took over at once",
+            "5.0000 b forward strays to 10.77.250.11",
             "5.0000 b add vips",
             "5.0000 b garp",
             "5.0000 a MASTER -> INITIALIZE: shutting down",
+            "5.0300 a linger",
             "5.0300 a remove vips",
             "5.5000 b garp",
         ]
@@ -599,11 +605,15 @@ fn switchover_is_make_before_break_and_sticky_until_claimed() {
         [
             "5.0000 a sends priority 0",
             "5.0000 b BACKUP -> MASTER: hapair peer 10.77.250.11 resigned (priority 0), took over at once",
+            "5.0000 b forward strays to 10.77.250.11",
             "5.0000 b add vips",
             "5.0000 b garp",
             "5.0000 a MASTER -> BACKUP: handed over (switchover); keeping the VIPs until the peer holds them",
+            "5.0300 a linger",
             "5.0300 a remove vips",
             "5.5000 b garp",
+            "7.0000 b stop forwarding",
+            "7.0300 a stop lingering",
         ]
     );
     // a (150) does not preempt b (100) while yielding.
@@ -615,7 +625,39 @@ fn switchover_is_make_before_break_and_sticky_until_claimed() {
     n.run_until(13.0);
     let t = n.take();
     assert_eq!(t[1], "12.0000 a BACKUP -> MASTER: hapair peer 10.77.250.12 resigned (priority 0), took over at once");
-    assert_eq!(t[5], "12.0300 b remove vips", "{t:#?}");
+    assert_eq!(t[2], "12.0000 a forward strays to 10.77.250.12", "{t:#?}");
+    assert_eq!(t[6..8], ["12.0300 b linger", "12.0300 b remove vips"], "{t:#?}");
+}
+
+#[test]
+fn switching_back_within_the_stray_window_ends_both_windows() {
+    let mut n = settled_hapair_pair();
+    n.input("a", Input::Handover);
+    n.run_until(6.0);
+    n.take();
+    n.input("a", Input::Claim);
+    n.input("b", Input::Handover);
+    n.run_until(6.1);
+    assert_eq!(
+        n.take(),
+        [
+            "6.0000 b sends priority 0",
+            "6.0000 a BACKUP -> MASTER: hapair peer 10.77.250.12 resigned (priority 0), took over at once",
+            "6.0000 a forward strays to 10.77.250.12",
+            "6.0000 a add vips",
+            "6.0000 a garp",
+            "6.0000 b stop forwarding",
+            "6.0000 b MASTER -> BACKUP: handed over (switchover); keeping the VIPs until the peer holds them",
+            // a still lingered from the hand-over at 5.0: the addresses are back; it answers
+            // ARP for them again.
+            "6.0000 a stop lingering",
+            "6.0300 b linger",
+            "6.0300 b remove vips",
+        ]
+    );
+    n.run_until(9.0);
+    assert_eq!(n.take(), ["6.5000 a garp", "8.0000 a stop forwarding", "8.0300 b stop lingering"]);
+    assert!(!n.nodes[1].inst.lingering());
 }
 
 #[test]
@@ -664,9 +706,13 @@ fn hapair_check_failure_with_weight_hands_over_at_once() {
             "5.0000 b BACKUP -> MASTER: hapair peer 10.77.250.11 lowered its priority to 90 < ours 100, took over at once",
             "5.0000 b add vips",
             "5.0000 b garp",
+            // (a hears b's advert here: the simulation delivers it at once)
             "5.0000 a sends priority 0",
+            // a's check failed: the take-over waits for nothing; forwarding comes right after.
+            "5.0000 b forward strays to 10.77.250.11",
             "5.0000 a MASTER -> BACKUP: 10.77.250.12 advertises priority 100 > ours 90",
             "5.0000 b garp",
+            "5.0300 a linger",
             "5.0300 a remove vips",
         ]
     );
@@ -675,7 +721,11 @@ fn hapair_check_failure_with_weight_hands_over_at_once() {
     n.run_until(9.0);
     let t = n.take();
     // Master_Down_Timer was armed at 5.0 with the failing priority's skew: 3 + 166/256 s.
-    assert_eq!(t[1], "8.6484 a BACKUP -> MASTER: preempted 10.77.250.12 (its priority 100 < ours 150)", "{t:#?}");
+    // The hand-over's windows end first (2 s after it).
+    assert_eq!(t[1..3], ["7.0000 b stop forwarding", "7.0300 a stop lingering"], "{t:#?}");
+    assert_eq!(t[3], "8.6484 a BACKUP -> MASTER: preempted 10.77.250.12 (its priority 100 < ours 150)", "{t:#?}");
+    // Preempting a live hapair peer is a hand-over too: its open connections are forwarded.
+    assert_eq!(t[4], "8.6484 a forward strays to 10.77.250.12", "{t:#?}");
 }
 
 #[test]
@@ -754,6 +804,7 @@ fn a_healed_partition_where_the_winner_speaks_first_still_announces_the_winner()
             "9.0000 b sends priority 0",
             "9.0000 b MASTER -> BACKUP: 10.77.250.11 advertises priority 150 > ours 100",
             "9.0000 a garp",
+            "9.0300 b linger",
             "9.0300 b remove vips",
         ]
     );
@@ -808,6 +859,7 @@ fn restart_after_the_peer_took_over_settles_in_one_exchange() {
             "5.0000 a garp",
             "5.0000 b MASTER -> BACKUP: 10.77.250.11 advertises priority 150 > ours 100",
             "5.0000 a garp",
+            "5.0300 b linger",
             "5.0300 b remove vips",
         ]
     );
