@@ -24,6 +24,7 @@ fn doctor_is_green_on_a_healthy_pair_and_names_the_node_that_drops_vrrp() {
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(!text.contains("FAIL"), "{text}");
     assert!(text.contains("vrid 51: hears `node1`"), "{text}");
+    assert!(text.contains("`nft` is installed: requests in flight when the VIP moves"), "{text}");
 
     let n1 = lab.node("node1").address;
     let rule = format!("rule family=\"ipv4\" source address=\"{n1}/32\" protocol value=\"vrrp\" accept");

@@ -26,6 +26,7 @@ else
   echo "state absent"
 fi
 echo @nginx_t; nginx -t 2>&1; echo "exit $?"
+echo @nft; if command -v nft >/dev/null 2>&1; then echo present; else echo absent; fi
 echo @journal; journalctl -u hapair-vrrpd -n 8 --no-pager -o cat 2>/dev/null
 echo @end
 "#;
@@ -47,6 +48,8 @@ pub struct NodeView {
     pub owned_rules: Vec<String>,
     pub nginx_t: String,
     pub nginx_t_ok: bool,
+    /// `nft` is installed (the daemon carries open connections over a hand-over with it).
+    pub nft: bool,
     pub journal: Vec<String>,
     pub before: Snapshot,
     pub after: Snapshot,
@@ -59,12 +62,13 @@ pub fn parse(text: &str) -> NodeView {
     let mut section = "";
     for line in text.lines() {
         if let Some(s) = line.strip_prefix('@') {
-            if ["link", "config", "firewall", "nginx_t", "journal", "end"].contains(&s) {
+            if ["link", "config", "firewall", "nginx_t", "nft", "journal", "end"].contains(&s) {
                 section = match s {
                     "link" => "link",
                     "config" => "config",
                     "firewall" => "firewall",
                     "nginx_t" => "nginx_t",
+                    "nft" => "nft",
                     "journal" => "journal",
                     _ => "end",
                 };
@@ -100,6 +104,7 @@ pub fn parse(text: &str) -> NodeView {
                     v.nginx_t.push('\n');
                 }
             }
+            "nft" => v.nft = line.trim() == "present",
             "journal" => v.journal.push(line.to_string()),
             _ => {}
         }
@@ -198,6 +203,20 @@ pub fn diagnose(pair: &Pair, views: &[NodeView; 2]) -> Vec<Finding> {
             }
             other => push(&n.name, "firewall", true, format!("firewalld is `{other}`: not filtering"), None),
         }
+        // Hand-over: requests in flight when the VIP moves need `nft` (src/vrrp/strays.rs).
+        push(
+            &n.name,
+            "hand-over",
+            v.nft,
+            if v.nft {
+                "`nft` is installed: requests in flight when the VIP moves between the nodes are answered".into()
+            } else {
+                "`nft` is not installed: a request in flight when the VIP moves between the nodes fails".into()
+            },
+            (!v.nft).then(|| {
+                format!("install nftables on `{}` (`apt-get install nftables` or `dnf install nftables`)", n.name)
+            }),
+        );
         let foreign = foreign_vrrp_rules(&v.rich_rules, &v.owned_rules);
         if !foreign.is_empty() {
             push(
@@ -511,8 +530,10 @@ mod tests {
 
     #[test]
     fn parses_its_own_script_output() {
-        let v = parse("@link\n2: eth0@if5: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 state UP\n@config\nnode: a\n@firewall\nstate running\nzone public\nrule rule protocol value=\"vrrp\" accept\nports 80/tcp\n@nginx_t\nnginx: ok\nexit 0\n@journal\nMASTER for x\n@end\n");
+        let v = parse("@link\n2: eth0@if5: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 state UP\n@config\nnode: a\n@firewall\nstate running\nzone public\nrule rule protocol value=\"vrrp\" accept\nports 80/tcp\n@nginx_t\nnginx: ok\nexit 0\n@nft\npresent\n@journal\nMASTER for x\n@end\n");
         assert!(v.link.contains("state UP"));
+        assert!(v.nft);
+        assert!(!parse("@nft\nabsent\n@end\n").nft);
         assert_eq!((v.firewall_state.as_str(), v.zone.as_str(), v.ports.as_str()), ("running", "public", "80/tcp"));
         assert_eq!(v.rich_rules.len(), 1);
         let ours = "rule family=\"ipv4\" source address=\"10.0.0.12/32\" protocol value=\"vrrp\" accept".to_string();
