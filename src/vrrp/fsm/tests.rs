@@ -30,6 +30,10 @@ struct Node {
     up: bool,
     /// The VIPs are bound on this node (survives a kill, as in the kernel).
     vips: bool,
+    /// Forwarding strays to this peer ([`Action::Forward`] until [`Action::StopForward`]).
+    forwarding: Option<Ipv4Addr>,
+    /// Lingering ([`Action::Linger`] until [`Action::StopLinger`]).
+    lingering: bool,
 }
 
 /// A virtual wire: every advert a node sends reaches every other running node at once.
@@ -51,7 +55,15 @@ impl Net {
             .into_iter()
             .map(|(name, last, c)| {
                 let addr = Ipv4Addr::new(10, 77, 250, last);
-                Node { name, addr, inst: Instance::new(c, addr), up: false, vips: false }
+                Node {
+                    name,
+                    addr,
+                    inst: Instance::new(c, addr),
+                    up: false,
+                    vips: false,
+                    forwarding: None,
+                    lingering: false,
+                }
             })
             .collect();
         Net { t0, now: t0, nodes, trace: Vec::new(), routine_adverts: 0, cut: false }
@@ -95,6 +107,9 @@ impl Net {
         let peer = self.nodes[i].inst.hapair_peer;
         self.nodes[i].inst = Instance::new(c, self.nodes[i].addr);
         self.nodes[i].inst.set_hapair_peer(peer);
+        // The next start removes the tables a killed daemon left (`remove_stale_tables`).
+        self.nodes[i].forwarding = None;
+        self.nodes[i].lingering = false;
         self.trace.push(format!("{} {name} killed", self.t()));
     }
 
@@ -132,10 +147,22 @@ impl Net {
                     self.trace.push(format!("{} {name} remove vips", self.t()))
                 }
                 Action::Garp => self.trace.push(format!("{} {name} garp", self.t())),
-                Action::Forward { to } => self.trace.push(format!("{} {name} forward strays to {to}", self.t())),
-                Action::StopForward => self.trace.push(format!("{} {name} stop forwarding", self.t())),
-                Action::Linger => self.trace.push(format!("{} {name} linger", self.t())),
-                Action::StopLinger => self.trace.push(format!("{} {name} stop lingering", self.t())),
+                Action::Forward { to } => {
+                    self.nodes[i].forwarding = Some(to);
+                    self.trace.push(format!("{} {name} forward strays to {to}", self.t()))
+                }
+                Action::StopForward => {
+                    self.nodes[i].forwarding = None;
+                    self.trace.push(format!("{} {name} stop forwarding", self.t()))
+                }
+                Action::Linger => {
+                    self.nodes[i].lingering = true;
+                    self.trace.push(format!("{} {name} linger", self.t()))
+                }
+                Action::StopLinger => {
+                    self.nodes[i].lingering = false;
+                    self.trace.push(format!("{} {name} stop lingering", self.t()))
+                }
                 Action::Transition { from, to, reason } => {
                     self.trace.push(format!("{} {name} {from} -> {to}: {reason}", self.t()))
                 }
@@ -932,13 +959,21 @@ impl Rng {
 
 /// No node holds the VIPs outside MASTER, except while handing them over.
 fn check_holders(n: &Net, seed: u64, step: usize) {
-    for node in n.nodes.iter().filter(|x| x.up) {
+    for (i, node) in n.nodes.iter().enumerate().filter(|x| x.1.up) {
         let s = node.inst.state();
         assert!(
             !node.vips || s == State::Master || node.inst.holding(),
             "seed {seed} step {step}: {} holds the VIPs in {s} without a hand-over",
             node.name
         );
+        // Strays go only from the master, only to the other node; a node lingers only once
+        // it released the VIPs.
+        if let Some(to) = node.forwarding {
+            assert_eq!(s, State::Master, "seed {seed} step {step}: {} forwards strays in {s}", node.name);
+            assert_eq!(to, n.nodes[1 - i].addr, "seed {seed} step {step}");
+        }
+        assert!(!(node.lingering && node.vips), "seed {seed} step {step}: {} lingers holding the VIPs", node.name);
+        assert_eq!(node.lingering, node.inst.lingering(), "seed {seed} step {step}: {}", node.name);
     }
 }
 
@@ -993,6 +1028,10 @@ fn random_pair_run(seed: u64) {
     }
     n.run_until(t + 15.0 * f64::from(iv) / 100.0 + 5.0);
     check_holders(&n, seed, 99);
+    // Every hand-over's window has ended.
+    for node in &n.nodes {
+        assert!(node.forwarding.is_none() && !node.lingering, "seed {seed}: {} still forwards or lingers", node.name);
+    }
     let states = (n.state("a"), n.state("b"));
     let vips = (n.nodes[0].vips, n.nodes[1].vips);
     assert!(
@@ -1012,6 +1051,9 @@ fn restart(n: &mut Net, i: usize) {
     n.nodes[i].inst = Instance::new(c, n.nodes[i].addr);
     n.nodes[i].inst.set_hapair_peer(peer);
     n.nodes[i].up = true;
+    // The daemon's start removes tables an earlier run left (`remove_stale_tables`).
+    n.nodes[i].forwarding = None;
+    n.nodes[i].lingering = false;
     let now = n.now;
     if n.nodes[i].vips {
         n.nodes[i].inst.startup_holding(now);
