@@ -227,10 +227,27 @@ pub async fn run(config_path: PathBuf, mut cfg: Config, metrics: Option<std::net
         i.handle(now, Input::Shutdown);
     }
     d.execute_all().await;
+    // Lingering (the peer forwards our open connections to us) ends early once none is left.
+    let mut drained = tokio::time::interval(DRAINED_EVERY);
+    let mut drain_error = false;
     while d.instances.iter().any(|i| i.holding() || i.lingering()) {
         let deadline = d.instances.iter().filter_map(|i| i.poll_timeout()).min();
         let sleep_to = deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
         tokio::select! {
+            _ = drained.tick(), if !drain_error && d.instances.iter().any(Instance::lingering) => {
+                let now = Instant::now();
+                for i in d.instances.iter_mut().filter(|i| i.lingering()) {
+                    let vips: Vec<Ipv4Addr> = i.config().vips.iter().map(|v| v.addr()).collect();
+                    match listen::open_connections(&vips) {
+                        Ok(0) => i.handle(now, Input::Drained),
+                        Ok(_) => {}
+                        Err(e) => {
+                            log(&format!("cannot count the connections still open (sock_diag): {e}; keeping them for the whole window"));
+                            drain_error = true;
+                        }
+                    }
+                }
+            }
             _ = tokio::time::sleep_until(sleep_to.into()) => {
                 let now = Instant::now();
                 for i in &mut d.instances {
@@ -279,6 +296,9 @@ fn spawn_pid_watch(c: CheckConfig, tx: mpsc::Sender<String>) -> tokio::task::Joi
         }
     })
 }
+
+/// While a stopping daemon lingers, how often it looks whether connections are still open.
+const DRAINED_EVERY: Duration = Duration::from_millis(50);
 
 /// Without the kernel's announcements (before Linux 4.9), how often nginx's port is looked at.
 const PORT_POLL_EVERY: Duration = Duration::from_millis(20);

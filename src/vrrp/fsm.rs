@@ -61,6 +61,9 @@ pub enum Input {
     Handover,
     /// Take part in preemption again after a [`Input::Handover`].
     Claim,
+    /// No connection to the VIPs is open here any more (the daemon looks while a stopping
+    /// node lingers): the lingering ends, once [`LINGER_AT_LEAST`] has passed.
+    Drained,
 }
 
 /// What the daemon must do.
@@ -253,6 +256,10 @@ pub struct Instance {
 /// in flight when clients switch to the new holder finishes on the old one. Longer requests
 /// are cut when the window ends, as without it.
 pub const STRAY_WINDOW: Duration = Duration::from_secs(2);
+
+/// A lingering node ends early on [`Input::Drained`] only after this: clients that missed the
+/// new holder's first gratuitous ARP still reach it meanwhile.
+pub const LINGER_AT_LEAST: Duration = Duration::from_millis(250);
 
 /// How long a node keeps the VIPs after hearing the new master during a hand-over: the new
 /// master sends its advert, binds the VIPs and sends gratuitous ARP within a few ms; requests
@@ -465,6 +472,12 @@ impl Instance {
                 }
             }
             Input::Check { ok } => self.check(now, ok),
+            Input::Drained => {
+                if self.linger_until.is_some_and(|t| now + STRAY_WINDOW >= t + LINGER_AT_LEAST) {
+                    self.linger_until = None;
+                    self.actions.push_back(Action::StopLinger);
+                }
+            }
             Input::Timeout => self.timeout(now),
             Input::Handover => self.handover(now),
             Input::Claim => self.yielding = false,

@@ -29,6 +29,11 @@ const REQ_LEN: usize = 8 + 48;
 /// `struct inet_diag_msg` up to the end of its socket id (family, state, timer, retrans, id).
 const MSG_MIN: usize = 4 + 48;
 
+/// TCP states of a connection still open at this end (sock_diag's state numbers): everything
+/// but LISTEN, TIME-WAIT and CLOSE.
+const OPEN_STATES: u32 = (1 << 1) | (1 << 2) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 8) | (1 << 9) | (1 << 11);
+const NLMSG_DONE: u16 = 3;
+
 /// A netlink socket for `sock_diag` requests, opened once and reused.
 pub struct ListenProbe {
     fd: OwnedFd,
@@ -67,6 +72,76 @@ impl ListenProbe {
             }
         }
     }
+}
+
+/// How many TCP connections are still open with a local address among `addrs` (IPv4): one
+/// dump of the open connections, filtered here. For a node handing its VIPs over, to know when
+/// nothing is left to wait for.
+pub fn open_connections(addrs: &[std::net::Ipv4Addr]) -> io::Result<usize> {
+    let fd = sock_diag_socket(0)?;
+    let tv = libc::timeval { tv_sec: 1, tv_usec: 0 };
+    set_option(&fd, libc::SOL_SOCKET, libc::SO_RCVTIMEO, &tv)?;
+    let req = dump_request(OPEN_STATES, 1);
+    // SAFETY: `req` is a valid buffer of its length; the kernel is the destination.
+    let r = unsafe { libc::send(fd.as_raw_fd(), req.as_ptr().cast(), req.len(), 0) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut buf = vec![0u8; 32 * 1024];
+    let mut count = 0;
+    loop {
+        // SAFETY: `buf` is a valid writable buffer of its length.
+        let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        match count_local(&buf[..n as usize], addrs).map_err(io::Error::other)? {
+            (c, true) => return Ok(count + c),
+            (c, false) => count += c,
+        }
+    }
+}
+
+/// A dump of the IPv4 TCP sockets in `states` (a bit per state number).
+fn dump_request(states: u32, seq: u32) -> [u8; NLMSG_HDR + REQ_LEN] {
+    let mut m = [0u8; NLMSG_HDR + REQ_LEN];
+    m[0..4].copy_from_slice(&((NLMSG_HDR + REQ_LEN) as u32).to_ne_bytes());
+    m[4..6].copy_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+    m[6..8].copy_from_slice(&((libc::NLM_F_REQUEST | libc::NLM_F_DUMP) as u16).to_ne_bytes());
+    m[8..12].copy_from_slice(&seq.to_ne_bytes());
+    m[16] = libc::AF_INET as u8;
+    m[17] = libc::IPPROTO_TCP as u8;
+    m[20..24].copy_from_slice(&states.to_ne_bytes());
+    m
+}
+
+/// One datagram of a dump: how many sockets have a local address among `addrs`, and whether
+/// the dump ended. Pure.
+fn count_local(mut b: &[u8], addrs: &[std::net::Ipv4Addr]) -> Result<(usize, bool), String> {
+    let mut count = 0;
+    while b.len() >= NLMSG_HDR {
+        let len = u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as usize;
+        let kind = u16::from_ne_bytes([b[4], b[5]]);
+        if len < NLMSG_HDR || len > b.len() {
+            return Err(format!("sock_diag: a message of {len} bytes in {} bytes", b.len()));
+        }
+        let body = &b[NLMSG_HDR..len];
+        match kind {
+            NLMSG_DONE => return Ok((count, true)),
+            NLMSG_ERROR => {
+                let code = body.get(..4).map_or(0, |e| i32::from_ne_bytes([e[0], e[1], e[2], e[3]]));
+                return Err(format!("sock_diag: {}", io::Error::from_raw_os_error(-code)));
+            }
+            // inet_diag_msg: family, state, timer, retrans, then sport, dport, src (16 bytes).
+            SOCK_DIAG_BY_FAMILY if body.len() >= MSG_MIN => {
+                let src = std::net::Ipv4Addr::new(body[8], body[9], body[10], body[11]);
+                count += usize::from(addrs.contains(&src));
+            }
+            _ => return Err(format!("sock_diag: an answer of type {kind} ({} bytes)", body.len())),
+        }
+        b = b.get((len + 3) & !3..).unwrap_or(&[]);
+    }
+    Ok((count, false))
 }
 
 /// Announcements of TCP listeners on one port being destroyed (closed by their last owner).
@@ -309,6 +384,48 @@ mod tests {
         let full = msg(7, SOCK_DIAG_BY_FAMILY, &diag(10));
         for n in 0..full.len() {
             let _ = parse(&full[..n], 7);
+        }
+    }
+
+    fn conn(src: [u8; 4]) -> Vec<u8> {
+        let mut b = vec![libc::AF_INET as u8, 1, 0, 0, 0, 80, 0x9c, 0x40];
+        b.extend_from_slice(&src);
+        b.extend_from_slice(&[0u8; 12 + 16 + 12 + 20]);
+        b
+    }
+
+    #[test]
+    fn a_dump_counts_connections_on_the_addresses_until_it_ends() {
+        let vip = std::net::Ipv4Addr::new(10, 77, 0, 200);
+        let part =
+            [msg(1, SOCK_DIAG_BY_FAMILY, &conn([10, 77, 0, 200])), msg(1, SOCK_DIAG_BY_FAMILY, &conn([10, 77, 0, 11]))]
+                .concat();
+        assert_eq!(count_local(&part, &[vip]), Ok((1, false)));
+        let end = [part.clone(), msg(1, NLMSG_DONE, &0i32.to_ne_bytes())].concat();
+        assert_eq!(count_local(&end, &[vip]), Ok((1, true)));
+        assert!(count_local(&msg(1, NLMSG_ERROR, &(-libc::EPERM).to_ne_bytes()), &[vip]).is_err());
+        for n in 0..end.len() {
+            let _ = count_local(&end[..n], &[vip]);
+        }
+        let r = dump_request(OPEN_STATES, 3);
+        assert_eq!(u16::from_ne_bytes(r[6..8].try_into().unwrap()), (libc::NLM_F_REQUEST | libc::NLM_F_DUMP) as u16);
+        assert_eq!(OPEN_STATES & (1 << TCP_LISTEN), 0, "listeners are not connections");
+    }
+
+    #[test]
+    fn real_open_connections_are_counted_by_local_address() {
+        let here = std::net::Ipv4Addr::new(127, 0, 0, 3);
+        let l = std::net::TcpListener::bind((here, 0)).unwrap();
+        assert_eq!(open_connections(&[here]).unwrap(), 0, "a listener is not an open connection");
+        let client = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (served, _) = l.accept().unwrap();
+        assert!(open_connections(&[here]).unwrap() >= 1);
+        drop(served);
+        drop(client);
+        let start = std::time::Instant::now();
+        while open_connections(&[here]).unwrap() > 0 {
+            assert!(start.elapsed() < Duration::from_secs(5), "the closed connection is still counted");
+            std::thread::yield_now();
         }
     }
 

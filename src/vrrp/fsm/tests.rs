@@ -1072,3 +1072,24 @@ fn randomized_hapair_pairs_always_settle_with_one_holder() {
         random_pair_run(seed);
     }
 }
+
+#[test]
+fn a_stopping_node_stops_lingering_once_drained_but_not_before_its_minimum() {
+    let mut n = settled_hapair_pair();
+    n.stop("a");
+    n.run_until(5.2);
+    n.take();
+    // 5.03 linger; 5.2 is before 5.03 + LINGER_AT_LEAST: still lingering.
+    n.input("a", Input::Drained);
+    assert!(n.nodes[0].inst.lingering());
+    n.run_until(5.3);
+    n.input("a", Input::Drained);
+    assert_eq!(n.take(), ["5.3000 a stop lingering"]);
+    assert!(!n.nodes[0].inst.lingering() && !n.nodes[0].inst.holding());
+    // Nothing else to do: the daemon exits; no second StopLinger at the window's end.
+    n.run_until(8.0);
+    assert!(!n.take().iter().any(|l| l.contains("linger")));
+    // Drained while not lingering does nothing.
+    n.input("b", Input::Drained);
+    assert!(n.take().is_empty());
+}
