@@ -17,6 +17,15 @@ fn vip(lab: &Lab) -> Ipv4Addr {
     lab.addr(200).parse().unwrap()
 }
 
+/// A master-backup lab pair, applied, its VIP on node1.
+fn pair_served_by_node1(name: &str) -> (Lab, Ipv4Addr) {
+    let lab = Lab::up(name, 2, "master-backup");
+    lab.apply(&[]);
+    let addr = vip(&lab);
+    lab.wait_owner("node1", addr, Duration::from_secs(15));
+    (lab, addr)
+}
+
 fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
     while start.elapsed() < limit {
@@ -120,10 +129,7 @@ fn switchover(lab: &Lab, to: &str) {
 
 #[test]
 fn clients_see_no_failure_on_switchover_and_daemon_crash_and_a_short_gap_when_nginx_dies() {
-    let lab = Lab::up("t-fo1", 2, "master-backup");
-    lab.apply(&[]);
-    let addr = vip(&lab);
-    lab.wait_owner("node1", addr, Duration::from_secs(15));
+    let (lab, addr) = pair_served_by_node1("t-fo1");
 
     // Planned switchover, there and back: make-before-break, no failed request.
     let load = Load::start(addr);
@@ -238,10 +244,7 @@ fn vrrp_rules(lab: &Lab, node: &str) -> Vec<String> {
 
 #[test]
 fn a_healed_split_brain_brings_clients_back_at_once() {
-    let lab = Lab::up("t-fo2", 2, "master-backup");
-    lab.apply(&[]);
-    let addr = vip(&lab);
-    lab.wait_owner("node1", addr, Duration::from_secs(15));
+    let (lab, addr) = pair_served_by_node1("t-fo2");
     // Block VRRP both ways: both become master; node2's gratuitous ARP points this client at it.
     let rules: Vec<(&str, Vec<String>)> = ["node1", "node2"].iter().map(|n| (*n, vrrp_rules(&lab, n))).collect();
     for (n, rs) in &rules {
@@ -322,10 +325,7 @@ fn no_hand_over_state_is_left(lab: &Lab) {
 
 #[test]
 fn a_request_in_flight_when_clients_switch_is_answered_by_the_old_holder() {
-    let lab = Lab::up("t-fo3", 2, "master-backup");
-    lab.apply(&[]);
-    let addr = vip(&lab);
-    lab.wait_owner("node1", addr, Duration::from_secs(15));
+    let (lab, addr) = pair_served_by_node1("t-fo3");
     // A switchover.
     a_held_connection_is_answered_by_the_old_holder(&lab, "node1", "node2", || switchover(&lab, "node2"));
     no_hand_over_state_is_left(&lab);
