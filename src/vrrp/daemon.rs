@@ -403,7 +403,7 @@ struct Daemon {
     vips: Vips,
     /// The interface's index (names our nftables tables).
     index: u32,
-    /// `nft` was not found (said once).
+    /// `nft` was not found the last time (said once until it is found again).
     nft_missing: std::cell::Cell<bool>,
     tracker: CheckTracker,
     last_check_error: Option<String>,
@@ -559,13 +559,11 @@ impl Daemon {
         }
     }
 
-    /// Carry out an nftables change; a node without `nft` is told once.
+    /// Carry out an nftables change; a node without `nft` is told once (until it has one).
     async fn nft(&self, script: &str, what: &str) {
-        if self.nft_missing.get() {
-            return;
-        }
         match strays::nft(script).await {
-            Ok(()) => {}
+            Ok(()) => self.nft_missing.set(false),
+            Err(strays::NftError::Missing) if self.nft_missing.get() => {}
             Err(strays::NftError::Missing) => {
                 self.nft_missing.set(true);
                 log(&format!(
