@@ -532,9 +532,13 @@ impl Daemon {
                 self.nft(&strays::stop_forward(self.index, ic.vrid.get()), "stop forwarding").await;
             }
             Action::Linger => {
-                // ARP first: the addresses are still bound until RemoveVips, which follows.
+                // ARP first: the addresses are still bound until RemoveVips, which follows. A
+                // node that cannot mute ARP keeps no route either: it would answer ARP for the
+                // VIPs and pull clients back.
                 let script = strays::linger(self.index, ic.vrid.get(), &addrs(ic), self.cfg.address);
-                self.nft(&script, "keep this node's open connections after the hand-over").await;
+                if !self.nft(&script, "keep this node's open connections after the hand-over").await {
+                    return;
+                }
                 for a in addrs(ic) {
                     if let Err(e) = self.vips.add_local_route(a).await {
                         log(&e);
@@ -559,10 +563,14 @@ impl Daemon {
         }
     }
 
-    /// Carry out an nftables change; a node without `nft` is told once (until it has one).
-    async fn nft(&self, script: &str, what: &str) {
+    /// Carry out an nftables change (true when done); a node without `nft` is told once (until
+    /// it has one).
+    async fn nft(&self, script: &str, what: &str) -> bool {
         match strays::nft(script).await {
-            Ok(()) => self.nft_missing.set(false),
+            Ok(()) => {
+                self.nft_missing.set(false);
+                return true;
+            }
             Err(strays::NftError::Missing) if self.nft_missing.get() => {}
             Err(strays::NftError::Missing) => {
                 self.nft_missing.set(true);
@@ -573,6 +581,7 @@ impl Daemon {
             }
             Err(strays::NftError::Failed(e)) => log(&format!("cannot {what}: {e}")),
         }
+        false
     }
 
     /// Delete the tables a killed daemon may have left (forwarding or muting ARP forever).
