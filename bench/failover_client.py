@@ -18,37 +18,19 @@ Writes the table into bench/results.md (between the failover-client markers) and
 bench/results_failover_client.json. Not part of CI (several minutes; a shared 2-core machine,
 so the figures are noisy).
 """
-import argparse, http.client, json, re, statistics, subprocess, sys, threading, time
+import argparse, http.client, json, re, statistics, sys, threading, time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import labkit  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / "target" / "release" / "hapair"
 LAB = "fbench2"
 
 
-def sh(argv, check=True):
-    r = subprocess.run([str(a) for a in argv], capture_output=True, text=True)
-    if check and r.returncode != 0:
-        sys.exit(f"bench: `{' '.join(map(str, argv))}` exited {r.returncode}:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
-    return r
-
-
-def on(node, *cmd, check=True):
-    """Run on a lab host without SSH (the link may be down)."""
-    return sh([BIN, "lab", "exec", "--name", LAB, node, "--", *cmd], check=check)
-
-
-def holds(node, vip):
-    return f" {vip}/" in on(node, "ip", "-4", "-o", "addr", "show", "dev", "eth0").stdout
-
-
-def wait(what, limit, cond):
-    end = time.monotonic() + limit
-    while time.monotonic() < end:
-        if cond():
-            return
-        time.sleep(0.05)
-    sys.exit(f"bench: timed out waiting for {what}")
+LABKIT = labkit.Lab(BIN, LAB)
+sh, wait, on, holds = labkit.sh, labkit.wait, LABKIT.on, LABKIT.holds
 
 
 class Load:
