@@ -56,8 +56,13 @@ pub async fn run(config_path: PathBuf, mut cfg: Config, metrics: Option<std::net
     for v in vips.remove_stale(&kept).await? {
         log(&format!("removed stale VIP {v} left by an earlier run"));
     }
-    for v in vips.remove_stale_local_routes().await? {
-        log(&format!("removed the local route for {v} left by an earlier run (it was handing over)"));
+    match vips.remove_stale_local_routes().await {
+        Ok(gone) => {
+            for v in gone {
+                log(&format!("removed the local route for {v} left by an earlier run (it was handing over)"));
+            }
+        }
+        Err(e) => log(&e),
     }
 
     let mut sigterm = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
