@@ -242,8 +242,7 @@ pub async fn run(config_path: PathBuf, mut cfg: Config, metrics: Option<std::net
             _ = drained.tick(), if !drain_error && d.instances.iter().any(Instance::lingering) => {
                 let now = Instant::now();
                 for i in d.instances.iter_mut().filter(|i| i.lingering()) {
-                    let vips: Vec<Ipv4Addr> = i.config().vips.iter().map(|v| v.addr()).collect();
-                    match listen::open_connections(&vips) {
+                    match listen::open_connections(&addrs(i.config())) {
                         Ok(0) => i.handle(now, Input::Drained),
                         Ok(_) => {}
                         Err(e) => {
