@@ -119,13 +119,7 @@ fn dump_request(states: u32, seq: u32) -> [u8; NLMSG_HDR + REQ_LEN] {
 /// the dump ended. Pure.
 fn count_local(mut b: &[u8], addrs: &[std::net::Ipv4Addr]) -> Result<(usize, bool), String> {
     let mut count = 0;
-    while b.len() >= NLMSG_HDR {
-        let len = u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as usize;
-        let kind = u16::from_ne_bytes([b[4], b[5]]);
-        if len < NLMSG_HDR || len > b.len() {
-            return Err(format!("sock_diag: a message of {len} bytes in {} bytes", b.len()));
-        }
-        let body = &b[NLMSG_HDR..len];
+    while let Some((kind, _, body)) = next_message(&mut b)? {
         match kind {
             NLMSG_DONE => return Ok((count, true)),
             NLMSG_ERROR => {
@@ -139,9 +133,29 @@ fn count_local(mut b: &[u8], addrs: &[std::net::Ipv4Addr]) -> Result<(usize, boo
             }
             _ => return Err(format!("sock_diag: an answer of type {kind} ({} bytes)", body.len())),
         }
-        b = b.get((len + 3) & !3..).unwrap_or(&[]);
     }
     Ok((count, false))
+}
+
+/// One netlink message: type, sequence number, body.
+type Message<'b> = (u16, u32, &'b [u8]);
+
+/// The next netlink message of a datagram; the slice moves past it. `None` at the end (or
+/// before a trailing piece shorter than a header).
+fn next_message<'b>(b: &mut &'b [u8]) -> Result<Option<Message<'b>>, String> {
+    let m: &'b [u8] = b;
+    if m.len() < NLMSG_HDR {
+        return Ok(None);
+    }
+    let len = u32::from_ne_bytes([m[0], m[1], m[2], m[3]]) as usize;
+    let kind = u16::from_ne_bytes([m[4], m[5]]);
+    let seq = u32::from_ne_bytes([m[8], m[9], m[10], m[11]]);
+    if len < NLMSG_HDR || len > m.len() {
+        return Err(format!("sock_diag: a message of {len} bytes in {} bytes", m.len()));
+    }
+    // Messages are 4-byte aligned; the last one may end without its padding.
+    *b = m.get((len + 3) & !3..).unwrap_or(&[]);
+    Ok(Some((kind, seq, &m[NLMSG_HDR..len])))
 }
 
 /// Announcements of TCP listeners on one port being destroyed (closed by their last owner).
@@ -296,14 +310,7 @@ fn request(addr: SocketAddrV4, seq: u32) -> [u8; NLMSG_HDR + REQ_LEN] {
 /// One datagram of the answer: `Some(listening)` once the answer to `seq` is in, `None` when
 /// it only held stale messages. Pure.
 fn parse(mut b: &[u8], seq: u32) -> Result<Option<bool>, String> {
-    while b.len() >= NLMSG_HDR {
-        let len = u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as usize;
-        let kind = u16::from_ne_bytes([b[4], b[5]]);
-        let s = u32::from_ne_bytes([b[8], b[9], b[10], b[11]]);
-        if len < NLMSG_HDR || len > b.len() {
-            return Err(format!("sock_diag: a message of {len} bytes in {} bytes", b.len()));
-        }
-        let body = &b[NLMSG_HDR..len];
+    while let Some((kind, s, body)) = next_message(&mut b)? {
         if s == seq {
             match kind {
                 NLMSG_ERROR => {
@@ -320,8 +327,6 @@ fn parse(mut b: &[u8], seq: u32) -> Result<Option<bool>, String> {
                 _ => return Err(format!("sock_diag: an answer of type {kind} ({} bytes)", body.len())),
             }
         }
-        // Messages are 4-byte aligned; the last one may end without its padding.
-        b = b.get((len + 3) & !3..).unwrap_or(&[]);
     }
     Ok(None)
 }

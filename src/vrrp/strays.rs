@@ -32,7 +32,7 @@ use tokio::io::AsyncWriteExt;
 const NFT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The name of one of our tables: `hapair_<kind>_<ifindex>_<vrid>`.
-pub fn table(kind: &str, ifindex: u32, vrid: u8) -> String {
+fn table(kind: &str, ifindex: u32, vrid: u8) -> String {
     format!("hapair_{kind}_{ifindex}_{vrid}")
 }
 
@@ -43,7 +43,7 @@ fn set(vips: &[Ipv4Addr]) -> String {
 
 /// Replace the table (an existing one is deleted in the same transaction).
 fn replace(family: &str, name: &str, body: &str) -> String {
-    format!("table {family} {name}\ndelete table {family} {name}\ntable {family} {name} {{\n{body}}}\n")
+    delete(family, name) + &format!("table {family} {name} {{\n{body}}}\n")
 }
 
 /// A TCP segment without SYN, to a VIP, on the interface, that connection tracking does not
