@@ -49,8 +49,42 @@ pub const GARP_COUNT: IntRange = IntRange::new(0, 100);
 /// Addresses on one VRID (one VIP of the inventory): keepalived's `virtual_ipaddress` block is
 /// limited to 20, and an advert interoperating with it carries no more.
 pub const VIP_ADDRESSES: IntRange = IntRange::new(1, 20);
-/// The VRRPv2 simple-text password (PASS) field: 1 to 8 bytes.
+/// The VRRPv2 password: 1 to 8 bytes. For PASS it is the 8-byte Authentication Data field; for
+/// AH it is the HMAC-MD5 key, which keepalived keeps in the same 8-byte buffer (it cuts a longer
+/// `auth_pass` to 8 bytes for both types).
 pub const AUTH_PASS_BYTES: IntRange = IntRange::new(1, 8);
+
+/// VRRPv2 authentication with a password (RFC 2338 §5.3.6, kept by keepalived; VRRPv3 has
+/// none). The one list of names: the inventory's `vrrp.auth_type`, the daemon's `auth_type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum AuthType {
+    /// The password in clear in the advert (type 1).
+    #[default]
+    Pass,
+    /// IPsec Authentication Header (type 2, IP protocol 51): HMAC-MD5-96 over the IP header,
+    /// the AH header and the advert, keyed with the password (RFC 2402, as keepalived sends it).
+    Ah,
+}
+
+impl AuthType {
+    /// Every accepted name, as written in the inventory and the daemon's configuration.
+    pub const NAMES: &'static [&'static str] = &["pass", "ah"];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthType::Pass => "pass",
+            AuthType::Ah => "ah",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AuthType> {
+        match s {
+            "pass" => Some(AuthType::Pass),
+            "ah" => Some(AuthType::Ah),
+            _ => None,
+        }
+    }
+}
 
 /// The shortest check interval the daemon runs.
 pub const CHECK_INTERVAL_MIN: Duration = Duration::from_millis(10);

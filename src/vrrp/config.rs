@@ -122,11 +122,30 @@ pub struct InstanceConfig {
     pub preempt: bool,
     pub preempt_delay: Duration,
     pub auth_pass: Option<AuthPass>,
+    /// How `auth_pass` authenticates (v2 only; meaningful only with `auth_pass`).
+    pub auth_type: values::AuthType,
     pub transport: Transport,
     pub v3_checksum_pseudo_header: bool,
     pub check_weight: i16,
     pub garp_count: u32,
     pub garp_interval: Duration,
+}
+
+impl InstanceConfig {
+    /// The authentication the adverts carry and must carry (RFC 3768 §7.1).
+    pub fn auth(&self) -> super::packet::Auth {
+        use super::packet::Auth;
+        match (self.auth_pass, self.auth_type) {
+            (None, _) => Auth::None,
+            (Some(p), values::AuthType::Pass) => Auth::Pass(p.bytes()),
+            (Some(_), values::AuthType::Ah) => Auth::Ah,
+        }
+    }
+
+    /// The HMAC key when the adverts travel in an IP Authentication Header.
+    pub fn ah_key(&self) -> Option<super::ah::Key> {
+        self.auth_pass.filter(|_| self.auth_type == values::AuthType::Ah).map(|p| p.bytes())
+    }
 }
 
 /// One problem in a configuration file, with where it is and what to do.
@@ -234,6 +253,8 @@ struct RawInstance {
     preempt_delay_ms: u64,
     #[serde(default)]
     auth_pass: Option<String>,
+    #[serde(default)]
+    auth_type: Option<String>,
     #[serde(default = "default_multicast")]
     transport: RawTransport,
     #[serde(default = "default_true")]
@@ -675,6 +696,26 @@ impl Validator<'_> {
                 }
             },
         };
+        let auth_type = match raw.auth_type.as_deref().map(|t| (t, values::AuthType::parse(t))) {
+            None => Some(values::AuthType::Pass),
+            Some((_, Some(t))) if auth_pass.is_some() || raw.auth_pass.is_some() => Some(t),
+            Some((_, Some(_))) => {
+                self.err(
+                    &at("auth_type"),
+                    format!("{who}: `auth_type` is set but `auth_pass` is not"),
+                    "set `auth_pass` (the password, or AH's key), or remove `auth_type`",
+                );
+                None
+            }
+            Some((t, None)) => {
+                self.err(
+                    &at("auth_type"),
+                    format!("{who}: `auth_type` `{t}` is not one of {}", values::AuthType::NAMES.join(", ")),
+                    "use `pass` (the password in the advert) or `ah` (IPsec AH, HMAC-MD5-96)",
+                );
+                None
+            }
+        };
         let transport = match (raw.transport, peer) {
             (RawTransport::Multicast, _) => Some(Transport::Multicast),
             (RawTransport::Unicast, Some(p)) => Some(Transport::Unicast(p)),
@@ -727,6 +768,7 @@ impl Validator<'_> {
             preempt: raw.preempt,
             preempt_delay: Duration::from_millis(raw.preempt_delay_ms),
             auth_pass,
+            auth_type: auth_type?,
             transport: transport?,
             v3_checksum_pseudo_header: raw.v3_checksum_pseudo_header,
             check_weight: check_weight?,

@@ -10,13 +10,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 
+use super::ah::{self, AhError, Sequence};
 use super::check;
 use super::config::{self, CheckConfig, Config, InstanceConfig, Transport};
 use super::control;
 use super::fsm::{Action, CheckTracker, Input, Instance};
 use super::listen;
 use super::net::{ifindex, Garp, VrrpSocket};
-use super::packet::{parse_ipv4, Advert, ChecksumMode, MULTICAST_GROUP};
+use super::packet::{parse_ipv4, Advert, ChecksumMode, DecodeError, MULTICAST_GROUP};
 use super::pidfd;
 use super::status::{self, Status};
 use super::strays;
@@ -30,6 +31,7 @@ pub async fn run(config_path: PathBuf, mut cfg: Config, metrics: Option<std::net
             .map_err(|e| format!("cannot open the VRRP socket on `{}`: {e}", cfg.interface))?,
     );
     let rx_sock = Rc::clone(&sock);
+    let ah_sock = if cfg.instances.iter().any(|ic| ic.ah_key().is_some()) { Some(open_ah(&cfg)?) } else { None };
     let garp =
         Garp::open(&cfg.interface).map_err(|e| format!("cannot open the ARP socket on `{}`: {e}", cfg.interface))?;
     let vips = Vips::open(index, cfg.vip_label()).map_err(|e| format!("cannot open netlink: {e}"))?;
@@ -81,6 +83,10 @@ pub async fn run(config_path: PathBuf, mut cfg: Config, metrics: Option<std::net
         instances: Vec::new(),
         retired: Vec::new(),
         sock,
+        ah_sock,
+        ah_seq: Default::default(),
+        ah_logged: Default::default(),
+        ip_id: Default::default(),
         garp,
         vips,
         index,
@@ -114,11 +120,13 @@ pub async fn run(config_path: PathBuf, mut cfg: Config, metrics: Option<std::net
     }
 
     let mut buf = vec![0u8; 2048];
+    let mut ah_buf = vec![0u8; 2048];
     let mut status_tick = tokio::time::interval(Duration::from_secs(1));
     let mut dirty = false;
     loop {
         let deadline = d.instances.iter().filter_map(|i| i.poll_timeout()).min();
         let sleep_to = deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        let ah_rx = d.ah_sock.clone();
         tokio::select! {
             biased;
             _ = sigterm.recv() => break,
@@ -143,6 +151,12 @@ pub async fn run(config_path: PathBuf, mut cfg: Config, metrics: Option<std::net
                                 Err(e) => log(&e),
                             }
                         }
+                        if d.ah_sock.is_none() && new.instances.iter().any(|ic| ic.ah_key().is_some()) {
+                            match open_ah(&new) {
+                                Ok(s) => d.ah_sock = Some(s),
+                                Err(e) => log(&e),
+                            }
+                        }
                         d.cfg = new.clone();
                         d.reconfigure(&new);
                         cfg = new;
@@ -164,6 +178,12 @@ pub async fn run(config_path: PathBuf, mut cfg: Config, metrics: Option<std::net
                 match r {
                     Ok(pkt) => { d.receive(pkt); dirty = true; }
                     Err(e) => log(&format!("receive error: {e}")),
+                }
+            }
+            r = recv_on(ah_rx.as_deref(), &mut ah_buf) => {
+                match r {
+                    Ok(pkt) => { d.receive_ah(pkt); dirty = true; }
+                    Err(e) => log(&format!("receive error (AH): {e}")),
                 }
             }
             Some(res) = check_rx.recv() => {
@@ -233,6 +253,7 @@ pub async fn run(config_path: PathBuf, mut cfg: Config, metrics: Option<std::net
     }
     d.execute_all().await;
     // Lingering (the peer forwards our open connections to us) ends early once none is left.
+    let ah_rx = d.ah_sock.clone();
     let mut drained = tokio::time::interval(DRAINED_EVERY);
     let mut drain_error = false;
     while d.instances.iter().any(|i| i.holding() || i.lingering()) {
@@ -262,6 +283,9 @@ pub async fn run(config_path: PathBuf, mut cfg: Config, metrics: Option<std::net
             }
             r = rx_sock.recv(&mut buf) => {
                 if let Ok(pkt) = r { d.receive(pkt); }
+            }
+            r = recv_on(ah_rx.as_deref(), &mut ah_buf) => {
+                if let Ok(pkt) = r { d.receive_ah(pkt); }
             }
         }
         d.execute_all().await;
@@ -403,6 +427,14 @@ struct Daemon {
     /// Instances removed by a reload, until their shutdown actions are carried out.
     retired: Vec<Instance>,
     sock: Rc<VrrpSocket>,
+    /// IP protocol 51, open while an instance uses `auth_type: ah`.
+    ah_sock: Option<Rc<VrrpSocket>>,
+    /// The AH sequence numbers of each VRID (kept across a reload's restart of an instance).
+    ah_seq: std::cell::RefCell<HashMap<u8, Sequence>>,
+    /// The kind of the last AH failure logged (logged again when it changes).
+    ah_logged: std::cell::Cell<Option<std::mem::Discriminant<AhError>>>,
+    /// The IPv4 identification of the packets we write (AH: the ICV covers it).
+    ip_id: std::cell::Cell<u16>,
     garp: Garp,
     vips: Vips,
     /// The interface's index (names our nftables tables).
@@ -473,6 +505,44 @@ impl Daemon {
             }
             // A bad packet is charged to the instance its VRID byte names, if any.
             Err(e) => self.dispatch(payload.get(1).copied(), Input::Malformed(e)),
+        }
+    }
+
+    /// An IP protocol-51 packet: verified with the key of the instance its VRID names (ICV,
+    /// SPI, then the sequence number), then handled as any advert.
+    fn receive_ah(&mut self, pkt: &[u8]) {
+        let r = match ah::parse(pkt) {
+            Ok(r) => r,
+            Err(e) => return self.dispatch(None, Input::Malformed(e)),
+        };
+        if r.ip.src == self.cfg.address {
+            return;
+        }
+        let Some(vrid) = r.vrrp.get(1).copied() else {
+            return self.dispatch(None, Input::Malformed(DecodeError::Truncated { need: 8, got: r.vrrp.len() }));
+        };
+        let verified = match self.instances.iter().find(|i| i.config().vrid.get() == vrid).map(|i| i.config()) {
+            // Another virtual router: counted as a `vrid` drop like any advert for it.
+            None => Ok(()),
+            Some(ic) => match ic.ah_key() {
+                None => Err(AhError::NotConfigured),
+                Some(key) => r.verify(&key, matches!(ic.transport, Transport::Unicast(_))).and_then(|()| {
+                    self.ah_seq.borrow_mut().entry(vrid).or_insert_with(sequence_start).accept(r.ah.seq)
+                }),
+            },
+        };
+        if let Err(e) = verified {
+            if self.ah_logged.replace(Some(std::mem::discriminant(&e))) != Some(std::mem::discriminant(&e)) {
+                log(&format!("dropping AH adverts for vrid {vrid} from {}: {e}", r.ip.src));
+            }
+            return self.dispatch(Some(vrid), Input::Malformed(DecodeError::Ah(e)));
+        }
+        self.ah_logged.set(None);
+        match Advert::decode(r.vrrp, r.ip.src, r.ip.dst) {
+            Ok((advert, checksum)) => {
+                self.dispatch(Some(vrid), Input::Advert { src: r.ip.src, ttl: r.ip.ttl, checksum, advert })
+            }
+            Err(e) => self.dispatch(Some(vrid), Input::Malformed(e)),
         }
     }
 
@@ -606,12 +676,35 @@ impl Daemon {
         };
         let mode = if ic.v3_checksum_pseudo_header { ChecksumMode::PseudoHeader } else { ChecksumMode::Plain };
         match adv.encode(mode, self.cfg.address, dst) {
+            Ok(b) if ic.ah_key().is_some() => self.send_ah(ic, &b, dst),
             Ok(b) => {
                 if let Err(e) = self.sock.send(&b, dst) {
                     log(&format!("cannot send the advert for vrid {} to {dst}: {e}", ic.vrid));
                 }
             }
             Err(e) => log(&format!("cannot encode the advert for vrid {}: {e}", ic.vrid)),
+        }
+    }
+
+    /// `msg` inside an IP Authentication Header, with the next sequence number of its VRID.
+    fn send_ah(&self, ic: &InstanceConfig, msg: &[u8], dst: Ipv4Addr) {
+        let (Some(key), Some(sock)) = (ic.ah_key(), &self.ah_sock) else {
+            return log(&format!("cannot send the advert for vrid {}: the AH socket is not open", ic.vrid));
+        };
+        let vrid = ic.vrid.get();
+        let seq = self.ah_seq.borrow_mut().entry(vrid).or_insert_with(sequence_start).next();
+        let id = self.ip_id.get().wrapping_add(1).max(1);
+        self.ip_id.set(id);
+        let seal = ah::Seal {
+            src: self.cfg.address,
+            dst,
+            id,
+            seq,
+            key: &key,
+            zero_ttl: matches!(ic.transport, Transport::Unicast(_)),
+        };
+        if let Err(e) = sock.send(&ah::seal(&seal, msg), dst) {
+            log(&format!("cannot send the advert for vrid {vrid} to {dst}: {e}"));
         }
     }
 
@@ -727,6 +820,26 @@ impl Daemon {
 fn log(msg: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr().lock(), "{msg}");
+}
+
+/// The AH socket on the configured interface.
+fn open_ah(cfg: &Config) -> Result<Rc<VrrpSocket>, String> {
+    VrrpSocket::open_ah(&cfg.interface, cfg.address)
+        .map(Rc::new)
+        .map_err(|e| format!("cannot open the AH (IP protocol 51) socket on `{}`: {e}", cfg.interface))
+}
+
+/// Receive on `sock`, or never when there is none.
+async fn recv_on<'b>(sock: Option<&VrrpSocket>, buf: &'b mut [u8]) -> std::io::Result<&'b [u8]> {
+    match sock {
+        Some(s) => s.recv(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A VRID's AH sequence numbers, started from the wall clock (see [`Sequence`]).
+fn sequence_start() -> Sequence {
+    Sequence::start(SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()))
 }
 
 fn addrs(ic: &InstanceConfig) -> Vec<Ipv4Addr> {

@@ -11,7 +11,7 @@ use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use super::config::{InstanceConfig, Transport};
-use super::packet::{Advert, Auth, ChecksumMode, DecodeError, Version, TTL};
+use super::packet::{Advert, ChecksumMode, DecodeError, Version, TTL};
 
 /// RFC 5798 §6.4: the three states, plus FAULT (keepalived's name for "a tracked check with
 /// weight 0 fails": the router stays out of the election and holds no VIP).
@@ -467,7 +467,7 @@ impl Instance {
                 match e {
                     DecodeError::Checksum => d.checksum += 1,
                     DecodeError::Version(_) => d.version += 1,
-                    DecodeError::AuthType(_) => d.auth += 1,
+                    DecodeError::AuthType(_) | DecodeError::Ah(_) => d.auth += 1,
                     _ => d.malformed += 1,
                 }
             }
@@ -665,7 +665,7 @@ impl Instance {
         }
         if self.cfg.version == Version::V2 {
             // RFC 3768 §7.1: auth type and data must match the configured ones.
-            let want = self.cfg.auth_pass.map_or(Auth::None, |p| Auth::Pass(p.bytes()));
+            let want = self.cfg.auth();
             if a.auth != want {
                 d.auth += 1;
                 return;
@@ -875,7 +875,7 @@ impl Instance {
             vrid: self.cfg.vrid.get(),
             priority,
             interval_cs: self.cfg.advert_interval_cs,
-            auth: self.cfg.auth_pass.map_or(Auth::None, |p| Auth::Pass(p.bytes())),
+            auth: self.cfg.auth(),
             addrs: self.cfg.vips.iter().map(|v| v.addr()).collect(),
         }));
     }

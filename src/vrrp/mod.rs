@@ -1,6 +1,7 @@
 //! The embedded VRRP daemon. `config`, `packet` and `fsm` are pure (no I/O, no clock); `net`,
 //! `vip`, `check` and `daemon` carry out what the state machine asks for.
 
+pub mod ah;
 pub mod check;
 pub mod config;
 pub mod control;

@@ -35,8 +35,20 @@ impl VrrpSocket {
     /// Open on `iface` with `local` as the multicast source. Not bound to `local`: a raw socket
     /// bound to a unicast address would only see packets sent to it, never 224.0.0.18.
     pub fn open(iface: &str, local: Ipv4Addr) -> io::Result<VrrpSocket> {
+        VrrpSocket::open_protocol(iface, local, IPPROTO_VRRP, false)
+    }
+
+    /// The raw IP protocol-51 socket for instances with `auth_type: ah`: it receives AH
+    /// packets and sends whole IP packets (`IP_HDRINCL`: the ICV covers the header's
+    /// identification field, so hapair writes the header; [`super::ah::seal`]).
+    pub fn open_ah(iface: &str, local: Ipv4Addr) -> io::Result<VrrpSocket> {
+        VrrpSocket::open_protocol(iface, local, super::ah::IPPROTO_AH, true)
+    }
+
+    fn open_protocol(iface: &str, local: Ipv4Addr, protocol: u8, header_included: bool) -> io::Result<VrrpSocket> {
         let index = ifindex(iface)?;
-        let s = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(i32::from(IPPROTO_VRRP))))?;
+        let s = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(i32::from(protocol))))?;
+        s.set_header_included_v4(header_included)?;
         s.bind_device(Some(iface.as_bytes()))?;
         s.set_multicast_if_v4(&local)?;
         s.set_multicast_ttl_v4(u32::from(TTL))?;
@@ -69,7 +81,8 @@ impl VrrpSocket {
         }
     }
 
-    /// Send one VRRP message (the kernel adds the IPv4 header).
+    /// Send one VRRP message (the kernel adds the IPv4 header), or, on the AH socket, one whole
+    /// IPv4 packet.
     pub fn send(&self, msg: &[u8], dst: Ipv4Addr) -> io::Result<()> {
         let addr = SockAddr::from(SocketAddrV4::new(dst, 0));
         self.fd.get_ref().send_to(msg, &addr).map(|_| ())

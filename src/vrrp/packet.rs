@@ -46,13 +46,16 @@ impl ChecksumMode {
     }
 }
 
-/// VRRPv2 authentication (RFC 3768 §5.3.6). Type 2 (IP AH) was removed by RFC 3768 and is
-/// decoded as an error.
+/// VRRPv2 authentication (RFC 3768 §5.3.6; types 1 and 2 as RFC 2338 defined them, which
+/// keepalived keeps).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Auth {
     None,
     /// Simple text password, zero-padded to 8 bytes.
     Pass([u8; 8]),
+    /// IP Authentication Header (type 2): the advert travels inside an AH header (IP protocol
+    /// 51, see [`super::ah`]) and its Authentication Data is zero.
+    Ah,
 }
 
 /// A decoded or to-be-encoded advertisement.
@@ -114,12 +117,14 @@ pub enum DecodeError {
     Type(u8),
     /// Checksum does not verify (in any accepted form for v3).
     Checksum,
-    /// v2 authentication type 2 (IP AH) or unknown.
+    /// v2 authentication type other than 0, 1, 2.
     AuthType(u8),
     /// The IPv4 header is not one (raw-socket input).
     Ipv4Header,
-    /// The IPv4 packet is not protocol 112.
+    /// The IPv4 packet is not protocol 112 (nor 51 where AH is expected).
     Protocol(u8),
+    /// The IP Authentication Header does not verify (counted as an `auth` drop).
+    Ah(super::ah::AhError),
 }
 
 impl fmt::Display for DecodeError {
@@ -134,6 +139,7 @@ impl fmt::Display for DecodeError {
             DecodeError::AuthType(t) => write!(f, "authentication type {t} is not supported"),
             DecodeError::Ipv4Header => f.write_str("not a valid IPv4 header"),
             DecodeError::Protocol(p) => write!(f, "IP protocol {p} is not VRRP"),
+            DecodeError::Ah(e) => write!(f, "IP Authentication Header: {e}"),
         }
     }
 }
@@ -191,6 +197,7 @@ impl Advert {
                 let auth_type = match self.auth {
                     Auth::None => 0,
                     Auth::Pass(_) => 1,
+                    Auth::Ah => 2,
                 };
                 b.extend_from_slice(&[auth_type, secs as u8, 0, 0]);
             }
@@ -210,7 +217,7 @@ impl Advert {
             // Authentication Data is always present in v2, zero unless PASS (RFC 3768 §5.3.10).
             match self.auth {
                 Auth::Pass(p) => b.extend_from_slice(&p),
-                Auth::None => b.extend_from_slice(&[0; AUTH_LEN]),
+                Auth::None | Auth::Ah => b.extend_from_slice(&[0; AUTH_LEN]),
             }
         }
         let sum = match (self.version, mode) {
@@ -265,6 +272,7 @@ impl Advert {
                         p.copy_from_slice(&msg[need - AUTH_LEN..]);
                         Auth::Pass(p)
                     }
+                    2 => Auth::Ah,
                     t => return Err(DecodeError::AuthType(t)),
                 };
                 (u16::from(head[5]) * 100, auth)

@@ -3,6 +3,7 @@
 use super::*;
 use crate::values::{Priority, VipCidr, Vrid};
 use crate::vrrp::config::{AuthPass, InstanceConfig, Transport};
+use crate::vrrp::packet::Auth;
 
 fn cfg(priority: u8, version: Version, interval_cs: u16) -> InstanceConfig {
     InstanceConfig {
@@ -15,6 +16,7 @@ fn cfg(priority: u8, version: Version, interval_cs: u16) -> InstanceConfig {
         preempt: true,
         preempt_delay: Duration::ZERO,
         auth_pass: None,
+        auth_type: crate::values::AuthType::Pass,
         transport: Transport::Multicast,
         v3_checksum_pseudo_header: true,
         check_weight: 0,
@@ -1092,4 +1094,32 @@ fn a_stopping_node_stops_lingering_once_drained_but_not_before_its_minimum() {
     // Drained while not lingering does nothing.
     n.input("b", Input::Drained);
     assert!(n.take().is_empty());
+}
+
+/// `auth_type: ah`: the adverts sent say auth type 2; one without AH (PASS, none), or whose AH
+/// did not verify (the daemon's check, `DecodeError::Ah`), is an `auth` drop.
+#[test]
+fn ah_adverts_are_sent_as_type_2_and_others_dropped_as_auth() {
+    let mut c = cfg(100, Version::V2, 100);
+    c.auth_pass = AuthPass::new(b"secret");
+    c.auth_type = crate::values::AuthType::Ah;
+    let mut i = Instance::new(c, Ipv4Addr::new(10, 77, 250, 11));
+    let t0 = Instant::now();
+    i.handle(t0, Input::Startup);
+    let peer = Ipv4Addr::new(10, 77, 250, 12);
+    let send = |i: &mut Instance, a| {
+        i.handle(t0, Input::Advert { src: peer, ttl: 255, checksum: ChecksumMode::Plain, advert: a })
+    };
+    send(&mut i, advert(51, 200, Version::V2, 100, Auth::Pass(*b"secret\0\0")));
+    send(&mut i, advert(51, 200, Version::V2, 100, Auth::None));
+    i.handle(t0, Input::Malformed(DecodeError::Ah(crate::vrrp::ah::AhError::Icv)));
+    assert_eq!(i.counters().drops, Drops { auth: 3, ..Drops::default() });
+    send(&mut i, advert(51, 200, Version::V2, 100, Auth::Ah));
+    assert_eq!(i.counters().adverts_received, 1);
+    // Master_Down_Interval without adverts: master, advertising with AH.
+    i.handle(t0 + Duration::from_secs(10), Input::Timeout);
+    let sent: Vec<Advert> = std::iter::from_fn(|| i.poll_action())
+        .filter_map(|a| if let Action::Send(a) = a { Some(a) } else { None })
+        .collect();
+    assert!(!sent.is_empty() && sent.iter().all(|a| a.auth == Auth::Ah), "{sent:?}");
 }
