@@ -399,6 +399,42 @@ mod tests {
         assert_eq!(a.vrid, 51);
     }
 
+    /// The first advert of Debian's keepalived 2.2.7 (`auth_type AH`, `auth_pass secret`,
+    /// VRID 51, priority 150, 10.77.251.200) from 10.77.251.12, captured with dumpcap (Ethernet
+    /// header removed). hapair verifies it, and seals the same advert byte for byte.
+    #[test]
+    fn golden_keepalived_packet() {
+        let captured = hex(concat!(
+            "45c0004000010000ff33d55d0a4dfb0ce0000012",
+            "700400000a4dfb0c00000001",
+            "53bc1670ae37eaac9dc68f88",
+            "21339601020140b40a4dfbc80000000000000000",
+        ));
+        let r = parse(&captured).unwrap();
+        assert_eq!(r.ah.seq, 1);
+        assert_eq!(r.verify(&KEY, false), Ok(()));
+        assert_eq!(r.verify(b"secreT\0\0", false), Err(AhError::Icv));
+        let (a, mode) = Advert::decode(r.vrrp, r.ip.src, r.ip.dst).unwrap();
+        assert_eq!(mode, ChecksumMode::Plain);
+        let src = Ipv4Addr::new(10, 77, 251, 12);
+        assert_eq!(
+            a,
+            Advert {
+                version: Version::V2,
+                vrid: 51,
+                priority: 150,
+                interval_cs: 100,
+                auth: Auth::Ah,
+                addrs: vec![Ipv4Addr::new(10, 77, 251, 200)]
+            }
+        );
+        let ours = seal(
+            &Seal { src, dst: MULTICAST_GROUP, id: 1, seq: 1, key: &KEY, zero_ttl: false },
+            &a.encode(ChecksumMode::Plain, src, MULTICAST_GROUP).unwrap(),
+        );
+        assert_eq!(hex_of(&ours), hex_of(&captured));
+    }
+
     fn hex_of(b: &[u8]) -> String {
         b.iter().map(|x| format!("{x:02x}")).collect()
     }
