@@ -123,10 +123,27 @@ pub struct Finding {
     pub fix: Option<String>,
 }
 
+/// The IP protocol the adverts of `n` travel in: VRRP (112), or AH (51) with `auth_type: ah`.
+fn advert_protocol(n: &crate::inventory::Node) -> (&'static str, u8, &'static str) {
+    let v = &n.vrrp;
+    if v.version == 2 && v.auth_pass.is_some() && v.auth_type == crate::values::AuthType::Ah {
+        ("ah", 51, "VRRP in AH (IP protocol 51, `auth_type: ah`)")
+    } else {
+        ("vrrp", 112, "VRRP (IP protocol 112)")
+    }
+}
+
 /// Does this rule accept VRRP from `peer`? (Any source, or the peer's address.)
+#[cfg(test)]
 fn accepts_vrrp_from(rules: &[String], peer: std::net::Ipv4Addr) -> bool {
+    accepts_protocol_from(rules, peer, "vrrp", 112)
+}
+
+/// Does this rule accept IP protocol `name`/`number` from `peer`?
+fn accepts_protocol_from(rules: &[String], peer: std::net::Ipv4Addr, name: &str, number: u8) -> bool {
     rules.iter().any(|r| {
-        let vrrp = r.contains("protocol value=\"vrrp\"") || r.contains("protocol value=\"112\"");
+        let vrrp =
+            r.contains(&format!("protocol value=\"{name}\"")) || r.contains(&format!("protocol value=\"{number}\""));
         let from = !r.contains("source address=")
             || r.contains(&format!("source address=\"{peer}\""))
             || r.contains(&format!("source address=\"{peer}/32\""));
@@ -179,26 +196,29 @@ pub fn diagnose(pair: &Pair, views: &[NodeView; 2]) -> Vec<Finding> {
             Some(_) => push(&n.name, "daemon config", true, "/etc/hapair/vrrpd.yml is valid".into(), None),
         }
         // Firewall.
+        let (proto, number, what) = advert_protocol(n);
         match v.firewall_state.as_str() {
             "absent" => push(
                 &n.name,
                 "firewall",
                 true,
-                "firewalld is not installed; check any other firewall lets IP protocol 112 through".into(),
+                format!("firewalld is not installed; check any other firewall lets IP protocol {number} through"),
                 None,
             ),
             "running" => {
-                let ok = accepts_vrrp_from(&v.rich_rules, peer.address);
+                let ok = accepts_protocol_from(&v.rich_rules, peer.address, proto, number);
                 push(
                     &n.name,
                     "firewall",
                     ok,
                     if ok {
-                        format!("zone `{}` accepts VRRP (IP protocol 112) from {}", v.zone, peer.address)
-                    } else {
+                        format!("zone `{}` accepts {what} from {}", v.zone, peer.address)
+                    } else if proto == "vrrp" {
                         format!("zone `{}` does not accept VRRP from {} (`{}`): VRRP is IP protocol 112, not UDP port 112, and the default zone drops it", v.zone, peer.address, peer.name)
+                    } else {
+                        format!("zone `{}` does not accept {what} from {} (`{}`): with AH the adverts are IP protocol 51, and the default zone drops it", v.zone, peer.address, peer.name)
                     },
-                    (!ok).then(|| format!("on `{}`: firewall-cmd --zone={} --add-rich-rule='rule family=\"ipv4\" source address=\"{}/32\" protocol value=\"vrrp\" accept' (and again with --permanent), or run `hapair apply`", n.name, v.zone, peer.address)),
+                    (!ok).then(|| format!("on `{}`: firewall-cmd --zone={} --add-rich-rule='rule family=\"ipv4\" source address=\"{}/32\" protocol value=\"{proto}\" accept' (and again with --permanent), or run `hapair apply`", n.name, v.zone, peer.address)),
                 );
             }
             other => push(&n.name, "firewall", true, format!("firewalld is `{other}`: not filtering"), None),
@@ -290,6 +310,9 @@ pub fn diagnose(pair: &Pair, views: &[NodeView; 2]) -> Vec<Finding> {
             if ia.auth_pass != ib.auth_pass {
                 diffs.push("password");
             }
+            if ia.auth() != ib.auth() && ia.auth_pass == ib.auth_pass {
+                diffs.push("authentication type (PASS or AH)");
+            }
             if ia.transport != ib.transport {
                 diffs.push("transport");
             }
@@ -350,7 +373,7 @@ pub fn diagnose(pair: &Pair, views: &[NodeView; 2]) -> Vec<Finding> {
                         ),
                         (true, false) => (
                             format!("vrid {vrid}: MASTER, and so is `{}` (split-brain); `{}` hears nothing from `{}`", peer.name, n.name, peer.name),
-                            Some(format!("VRRP from `{}` does not reach `{}`: check `{}`'s firewall (IP protocol 112) and multicast on the segment", peer.name, n.name, n.name)),
+                            Some(format!("VRRP from `{}` does not reach `{}`: check `{}`'s firewall (IP protocol {}) and multicast on the segment", peer.name, n.name, n.name, advert_protocol(n).1)),
                         ),
                     };
                     push(&n.name, "adverts", !split, detail, fix);
@@ -526,6 +549,11 @@ mod tests {
         ));
         assert!(!accepts_vrrp_from(&r("rule family=\"ipv4\" port port=\"112\" protocol=\"udp\" accept"), peer));
         assert!(!accepts_vrrp_from(&[], peer));
+        // With AH the adverts are IP protocol 51: a VRRP rule does not let them in.
+        let ah = r("rule family=\"ipv4\" source address=\"10.0.0.12/32\" protocol value=\"ah\" accept");
+        assert!(accepts_protocol_from(&ah, peer, "ah", 51));
+        assert!(accepts_protocol_from(&r("rule protocol value=\"51\" accept"), peer, "ah", 51));
+        assert!(!accepts_protocol_from(&r("rule protocol value=\"vrrp\" accept"), peer, "ah", 51));
     }
 
     #[test]

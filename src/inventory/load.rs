@@ -1054,6 +1054,7 @@ fn node_settings(
             version: i("vrrp.version") as u8,
             advert_interval: d("vrrp.advert_interval"),
             auth_pass,
+            auth_type: s("vrrp.auth_type").as_deref().and_then(AuthType::parse).unwrap_or_default(),
             preempt: b("vrrp.preempt"),
             preempt_delay: d("vrrp.preempt_delay"),
             transport: if s("vrrp.transport").as_deref() == Some("unicast") {

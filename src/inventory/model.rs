@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use crate::values::{Priority, VipCidr, Vrid};
+pub use crate::values::{AuthType, Priority, VipCidr, Vrid};
 
 /// A secret (the VRRPv2 password). Never printed: `Display` and `Debug` show `<redacted>`.
 #[derive(Clone, PartialEq, Eq)]
@@ -140,6 +140,8 @@ pub struct VrrpSettings {
     pub version: u8,
     pub advert_interval: Duration,
     pub auth_pass: Option<Secret>,
+    /// How `auth_pass` authenticates the adverts (VRRPv2).
+    pub auth_type: AuthType,
     pub preempt: bool,
     pub preempt_delay: Duration,
     pub transport: Transport,

@@ -135,6 +135,7 @@ fn pair_rules(pair: &Pair, pl: &PairPlaces, out: &mut Vec<Finding>) {
         ("vrrp.version", a.vrrp.version == b.vrrp.version),
         ("vrrp.advert_interval", a.vrrp.advert_interval == b.vrrp.advert_interval),
         ("vrrp.auth_pass", a.vrrp.auth_pass == b.vrrp.auth_pass),
+        ("vrrp.auth_type", a.vrrp.auth_type == b.vrrp.auth_type),
         ("vrrp.transport", a.vrrp.transport == b.vrrp.transport),
         ("vrrp.v3_checksum_pseudo_header", a.vrrp.v3_checksum_pseudo_header == b.vrrp.v3_checksum_pseudo_header),
     ] {
@@ -307,6 +308,23 @@ fn node_rules(n: &Node, i: usize, pl: &PairPlaces, out: &mut Vec<Finding>) {
             format!("VRRPv3 has no authentication, but `vrrp.auth_pass` is set on {name}"),
             "remove `auth_pass`, or use `vrrp.version: 2`",
         ));
+    }
+    if v.auth_type == values::AuthType::Ah && ok(&["vrrp.auth_type"]) {
+        if v.version == 3 && ok(&["vrrp.version"]) {
+            out.push(Finding::error(
+                "HA040",
+                at(pl, i, "vrrp.auth_type"),
+                format!("`vrrp.auth_type: ah` is VRRPv2 authentication, but {name} runs VRRPv3, which has none"),
+                "use `vrrp.version: 2` (keepalived's `auth_type AH` is VRRPv2), or remove `auth_type` and `auth_pass`",
+            ));
+        } else if v.auth_pass.is_none() && ok(&["vrrp.auth_pass"]) {
+            out.push(Finding::error(
+                "HA043",
+                at(pl, i, "vrrp.auth_type"),
+                format!("`vrrp.auth_type: ah` on {name} needs `vrrp.auth_pass`, the key of its HMAC-MD5"),
+                "set `auth_pass` (1 to 8 bytes, the same on both nodes)",
+            ));
+        }
     }
     let advert_problem = values::advert_interval_problem(v.version, v.advert_interval)
         .filter(|_| ok(&["vrrp.version", "vrrp.advert_interval"]));

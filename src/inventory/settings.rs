@@ -55,6 +55,7 @@ pub const SETTINGS: &[(&str, Ty, Option<&str>)] = &[
     ("vrrp.version", Ty::Int(values::VERSION), Some("3")),
     ("vrrp.advert_interval", Ty::Duration, Some("1s")),
     ("vrrp.auth_pass", Ty::Secret, None),
+    ("vrrp.auth_type", Ty::OneOf(values::AuthType::NAMES), Some("pass")),
     ("vrrp.preempt", Ty::Bool, Some("true")),
     ("vrrp.preempt_delay", Ty::Duration, Some("0s")),
     ("vrrp.transport", Ty::OneOf(&["multicast", "unicast"]), Some("multicast")),

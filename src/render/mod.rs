@@ -151,6 +151,8 @@ struct InstanceCtx {
     preempt: bool,
     preempt_delay_ms: u128,
     auth_pass: Option<String>,
+    /// `ah` when the password keys an IP Authentication Header; None for PASS (the default).
+    auth_type: Option<&'static str>,
     transport: &'static str,
     v3_checksum_pseudo_header: bool,
     check_weight: i32,
@@ -207,6 +209,7 @@ fn vars_value(pair: &Pair, node: &Node, reveal: bool) -> Value {
             auth_pass: (v.version == 2)
                 .then(|| v.auth_pass.as_ref().map(|s| if reveal { s.expose().to_string() } else { REDACTED.into() }))
                 .flatten(),
+            auth_type: auth_type(v),
             transport: match v.transport {
                 Transport::Multicast => "multicast",
                 Transport::Unicast => "unicast",
@@ -228,6 +231,8 @@ fn vars_value(pair: &Pair, node: &Node, reveal: bool) -> Value {
         // Multicast restricted to the peer by the inventory: the daemon drops other sources too.
         "peer_only": !peer.is_empty() && node.firewall.restrict_to_peer && v.transport == Transport::Multicast,
         "peer": peer,
+        // `none`, `pass` or `ah` (the firewall admits IP protocol 51 from the peer for AH).
+        "vrrp_auth_type": auth_type(v).unwrap_or(if v.version == 2 && v.auth_pass.is_some() { "pass" } else { "none" }),
         "prefers_master": prefers_master(pair, &node.name),
         "check": CheckCtx {
             kind,
@@ -248,6 +253,11 @@ fn vars_value(pair: &Pair, node: &Node, reveal: bool) -> Value {
         "vars": role_vars(node, reveal),
         "monitoring": crate::monitoring::vars(pair, node, reveal),
     })
+}
+
+/// `ah` when the adverts travel in an IP Authentication Header (VRRPv2 with a password).
+fn auth_type(v: &crate::inventory::VrrpSettings) -> Option<&'static str> {
+    (v.version == 2 && v.auth_pass.is_some() && v.auth_type == crate::values::AuthType::Ah).then_some("ah")
 }
 
 /// `vars:` of the inventory as nested objects (`site.name` is `vars.site.name`).
@@ -365,6 +375,7 @@ pub(crate) mod tests {
                 version: 2,
                 advert_interval: Duration::from_secs(1),
                 auth_pass: Some(Secret::new("s3cr3t")),
+                auth_type: crate::values::AuthType::Pass,
                 preempt: true,
                 preempt_delay: Duration::ZERO,
                 transport: Transport::Multicast,

@@ -484,7 +484,10 @@ fn instantiate(
                     let interface = rs("interface", &fw.interface)?;
                     let mut rules = Vec::new();
                     for x in &fw.rich_rules {
-                        rules.push(rs("rich rule", x)?.split_whitespace().collect::<Vec<_>>().join(" "));
+                        let r = rs("rich rule", x)?.split_whitespace().collect::<Vec<_>>().join(" ");
+                        if !r.is_empty() {
+                            rules.push(r);
+                        }
                     }
                     let mut ports = Vec::new();
                     for p in &fw.ports {
@@ -556,6 +559,25 @@ mod tests {
         );
         assert_eq!(fw.ports, ["80/tcp"]);
         assert_eq!(fw.interface, "eth0");
+    }
+
+    #[test]
+    fn with_ah_the_firewall_accepts_ip_protocol_51_from_the_peer_too() {
+        let mut p = pair(Mode::MasterBackup);
+        for n in p.nodes.iter_mut() {
+            n.vrrp.auth_type = crate::values::AuthType::Ah;
+        }
+        let fw = want_of(&p, 0).firewall.expect("managed");
+        assert_eq!(
+            fw.rich_rules,
+            [
+                "rule family=\"ipv4\" source address=\"10.77.1.12/32\" protocol value=\"vrrp\" accept",
+                "rule family=\"ipv4\" source address=\"10.77.1.12/32\" protocol value=\"ah\" accept"
+            ]
+        );
+        let d = want_of(&p, 0);
+        let cfg = text(&d, "/etc/hapair/vrrpd.yml");
+        assert!(cfg.contains("    auth_pass: \"s3cr3t\"\n    auth_type: ah\n"), "{cfg}");
     }
 
     #[test]
