@@ -314,7 +314,7 @@ fn node_rules(n: &Node, i: usize, pl: &PairPlaces, out: &mut Vec<Finding>) {
             out.push(Finding::error(
                 "HA040",
                 at(pl, i, "vrrp.auth_type"),
-                format!("`vrrp.auth_type: ah` is VRRPv2 authentication, but {name} runs VRRPv3, which has none"),
+                format!("`vrrp.auth_type: ah` is VRRPv2 authentication, but `vrrp.version` is 3 (no authentication) on {name}"),
                 "use `vrrp.version: 2` (keepalived's `auth_type AH` is VRRPv2), or remove `auth_type` and `auth_pass`",
             ));
         } else if v.auth_pass.is_none() && ok(&["vrrp.auth_pass"]) {
