@@ -173,7 +173,7 @@ fn assert_only_expected_keys(case: &str, yaml: &str) {
         }
     }
     for k in keys(&pair["vrrp"]) {
-        let ok = ["version", "advert_interval", "auth_pass", "preempt", "preempt_delay", "transport"];
+        let ok = ["version", "advert_interval", "auth_pass", "auth_type", "preempt", "preempt_delay", "transport"];
         assert!(ok.contains(&k.as_str()), "{case}: vrrp key {k}");
     }
     for k in keys(&pair["check"]) {

@@ -1013,9 +1013,31 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
         .collect();
     let pass = notes.agree("`auth_pass`", &passes, true, "use the same password on both nodes").unwrap_or_default();
     let mut auth_pass: Option<String> = None;
+    let ah = auth_type == "AH";
     match auth_type.as_str() {
         "none" => {}
-        "PASS" => {
+        // keepalived keeps the password of both types in one 8-byte buffer (AH's key is that
+        // buffer): a longer one is cut alike.
+        "PASS" | "AH" => {
+            if ah {
+                // The first instance of each node says where.
+                let mut nodes = Vec::new();
+                let at: Vec<At> = all_insts
+                    .iter()
+                    .zip(&auths)
+                    .filter(|((n, _), _)| {
+                        !nodes.contains(n) && {
+                            nodes.push(*n);
+                            true
+                        }
+                    })
+                    .map(|(_, a)| a.1.clone())
+                    .collect();
+                notes.translated(
+                    at,
+                    "auth_type AH becomes `auth_type: ah`: hapair's daemon sends and checks the IPsec Authentication Header (HMAC-MD5-96 keyed with auth_pass, IP protocol 51) as keepalived does, and the firewall admits protocol 51 from the peer".to_string(),
+                );
+            }
             if pass.len() > crate::values::AUTH_PASS_BYTES.max as usize {
                 let max = crate::values::AUTH_PASS_BYTES.max as usize;
                 if pass.is_char_boundary(max) {
@@ -1041,8 +1063,8 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
         }
         other => notes.decide(
             vec![auths[0].1.clone()],
-            format!("auth_type `{}`: hapair's VRRPv2 authenticates with PASS or not at all", other.escape_debug()),
-            "use `auth_type PASS` on the keepalived nodes too, or no authentication",
+            format!("auth_type `{}`: hapair's VRRPv2 authenticates with PASS, AH or not at all", other.escape_debug()),
+            "use `auth_type PASS` or `AH` on the keepalived nodes too, or no authentication",
         ),
     }
 
@@ -1551,6 +1573,9 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
             &format!("      auth_pass: {}   # better: {{env: VAR}} or {{file: PATH}}", yaml_str(p)),
             &first_at(&passes),
         );
+        if ah {
+            y.w("      auth_type: \"ah\"", &first_at(&auths));
+        }
     }
     if !preempt {
         let from = if tie_translated.is_empty() { first_at(&preempts) } else { tie_translated.clone() };
@@ -2192,6 +2217,26 @@ mod tests {
         assert!(both("", "").yaml.contains("auth_pass: \"secret\""));
         let i = import(&SEED_A.replace("auth_type PASS", "auth_type pass"), &seed_b()).expect("imports");
         assert_eq!(i.decisions(), 1, "{:?}", i.notes);
+        // AH on both: translated, with the places; PASS on one and AH on the other: a decision.
+        let i = both("auth_type PASS", "auth_type AH");
+        assert_eq!(i.decisions(), 0, "{:?}", i.notes);
+        assert!(
+            i.yaml.contains(
+                "      auth_pass: \"secret\"   # better: {env: VAR} or {file: PATH}\n      auth_type: \"ah\"\n"
+            ),
+            "{}",
+            i.yaml
+        );
+        let n = i.notes.iter().find(|n| n.message.starts_with("auth_type AH becomes")).expect("said");
+        assert_eq!(n.kind, NoteKind::Translated);
+        assert_eq!(n.at.len(), 2, "{:?}", n.at);
+        let i = import(&SEED_A.replace("auth_type PASS", "auth_type AH"), &seed_b()).expect("imports");
+        assert_eq!(i.decisions(), 1, "{:?}", i.notes);
+        assert!(
+            i.notes.iter().any(|n| n.message.contains("`PASS` at") && n.message.contains("`AH` at")),
+            "{:?}",
+            i.notes
+        );
     }
 
     /// A third unicast peer only one node sends to is not carried over; one both send to is a
