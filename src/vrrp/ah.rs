@@ -297,7 +297,7 @@ impl Sequence {
     }
 
     /// The number for the next advert sent (stays at keepalived's maximum once reached).
-    pub fn next(&mut self) -> u32 {
+    pub fn next_to_send(&mut self) -> u32 {
         self.sent = self.sent.saturating_add(1).min(SEQ_MAX);
         self.sent
     }
@@ -498,14 +498,14 @@ mod tests {
     fn sequence_numbers() {
         // 2026-11-26T00:00:00Z: 329 days since the epoch, four numbers a second.
         let mut s = Sequence::start(EPOCH_UNIX_SECS + 329 * 86_400);
-        assert_eq!(s.next(), 329 * 86_400 * 4 + 1);
-        assert_eq!(s.next(), 329 * 86_400 * 4 + 2);
+        assert_eq!(s.next_to_send(), 329 * 86_400 * 4 + 1);
+        assert_eq!(s.next_to_send(), 329 * 86_400 * 4 + 2);
         // A restart a second later starts above everything the first run sent at one a second.
         let mut later = Sequence::start(EPOCH_UNIX_SECS + 329 * 86_400 + 1);
-        assert!(later.next() > 329 * 86_400 * 4 + 2);
+        assert!(later.next_to_send() > 329 * 86_400 * 4 + 2);
         // A clock before the epoch still counts up from 1.
         let mut early = Sequence::start(0);
-        assert_eq!((early.next(), early.next()), (1, 2));
+        assert_eq!((early.next_to_send(), early.next_to_send()), (1, 2));
         // Anti-replay: strictly increasing; the first number heard is accepted.
         let mut r = Sequence::start(0);
         assert_eq!(r.accept(500), Ok(()));
@@ -514,10 +514,10 @@ mod tests {
         assert_eq!(r.accept(501), Ok(()));
         assert_eq!(r.last_seen(), Some(501));
         // Our numbers continue above the peer's (it accepts only higher ones from us).
-        assert_eq!(r.next(), 502);
+        assert_eq!(r.next_to_send(), 502);
         // Never wraps to small numbers (keepalived would drop them).
         let mut top = Sequence { sent: SEQ_MAX - 1, seen: None };
-        assert_eq!((top.next(), top.next()), (SEQ_MAX, SEQ_MAX));
+        assert_eq!((top.next_to_send(), top.next_to_send()), (SEQ_MAX, SEQ_MAX));
     }
 
     #[test]

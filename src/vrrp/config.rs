@@ -1067,4 +1067,27 @@ instances:
             ]
         );
     }
+
+    #[test]
+    fn auth_type() {
+        // web-52 is v2 with a password: AH is accepted and gives the key and the auth type.
+        let ah = GOOD.replace("    auth_pass: secret\n", "    auth_pass: secret\n    auth_type: ah\n");
+        let c = parse(&ah).unwrap_or_else(|f| panic!("{f:?}"));
+        assert_eq!(c.instances[1].ah_key(), Some(*b"secret\0\0"));
+        assert_eq!(c.instances[1].auth(), super::super::packet::Auth::Ah);
+        let pass = parse(GOOD).unwrap();
+        assert_eq!(pass.instances[1].ah_key(), None);
+        assert_eq!(pass.instances[1].auth(), super::super::packet::Auth::Pass(*b"secret\0\0"));
+        // Without a password, an unknown name, and on v3 (whose password is refused already).
+        let bad = GOOD
+            .replace("    auth_pass: null\n", "    auth_pass: null\n    auth_type: ah\n")
+            .replace("    auth_pass: secret\n", "    auth_pass: secret\n    auth_type: md5\n");
+        assert_eq!(
+            findings(&bad),
+            [
+                "26:16: instance `web-51`: `auth_type` is set but `auth_pass` is not",
+                "40:16: instance `web-52`: `auth_type` `md5` is not one of pass, ah",
+            ]
+        );
+    }
 }

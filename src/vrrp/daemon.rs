@@ -692,7 +692,7 @@ impl Daemon {
             return log(&format!("cannot send the advert for vrid {}: the AH socket is not open", ic.vrid));
         };
         let vrid = ic.vrid.get();
-        let seq = self.ah_seq.borrow_mut().entry(vrid).or_insert_with(sequence_start).next();
+        let seq = self.ah_seq.borrow_mut().entry(vrid).or_insert_with(sequence_start).next_to_send();
         let id = self.ip_id.get().wrapping_add(1).max(1);
         self.ip_id.set(id);
         let seal = ah::Seal {
