@@ -181,7 +181,7 @@ fn v2_ah_hapair_master_keepalived_backup_and_restarts() {
     let w = Wire::new();
     let mut a = w.hapair(0, "a", &hapair_ah(150, "secret"));
     let k = w.keepalived(1, "k", &keepalived_ah(100, "secret"));
-    wait_for("hapair to hold the VIP", S(6), || w.holders() == (true, false));
+    w.wait_for("hapair to hold the VIP", S(6), || w.holders() == (true, false));
     // keepalived backup: it accepts hapair's AH adverts (else it would take the VIP in 3.6 s).
     always_for("hapair the only holder", S(5), || w.holders() == (true, false));
     assert!(keepalived_ah_drops(&k).is_empty(), "keepalived dropped AH adverts:\n{}", k.log_text());
@@ -190,7 +190,7 @@ fn v2_ah_hapair_master_keepalived_backup_and_restarts() {
     // run's sequence numbers (keepalived's own would start again from 1 and be dropped).
     a.kill();
     let a2 = w.hapair(0, "a2", &hapair_ah(150, "secret"));
-    wait_for("the restarted hapair to hold the VIP", S(10), || w.holders() == (true, false));
+    w.wait_for("the restarted hapair to hold the VIP", S(10), || w.holders() == (true, false));
     always_for("hapair the only holder after its restart", S(5), || w.holders() == (true, false));
     assert!(keepalived_ah_drops(&k).is_empty(), "keepalived dropped AH adverts:\n{}", k.log_text());
     let st = w.status("a2");
@@ -199,9 +199,9 @@ fn v2_ah_hapair_master_keepalived_backup_and_restarts() {
     // A clean stop (priority 0) hands over to keepalived; the next run preempts it again.
     let mut a2 = a2;
     assert!(a2.stop().is_some_and(|s| s.success()), "hapair exits 0 on SIGTERM");
-    wait_for("keepalived to take over after hapair's priority 0", S(3), || w.holders() == (false, true));
+    w.wait_for("keepalived to take over after hapair's priority 0", S(3), || w.holders() == (false, true));
     let _a3 = w.hapair(0, "a3", &hapair_ah(150, "secret"));
-    wait_for("hapair to preempt keepalived", S(8), || w.holders() == (true, false));
+    w.wait_for("hapair to preempt keepalived", S(8), || w.holders() == (true, false));
     always_for("hapair the only holder", S(2), || w.holders() == (true, false));
     let st = w.status("a3");
     assert_eq!(st["instances"][0]["drops"]["auth"], 0, "{st}");
@@ -214,9 +214,9 @@ fn v2_ah_keepalived_master_hapair_backup_and_restarts() {
     let w = Wire::new();
     let mut k = w.keepalived(1, "k", &keepalived_ah(150, "secret"));
     let a = w.hapair(0, "a", &hapair_ah(100, "secret"));
-    wait_for("keepalived to hold the VIP", S(6), || w.holders() == (false, true));
+    w.wait_for("keepalived to hold the VIP", S(6), || w.holders() == (false, true));
     always_for("keepalived the only holder", S(2), || w.holders() == (false, true));
-    wait_for("hapair's status to see keepalived", S(3), || {
+    w.wait_for("hapair's status to see keepalived", S(3), || {
         w.status("a")["instances"][0]["master_seen"] == "10.77.250.12"
     });
     let st = w.status("a");
@@ -224,13 +224,13 @@ fn v2_ah_keepalived_master_hapair_backup_and_restarts() {
     assert_eq!(st["instances"][0]["drops"]["auth"], 0, "{st}");
 
     assert!(k.stop().is_some(), "keepalived stops on SIGTERM");
-    wait_for("hapair to take over after keepalived's priority 0", S(3), || w.holders() == (true, false));
+    w.wait_for("hapair to take over after keepalived's priority 0", S(3), || w.holders() == (true, false));
     assert!(a.log_text().contains("10.77.250.12 resigned (priority 0)"), "{}", a.log_text());
 
     // keepalived starts again with its counter at 0 (and, with AH, as BACKUP): it hears
     // hapair's numbers, then preempts with numbers above them, which hapair accepts.
     let k2 = w.keepalived(1, "k2", &keepalived_ah(150, "secret"));
-    wait_for("keepalived to preempt hapair", S(8), || w.holders() == (false, true));
+    w.wait_for("keepalived to preempt hapair", S(8), || w.holders() == (false, true));
     always_for("keepalived the only holder", S(2), || w.holders() == (false, true));
     assert!(
         a.log_text().contains("BACKUP for 10.77.250.200 (vrid 51): 10.77.250.12 advertises priority 150 > ours 100"),
@@ -246,8 +246,10 @@ fn v2_ah_wrong_password_is_dropped_and_counted() {
     let w = Wire::new();
     let _k = w.keepalived(1, "k", &keepalived_ah(150, "other"));
     let a = w.hapair(0, "a", &hapair_ah(100, "secret"));
-    // keepalived sends once it is master itself, after its Master_Down_Interval (3.4 s).
-    wait_for("hapair to count auth drops", S(10), || {
+    // keepalived sends once it is master itself, after its Master_Down_Interval (3.4 s); each
+    // side drops the other's adverts, so both hold the VIP.
+    w.wait_for("keepalived to hold the VIP (it drops hapair's adverts)", S(10), || w.has_vip(1));
+    w.wait_for("hapair to count auth drops", S(10), || {
         w.status("a")["instances"][0]["drops"]["auth"].as_u64().unwrap_or(0) >= 2
     });
     assert_eq!(w.status("a")["instances"][0]["adverts_received"], 0);
@@ -262,13 +264,13 @@ fn v2_ah_unicast_both_ways() {
     let mut k = w.keepalived(1, "k", &format!("{}{unicast}", keepalived_ah(150, "secret")));
     let instance = instance(2, 100, 1000, "    auth_pass: secret\n    auth_type: ah\n    transport: unicast\n");
     let a = w.hapair(0, "a", &instance);
-    wait_for("keepalived to hold the VIP", S(6), || w.holders() == (false, true));
+    w.wait_for("keepalived to hold the VIP", S(6), || w.holders() == (false, true));
     always_for("keepalived the only holder", S(1), || w.holders() == (false, true));
-    wait_for("hapair to accept keepalived's unicast AH adverts", S(3), || {
+    w.wait_for("hapair to accept keepalived's unicast AH adverts", S(3), || {
         w.status("a")["instances"][0]["master_seen"] == "10.77.250.12"
     });
     assert!(k.stop().is_some(), "keepalived stops on SIGTERM");
-    wait_for("hapair to take over", S(3), || w.holders() == (true, false));
+    w.wait_for("hapair to take over", S(3), || w.holders() == (true, false));
     assert!(a.log_text().contains("10.77.250.12 resigned (priority 0)"), "{}", a.log_text());
     // keepalived as backup now: it must accept hapair's unicast AH adverts to stay backup.
     let k2 = w.keepalived(1, "k2", &format!("{}{unicast}", keepalived_ah(50, "secret")));
