@@ -128,7 +128,9 @@ fn an_ah_pair_applies_elects_and_fails_over() {
         let s = String::from_utf8_lossy(&lab.exec("node1", &["cat", "/run/hapair/status.json"]).stdout).to_string();
         let v: serde_json::Value = serde_json::from_str(&s).unwrap_or_default();
         let pid = lab.exec_ok("node1", &["systemctl", "show", "-p", "MainPID", "--value", "hapair-vrrpd"]);
-        if v["pid"].to_string() == pid.trim() && v["instances"][0]["state"] == "master" {
+        if v["pid"].as_u64().map(|p| p.to_string()).as_deref() == Some(pid.trim())
+            && v["instances"][0]["state"] == "master"
+        {
             break;
         }
         assert!(start.elapsed() < Duration::from_secs(15), "node1's daemon did not come back as master: {s}");
