@@ -125,8 +125,7 @@ pub struct Finding {
 
 /// The IP protocol the adverts of `n` travel in: VRRP (112), or AH (51) with `auth_type: ah`.
 fn advert_protocol(n: &crate::inventory::Node) -> (&'static str, u8, &'static str) {
-    let v = &n.vrrp;
-    if v.version == 2 && v.auth_pass.is_some() && v.auth_type == crate::values::AuthType::Ah {
+    if n.vrrp.uses_ah() {
         ("ah", 51, "VRRP in AH (IP protocol 51, `auth_type: ah`)")
     } else {
         ("vrrp", 112, "VRRP (IP protocol 112)")

@@ -151,6 +151,14 @@ pub struct VrrpSettings {
     pub v3_checksum_pseudo_header: bool,
 }
 
+impl VrrpSettings {
+    /// The adverts travel in an IP Authentication Header (IP protocol 51, not 112): VRRPv2 with
+    /// a password and `auth_type: ah`. The one test the renderer, doctor and verify use.
+    pub fn uses_ah(&self) -> bool {
+        self.version == 2 && self.auth_pass.is_some() && self.auth_type == AuthType::Ah
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NginxSettings {
     pub listen: u16,

@@ -257,7 +257,7 @@ fn vars_value(pair: &Pair, node: &Node, reveal: bool) -> Value {
 
 /// `ah` when the adverts travel in an IP Authentication Header (VRRPv2 with a password).
 fn auth_type(v: &crate::inventory::VrrpSettings) -> Option<&'static str> {
-    (v.version == 2 && v.auth_pass.is_some() && v.auth_type == crate::values::AuthType::Ah).then_some("ah")
+    v.uses_ah().then_some("ah")
 }
 
 /// `vars:` of the inventory as nested objects (`site.name` is `vars.site.name`).

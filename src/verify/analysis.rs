@@ -281,8 +281,13 @@ fn split_brain_cause(pair: &Pair, vip: &Vip, snaps: &[Snapshot; 2]) -> String {
             );
         }
     }
+    let protocol = if pair.nodes[0].vrrp.uses_ah() {
+        "VRRP in AH (IP protocol 51, `auth_type: ah`)"
+    } else {
+        "VRRP (IP protocol 112, not a UDP port)"
+    };
     format!(
-        "the nodes do not hear each other's VRRP adverts: check that firewalld accepts VRRP (IP protocol 112, not a UDP port) from the peer on both `{}` and `{}` (`firewall-cmd --list-rich-rules`), that the segment forwards multicast to 224.0.0.18, and that both use vrid {}",
+        "the nodes do not hear each other's VRRP adverts: check that firewalld accepts {protocol} from the peer on both `{}` and `{}` (`firewall-cmd --list-rich-rules`), that the segment forwards multicast to 224.0.0.18, and that both use vrid {}",
         pair.nodes[0].name, pair.nodes[1].name, vrid
     )
 }
