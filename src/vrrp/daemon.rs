@@ -561,7 +561,17 @@ impl Daemon {
                         log(&e);
                     }
                 }
+                // A route another lingering VRID's VIPs still need (the same subnet) stays.
+                let needed: Vec<_> = self
+                    .instances
+                    .iter()
+                    .filter(|i| i.lingering() && i.config().vrid != ic.vrid)
+                    .flat_map(|i| off_subnet(i.config(), self.cfg.address))
+                    .collect();
                 for v in off_subnet(ic, self.cfg.address) {
+                    if needed.iter().any(|w| w.prefix() == v.prefix() && v.contains(w.addr())) {
+                        continue;
+                    }
                     if let Err(e) = self.vips.remove_subnet_route(v).await {
                         log(&e);
                     }
