@@ -133,8 +133,10 @@ fn v2_wrong_password_is_dropped_and_counted() {
     let w = Wire::new();
     let _k = w.keepalived(1, "k", &keepalived_body(2, 150, "other"));
     let _a = w.hapair(0, "a", &hapair_instance(2, 100));
-    // keepalived sends once it is master itself, after its Master_Down_Interval (3.4 s).
-    wait_for("hapair to count auth drops", S(10), || {
+    // keepalived sends once it is master itself, after its Master_Down_Interval (3.4 s); each
+    // side drops the other's adverts, so both hold the VIP.
+    w.wait_for("keepalived to hold the VIP (it drops hapair's adverts)", S(10), || w.has_vip(1));
+    w.wait_for("hapair to count auth drops", S(10), || {
         w.status("a")["instances"][0]["drops"]["auth"].as_u64().unwrap_or(0) >= 2
     });
     assert_eq!(w.status("a")["instances"][0]["adverts_received"], 0);

@@ -363,6 +363,11 @@ pub struct BinaryFact {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseError(pub String);
 
+/// The one parse error that is no fault of the node: a file replaced between the script's `stat`
+/// and its `cat` (a daemon's status file is rewritten every second), so the stated lengths do
+/// not add up. `gather` reads once more.
+const CHANGED_WHILE_READ: &str = "a file changed while it was read";
+
 impl std::fmt::Display for ParseError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "unexpected facts output: {}", self.0)
@@ -556,7 +561,7 @@ fn parse_unchecked(out: &[u8]) -> Result<Facts, ParseError> {
                 // node: summed with overflow checks, then checked against what arrived.
                 let total = queued.iter().try_fold(0usize, |t, (_, n)| t.checked_add(*n));
                 let Some(total) = total.filter(|t| *t < buf.len() && buf[*t] == b'\n') else {
-                    return Err(ParseError("a file changed while it was read; run again".into()));
+                    return Err(ParseError(CHANGED_WHILE_READ.into()));
                 };
                 let (mut data, rest) = buf.split_at(total);
                 buf = &rest[1..];
@@ -733,14 +738,56 @@ pub fn parse_zones(lines: &[String]) -> Vec<Zone> {
 /// Gather the facts of one node in one round trip.
 pub async fn gather(host: &dyn Host, desired: &Desired, interface: &str, extra: &[String]) -> Result<Facts, Error> {
     let argv = facts_argv(desired, interface, extra);
-    let out = host.run(&argv, None, None).await?;
-    if !out.success() {
-        return Err(transport::command_failed(host.name(), "facts", &argv, &out));
+    let mut first_read: Option<Vec<(String, usize)>> = None;
+    loop {
+        let out = host.run(&argv, None, None).await?;
+        if !out.success() {
+            return Err(transport::command_failed(host.name(), "facts", &argv, &out));
+        }
+        let e = match parse(&out.stdout) {
+            Ok(f) => return Ok(f),
+            Err(e) => e,
+        };
+        if e.0 != CHANGED_WHILE_READ {
+            return Err(Error::new(format!("`{}`: {e}", host.name()))
+                .with_fix("the target's shell or tools behave unexpectedly; run `hapair doctor`"));
+        }
+        let now = stated_lengths(&out.stdout);
+        let Some(before) = first_read.replace(now.clone()) else { continue };
+        return Err(changed_twice(host.name(), &before, &now));
     }
-    parse(&out.stdout).map_err(|e| {
-        Error::new(format!("`{}`: {e}", host.name()))
-            .with_fix("the target's shell or tools behave unexpectedly; run `hapair doctor`")
-    })
+}
+
+/// The lengths the script stated (`queued` lines) for the contents it then sent, in order.
+fn stated_lengths(out: &[u8]) -> Vec<(String, usize)> {
+    let mut v = Vec::new();
+    for line in out.split(|b| *b == b'\n') {
+        if line == b"contents" || v.len() >= FACTS_MAX_ITEMS {
+            break;
+        }
+        let Some(rest) = line.strip_prefix(b"queued\t") else { continue };
+        let rest = String::from_utf8_lossy(rest);
+        if let Some((path, len)) = rest.rsplit_once('\t') {
+            v.push((path.to_string(), len.parse().unwrap_or(0)));
+        }
+    }
+    v
+}
+
+/// Two reads in a row each saw a file change under them: name the files whose length differed
+/// between the two reads (the likely ones).
+fn changed_twice(node: &str, before: &[(String, usize)], now: &[(String, usize)]) -> Error {
+    let moving: Vec<String> = now
+        .iter()
+        .filter(|(p, n)| before.iter().any(|(q, m)| q == p && m != n))
+        .map(|(p, n)| {
+            let m = before.iter().find(|(q, _)| q == p).map_or(0, |(_, m)| *m);
+            format!("`{p}` ({m} then {n} bytes)")
+        })
+        .collect();
+    let which = if moving.is_empty() { "a file".to_string() } else { moving.join(", ") };
+    Error::new(format!("`{node}`: {which} changed while it was read, twice in a row"))
+        .with_fix("something on the node rewrites it all the time; stop that, or run again when it is quiet")
 }
 
 #[cfg(test)]
@@ -944,11 +991,79 @@ queued\t/a\t3\nqueued\t/b\t0\nqueued\t/c\t2\ncontents\nab\n\n\n\nfwpkg\t1:1.3.3-
         assert_eq!(said.firewall.version, "0.9.3");
         // A file that grew or shrank between stat and cat: the lengths don't add up.
         let grew = b"file\t/a\tfile\t-\t644 root root 3\nqueued\t/a\t3\ncontents\nabcd\nend\n";
-        assert_eq!(parse(grew).unwrap_err().0, "a file changed while it was read; run again");
+        assert_eq!(parse(grew).unwrap_err().0, CHANGED_WHILE_READ);
+        assert_eq!(stated_lengths(grew), [("/a".to_string(), 3)]);
         assert!(parse(b"file\t/a\tfile\t-\t644 root root 3\nqueued\t/a\t3\ncontents\nab").is_err());
         // Queued but never sent, or sent for a file never stated.
         assert!(parse(b"file\t/a\tfile\t-\t644 root root 3\nqueued\t/a\t3\nend\n").is_err());
         assert!(parse(b"queued\t/z\t1\ncontents\nz\nend\n").is_err());
+    }
+
+    /// A node that answers each facts run with the next of `outputs`, counting the runs.
+    struct Scripted {
+        outputs: std::sync::Mutex<Vec<Vec<u8>>>,
+        runs: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Host for Scripted {
+        fn name(&self) -> &str {
+            "web1"
+        }
+
+        fn run_step<'a>(
+            &'a self,
+            _step: &'a str,
+            _argv: &'a [String],
+            _stdin: Option<&'a [u8]>,
+            _progress: Option<transport::Progress>,
+        ) -> transport::BoxFuture<'a, Result<transport::Output, Error>> {
+            self.runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let stdout = self.outputs.lock().expect("lock").remove(0);
+            Box::pin(async move { Ok(transport::Output { code: Some(0), stdout, stderr: Vec::new() }) })
+        }
+    }
+
+    fn gather_from(outputs: &[&[u8]]) -> (Result<Facts, Error>, usize) {
+        let host = Scripted {
+            outputs: std::sync::Mutex::new(outputs.iter().map(|o| o.to_vec()).collect()),
+            runs: Default::default(),
+        };
+        let desired = Desired {
+            pair: "p".into(),
+            node: "web1".into(),
+            packages: vec![],
+            files: vec![],
+            services: vec![],
+            firewall: None,
+            secrets: vec![],
+        };
+        let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        let r = rt.block_on(gather(&host, &desired, "eth0", &["/run/hapair/status.json".to_string()]));
+        (r, host.runs.load(std::sync::atomic::Ordering::SeqCst))
+    }
+
+    /// A status file the daemon replaces between the script's stat and its cat: read once more,
+    /// by itself; a file that keeps changing is named.
+    #[test]
+    fn a_file_replaced_while_read_is_read_again_and_named_if_it_keeps_changing() {
+        let s = "/run/hapair/status.json";
+        let changed = format!("file\t{s}\tfile\t-\t644 root root 3\nqueued\t{s}\t3\ncontents\nabcd\nend\n");
+        let good = format!("file\t{s}\tfile\t-\t644 root root 4\nqueued\t{s}\t4\ncontents\nabcd\nend\n");
+        let (r, runs) = gather_from(&[changed.as_bytes(), good.as_bytes()]);
+        assert_eq!((r.expect("read again").files[s].content.as_slice(), runs), (b"abcd".as_slice(), 2));
+
+        let again = format!("file\t{s}\tfile\t-\t644 root root 5\nqueued\t{s}\t5\ncontents\nab\nend\n");
+        let (r, runs) = gather_from(&[changed.as_bytes(), again.as_bytes()]);
+        let e = r.expect_err("changed twice");
+        assert_eq!(runs, 2);
+        assert_eq!(e.message, format!("`web1`: `{s}` (3 then 5 bytes) changed while it was read, twice in a row"));
+
+        // Any other malformed output is not read again.
+        let (r, runs) = gather_from(&[b"nonsense\nend\n"]);
+        assert_eq!(
+            (r.expect_err("malformed").message, runs),
+            ("`web1`: unexpected facts output: unknown line `nonsense`".to_string(), 1)
+        );
     }
 
     /// A hostile node: lengths that overflow, lengths past the end, tags without fields.

@@ -219,6 +219,37 @@ impl Wire {
         web
     }
 
+    /// Every status file and the last lines of every log in this wire's directory (the
+    /// daemons' output), for a failure message: CI keeps no files.
+    pub fn logs(&self) -> String {
+        let mut names: Vec<PathBuf> =
+            std::fs::read_dir(&self.dir).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+        names.sort();
+        let mut s = String::new();
+        for n in names {
+            let file = n.file_name().and_then(|f| f.to_str()).unwrap_or_default();
+            if !(file.ends_with(".log") || file.ends_with(".status.json")) {
+                continue;
+            }
+            let text = std::fs::read_to_string(&n).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            s.push_str(&format!("--- {file} (last 40 of {} lines)\n", lines.len()));
+            for l in &lines[lines.len().saturating_sub(40)..] {
+                s.push_str(l);
+                s.push('\n');
+            }
+        }
+        s
+    }
+
+    /// `wait_for`, with the daemons' logs and status files in the failure message.
+    pub fn wait_for(&self, what: &str, limit: Duration, cond: impl FnMut() -> bool) {
+        if let Err(e) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| wait_for(what, limit, cond))) {
+            let msg = e.downcast_ref::<String>().cloned().unwrap_or_default();
+            panic!("{msg}\n{}", self.logs());
+        }
+    }
+
     pub fn has_vip(&self, i: usize) -> bool {
         let out = run(&["ip", "-n", &self.ns[i], "-o", "-4", "addr", "show", "dev", "eth0"]);
         String::from_utf8_lossy(&out.stdout).contains(&format!("{VIP}/"))
