@@ -79,11 +79,17 @@ pub fn check(inv: &Inventory, places: &[PairPlaces]) -> Vec<Finding> {
                     ));
                 }
             }
-            let net = network(vip.address);
-            let twin = vrids.insert((net, vip.vrid.get()), (&pair.name, &pl.vip_vrid[v])).or_else(|| {
-                // A pair's VIPs share its interface, one segment whatever their subnets (a VIP
-                // `outside_subnet` is in another).
-                let w = pair.vips[..v].iter().position(|o| o.vrid == vip.vrid && network(o.address) != net)?;
+            let net = network(vip.address.addr(), vip.address.prefix());
+            // A VIP `outside_subnet` is on the nodes' segment too: their network under its prefix.
+            let nodes_net = network(pair.nodes[0].address, vip.address.prefix());
+            let also_on = (vip.outside_subnet && vip.address.prefix() < 32 && nodes_net != net).then_some(nodes_net);
+            let mut twin = None;
+            for n in std::iter::once(net).chain(also_on) {
+                twin = twin.or(vrids.insert((n, vip.vrid.get()), (&pair.name, &pl.vip_vrid[v])));
+            }
+            let twin = twin.or_else(|| {
+                // A pair's VIPs share its interface, one segment whatever their subnets.
+                let w = pair.vips[..v].iter().position(|o| o.vrid == vip.vrid)?;
                 Some((&pair.name, &pl.vip_vrid[w]))
             });
             if let Some((other, first)) = twin {
@@ -100,11 +106,10 @@ pub fn check(inv: &Inventory, places: &[PairPlaces]) -> Vec<Finding> {
     out
 }
 
-/// The network of `c` (its address under its prefix), as a number.
-fn network(c: VipCidr) -> u32 {
-    let prefix = c.prefix();
+/// The network of `addr` under `prefix`, as a number.
+fn network(addr: std::net::Ipv4Addr, prefix: u8) -> u32 {
     let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix) };
-    u32::from(c.addr()) & mask
+    u32::from(addr) & mask
 }
 
 fn pair_rules(pair: &Pair, pl: &PairPlaces, out: &mut Vec<Finding>) {
