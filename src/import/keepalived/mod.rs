@@ -1323,7 +1323,10 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
             }
         }
         let mut vip: Vec<String> = Vec::new();
+        // VIPs whose prefix is a decision: whether they are off the subnet is not known either.
+        let mut undecided: Vec<bool> = Vec::new();
         for (vip0, _) in &x.vips {
+            undecided.push(false);
             let one = match vip_parts(&vip0.text) {
                 Err(why) => {
                     notes.decide(
@@ -1366,13 +1369,16 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
                             notes.decide(
                             vec![vip0.at.clone()],
                             format!(
-                                "VIP {addr} {how} and the nodes' prefix length is unknown; an hapair VIP lies in the nodes' subnet"
+                                "VIP {addr} {how} and the nodes' prefix length is unknown; an hapair VIP lies in the nodes' subnet, unless it says `outside_subnet: true`"
                             ),
                             format!(
                                 "give the nodes' addresses with their prefix: `--node {}=ADDRESS/PREFIX --node {}=ADDRESS/PREFIX`",
                                 names[0], names[1]
                             ),
                         );
+                            if let Some(u) = undecided.last_mut() {
+                                *u = true;
+                            }
                             format!("{addr}/32")
                         }
                     }
@@ -1494,8 +1500,11 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
             .collect();
         known.dedup();
         let mut outside_at = Vec::new();
-        for (text, (v, _)) in vip.iter().zip(&x.vips) {
+        for ((text, (v, _)), undecided) in vip.iter().zip(&x.vips).zip(&undecided) {
             let Ok(c) = text.parse::<crate::values::VipCidr>() else { continue };
+            if *undecided {
+                continue;
+            }
             if addrs.iter().flatten().any(|(a, _)| !c.contains(a.addr)) {
                 let nodes = known.join(", ");
                 let message = if matches!(vip_parts(&v.text), Ok((_, None))) {
