@@ -287,8 +287,21 @@ fn arp_entry(addr: Ipv4Addr) -> Option<String> {
 /// the held connection: its segments reach `to`, which does not have the connection. It must be
 /// answered, by `from` (the new holder forwards it; without that it is reset or dropped).
 fn a_held_connection_is_answered_by_the_old_holder(lab: &Lab, from: &str, to: &str, mv: impl FnOnce() + Send) {
+    a_held_connection_to_is_answered_by_the_old_holder(lab, vip(lab), false, from, to, mv)
+}
+
+/// [`a_held_connection_is_answered_by_the_old_holder`], through the VIP address `addr`; with
+/// `released`, the request is sent only once `from` no longer has the address (it answers from
+/// its lingering state alone).
+fn a_held_connection_to_is_answered_by_the_old_holder(
+    lab: &Lab,
+    addr: Ipv4Addr,
+    released: bool,
+    from: &str,
+    to: &str,
+    mv: impl FnOnce() + Send,
+) {
     use std::io::{Read, Write};
-    let addr = vip(lab);
     let mac = |n: &str| lab.exec_ok(n, &["cat", "/sys/class/net/eth0/address"]).trim().to_string();
     let (from_mac, to_mac) = (mac(from), mac(to));
     wait_until("this client to reach the VIP at the holder", Duration::from_secs(10), || {
@@ -302,6 +315,9 @@ fn a_held_connection_is_answered_by_the_old_holder(lab: &Lab, from: &str, to: &s
         wait_until("this client to switch to the new holder", Duration::from_secs(15), || {
             arp_entry(addr).as_deref() == Some(to_mac.as_str())
         });
+        if released {
+            wait_until(&format!("{from} to release the VIP"), Duration::from_secs(2), || !lab.holds(from, addr));
+        }
         conn.write_all(format!("GET / HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes()).unwrap();
         let mut buf = Vec::new();
         let r = conn.read_to_end(&mut buf);
@@ -311,13 +327,13 @@ fn a_held_connection_is_answered_by_the_old_holder(lab: &Lab, from: &str, to: &s
     });
 }
 
-/// Neither node keeps a forwarding or lingering table, or a local route of its own, once the
-/// hand-over's window has passed.
+/// Neither node keeps a forwarding or lingering table, or a route of its own (local, or to a
+/// VIP's subnet), once the hand-over's window has passed.
 fn no_hand_over_state_is_left(lab: &Lab) {
     for node in ["node1", "node2"] {
         wait_until(&format!("{node} to drop its hand-over tables and routes"), Duration::from_secs(15), || {
             let tables = lab.exec_ok(node, &["nft", "list", "tables"]);
-            let routes = lab.exec_ok(node, &["ip", "route", "show", "table", "local", "proto", "72"]);
+            let routes = lab.exec_ok(node, &["ip", "route", "show", "table", "all", "proto", "72"]);
             !tables.contains("hapair_") && routes.trim().is_empty()
         });
     }
@@ -338,4 +354,56 @@ fn a_request_in_flight_when_clients_switch_is_answered_by_the_old_holder() {
     no_hand_over_state_is_left(&lab);
     lab.exec_ok("node1", &["systemctl", "start", "hapair-vrrpd"]);
     wait_until("the VIP back on node1", Duration::from_secs(20), || lab.holds("node1", addr));
+}
+
+/// A /24 of 10.77.0.0/16 no lab allocates (they take 1–240) and no address on this machine is
+/// in: another subnet for the lab's segment.
+fn a_free_subnet() -> u8 {
+    let out = std::process::Command::new("ip").args(["-4", "-o", "addr", "show"]).output().expect("run ip");
+    let addrs = text(&out.stdout);
+    (241..=249).find(|k| !addrs.contains(&format!(" inet 10.77.{k}."))).expect("a free 10.77.241-249.0/24")
+}
+
+/// A VIP outside the nodes' subnet (`outside_subnet: true`): a second /24 on the lab's segment,
+/// as keepalived pairs have it. This machine gets an address in it on the lab's bridge (gone with
+/// the lab), so it is a client of that subnet; the nodes have no route to it but the VIP's own.
+/// `apply` deploys it, the holder answers through it, `verify` passes, and a switchover moves it
+/// — a request on a connection held across the move is answered by the old holder, whose reply
+/// needs a route to the client after the VIP (and its prefix route) left it.
+#[test]
+fn a_vip_outside_the_nodes_subnet_is_served_and_moved() {
+    let lab = Lab::up("t-fo4", 2, "master-backup");
+    let k = a_free_subnet();
+    let addr: Ipv4Addr = format!("10.77.{k}.200").parse().unwrap();
+    let inv = std::fs::read_to_string(&lab.inventory).unwrap();
+    let one = format!("address: {}/24\n", lab.addr(200));
+    assert!(inv.contains(&one), "{inv}");
+    let outside = format!("address: {addr}/24\n        outside_subnet: true\n");
+    std::fs::write(&lab.inventory, inv.replace(&one, &outside)).unwrap();
+    let client = format!("10.77.{k}.1/24");
+    let out = std::process::Command::new("ip").args(["addr", "add", &client, "dev", &lab.bridge]).output().unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    let check = hapair().args(["check", "-i"]).arg(&lab.inventory).output().unwrap();
+    assert!(check.status.success(), "{}", show(&check));
+
+    lab.apply(&[]);
+    lab.wait_owner("node1", addr, Duration::from_secs(15));
+    assert!(lab.exec_ok("node1", &["ip", "-4", "-o", "addr", "show", "dev", "eth0"]).contains(&format!(" {addr}/24 ")));
+    wait_until("node1 to answer through the VIP", Duration::from_secs(10), || {
+        http::get(addr, 80, Duration::from_millis(500)).is_ok_and(|a| a.served_by.as_deref() == Some("node1"))
+    });
+    let verify = hapair().args(["verify", "-i"]).arg(&lab.inventory).output().unwrap();
+    assert!(verify.status.success(), "{}", show(&verify));
+
+    // A switchover moves it; the connection held across the move is answered by node1.
+    a_held_connection_to_is_answered_by_the_old_holder(&lab, addr, true, "node1", "node2", || {
+        switchover(&lab, "node2")
+    });
+    lab.wait_owner("node2", addr, Duration::from_secs(15));
+    wait_until("node2 to answer through the VIP", Duration::from_secs(10), || {
+        http::get(addr, 80, Duration::from_millis(500)).is_ok_and(|a| a.served_by.as_deref() == Some("node2"))
+    });
+    no_hand_over_state_is_left(&lab);
+    let status = hapair().args(["status", "-i"]).arg(&lab.inventory).output().unwrap();
+    assert!(text(&status.stdout).contains(&format!("{addr}/24")), "{}", show(&status));
 }

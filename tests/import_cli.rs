@@ -303,3 +303,31 @@ fn an_include_glob_fanning_out_is_bounded() {
     assert_eq!(code, 1);
     assert!(err.starts_with("error: conf.d/000.conf:1: `conf.d/000.conf` includes itself"), "{err}");
 }
+
+/// VIPs off the nodes' subnet: one with its prefix is written as given, one without (keepalived
+/// adds a /32) stays /32, both with `outside_subnet: true` and said with file:line; the
+/// inventory passes `check`.
+#[test]
+fn vips_outside_the_nodes_subnet_are_written_with_outside_subnet() {
+    run_case(
+        "offsubnet",
+        &[
+            "tests/fixtures/keepalived/offsubnet/lb1.conf",
+            "tests/fixtures/keepalived/offsubnet/lb2.conf",
+            "--node",
+            "lb1=10.0.0.11/24",
+            "--node",
+            "lb2=10.0.0.12/24",
+        ],
+    );
+}
+
+/// Without the nodes' prefix, whether a VIP written without one is off their subnet is not
+/// known: a decision naming the flag, not a translation.
+#[test]
+fn a_vip_without_prefix_on_nodes_of_unknown_prefix_is_a_decision_not_outside_subnet() {
+    run_case(
+        "offsubnet-unknown",
+        &["tests/fixtures/keepalived/offsubnet/lb1.conf", "tests/fixtures/keepalived/offsubnet/lb2.conf"],
+    );
+}

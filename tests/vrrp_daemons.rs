@@ -283,3 +283,45 @@ fn sighup_reload_does_not_leave_a_node_stuck_in_fault() {
     wait_for("a to reload", S(3), || a.log_text().contains("configuration reloaded"));
     wait_for("a to leave FAULT and take the VIP back", S(5), || w.holders() == (true, false));
 }
+
+/// A VIP off the nodes' subnet (10.77.251.200/24 on nodes in 10.77.250.0/24): after a hand-over
+/// the old holder keeps a route to the VIP's subnet while it lingers (its prefix route left with
+/// the address, and that subnet's clients must still be answered); a daemon killed then leaves
+/// it behind, and the next start removes it.
+#[test]
+fn a_lingering_node_keeps_a_route_to_an_off_subnet_vip_and_a_restart_removes_it() {
+    require("nft", "nftables");
+    let w = Wire::new();
+    let inst = |p: u8| {
+        format!(
+            "  - name: web-51\n    vrid: 51\n    version: 3\n    priority: {p}\n    advert_interval_ms: 100\n    vips: [10.77.251.200/24]\n    garp_count: 1\n"
+        )
+    };
+    let ip = |i: usize, args: &[&str]| {
+        let out = std::process::Command::new("ip").args(["-n", &w.ns[i]]).args(args).output().expect("run ip");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let holds = |i: usize| ip(i, &["-4", "-o", "addr", "show", "dev", "eth0"]).contains(" 10.77.251.200/24 ");
+    let ours = |i: usize| ip(i, &["-4", "route", "show", "table", "all", "proto", "72"]);
+    let mut a = w.hapair_with(0, "a", &pair_top(&w, "a"), &inst(150));
+    let _b = w.hapair_with(1, "b", &pair_top(&w, "b"), &inst(100));
+    wait_for("a to hold the VIP", S(3), || holds(0) && !holds(1));
+    wait_for("b to hear a", S(3), || w.status("b")["instances"][0]["adverts_received"].as_u64() > Some(0));
+    let st = std::process::Command::new(hapair_bin())
+        .args(["vrrpd", "ctl", "--socket", path(&w.dir.join("a.sock")), "handover"])
+        .status();
+    assert!(st.is_ok_and(|s| s.success()));
+    wait_for("a to release the VIP and keep a route to its subnet", S(2), || {
+        !holds(0) && ours(0).contains("10.77.251.0/24 dev eth0")
+    });
+    a.kill();
+    wait_for("b to hold the VIP", S(2), || holds(1));
+    assert!(ours(0).contains("10.77.251.0/24 dev eth0"), "a killed daemon's route stays: {}", ours(0));
+    let a2 = w.hapair_with(0, "a2", &pair_top(&w, "a2"), &inst(150));
+    assert!(
+        a2.log_text().contains("removed the route for 10.77.251.0/24 left by an earlier run (it was handing over)\n"),
+        "{}",
+        a2.log_text()
+    );
+    assert!(!ours(0).contains("10.77.251.0/24"), "{}", ours(0));
+}

@@ -200,7 +200,7 @@ struct Ctx<'a> {
 
 const PAIR_KEYS: &[&str] = &["mode", "interface", "nodes", "vips"];
 const NODE_KEYS: &[&str] = &["name", "address", "interface"];
-const VIP_KEYS: &[&str] = &["address", "vrid", "master", "priorities"];
+const VIP_KEYS: &[&str] = &["address", "vrid", "master", "priorities", "outside_subnet"];
 
 /// Names of nodes, pairs and interfaces: they end up in file names, unit descriptions and
 /// command arguments, so only a safe alphabet.
@@ -760,13 +760,31 @@ fn vip_of(
         }
     }
     let priorities = [Priority::new(prio[0])?, Priority::new(prio[1])?];
+    // Whether the addresses are meant to be off the nodes' subnet (HA025), and where it was said.
+    let mut outside_subnet = false;
+    let mut outside_at = None;
+    if let Some(o) = item.get("outside_subnet") {
+        match typed("outside_subnet", Ty::Bool, o) {
+            Ok(Value::Bool(b)) => {
+                outside_subnet = b;
+                outside_at = Some(loc(path, o.pos));
+            }
+            Err((msg, fix)) => {
+                // Refused: the subnet rule judges the VIP as if it were not written, so a VIP
+                // off the subnet is still said (HA025), besides this.
+                findings.push(Finding::error("HA004", loc(path, o.pos), msg, fix));
+            }
+            _ => {}
+        }
+    }
+    pl.vip_outside_subnet.push(outside_at);
     pl.vip_address.push(also_at[0].clone());
     pl.vip_also.push(also_at[1..].to_vec());
     pl.vip_vrid.push(loc(path, r.pos));
     pl.vip_master.push(loc(path, m.pos));
     pl.vip_priorities.push(prio_loc);
     pl.vip_priorities_refused.push(prio_refused);
-    Some(Vip { address, also, vrid, master, priorities })
+    Some(Vip { address, also, vrid, master, priorities, outside_subnet })
 }
 
 fn show(key: &str, v: &Value) -> String {

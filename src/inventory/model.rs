@@ -78,6 +78,10 @@ pub struct Vip {
     pub master: String,
     /// Priority of each node for this VIP, in the order of `Pair::nodes`.
     pub priorities: [Priority; 2],
+    /// `outside_subnet: true`: its addresses are deliberately off the nodes' subnet (a second
+    /// subnet on the segment, a routed or public address). The daemon adds each with its
+    /// prefix, as keepalived does; `check` then accepts them (HA025).
+    pub outside_subnet: bool,
 }
 
 /// One node with every setting layered (defaults < pair < node < command line).

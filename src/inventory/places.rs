@@ -17,6 +17,8 @@ pub struct PairPlaces {
     /// Per VIP, the places of its further addresses (`Vip::also`).
     pub vip_also: Vec<Vec<Location>>,
     pub vip_vrid: Vec<Location>,
+    /// Per VIP, where `outside_subnet` was written (accepted), if it was.
+    pub vip_outside_subnet: Vec<Option<Location>>,
     pub vip_master: Vec<Location>,
     /// Per VIP, the priorities' place (or the VIP's when defaulted).
     pub vip_priorities: Vec<Location>,

@@ -79,11 +79,20 @@ pub fn check(inv: &Inventory, places: &[PairPlaces]) -> Vec<Finding> {
                     ));
                 }
             }
-            let a = vip.address.addr();
-            let prefix = vip.address.prefix();
-            let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix) };
-            let net = u32::from(a) & mask;
-            if let Some((other, first)) = vrids.insert((net, vip.vrid.get()), (&pair.name, &pl.vip_vrid[v])) {
+            let net = network(vip.address.addr(), vip.address.prefix());
+            // A VIP `outside_subnet` is on the nodes' segment too: their network under its prefix.
+            let nodes_net = network(pair.nodes[0].address, vip.address.prefix());
+            let also_on = (vip.outside_subnet && vip.address.prefix() < 32 && nodes_net != net).then_some(nodes_net);
+            let mut twin = None;
+            for n in std::iter::once(net).chain(also_on) {
+                twin = twin.or(vrids.insert((n, vip.vrid.get()), (&pair.name, &pl.vip_vrid[v])));
+            }
+            let twin = twin.or_else(|| {
+                // A pair's VIPs share its interface, one segment whatever their subnets.
+                let w = pair.vips[..v].iter().position(|o| o.vrid == vip.vrid)?;
+                Some((&pair.name, &pl.vip_vrid[w]))
+            });
+            if let Some((other, first)) = twin {
                 let same = if *other == pair.name { "this pair".to_string() } else { format!("pair `{other}`") };
                 out.push(Finding::error(
                     "HA022",
@@ -95,6 +104,12 @@ pub fn check(inv: &Inventory, places: &[PairPlaces]) -> Vec<Finding> {
         }
     }
     out
+}
+
+/// The network of `addr` under `prefix`, as a number.
+fn network(addr: std::net::Ipv4Addr, prefix: u8) -> u32 {
+    let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix) };
+    u32::from(addr) & mask
 }
 
 fn pair_rules(pair: &Pair, pl: &PairPlaces, out: &mut Vec<Finding>) {
@@ -181,8 +196,9 @@ fn pair_rules(pair: &Pair, pl: &PairPlaces, out: &mut Vec<Finding>) {
         out.push(f);
     }
     for n in &pair.nodes {
-        // The first address (of every VRID) outside this node's subnet, at its place.
-        let outside = pair.vips.iter().enumerate().find_map(|(v, vip)| {
+        // The first address (of every VRID not declared `outside_subnet`) outside this node's
+        // subnet, at its place.
+        let outside = pair.vips.iter().enumerate().filter(|(_, vip)| !vip.outside_subnet).find_map(|(v, vip)| {
             vip.addresses().enumerate().find(|(_, c)| !c.contains(n.address)).map(|(k, c)| {
                 let at = if k == 0 { pl.vip_address.get(v) } else { pl.vip_also.get(v).and_then(|l| l.get(k - 1)) };
                 (at.or(pl.vip_address.get(v)).cloned().unwrap_or_default(), c)
@@ -193,7 +209,26 @@ fn pair_rules(pair: &Pair, pl: &PairPlaces, out: &mut Vec<Finding>) {
                 "HA025",
                 at,
                 format!("VIP {c} is not in the subnet of `{}` ({})", n.name, n.address),
-                format!("use a VIP inside {}'s subnet, or fix its prefix length", n.name),
+                format!(
+                    "fix the VIP or its prefix length; if it is meant to be off {}'s subnet (another subnet on the segment, a routed address), add `outside_subnet: true` to the VIP",
+                    n.name
+                ),
+            ));
+        }
+    }
+    // `outside_subnet: true` on a VIP whose every address is in both nodes' subnet says nothing.
+    for (v, vip) in pair.vips.iter().enumerate() {
+        let Some(Some(at)) = pl.vip_outside_subnet.get(v) else { continue };
+        if vip.outside_subnet && vip.addresses().all(|c| pair.nodes.iter().all(|n| c.contains(n.address))) {
+            out.push(Finding::warning(
+                "HA025",
+                at.clone(),
+                format!(
+                    "`outside_subnet: true` but every address of vrid {} ({}) is in the nodes' subnet",
+                    vip.vrid,
+                    vip.addresses_text()
+                ),
+                "remove `outside_subnet`, or fix the address if it was meant to be off the subnet",
             ));
         }
     }

@@ -407,6 +407,7 @@ pub(crate) mod tests {
             vrid: Vrid::new(51).expect("nonzero"),
             master: "web1".into(),
             priorities: [p(150), p(100)],
+            outside_subnet: false,
         }];
         if mode == Mode::DualMaster {
             vips.push(Vip {
@@ -415,6 +416,7 @@ pub(crate) mod tests {
                 vrid: Vrid::new(52).expect("nonzero"),
                 master: "web2".into(),
                 priorities: [p(100), p(150)],
+                outside_subnet: false,
             });
         }
         Pair { name: "web".into(), mode, nodes: [node("web1", 11), node("web2", 12)], vips }

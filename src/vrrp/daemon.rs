@@ -58,10 +58,10 @@ pub async fn run(config_path: PathBuf, mut cfg: Config, metrics: Option<std::net
     for v in vips.remove_stale(&kept).await? {
         log(&format!("removed stale VIP {v} left by an earlier run"));
     }
-    match vips.remove_stale_local_routes().await {
+    match vips.remove_stale_routes().await {
         Ok(gone) => {
             for v in gone {
-                log(&format!("removed the local route for {v} left by an earlier run (it was handing over)"));
+                log(&format!("removed the route for {v} left by an earlier run (it was handing over)"));
             }
         }
         Err(e) => log(&e),
@@ -618,11 +618,31 @@ impl Daemon {
                         log(&e);
                     }
                 }
+                for v in off_subnet(ic, self.cfg.address) {
+                    if let Err(e) = self.vips.add_subnet_route(v).await {
+                        log(&e);
+                    }
+                }
             }
             Action::StopLinger => {
                 // The routes first: ARP stays muted while the node still accepts the VIPs.
                 for a in addrs(ic) {
                     if let Err(e) = self.vips.remove_local_route(a).await {
+                        log(&e);
+                    }
+                }
+                // A route another lingering VRID's VIPs still need (the same subnet) stays.
+                let needed: Vec<_> = self
+                    .instances
+                    .iter()
+                    .filter(|i| i.lingering() && i.config().vrid != ic.vrid)
+                    .flat_map(|i| off_subnet(i.config(), self.cfg.address))
+                    .collect();
+                for v in off_subnet(ic, self.cfg.address) {
+                    if needed.iter().any(|w| w.prefix() == v.prefix() && v.contains(w.addr())) {
+                        continue;
+                    }
+                    if let Err(e) = self.vips.remove_subnet_route(v).await {
                         log(&e);
                     }
                 }
@@ -844,4 +864,10 @@ fn sequence_start() -> Sequence {
 
 fn addrs(ic: &InstanceConfig) -> Vec<Ipv4Addr> {
     ic.vips.iter().map(|v| v.addr()).collect()
+}
+
+/// The VIPs whose subnet only their own address gives a route to: off the node's subnet
+/// (`own`), with a prefix shorter than /32 ([`super::vip::Vips::add_subnet_route`]).
+fn off_subnet(ic: &InstanceConfig, own: Ipv4Addr) -> Vec<crate::values::VipCidr> {
+    ic.vips.iter().copied().filter(|v| v.prefix() < 32 && !v.contains(own)).collect()
 }

@@ -10,9 +10,11 @@
 //!   ([`forward`]: TCP without SYN, to a VIP, that its connection tracking sees as new — no
 //!   local connection has them — duplicated to the peer and dropped here);
 //! - the old holder, having removed the VIP addresses, keeps a local route for each (so its
-//!   open connections still receive them), stops answering ARP for them, rewrites the sender
-//!   address of its own ARP requests (else they would point clients back at it) and drops
-//!   forwarded segments of connections it does not have either ([`linger`]).
+//!   open connections still receive them) and, for a VIP off the node's subnet, a route to that
+//!   subnet (its prefix route left with the address, and clients there must still be answered),
+//!   stops answering ARP for them, rewrites the sender address of its own ARP requests (else
+//!   they would point clients back at it) and drops forwarded segments of connections it does
+//!   not have either ([`linger`]).
 //!
 //! The nftables tables are named after the interface's index and the VRID, and are created
 //! and deleted with `nft -f -` (the interface by index and addresses in dotted form: nothing

@@ -10,9 +10,16 @@ use rtnetlink::RouteMessageBuilder;
 
 use crate::values::VipCidr;
 
-/// The routing protocol of our local routes (`ip route show table local proto 72`), so that a
+/// The routing protocol of our routes (`ip route show table all proto 72`), so that a
 /// restarted daemon finds those a killed one left.
 const RTPROT_HAPAIR: RouteProtocol = RouteProtocol::Other(72);
+
+/// The metric of our route to a VIP's subnet ([`Vips::add_subnet_route`]): never 0, the
+/// kernel's prefix route's, so ours neither replaces it nor is chosen while it is there.
+const SUBNET_ROUTE_METRIC: u32 = 7272;
+
+const TABLE_MAIN: u32 = 254;
+const TABLE_LOCAL: u32 = 255;
 
 pub struct Vips {
     handle: rtnetlink::Handle,
@@ -110,36 +117,82 @@ impl Vips {
         }
     }
 
-    /// Remove every local route of our protocol on the interface (left by a killed daemon).
-    pub async fn remove_stale_local_routes(&self) -> Result<Vec<Ipv4Addr>, String> {
-        let all: Vec<RouteMessage> = self
-            .handle
+    /// Keep a route to the subnet of `vip` on the interface while the address (and with it the
+    /// kernel's prefix route) is gone: the open connections of clients in that subnet are
+    /// answered while the node lingers. Only a VIP off the node's own subnet needs it (the
+    /// node's address carries a route to its subnet); a /32 has no subnet.
+    pub async fn add_subnet_route(&self, vip: VipCidr) -> Result<(), String> {
+        self.handle
             .route()
-            .get(RouteMessageBuilder::<Ipv4Addr>::new().table_id(255).build())
+            .add(self.subnet_route(vip))
+            .replace()
             .execute()
-            .try_collect()
             .await
-            .map_err(|e| format!("cannot list the local routes: {e}"))?;
+            .map_err(|e| format!("cannot add a route to the subnet of `{vip}`: {e}"))
+    }
+
+    /// Remove our route to the subnet of `vip`, if present.
+    pub async fn remove_subnet_route(&self, vip: VipCidr) -> Result<(), String> {
+        match self.handle.route().del(self.subnet_route(vip)).execute().await {
+            Ok(()) => Ok(()),
+            Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::ESRCH => Ok(()),
+            Err(e) => Err(format!("cannot remove the route to the subnet of `{vip}`: {e}")),
+        }
+    }
+
+    /// Remove every route of our protocol on the interface, local routes and routes to a VIP's
+    /// subnet (left by a killed daemon); each is named `address/prefix`.
+    pub async fn remove_stale_routes(&self) -> Result<Vec<String>, String> {
         let mut gone = Vec::new();
-        for r in all {
-            let on_ours = r.attributes.iter().any(|a| matches!(a, RouteAttribute::Oif(i) if *i == self.index));
-            let addr = r.attributes.iter().find_map(|a| match a {
-                RouteAttribute::Destination(rtnetlink::packet_route::route::RouteAddress::Inet(x)) => Some(*x),
-                _ => None,
-            });
-            if let (true, true, Some(addr)) = (r.header.protocol == RTPROT_HAPAIR, on_ours, addr) {
-                self.remove_local_route(addr).await?;
-                gone.push(addr);
+        for table in [TABLE_LOCAL, TABLE_MAIN] {
+            let all: Vec<RouteMessage> = self
+                .handle
+                .route()
+                .get(RouteMessageBuilder::<Ipv4Addr>::new().table_id(table).build())
+                .execute()
+                .try_collect()
+                .await
+                .map_err(|e| format!("cannot list the routes: {e}"))?;
+            for r in all {
+                let on_ours = r.attributes.iter().any(|a| matches!(a, RouteAttribute::Oif(i) if *i == self.index));
+                let in_table = u32::from(r.header.table) == table
+                    || r.attributes.iter().any(|a| matches!(a, RouteAttribute::Table(t) if *t == table));
+                let addr = r.attributes.iter().find_map(|a| match a {
+                    RouteAttribute::Destination(rtnetlink::packet_route::route::RouteAddress::Inet(x)) => Some(*x),
+                    _ => None,
+                });
+                if let (true, true, true, Some(addr)) = (r.header.protocol == RTPROT_HAPAIR, on_ours, in_table, addr) {
+                    let shown = format!("{addr}/{}", r.header.destination_prefix_length);
+                    match self.handle.route().del(r).execute().await {
+                        Ok(()) => gone.push(shown),
+                        Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::ESRCH => {}
+                        Err(e) => return Err(format!("cannot remove the route to `{shown}`: {e}")),
+                    }
+                }
             }
         }
         Ok(gone)
+    }
+
+    fn subnet_route(&self, vip: VipCidr) -> RouteMessage {
+        let prefix = vip.prefix();
+        let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix) };
+        RouteMessageBuilder::<Ipv4Addr>::new()
+            .destination_prefix(Ipv4Addr::from(u32::from(vip.addr()) & mask), prefix)
+            .output_interface(self.index)
+            .table_id(TABLE_MAIN)
+            .kind(RouteType::Unicast)
+            .scope(RouteScope::Link)
+            .protocol(RTPROT_HAPAIR)
+            .priority(SUBNET_ROUTE_METRIC)
+            .build()
     }
 
     fn local_route(&self, addr: Ipv4Addr) -> RouteMessage {
         RouteMessageBuilder::<Ipv4Addr>::new()
             .destination_prefix(addr, 32)
             .output_interface(self.index)
-            .table_id(255)
+            .table_id(TABLE_LOCAL)
             .kind(RouteType::Local)
             .scope(RouteScope::Host)
             .protocol(RTPROT_HAPAIR)

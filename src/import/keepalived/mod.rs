@@ -1345,7 +1345,10 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
             }
         }
         let mut vip: Vec<String> = Vec::new();
+        // VIPs whose prefix is a decision: whether they are off the subnet is not known either.
+        let mut undecided: Vec<bool> = Vec::new();
         for (vip0, _) in &x.vips {
+            undecided.push(false);
             let one = match vip_parts(&vip0.text) {
                 Err(why) => {
                     notes.decide(
@@ -1364,7 +1367,17 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
                     } else {
                         "has no prefix length (keepalived adds it as a /32 host address)"
                     };
+                    // Given the nodes' prefix, it is in their subnet; one off it stays the /32
+                    // keepalived adds (said with `outside_subnet` below).
+                    let off = |p: u8| {
+                        format!("{addr}/{p}")
+                            .parse::<crate::values::VipCidr>()
+                            .is_ok_and(|c| addrs.iter().flatten().any(|(a, _)| !c.contains(a.addr)))
+                    };
                     match known.first() {
+                        Some((p, _)) if known.iter().all(|(q, _)| q == p) && *p < 32 && off(*p) => {
+                            format!("{addr}/32")
+                        }
                         Some((p, from)) if known.iter().all(|(q, _)| q == p) && *p < 32 => {
                             notes.translated(
                                 vec![vip0.at.clone()],
@@ -1378,13 +1391,16 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
                             notes.decide(
                             vec![vip0.at.clone()],
                             format!(
-                                "VIP {addr} {how} and the nodes' prefix length is unknown; an hapair VIP lies in the nodes' subnet"
+                                "VIP {addr} {how} and the nodes' prefix length is unknown; an hapair VIP lies in the nodes' subnet, unless it says `outside_subnet: true`"
                             ),
                             format!(
                                 "give the nodes' addresses with their prefix: `--node {}=ADDRESS/PREFIX --node {}=ADDRESS/PREFIX`",
                                 names[0], names[1]
                             ),
                         );
+                            if let Some(u) = undecided.last_mut() {
+                                *u = true;
+                            }
                             format!("{addr}/32")
                         }
                     }
@@ -1497,8 +1513,38 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
             }
         };
         let vip_at: Vec<At> = x.vips.iter().map(|(v, _)| v.at.clone()).collect();
+        // A VIP off the nodes' subnet (a second subnet on the segment, a routed address):
+        // keepalived adds it as written; the inventory says it is meant (`check` HA025).
+        let mut known: Vec<String> = addrs
+            .iter()
+            .flatten()
+            .map(|(a, _)| a.prefix.map_or(a.addr.to_string(), |p| format!("{}/{p}", a.addr)))
+            .collect();
+        known.dedup();
+        let mut outside_at = Vec::new();
+        for ((text, (v, _)), undecided) in vip.iter().zip(&x.vips).zip(&undecided) {
+            let Ok(c) = text.parse::<crate::values::VipCidr>() else { continue };
+            if *undecided {
+                continue;
+            }
+            if addrs.iter().flatten().any(|(a, _)| !c.contains(a.addr)) {
+                let nodes = known.join(", ");
+                let message = if matches!(vip_parts(&v.text), Ok((_, None))) {
+                    format!(
+                        "VIP {} has no prefix length and lies outside the nodes' subnet ({nodes}): keepalived adds it on the interface as a /32 host address; written `{c}` with `outside_subnet: true`",
+                        c.addr()
+                    )
+                } else {
+                    format!(
+                        "VIP {c} lies outside the nodes' subnet ({nodes}): keepalived adds it on the interface as given; written with `outside_subnet: true`"
+                    )
+                };
+                notes.translated(vec![v.at.clone()], message);
+                outside_at.push(v.at.clone());
+            }
+        }
         let vrid_at: Vec<At> = pair_insts.iter().filter_map(|i| i.vrid.as_ref().map(|v| v.at.clone())).collect();
-        vips_out.push((vip, *vrid, master, prio, vip_at, vrid_at, prio_at));
+        vips_out.push((vip, *vrid, master, prio, vip_at, vrid_at, prio_at, outside_at));
     }
 
     // `preempt: false` holds for the whole pair: a second VRID with unequal priorities would
@@ -1547,7 +1593,7 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
         }
     }
     y.w("    vips:", &[]);
-    for (vip, vrid, m, prio, vip_at, vrid_at, prio_at) in &vips_out {
+    for (vip, vrid, m, prio, vip_at, vrid_at, prio_at, outside_at) in &vips_out {
         match vip.as_slice() {
             [one] => y.w(&format!("      - address: {}", yaml_str(one)), vip_at),
             all => {
@@ -1562,6 +1608,9 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
             let mut from = vec![prio_at[n].clone()];
             from.extend(check.weight_at[n].iter().filter(|_| check.positive[n].is_some()).cloned());
             y.w(&format!("          {}: {}", yaml_str(&names[n]), prio[n]), &from);
+        }
+        if !outside_at.is_empty() {
+            y.w("        outside_subnet: true", outside_at);
         }
     }
     let first_at = |v: &[(String, At)]| -> Vec<At> { v.first().map(|x| x.1.clone()).into_iter().collect() };
