@@ -391,8 +391,10 @@ fn node_rules(n: &Node, i: usize, pl: &PairPlaces, out: &mut Vec<Finding>) {
                 "HA043",
                 at(pl, i, "vrrp.auth_pass"),
                 format!(
-                    "the VRRPv2 password on {name} is {} bytes; PASS carries {} and keepalived silently cuts the rest",
+                    "the VRRPv2 password on {name} is {} bytes; {} {} and keepalived silently cuts the rest",
                     p.expose().len(),
+                    // What the 8 bytes are to the auth type (AH: the HMAC key, zero-padded to 8).
+                    if v.auth_type == values::AuthType::Ah && ok(&["vrrp.auth_type"]) { "AH keys its HMAC with" } else { "PASS carries" },
                     values::AUTH_PASS_BYTES.max
                 ),
                 format!("use at most {} bytes", values::AUTH_PASS_BYTES.max),
