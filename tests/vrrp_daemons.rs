@@ -325,3 +325,137 @@ fn a_lingering_node_keeps_a_route_to_an_off_subnet_vip_and_a_restart_removes_it(
     );
     assert!(!ours(0).contains("10.77.251.0/24"), "{}", ours(0));
 }
+
+/// keepalived's `virtual_ipaddress { ADDR dev IFACE }`: adverts on eth0, the VIP on a second
+/// link (eth1, another segment: 10.77.251.200/24 on nodes at 10.77.251.11 and .12 there).
+const VIP1: &str = "10.77.251.200";
+
+fn on_eth1(p: u8) -> String {
+    format!(
+        "  - name: web-51\n    vrid: 51\n    version: 3\n    priority: {p}\n    advert_interval_ms: 100\n    vips: [{VIP1}/24]\n    vip_interface: eth1\n    garp_count: 1\n"
+    )
+}
+
+/// Who holds [`VIP1`] on eth1, polled until `done`; a poll with both nodes holding it is
+/// tolerated once in a row (a takeover is "the new master adds, the old one removes on its
+/// advert"), twice is a failure, as in `always_for`.
+fn watch_eth1(w: &Wire, what: &str, limit: Duration, done: (bool, bool)) {
+    let has = |i: usize| w.addrs_on(i, "eth1").contains(&format!(" {VIP1}/24 "));
+    let end = std::time::Instant::now() + limit;
+    let mut both = 0;
+    let mut seen = Vec::new();
+    while std::time::Instant::now() < end {
+        let h = (has(0), has(1));
+        if seen.last() != Some(&h) {
+            seen.push(h);
+        }
+        both = if h == (true, true) { both + 1 } else { 0 };
+        assert!(both < 2, "{what}: the VIP was on both nodes: {seen:?}\n{}", w.logs());
+        if h == done {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    panic!("{what}: timed out after {limit:?}; holders went {seen:?}\n{}", w.logs());
+}
+
+#[test]
+fn vips_on_another_interface_are_added_moved_and_removed_there_only() {
+    let w = Wire::new();
+    w.second_link();
+    let eth0 = |i: usize| w.addrs_on(i, "eth0");
+    let eth1 = |i: usize| w.addrs_on(i, "eth1");
+    let mut a = w.hapair_with(0, "a", "metrics: 127.0.0.1:9489\n", &on_eth1(150));
+    let mut b = w.hapair(1, "b", &on_eth1(100));
+    watch_eth1(&w, "a to take the VIP", S(3), (true, false));
+    always_for("one holder, on eth1 only", S(1), || {
+        eth1(0).contains(&format!(" {VIP1}/24 ")) && !eth1(1).contains(VIP1) && !eth0(0).contains(VIP1)
+    });
+    assert!(eth1(0).contains(" eth1:hapair"), "the VIP carries eth1's label: {}", eth1(0));
+    assert!(!eth0(1).contains(VIP1), "{}", eth0(1));
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", &w.ns[0], "curl", "-s", "http://127.0.0.1:9489/metrics"])
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("hapair_vip_present{{vrrp_instance=\"web-51\",vrid=\"51\",vip=\"{VIP1}\"}} 1\n")),
+        "{text}"
+    );
+
+    // A stop moves it to b's eth1, never on both.
+    a.signal(libc::SIGTERM);
+    watch_eth1(&w, "b to take over on a's stop", S(3), (false, true));
+    assert!(a.wait(S(5)).is_some_and(|s| s.success()), "a exits 0");
+    assert!(!eth0(1).contains(VIP1), "{}", eth0(1));
+
+    // Killed while holding it, the VIP stays on eth1 (the kernel keeps it); the next start
+    // removes it there before anything else.
+    let mut a2 = w.hapair(0, "a2", &on_eth1(150));
+    watch_eth1(&w, "a to preempt back", S(3), (true, false));
+    a2.kill();
+    w.wait_for("b to take over from the killed a", S(3), || eth1(1).contains(&format!(" {VIP1}/24 ")));
+    assert!(eth1(0).contains(VIP1), "the killed daemon's VIP stays: {}", eth1(0));
+    let mut a3 = w.hapair(0, "a3", &on_eth1(150));
+    assert!(
+        a3.log_text().starts_with(&format!("removed stale VIP {VIP1}/24 left by an earlier run\n")),
+        "{}",
+        a3.log_text()
+    );
+    watch_eth1(&w, "a to preempt back after its restart", S(3), (true, false));
+
+    // Both stopped: the VIP is nowhere.
+    a3.signal(libc::SIGTERM);
+    b.signal(libc::SIGTERM);
+    assert!(a3.wait(S(5)).is_some_and(|s| s.success()) && b.wait(S(5)).is_some_and(|s| s.success()));
+    for i in 0..2 {
+        assert!(!eth1(i).contains(VIP1) && !eth0(i).contains(VIP1), "{}{}", eth0(i), eth1(i));
+    }
+}
+
+/// In a hapair pair the hand-over of VIPs on another interface stays immediate and
+/// make-before-break, but nothing is forwarded or lingers: no `hapair_forward_*` or
+/// `hapair_linger_*` table is made (the peer's address on eth1 is not what the daemon knows).
+#[test]
+fn a_hapair_pair_hands_vips_on_another_interface_over_without_forwarding() {
+    require("nft", "nftables");
+    let w = Wire::new();
+    w.second_link();
+    let tables = |i: usize| {
+        let out = std::process::Command::new("ip")
+            .args(["netns", "exec", &w.ns[i], "nft", "list", "tables"])
+            .output()
+            .expect("nft");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let has = |i: usize| w.addrs_on(i, "eth1").contains(&format!(" {VIP1}/24 "));
+    let mut a = w.hapair_with(0, "a", &pair_top(&w, "a"), &on_eth1(150));
+    let b = w.hapair_with(1, "b", &pair_top(&w, "b"), &on_eth1(100));
+    w.wait_for("a to hold the VIP", S(3), || has(0) && !has(1));
+    wait_for("b to hear a", S(3), || w.status("b")["instances"][0]["adverts_received"].as_u64() > Some(0));
+    assert!(
+        a.log_text().starts_with(
+            "vrid 51: VIPs on `eth1`, adverts on `eth0`: connections open at a hand-over are not carried over for them\n"
+        ),
+        "{}",
+        a.log_text()
+    );
+    a.signal(libc::SIGTERM);
+    let end = std::time::Instant::now() + S(3);
+    let mut nobody = false;
+    while !has(1) || has(0) {
+        assert!(std::time::Instant::now() < end, "b did not take over\n{}", w.logs());
+        nobody |= !has(0) && !has(1);
+        for i in 0..2 {
+            assert!(!tables(i).contains("hapair_"), "node {i} made a table: {}", tables(i));
+        }
+    }
+    assert!(!nobody, "the VIP was on no node during the hand-over");
+    assert!(a.wait(S(5)).is_some_and(|s| s.success()), "a exits 0");
+    assert!(
+        b.log_text().contains("hapair peer 10.77.250.11 resigned (priority 0), took over at once"),
+        "{}",
+        b.log_text()
+    );
+    assert!(!tables(0).contains("hapair_") && !tables(1).contains("hapair_"), "{}{}", tables(0), tables(1));
+}

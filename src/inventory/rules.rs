@@ -394,7 +394,11 @@ fn node_rules(n: &Node, i: usize, pl: &PairPlaces, out: &mut Vec<Finding>) {
                     "the VRRPv2 password on {name} is {} bytes; {} {} and keepalived silently cuts the rest",
                     p.expose().len(),
                     // What the 8 bytes are to the auth type (AH: the HMAC key, zero-padded to 8).
-                    if v.auth_type == values::AuthType::Ah && ok(&["vrrp.auth_type"]) { "AH keys its HMAC with" } else { "PASS carries" },
+                    if v.auth_type == values::AuthType::Ah && ok(&["vrrp.auth_type"]) {
+                        "AH keys its HMAC with"
+                    } else {
+                        "PASS carries"
+                    },
                     values::AUTH_PASS_BYTES.max
                 ),
                 format!("use at most {} bytes", values::AUTH_PASS_BYTES.max),

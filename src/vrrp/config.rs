@@ -119,6 +119,11 @@ pub struct InstanceConfig {
     /// Advertisement interval in centiseconds (the v3 wire unit; v2 uses whole seconds).
     pub advert_interval_cs: u16,
     pub vips: Vec<VipCidr>,
+    /// The interface the VIPs live on when it is not the VRRP `interface` (keepalived's
+    /// `virtual_ipaddress { ADDR dev IFACE }`): added, announced and removed there. `None`: on
+    /// `interface`. Connections are not carried over at a hand-over for such an instance
+    /// (`fsm::Instance::carries_over`).
+    pub vip_interface: Option<String>,
     pub preempt: bool,
     pub preempt_delay: Duration,
     pub auth_pass: Option<AuthPass>,
@@ -140,6 +145,11 @@ impl InstanceConfig {
             (Some(p), values::AuthType::Pass) => Auth::Pass(p.bytes()),
             (Some(_), values::AuthType::Ah) => Auth::Ah,
         }
+    }
+
+    /// The interface the VIPs live on: `vip_interface`, else the VRRP interface `vrrp`.
+    pub fn vip_interface_or<'a>(&'a self, vrrp: &'a str) -> &'a str {
+        self.vip_interface.as_deref().unwrap_or(vrrp)
     }
 
     /// The HMAC key when the adverts travel in an IP Authentication Header.
@@ -247,6 +257,8 @@ struct RawInstance {
     #[serde(default = "default_1000")]
     advert_interval_ms: u64,
     vips: Vec<String>,
+    #[serde(default)]
+    vip_interface: Option<String>,
     #[serde(default = "default_true")]
     preempt: bool,
     #[serde(default)]
@@ -324,20 +336,8 @@ impl Validator<'_> {
         if raw.node.trim().is_empty() {
             self.err(&[Seg::Key("node")], "`node` is empty".into(), "name this node, e.g. `node: web1`");
         }
-        let iface_ok =
-            !raw.interface.is_empty() && raw.interface.len() <= 15 && !raw.interface.contains(['/', ':', ' ']);
-        if !iface_ok {
-            self.err(
-                &[Seg::Key("interface")],
-                format!("`interface` `{}` is not a network interface name", raw.interface),
-                "use the kernel name of the VRRP interface, e.g. `eth0` (at most 15 characters, no `:`)",
-            );
-        } else if raw.interface.len() > 12 {
-            self.err(
-                &[Seg::Key("interface")],
-                format!("`interface` `{}` is too long to label the VIPs", raw.interface),
-                "the VIP label is `<interface>:hp` and must fit in 15 characters; use an interface name of at most 12",
-            );
+        if let Some(why) = interface_problem(&raw.interface) {
+            self.err(&[Seg::Key("interface")], format!("`interface` `{}` {why}", raw.interface), INTERFACE_FIX);
         }
         let address = match raw.address.parse::<Ipv4Addr>() {
             Ok(a) => Some(a),
@@ -435,7 +435,7 @@ impl Validator<'_> {
                     "give every instance on this interface its own `vrid` (1 to 255)",
                 );
             }
-            if let Some(inst) = self.instance(i, ri, address, peer) {
+            if let Some(inst) = self.instance(i, ri, address, peer, &raw.interface) {
                 instances.push(inst);
             }
         }
@@ -546,6 +546,7 @@ impl Validator<'_> {
         raw: RawInstance,
         address: Option<Ipv4Addr>,
         peer: Option<Ipv4Addr>,
+        interface: &str,
     ) -> Option<InstanceConfig> {
         let at = |k| [Seg::Key("instances"), Seg::Index(i), Seg::Key(k)];
         let who = format!("instance `{}`", raw.name);
@@ -621,6 +622,14 @@ impl Validator<'_> {
                     );
                     ok = false;
                 }
+            }
+        }
+        // The VIPs' own interface; the VRRP interface's name written again means no other.
+        let vip_interface = raw.vip_interface.filter(|v| v != interface);
+        if let Some(v) = &vip_interface {
+            if let Some(why) = interface_problem(v) {
+                self.err(&at("vip_interface"), format!("{who}: `vip_interface` `{v}` {why}"), INTERFACE_FIX);
+                ok = false;
             }
         }
         let owns = address.is_some_and(|a| vips.iter().any(|v| v.addr() == a));
@@ -765,6 +774,7 @@ impl Validator<'_> {
             priority: priority?,
             advert_interval_cs: interval_cs?,
             vips,
+            vip_interface,
             preempt: raw.preempt,
             preempt_delay: Duration::from_millis(raw.preempt_delay_ms),
             auth_pass,
@@ -777,6 +787,21 @@ impl Validator<'_> {
         })
     }
 }
+
+/// Why `name` cannot be an interface the VIPs are added on: not a kernel interface name (at
+/// most 15 bytes, no `/`, `:` or space), or too long for the VIPs' label (`<name>:hp`).
+fn interface_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() || name.len() > 15 || name.contains(['/', ':', ' ']) {
+        Some("is not a network interface name")
+    } else if name.len() > 12 {
+        Some("is too long to label the VIPs")
+    } else {
+        None
+    }
+}
+
+const INTERFACE_FIX: &str =
+    "use the kernel name of the interface, at most 12 characters without `/`, `:` or spaces (the VIPs' label `<interface>:hp` must fit in 15)";
 
 /// `http://IPV4[:PORT][/PATH]` → (address, Host header, path).
 fn parse_http_url(url: &str) -> Result<(SocketAddrV4, String, String), String> {
@@ -1045,6 +1070,36 @@ instances:
                 "37:9: instance `web-52`: `10.77.1.201` has no prefix length; write it as `10.77.1.201/24`",
             ]
         );
+    }
+
+    /// `vip_interface`: the VIPs' own interface; the VRRP interface's name again means none;
+    /// a name that is not an interface, or too long for the VIPs' label, is refused.
+    #[test]
+    fn vip_interface() {
+        let c = parse(
+            &GOOD.replace("    vips: [10.77.1.200/24]\n", "    vips: [10.77.1.200/24]\n    vip_interface: eth1\n"),
+        )
+        .expect("valid");
+        assert_eq!(c.instances[0].vip_interface.as_deref(), Some("eth1"));
+        assert_eq!(c.instances[0].vip_interface_or(&c.interface), "eth1");
+        assert_eq!(
+            (c.instances[1].vip_interface.as_ref(), c.instances[1].vip_interface_or(&c.interface)),
+            (None, "eth0")
+        );
+        let c = parse(
+            &GOOD.replace("    vips: [10.77.1.200/24]\n", "    vips: [10.77.1.200/24]\n    vip_interface: eth0\n"),
+        )
+        .expect("valid");
+        assert_eq!(c.instances[0].vip_interface, None);
+        for (name, why) in
+            [("eth1:0", "is not a network interface name"), ("verylongname0", "is too long to label the VIPs")]
+        {
+            let bad = GOOD.replace(
+                "    vips: [10.77.1.200/24]\n",
+                &format!("    vips: [10.77.1.200/24]\n    vip_interface: {name}\n"),
+            );
+            assert_eq!(findings(&bad), [format!("23:20: instance `web-51`: `vip_interface` `{name}` {why}")]);
+        }
     }
 
     #[test]

@@ -32,32 +32,57 @@ pub async fn run(config_path: PathBuf, mut cfg: Config, metrics: Option<std::net
     );
     let rx_sock = Rc::clone(&sock);
     let ah_sock = if cfg.instances.iter().any(|ic| ic.ah_key().is_some()) { Some(open_ah(&cfg)?) } else { None };
-    let garp =
-        Garp::open(&cfg.interface).map_err(|e| format!("cannot open the ARP socket on `{}`: {e}", cfg.interface))?;
-    let vips = Vips::open(index, cfg.vip_label()).map_err(|e| format!("cannot open netlink: {e}"))?;
+    // The VRRP interface's, then those of VIPs living elsewhere (`vip_interface`), each once.
+    let mut links = HashMap::new();
+    for name in
+        std::iter::once(cfg.interface.as_str()).chain(cfg.instances.iter().filter_map(|ic| ic.vip_interface.as_deref()))
+    {
+        if !links.contains_key(name) {
+            links.insert(name.to_string(), VipLink::open(name)?);
+        }
+    }
+    // Said once: in a hapair pair, the hand-over of these VIPs differs (fsm `carries_over`).
+    for ic in cfg.instances.iter().filter(|ic| cfg.peer_hapair && ic.vip_interface.is_some()) {
+        log(&format!(
+            "vrid {}: VIPs on `{}`, adverts on `{}`: connections open at a hand-over are not carried over for them",
+            ic.vrid,
+            ic.vip_interface_or(&cfg.interface),
+            cfg.interface
+        ));
+    }
 
     // A daemon killed with SIGKILL leaves its VIPs. In a hapair pair an instance whose VIPs are
-    // all still bound keeps them (nginx still serves; the peer answers our first advert at once
-    // if it took over meanwhile); everything else carrying our label is removed.
-    let bound = vips.labelled().await?;
+    // all still bound (on its VIP interface) keeps them (nginx still serves; the peer answers
+    // our first advert at once if it took over meanwhile); everything else carrying our label
+    // is removed.
+    let mut bound: HashMap<&str, Vec<(Ipv4Addr, u8)>> = HashMap::new();
+    for (name, l) in &links {
+        bound.insert(name.as_str(), l.vips.labelled().await?);
+    }
     let keep: Vec<u8> = if cfg.peer_hapair {
         cfg.instances
             .iter()
-            .filter(|ic| ic.vips.iter().all(|v| bound.iter().any(|b| b.0 == v.addr())))
+            .filter(|ic| {
+                let on = bound.get(ic.vip_interface_or(&cfg.interface)).map(Vec::as_slice).unwrap_or(&[]);
+                ic.vips.iter().all(|v| on.iter().any(|b| b.0 == v.addr()))
+            })
             .map(|ic| ic.vrid.get())
             .collect()
     } else {
         Vec::new()
     };
-    let kept: Vec<std::net::Ipv4Addr> = cfg
-        .instances
-        .iter()
-        .filter(|ic| keep.contains(&ic.vrid.get()))
-        .flat_map(|ic| ic.vips.iter().map(|v| v.addr()))
-        .collect();
-    for v in vips.remove_stale(&kept).await? {
-        log(&format!("removed stale VIP {v} left by an earlier run"));
+    for (name, l) in &links {
+        let kept: Vec<Ipv4Addr> = cfg
+            .instances
+            .iter()
+            .filter(|ic| keep.contains(&ic.vrid.get()) && ic.vip_interface_or(&cfg.interface) == name)
+            .flat_map(|ic| ic.vips.iter().map(|v| v.addr()))
+            .collect();
+        for v in l.vips.remove_stale(&kept).await? {
+            log(&format!("removed stale VIP {v} left by an earlier run"));
+        }
     }
+    let vips = &links[&cfg.interface].vips;
     match vips.remove_stale_routes().await {
         Ok(gone) => {
             for v in gone {
@@ -87,8 +112,7 @@ pub async fn run(config_path: PathBuf, mut cfg: Config, metrics: Option<std::net
         ah_seq: Default::default(),
         ah_logged: Default::default(),
         ip_id: Default::default(),
-        garp,
-        vips,
+        links,
         index,
         nft_missing: std::cell::Cell::new(false),
         tracker: CheckTracker::new(cfg.check.fall, cfg.check.rise),
@@ -132,7 +156,7 @@ pub async fn run(config_path: PathBuf, mut cfg: Config, metrics: Option<std::net
             _ = sigterm.recv() => break,
             _ = sigint.recv() => break,
             _ = sighup.recv() => {
-                match reload(&config_path, &cfg) {
+                match reload(&config_path, &cfg, &d.links) {
                     Ok(new) => {
                         if new.check != cfg.check {
                             check_task.abort();
@@ -394,14 +418,33 @@ fn spawn_port_watch(c: CheckConfig, tx: mpsc::Sender<String>) -> tokio::task::Jo
     })
 }
 
-fn reload(path: &Path, old: &Config) -> Result<Config, String> {
+fn reload(path: &Path, old: &Config, links: &HashMap<String, VipLink>) -> Result<Config, String> {
     let src = crate::input::read_text_capped(path, crate::input::DAEMON_CONFIG_CAP)
         .map_err(|e| format!("cannot read `{}`: {}", path.display(), e.reason()))?;
     let new = config::parse(&src).map_err(|f| f.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("; "))?;
     if new.interface != old.interface || new.address != old.address {
         return Err("`interface` and `address` change only with a restart".into());
     }
+    if let Some(v) = new.instances.iter().filter_map(|ic| ic.vip_interface.as_deref()).find(|v| !links.contains_key(*v))
+    {
+        return Err(format!("`vip_interface` `{v}` is new to this daemon: a new VIP interface needs a restart"));
+    }
     Ok(new)
+}
+
+/// One interface VIPs live on: its netlink handle (addresses, routes) and its ARP socket.
+struct VipLink {
+    vips: Vips,
+    garp: Garp,
+}
+
+impl VipLink {
+    fn open(name: &str) -> Result<VipLink, String> {
+        let index = ifindex(name).map_err(|e| format!("interface `{name}`: {e}"))?;
+        let garp = Garp::open(name).map_err(|e| format!("cannot open the ARP socket on `{name}`: {e}"))?;
+        let vips = Vips::open(index, config::vip_label(name)).map_err(|e| format!("cannot open netlink: {e}"))?;
+        Ok(VipLink { vips, garp })
+    }
 }
 
 fn spawn_check(c: CheckConfig, tx: mpsc::Sender<Result<(), String>>) -> tokio::task::JoinHandle<()> {
@@ -435,9 +478,9 @@ struct Daemon {
     ah_logged: std::cell::Cell<Option<std::mem::Discriminant<AhError>>>,
     /// The IPv4 identification of the packets we write (AH: the ICV covers it).
     ip_id: std::cell::Cell<u16>,
-    garp: Garp,
-    vips: Vips,
-    /// The interface's index (names our nftables tables).
+    /// By interface name: the VRRP interface's, and those of VIPs living elsewhere.
+    links: HashMap<String, VipLink>,
+    /// The VRRP interface's index (names our nftables tables).
     index: u32,
     /// `nft` was not found the last time (said once until it is found again).
     nft_missing: std::cell::Cell<bool>,
@@ -579,21 +622,21 @@ impl Daemon {
             Action::Send(adv) => self.send(ic, &adv),
             Action::AddVips => {
                 for v in &ic.vips {
-                    if let Err(e) = self.vips.add(*v).await {
+                    if let Err(e) = self.link_of(ic).vips.add(*v).await {
                         log(&e);
                     }
                 }
             }
             Action::RemoveVips => {
                 for v in &ic.vips {
-                    if let Err(e) = self.vips.remove(*v).await {
+                    if let Err(e) = self.link_of(ic).vips.remove(*v).await {
                         log(&e);
                     }
                 }
             }
             Action::Garp => {
                 for v in &ic.vips {
-                    if let Err(e) = self.garp.send(v.addr()) {
+                    if let Err(e) = self.link_of(ic).garp.send(v.addr()) {
                         log(&format!("cannot send gratuitous ARP for {}: {e}", v.addr()));
                     }
                 }
@@ -614,12 +657,12 @@ impl Daemon {
                     return;
                 }
                 for a in addrs(ic) {
-                    if let Err(e) = self.vips.add_local_route(a).await {
+                    if let Err(e) = self.vrrp_link().vips.add_local_route(a).await {
                         log(&e);
                     }
                 }
                 for v in off_subnet(ic, self.cfg.address) {
-                    if let Err(e) = self.vips.add_subnet_route(v).await {
+                    if let Err(e) = self.vrrp_link().vips.add_subnet_route(v).await {
                         log(&e);
                     }
                 }
@@ -627,7 +670,7 @@ impl Daemon {
             Action::StopLinger => {
                 // The routes first: ARP stays muted while the node still accepts the VIPs.
                 for a in addrs(ic) {
-                    if let Err(e) = self.vips.remove_local_route(a).await {
+                    if let Err(e) = self.vrrp_link().vips.remove_local_route(a).await {
                         log(&e);
                     }
                 }
@@ -642,7 +685,7 @@ impl Daemon {
                     if needed.iter().any(|w| w.prefix() == v.prefix() && v.contains(w.addr())) {
                         continue;
                     }
-                    if let Err(e) = self.vips.remove_subnet_route(v).await {
+                    if let Err(e) = self.vrrp_link().vips.remove_subnet_route(v).await {
                         log(&e);
                     }
                 }
@@ -655,6 +698,17 @@ impl Daemon {
                 super::monitoring::run_hooks(&self.cfg, event, log);
             }
         }
+    }
+
+    /// Where `ic`'s VIPs live (every interface a running instance names was opened: at the
+    /// start, and a reload naming a new one is refused).
+    fn link_of(&self, ic: &InstanceConfig) -> &VipLink {
+        self.links.get(ic.vip_interface_or(&self.cfg.interface)).unwrap_or_else(|| self.vrrp_link())
+    }
+
+    /// The VRRP interface's (opened first, never removed).
+    fn vrrp_link(&self) -> &VipLink {
+        &self.links[&self.cfg.interface]
     }
 
     /// Carry out an nftables change (true when done); a node without `nft` is told once (until
@@ -744,6 +798,7 @@ impl Daemon {
                 Some(mut i)
                     if i.config().version == ic.version
                         && i.config().vips == ic.vips
+                        && i.config().vip_interface == ic.vip_interface
                         && i.config().transport == ic.transport =>
                 {
                     i.update(ic.clone());

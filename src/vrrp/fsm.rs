@@ -325,6 +325,15 @@ impl Instance {
         self.linger_until.is_some()
     }
 
+    /// Whether the connections open at a hand-over are carried over ([`Action::Forward`],
+    /// [`Action::Linger`]): only for VIPs on the VRRP interface. The peer's address known there
+    /// is where the forwarded segments go, on the interface they arrived on; for VIPs on another
+    /// interface (`vip_interface`) the peer's address on that one is not known, so their
+    /// hand-over is as with keepalived: a request in flight at the switch may fail.
+    pub fn carries_over(&self) -> bool {
+        self.cfg.vip_interface.is_none()
+    }
+
     /// Yielded by a switchover: not preempting.
     pub fn yielding(&self) -> bool {
         self.yielding
@@ -505,7 +514,7 @@ impl Instance {
 
     fn release(&mut self, now: Instant) {
         if self.hold_until.take().is_some() {
-            if self.hapair_peer.is_some() {
+            if self.hapair_peer.is_some() && self.carries_over() {
                 self.linger_until = Some(now + STRAY_WINDOW);
                 self.actions.push_back(Action::Linger);
             }
@@ -819,7 +828,7 @@ impl Instance {
         // advert, so the forwarding is set up first (nothing waits on it). When its check failed
         // it may be refusing connections: take over first, forward right after. Not after
         // silence: a peer we cannot hear may be unreachable, and a reset beats a black hole.
-        let live_peer = |m: &Ipv4Addr| self.hapair_peer.filter(|p| p == m);
+        let live_peer = |m: &Ipv4Addr| self.hapair_peer.filter(|p| p == m && self.carries_over());
         let (forward_first, forward_after) = match &reason {
             Reason::PeerResigned { master } | Reason::Preempt { master, .. } => (live_peer(master), None),
             Reason::PeerLowered { master, .. } => (None, live_peer(master)),

@@ -4,6 +4,7 @@
 //! command, webhook). Configured by the optional `monitoring:` mapping of the daemon config
 //! (docs/vrrpd-config.md), which `hapair apply` renders from the inventory's `monitoring:`.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -85,8 +86,8 @@ impl Monitoring {
 #[derive(Debug, Clone)]
 pub struct Scrape {
     interface: String,
-    /// (vrrp instance name, vrid, VIP address)
-    vips: Vec<(String, u8, Ipv4Addr)>,
+    /// (vrrp instance name, vrid, VIP address, its interface when not `interface`)
+    vips: Vec<(String, u8, Ipv4Addr, Option<String>)>,
     nginx_status: Option<HttpUrl>,
     drill_file: PathBuf,
     node: String,
@@ -101,7 +102,9 @@ impl Scrape {
             vips: cfg
                 .instances
                 .iter()
-                .flat_map(|i| i.vips.iter().map(move |v| (i.name.clone(), i.vrid.get(), v.addr())))
+                .flat_map(|i| {
+                    i.vips.iter().map(move |v| (i.name.clone(), i.vrid.get(), v.addr(), i.vip_interface.clone()))
+                })
                 .collect(),
             nginx_status: m.nginx_status.as_deref().and_then(|u| u.parse().ok()),
             drill_file: m.drill_file.clone().unwrap_or_else(|| PathBuf::from(DRILL_FILE)),
@@ -113,6 +116,9 @@ impl Scrape {
     /// The extra metrics (Prometheus text format), bounded by 1 s for nginx.
     pub async fn collect(&self) -> String {
         let link = link_state(&self.interface);
+        // The interfaces VIPs live on besides the VRRP one (`vip_interface`).
+        let elsewhere: BTreeMap<String, Link> =
+            self.vips.iter().filter_map(|v| v.3.clone()).map(|i| (i.clone(), link_state(&i))).collect();
         let nginx = match &self.nginx_status {
             Some(u) => {
                 Some(tokio::time::timeout(Duration::from_secs(1), http_get(u)).await.unwrap_or(Err("timed out".into())))
@@ -123,7 +129,7 @@ impl Scrape {
         let drill = crate::input::read_capped(&self.drill_file, crate::input::STATUS_FILE_CAP)
             .ok()
             .and_then(|b| serde_json::from_slice::<Drill>(&b).ok());
-        render(self, &link, nginx.as_ref().map(|r| r.as_deref().map_err(String::as_str)), drill.as_ref())
+        render(self, &link, &elsewhere, nginx.as_ref().map(|r| r.as_deref().map_err(String::as_str)), drill.as_ref())
     }
 }
 
@@ -228,7 +234,13 @@ pub struct Drill {
     pub ok: bool,
 }
 
-fn render(s: &Scrape, link: &Link, nginx: Option<Result<&str, &str>>, drill: Option<&Drill>) -> String {
+fn render(
+    s: &Scrape,
+    link: &Link,
+    elsewhere: &BTreeMap<String, Link>,
+    nginx: Option<Result<&str, &str>>,
+    drill: Option<&Drill>,
+) -> String {
     let mut o = String::new();
     let head = |o: &mut String, name: &str, kind: &str, help: &str| {
         let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -242,13 +254,17 @@ fn render(s: &Scrape, link: &Link, nginx: Option<Result<&str, &str>>, drill: Opt
         esc(&s.pair),
         env!("CARGO_PKG_VERSION")
     );
-    head(&mut o, "hapair_vip_present", "gauge", "1 while the VIP is bound on this node's interface.");
-    for (inst, vrid, vip) in &s.vips {
+    head(&mut o, "hapair_vip_present", "gauge", "1 while the VIP is bound on this node's interface (its own).");
+    for (inst, vrid, vip, on) in &s.vips {
+        let bound = match on {
+            None => link.addrs.contains(vip),
+            Some(i) => elsewhere.get(i).is_some_and(|l| l.addrs.contains(vip)),
+        };
         let _ = writeln!(
             o,
             "hapair_vip_present{{vrrp_instance=\"{}\",vrid=\"{vrid}\",vip=\"{vip}\"}} {}",
             esc(inst),
-            u8::from(link.addrs.contains(vip))
+            u8::from(bound)
         );
     }
     let iface = esc(&s.interface);
@@ -426,8 +442,10 @@ mod tests {
         let s = Scrape {
             interface: "eth0".into(),
             vips: vec![
-                ("web-51".into(), 51, Ipv4Addr::new(10, 0, 0, 200)),
-                ("web-52".into(), 52, Ipv4Addr::new(10, 0, 0, 201)),
+                ("web-51".into(), 51, Ipv4Addr::new(10, 0, 0, 200), None),
+                ("web-52".into(), 52, Ipv4Addr::new(10, 0, 0, 201), None),
+                ("web-53".into(), 53, Ipv4Addr::new(10, 0, 0, 200), Some("eth1".into())),
+                ("web-54".into(), 54, Ipv4Addr::new(10, 0, 1, 200), Some("eth1".into())),
             ],
             nginx_status: None,
             drill_file: PathBuf::from("/nonexistent"),
@@ -437,11 +455,16 @@ mod tests {
         let link = Link { exists: true, up: true, running: false, addrs: vec![Ipv4Addr::new(10, 0, 0, 200)] };
         let body =
             "Active connections: 1 \nserver accepts handled requests\n 5 5 7 \nReading: 0 Writing: 1 Waiting: 0 \n";
-        let m = render(&s, &link, Some(Ok(body)), Some(&Drill { unix: 1700000000, ok: true }));
+        // A VIP on another interface is looked for there, not on the VRRP interface.
+        let eth1 = Link { exists: true, up: true, running: true, addrs: vec![Ipv4Addr::new(10, 0, 1, 200)] };
+        let elsewhere = BTreeMap::from([("eth1".to_string(), eth1)]);
+        let m = render(&s, &link, &elsewhere, Some(Ok(body)), Some(&Drill { unix: 1700000000, ok: true }));
         for line in [
             "hapair_node_info{node=\"web1\",pair=\"web\",version=\"0.1.0\"} 1",
             "hapair_vip_present{vrrp_instance=\"web-51\",vrid=\"51\",vip=\"10.0.0.200\"} 1",
             "hapair_vip_present{vrrp_instance=\"web-52\",vrid=\"52\",vip=\"10.0.0.201\"} 0",
+            "hapair_vip_present{vrrp_instance=\"web-53\",vrid=\"53\",vip=\"10.0.0.200\"} 0",
+            "hapair_vip_present{vrrp_instance=\"web-54\",vrid=\"54\",vip=\"10.0.1.200\"} 1",
             "hapair_interface_up{interface=\"eth0\"} 1",
             "hapair_interface_running{interface=\"eth0\"} 0",
             "hapair_nginx_up 1",
@@ -452,7 +475,7 @@ mod tests {
         ] {
             assert!(m.lines().any(|l| l == line), "missing {line} in\n{m}");
         }
-        let m = render(&s, &link, Some(Err("connection refused")), None);
+        let m = render(&s, &link, &elsewhere, Some(Err("connection refused")), None);
         assert!(m.contains("hapair_nginx_up 0\n") && !m.contains("hapair_nginx_requests_total"), "{m}");
         assert!(m.contains("hapair_last_drill_timestamp_seconds 0\n"), "{m}");
     }

@@ -92,6 +92,8 @@ pub struct Wire {
 }
 
 pub const ADDR: [&str; 2] = ["10.77.250.11", "10.77.250.12"];
+/// The nodes' addresses on the second link ([`Wire::second_link`]).
+pub const ADDR1: [&str; 2] = ["10.77.251.11", "10.77.251.12"];
 
 impl Wire {
     pub fn new() -> Wire {
@@ -115,6 +117,26 @@ impl Wire {
             must(&["ip", "-n", &ns[i], "link", "set", "lo", "up"]);
         }
         w
+    }
+
+    /// A second veth pair between the two nodes, `eth1`, with [`ADDR1`]: another segment, for
+    /// VIPs that live elsewhere than the adverts (`vip_interface`).
+    pub fn second_link(&self) {
+        let tag = &self.ns[0][3..self.ns[0].len() - 1];
+        let (va, vb) = (format!("hv{tag}c"), format!("hv{tag}d"));
+        must(&["ip", "link", "add", &va, "type", "veth", "peer", "name", &vb]);
+        for (i, v) in [&va, &vb].into_iter().enumerate() {
+            must(&["ip", "link", "set", v, "netns", &self.ns[i]]);
+            must(&["ip", "-n", &self.ns[i], "link", "set", v, "name", "eth1"]);
+            must(&["ip", "-n", &self.ns[i], "addr", "add", &format!("{}/24", ADDR1[i]), "dev", "eth1"]);
+            must(&["ip", "-n", &self.ns[i], "link", "set", "eth1", "up"]);
+        }
+    }
+
+    /// Whether node `i` has `addr` on `dev`, and the `ip -o` lines of `dev`.
+    pub fn addrs_on(&self, i: usize, dev: &str) -> String {
+        let out = run(&["ip", "-n", &self.ns[i], "-o", "-4", "addr", "show", "dev", dev]);
+        String::from_utf8_lossy(&out.stdout).to_string()
     }
 
     /// Start `argv` inside node `i`'s namespace, stderr+stdout to a log file.

@@ -13,6 +13,7 @@ fn cfg(priority: u8, version: Version, interval_cs: u16) -> InstanceConfig {
         priority: Priority::new(priority).unwrap(),
         advert_interval_cs: interval_cs,
         vips: vec![VipCidr::new(Ipv4Addr::new(10, 77, 250, 200), 24).unwrap()],
+        vip_interface: None,
         preempt: true,
         preempt_delay: Duration::ZERO,
         auth_pass: None,
@@ -622,6 +623,57 @@ fn hapair_stop_with_a_dead_peer_releases_after_master_down_interval() {
     n.run_until(10.0);
     let t = n.take();
     assert_eq!(t.last().unwrap(), "8.4141 a remove vips", "{t:#?}");
+}
+
+/// A hapair pair whose VIPs live on another interface than VRRP's (`vip_interface`).
+fn settled_hapair_pair_vips_elsewhere() -> Net {
+    let mut n = hapair_pair(Version::V3, 100);
+    for (i, peer) in [(0, 12), (1, 11)] {
+        let mut c = n.nodes[i].inst.config().clone();
+        c.vip_interface = Some("eth1".into());
+        n.nodes[i].inst = Instance::new(c, n.nodes[i].addr);
+        n.nodes[i].inst.set_hapair_peer(Some(Ipv4Addr::new(10, 77, 250, peer)));
+    }
+    n.settle(5.0);
+    n
+}
+
+/// VIPs on another interface: the hand-overs stay make-before-break and immediate, but no
+/// connection is carried over (the peer's address on that interface is not known).
+#[test]
+fn vips_on_another_interface_hand_over_at_once_without_carrying_connections_over() {
+    let mut n = settled_hapair_pair_vips_elsewhere();
+    assert!(!n.nodes[0].inst.carries_over());
+    n.input("a", Input::Handover);
+    n.run_until(12.0);
+    assert_eq!(
+        n.take(),
+        [
+            "5.0000 a sends priority 0",
+            "5.0000 b BACKUP -> MASTER: hapair peer 10.77.250.11 resigned (priority 0), took over at once",
+            "5.0000 b add vips",
+            "5.0000 b garp",
+            "5.0000 a MASTER -> BACKUP: handed over (switchover); keeping the VIPs until the peer holds them",
+            "5.0300 a remove vips",
+            "5.5000 b garp",
+        ]
+    );
+    n.input("a", Input::Claim);
+    n.stop("b");
+    n.run_until(13.0);
+    assert_eq!(
+        n.take(),
+        [
+            "12.0000 b sends priority 0",
+            "12.0000 a BACKUP -> MASTER: hapair peer 10.77.250.12 resigned (priority 0), took over at once",
+            "12.0000 a add vips",
+            "12.0000 a garp",
+            "12.0000 b MASTER -> INITIALIZE: shutting down",
+            "12.0300 b remove vips",
+            "12.5000 a garp",
+        ]
+    );
+    assert!(!n.nodes[1].inst.lingering() && !n.nodes[1].inst.holding());
 }
 
 #[test]
