@@ -236,6 +236,10 @@ pub fn diagnose(pair: &Pair, views: &[NodeView; 2]) -> Vec<Finding> {
                 format!("install nftables on `{}` (`apt-get install nftables` or `dnf install nftables`)", n.name)
             }),
         );
+        // VIPs living on another interface: their hand-over carries nothing over (said, not failed).
+        for vip in pair.vips.iter().filter(|vip| vip.elsewhere_on(n)) {
+            push(&n.name, "hand-over", true, elsewhere_note(vip, n), None);
+        }
         let foreign = foreign_vrrp_rules(&v.rich_rules, &v.owned_rules);
         if !foreign.is_empty() {
             push(
@@ -450,7 +454,7 @@ async fn doctor_pair(p: &Pair, ssh: &SshOptions, progress: &(dyn Fn(&str) + Sync
     let (a, b) = tokio::join!(SshHost::connect(&p.nodes[0], ssh), SshHost::connect(&p.nodes[1], ssh));
     let hosts = [a?, b?];
     progress(&format!("{}: gathering, then listening for adverts for 3 s", p.name));
-    let (va, vb) = tokio::join!(gather(&hosts[0], &p.nodes[0]), gather(&hosts[1], &p.nodes[1]));
+    let (va, vb) = tokio::join!(gather(&hosts[0], p, &p.nodes[0]), gather(&hosts[1], p, &p.nodes[1]));
     let [a, b] = hosts;
     let views = match (va, vb) {
         (Ok(va), Ok(vb)) => [va, vb],
@@ -467,8 +471,8 @@ async fn doctor_pair(p: &Pair, ssh: &SshOptions, progress: &(dyn Fn(&str) + Sync
     Ok((findings, journals))
 }
 
-async fn gather(h: &dyn Host, n: &crate::inventory::Node) -> Result<NodeView, Error> {
-    let before = crate::verify::snapshot::take(h, &n.interface, "doctor snapshot").await?;
+async fn gather(h: &dyn Host, p: &Pair, n: &crate::inventory::Node) -> Result<NodeView, Error> {
+    let before = crate::verify::snapshot::take(h, p, n, "doctor snapshot").await?;
     let argv = crate::transport::argv(["sh", "-c", SCRIPT, "hapair-doctor", n.interface.as_str()]);
     let out = check(h, "doctor", &argv, None).await?;
     let mut v = parse(&String::from_utf8_lossy(&out.stdout));
@@ -483,7 +487,7 @@ async fn gather(h: &dyn Host, n: &crate::inventory::Node) -> Result<NodeView, Er
     }
     // The status file is rewritten at most once a second: 3 s shows several adverts at 1 s.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    v.after = crate::verify::snapshot::take(h, &n.interface, "doctor snapshot").await?;
+    v.after = crate::verify::snapshot::take(h, p, n, "doctor snapshot").await?;
     v.before = before;
     Ok(v)
 }
@@ -516,6 +520,16 @@ pub fn text(findings: &[Finding], journals: &[(String, Vec<String>)]) -> String 
     }
     s.push_str(&format!("\ndoctor: {} passed, {failed} failed\n", findings.len() - failed));
     s
+}
+
+/// What a VIP living elsewhere than the VRRP interface means at a hand-over (docs/vrrpd-config.md).
+fn elsewhere_note(vip: &crate::inventory::Vip, n: &crate::inventory::Node) -> String {
+    format!(
+        "vrid {}: its VIPs live on `{}`, adverts on `{}`: connections open at a hand-over are not carried over for them (a request in flight when they move may fail, as with keepalived)",
+        vip.vrid,
+        vip.interface_on(n),
+        n.interface
+    )
 }
 
 /// VRRP rich rules not in hapair's ownership record (another cluster's, or added by hand).
@@ -553,6 +567,24 @@ mod tests {
         assert!(accepts_protocol_from(&ah, peer, "ah", 51));
         assert!(accepts_protocol_from(&r("rule protocol value=\"51\" accept"), peer, "ah", 51));
         assert!(!accepts_protocol_from(&r("rule protocol value=\"vrrp\" accept"), peer, "ah", 51));
+    }
+
+    /// A VIP on another interface is said once per node as a hand-over note, never a failure.
+    #[test]
+    fn a_vip_on_another_interface_is_a_hand_over_note() {
+        let mut pair = crate::render::tests::pair(crate::inventory::Mode::MasterBackup);
+        pair.vips[0].interface = Some("eth1".into());
+        let views = [NodeView::default(), NodeView::default()];
+        let notes: Vec<Finding> = diagnose(&pair, &views)
+            .into_iter()
+            .filter(|f| f.check == "hand-over" && f.detail.starts_with("vrid"))
+            .collect();
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert!(notes.iter().all(|f| f.ok));
+        assert_eq!(
+            notes[0].detail,
+            "vrid 51: its VIPs live on `eth1`, adverts on `eth0`: connections open at a hand-over are not carried over for them (a request in flight when they move may fail, as with keepalived)"
+        );
     }
 
     #[test]

@@ -16,12 +16,13 @@ pub fn text(loaded: &Loaded, node: &str) -> Option<String> {
     for vip in &pair.vips {
         let i = pair.index_of(node).unwrap_or(0);
         s.push_str(&format!(
-            "  vip {:<18} vrid {:<3} priority {:<3} ({}{})\n",
+            "  vip {:<18} vrid {:<3} priority {:<3} ({}{}{})\n",
             vip.addresses_text(),
             vip.vrid,
             vip.priorities[i],
             if vip.master == node { "preferred master" } else { "backup" },
-            if vip.outside_subnet { ", outside the nodes' subnet" } else { "" }
+            if vip.outside_subnet { ", outside the nodes' subnet" } else { "" },
+            if vip.elsewhere_on(n) { format!(", on `{}`", vip.interface_on(n)) } else { String::new() }
         ));
     }
     let w = rows.iter().map(|r| r.0.len()).max().unwrap_or(10);
@@ -56,6 +57,7 @@ pub fn json(loaded: &Loaded, node: &str) -> Option<serde_json::Value> {
                 "priority": vip.priorities[i].get(),
                 "role": if vip.master == node { "preferred master" } else { "backup" },
                 "outside_subnet": vip.outside_subnet,
+                "interface": vip.interface_on(n),
             })
         })
         .collect();

@@ -200,7 +200,7 @@ struct Ctx<'a> {
 
 const PAIR_KEYS: &[&str] = &["mode", "interface", "nodes", "vips"];
 const NODE_KEYS: &[&str] = &["name", "address", "interface"];
-const VIP_KEYS: &[&str] = &["address", "vrid", "master", "priorities", "outside_subnet"];
+const VIP_KEYS: &[&str] = &["address", "vrid", "master", "priorities", "outside_subnet", "interface"];
 
 /// Names of nodes, pairs and interfaces: they end up in file names, unit descriptions and
 /// command arguments, so only a safe alphabet.
@@ -778,13 +778,33 @@ fn vip_of(
         }
     }
     pl.vip_outside_subnet.push(outside_at);
+    // The interface its addresses live on, when not the VRRP one.
+    let interface = item.get("interface").map(|i| {
+        pl.vip_interface.push(Some(loc(path, i.pos)));
+        match &i.kind {
+            Kind::Scalar(s, _) if valid_interface(s) => s.clone(),
+            _ => {
+                findings.push(Finding::error(
+                    "HA013",
+                    loc(path, i.pos),
+                    format!("the VIP's interface {} is not an interface name", settings::describe(i)),
+                    "write the interface's name as `ip link` shows it, e.g. `eth1` (at most 15 characters)",
+                ));
+                // Reported here; on no node's VRRP interface, so the subnet rule leaves it alone.
+                String::from("invalid")
+            }
+        }
+    });
+    if interface.is_none() {
+        pl.vip_interface.push(None);
+    }
     pl.vip_address.push(also_at[0].clone());
     pl.vip_also.push(also_at[1..].to_vec());
     pl.vip_vrid.push(loc(path, r.pos));
     pl.vip_master.push(loc(path, m.pos));
     pl.vip_priorities.push(prio_loc);
     pl.vip_priorities_refused.push(prio_refused);
-    Some(Vip { address, also, vrid, master, priorities, outside_subnet })
+    Some(Vip { address, also, vrid, master, priorities, outside_subnet, interface })
 }
 
 fn show(key: &str, v: &Value) -> String {

@@ -82,6 +82,10 @@ pub struct Vip {
     /// subnet on the segment, a routed or public address). The daemon adds each with its
     /// prefix, as keepalived does; `check` then accepts them (HA025).
     pub outside_subnet: bool,
+    /// `interface: eth1`: the interface its addresses live on, when not the nodes' VRRP
+    /// interface (keepalived's `virtual_ipaddress { ADDR dev IFACE }`; the daemon's
+    /// `vip_interface`). `None`: on each node's `interface`.
+    pub interface: Option<String>,
 }
 
 /// One node with every setting layered (defaults < pair < node < command line).
@@ -202,6 +206,17 @@ impl Vip {
     /// Every address of the VRID, the first (`address`) first.
     pub fn addresses(&self) -> impl Iterator<Item = VipCidr> + '_ {
         std::iter::once(self.address).chain(self.also.iter().copied())
+    }
+
+    /// The interface the VIP's addresses live on, on `node`.
+    pub fn interface_on<'a>(&'a self, node: &'a Node) -> &'a str {
+        self.interface.as_deref().unwrap_or(&node.interface)
+    }
+
+    /// Whether the addresses live, on `node`, elsewhere than its VRRP interface (where its
+    /// address is): the node's subnet says nothing about them then.
+    pub fn elsewhere_on(&self, node: &Node) -> bool {
+        self.interface_on(node) != node.interface
     }
 
     /// The addresses as the inventory lists them: `10.0.0.200/24, 10.0.0.201/24`.

@@ -19,6 +19,8 @@ pub struct PairPlaces {
     pub vip_vrid: Vec<Location>,
     /// Per VIP, where `outside_subnet` was written (accepted), if it was.
     pub vip_outside_subnet: Vec<Option<Location>>,
+    /// Per VIP, where its `interface` was written, if it was.
+    pub vip_interface: Vec<Option<Location>>,
     pub vip_master: Vec<Location>,
     /// Per VIP, the priorities' place (or the VIP's when defaulted).
     pub vip_priorities: Vec<Location>,

@@ -128,6 +128,10 @@ while read -r _ dev _ cidr _; do
 done <<EOF
 $(ip -o -4 addr show 2>/dev/null)
 EOF
+# Every interface, also those without an IPv4 address (a VIP's own `interface` must exist).
+for l in /sys/class/net/*; do
+  [ -e "$l" ] && printf 'link\t%s\n' "${l##*/}"
+done
 set -f  # package and unit lists below are split on spaces, never globbed
 pk= un= fwask=
 for a in "$@"; do
@@ -253,6 +257,8 @@ pub struct Facts {
     pub libc_version: String,
     /// (interface, `addr/prefix`)
     pub addresses: Vec<(String, String)>,
+    /// Every network interface's name (`/sys/class/net`), with an address or not.
+    pub links: Vec<String>,
     /// Installed packages among those asked about, with versions.
     pub packages: BTreeMap<String, String>,
     /// Files asked about, by path; absent paths are not in the map.
@@ -443,6 +449,7 @@ pub fn parse(out: &[u8]) -> Result<Facts, ParseError> {
     let counts = [
         ("files", f.files.len()),
         ("addresses", f.addresses.len()),
+        ("interfaces", f.links.len()),
         ("packages", f.packages.len()),
         ("services", f.services.len()),
         ("runtime firewall zones", f.firewall.runtime.len()),
@@ -504,6 +511,7 @@ fn parse_unchecked(out: &[u8]) -> Result<Facts, ParseError> {
                 }
             }
             ["addr", dev, cidr] => f.addresses.push((dev.to_string(), cidr.to_string())),
+            ["link", name] => f.links.push(name.to_string()),
             ["file", path, "dangling"] | ["file", path, "other"] => {
                 let kind = if fields[2] == "dangling" { FileKind::Dangling } else { FileKind::Other };
                 f.files.insert(
@@ -810,7 +818,7 @@ mod tests {
 
     #[test]
     fn full_output_parses() {
-        let mut out = b"os\tdebian\t12\npkgmgr\tapt\ninit\tsystemd\nplatform\tx86_64\t6.1.0-28-amd64\nlibc\tglibc\t2.36\nfwinstalled\nfwrunning\nfwdefault\tpublic\naddr\teth0\t10.77.1.11/24\n".to_vec();
+        let mut out = b"os\tdebian\t12\npkgmgr\tapt\ninit\tsystemd\nplatform\tx86_64\t6.1.0-28-amd64\nlibc\tglibc\t2.36\nfwinstalled\nfwrunning\nfwdefault\tpublic\naddr\teth0\t10.77.1.11/24\nlink\teth0\nlink\teth1\nlink\tlo\n".to_vec();
         out.extend_from_slice(
             b"file\t/etc/hapair/vrrpd.yml\tfile\tabc\t600 root root 6\ncontent\t/etc/hapair/vrrpd.yml\t6\nx: 1\n\n\n",
         );
@@ -837,6 +845,8 @@ mod tests {
         assert_eq!(f.firewall.default_zone, "public");
         assert_eq!(f.firewall.zone_of("eth0"), "public");
         assert_eq!(f.binary.as_ref().map(|b| b.sha256.as_str()), Some("feed"));
+        assert_eq!(f.addresses, [("eth0".to_string(), "10.77.1.11/24".to_string())]);
+        assert_eq!(f.links, ["eth0", "eth1", "lo"]);
     }
 
     #[test]

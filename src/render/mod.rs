@@ -148,6 +148,8 @@ struct InstanceCtx {
     priority: u8,
     advert_interval_ms: u128,
     vips: Vec<String>,
+    /// The interface the VIPs live on, when not the node's VRRP interface.
+    vip_interface: Option<String>,
     preempt: bool,
     preempt_delay_ms: u128,
     auth_pass: Option<String>,
@@ -203,6 +205,7 @@ fn vars_value(pair: &Pair, node: &Node, reveal: bool) -> Value {
             priority: vip.priorities[idx].get(),
             advert_interval_ms: v.advert_interval.as_millis(),
             vips: vip.addresses().map(|a| a.to_string()).collect(),
+            vip_interface: vip.elsewhere_on(node).then(|| vip.interface_on(node).to_string()),
             preempt: v.preempt,
             preempt_delay_ms: v.preempt_delay.as_millis(),
             // PASS auth exists only in VRRPv2 (RFC 3768 §5.3.6); v3 removed it.
@@ -408,6 +411,7 @@ pub(crate) mod tests {
             master: "web1".into(),
             priorities: [p(150), p(100)],
             outside_subnet: false,
+            interface: None,
         }];
         if mode == Mode::DualMaster {
             vips.push(Vip {
@@ -417,6 +421,7 @@ pub(crate) mod tests {
                 master: "web2".into(),
                 priorities: [p(100), p(150)],
                 outside_subnet: false,
+                interface: None,
             });
         }
         Pair { name: "web".into(), mode, nodes: [node("web1", 11), node("web2", 12)], vips }

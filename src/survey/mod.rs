@@ -175,6 +175,13 @@ pub async fn survey(
                 Ok(c) => (c.index, None, c.caveat),
                 Err(e) => (builds.list.len() - 1, Some(e), None),
             };
+            // And what its facts say against VIPs living on another interface.
+            let refusal = match (refusal, vip_interface_refusal(&inv.pairs[pi], n, &facts)) {
+                (Some(a), Some(b)) => Some(Error::new(format!("{}\n       {}", a.message, b.message)).with_fix(
+                    [a.fix, b.fix].into_iter().flatten().collect::<Vec<_>>().join("; "),
+                )),
+                (a, b) => a.or(b),
+            };
             let mut d = d;
             d.use_binary(&builds.list[build].spec);
             let mut plan = plan::plan(&d, &facts);
@@ -239,11 +246,94 @@ pub async fn survey(
     Ok(Survey { targets })
 }
 
+/// What `node`'s facts say against the VIPs of `pair` that live on another interface than its
+/// VRRP one (a VIP's `interface`), which `check` cannot judge offline: the interface must exist
+/// on the node (the daemon refuses to start without it), and unless the VIP says
+/// `outside_subnet: true` each of its addresses must be in the subnet of one of the node's
+/// addresses on that interface (HA025's rule). An interface without any IPv4 address judges no
+/// subnet: the VIP is then its only address, reached by routes the node does not show.
+pub fn vip_interface_refusal(pair: &Pair, node: &Node, facts: &Facts) -> Option<Error> {
+    let mut why = Vec::new();
+    let mut fixes = Vec::new();
+    for vip in pair.vips.iter().filter(|v| v.elsewhere_on(node)) {
+        let dev = vip.interface_on(node);
+        if !facts.links.is_empty() && !facts.links.iter().any(|l| l == dev) {
+            why.push(format!(
+                "`{}` has no interface `{dev}` for VIP {} (it has {})",
+                node.name,
+                vip.address,
+                facts.links.join(", ")
+            ));
+            fixes.push(format!("set the VIP's `interface` to one `ip link` shows on `{}`", node.name));
+            continue;
+        }
+        if vip.outside_subnet {
+            continue;
+        }
+        let nets: Vec<crate::values::VipCidr> =
+            facts.addresses.iter().filter(|(d, _)| d == dev).filter_map(|(_, c)| c.parse().ok()).collect();
+        if nets.is_empty() {
+            continue;
+        }
+        if let Some(c) = vip.addresses().find(|c| !nets.iter().any(|n| n.contains(c.addr()))) {
+            let shown: Vec<String> = nets.iter().map(ToString::to_string).collect();
+            why.push(format!(
+                "VIP {c} is not in the subnet of `{}`'s addresses on `{dev}` ({}) (HA025)",
+                node.name,
+                shown.join(", ")
+            ));
+            fixes.push(
+                "fix the VIP or its prefix length; if it is meant to be off that subnet, add `outside_subnet: true` to the VIP"
+                    .to_string(),
+            );
+        }
+    }
+    if why.is_empty() {
+        return None;
+    }
+    fixes.dedup();
+    Some(Error::new(format!("{}; nothing was changed", why.join("; "))).with_fix(fixes.join("; ")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::inventory::Mode;
     use crate::render::tests::pair;
+
+    /// A VIP on another interface: refused where the node has no such interface, or where the
+    /// VIP is off the subnet of the node's addresses there (unless `outside_subnet`); accepted
+    /// in that subnet, on an interface without IPv4 address, and on the VRRP interface as ever.
+    #[test]
+    fn a_vip_on_another_interface_is_judged_by_the_nodes_facts() {
+        let mut p = pair(Mode::MasterBackup);
+        p.vips[0].address = "192.168.100.129/24".parse().expect("cidr");
+        let facts = |links: &[&str], addrs: &[(&str, &str)]| Facts {
+            links: links.iter().map(ToString::to_string).collect(),
+            addresses: addrs.iter().map(|(d, c)| (d.to_string(), c.to_string())).collect(),
+            ..Facts::default()
+        };
+        let n = p.nodes[0].clone();
+        // On the VRRP interface: `check`'s business, not this.
+        assert_eq!(vip_interface_refusal(&p, &n, &facts(&["lo", "eth0"], &[])), None);
+        p.vips[0].interface = Some("eth1".into());
+        let e = vip_interface_refusal(&p, &n, &facts(&["lo", "eth0"], &[("eth0", "10.77.1.11/24")])).expect("no eth1");
+        assert_eq!(
+            e.message,
+            "`web1` has no interface `eth1` for VIP 192.168.100.129/24 (it has lo, eth0); nothing was changed"
+        );
+        assert_eq!(e.fix.as_deref(), Some("set the VIP's `interface` to one `ip link` shows on `web1`"));
+        let on_eth1 = |cidr: &str| facts(&["lo", "eth0", "eth1"], &[("eth0", "10.77.1.11/24"), ("eth1", cidr)]);
+        assert_eq!(vip_interface_refusal(&p, &n, &on_eth1("192.168.100.11/24")), None);
+        assert_eq!(vip_interface_refusal(&p, &n, &facts(&["lo", "eth0", "eth1"], &[])), None, "no address there");
+        let e = vip_interface_refusal(&p, &n, &on_eth1("192.168.200.11/24")).expect("off the subnet");
+        assert_eq!(
+            e.message,
+            "VIP 192.168.100.129/24 is not in the subnet of `web1`'s addresses on `eth1` (192.168.200.11/24) (HA025); nothing was changed"
+        );
+        p.vips[0].outside_subnet = true;
+        assert_eq!(vip_interface_refusal(&p, &n, &on_eth1("192.168.200.11/24")), None);
+    }
 
     #[test]
     fn limit_selects_a_node_or_a_pair() {

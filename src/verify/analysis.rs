@@ -325,6 +325,8 @@ mod tests {
         let last = last_advert_age.map(|a| serde_json::json!(100_000 - a)).unwrap_or(serde_json::Value::Null);
         Snapshot {
             addrs,
+            vip_addrs: vec![],
+            placed: vec![],
             addr_error: None,
             daemon_active: true,
             nginx_active: true,

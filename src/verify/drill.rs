@@ -72,13 +72,12 @@ pub struct PairHosts<'a> {
 pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 pub async fn snapshots(p: &PairHosts<'_>) -> Result<[Snapshot; 2], Error> {
-    let (a, b) =
-        tokio::join!(snap(p.hosts[0], &p.pair.nodes[0].interface), snap(p.hosts[1], &p.pair.nodes[1].interface));
+    let (a, b) = tokio::join!(snap(p, 0), snap(p, 1));
     Ok([a?, b?])
 }
 
-async fn snap(h: &dyn Host, iface: &str) -> Result<Snapshot, Error> {
-    snapshot::take(h, iface, "verify snapshot").await
+async fn snap(p: &PairHosts<'_>, i: usize) -> Result<Snapshot, Error> {
+    snapshot::take(p.hosts[i], p.pair, &p.pair.nodes[i], "verify snapshot").await
 }
 
 /// Run the drill on one pair. Refuses when the pair is not healthy to begin with.
@@ -326,8 +325,8 @@ async fn scenario_rows(p: &PairHosts<'_>, n: usize, scenario: Scenario) -> Resul
     let watchers = futures::future::join_all(held.iter().map(|vip| async {
         let a = vip.address.addr();
         tokio::join!(
-            watch(p.hosts[other], &peer.interface, a, "present", timeout),
-            watch(p.hosts[n], &node.interface, a, "absent", timeout)
+            watch(p.hosts[other], vip.interface_on(peer), a, "present", timeout),
+            watch(p.hosts[n], vip.interface_on(node), a, "absent", timeout)
         )
     }));
     let action = async {
@@ -415,7 +414,7 @@ async fn scenario_rows(p: &PairHosts<'_>, n: usize, scenario: Scenario) -> Resul
             back += node.check.interval * node.check.rise;
         }
         let (expect, measured, ok, detail) = if preempt {
-            let t = watch(p.hosts[n], &node.interface, a, "present", back + Duration::from_secs(5)).await?;
+            let t = watch(p.hosts[n], vip.interface_on(node), a, "present", back + Duration::from_secs(5)).await?;
             let m = t.map(|t| t.saturating_sub(t1));
             let ok = m.is_some_and(|m| m <= back.as_millis() as u64);
             let d = if m.is_none() { format!("`{a}` did not return to `{}`", node.name) } else { String::new() };

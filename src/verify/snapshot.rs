@@ -1,14 +1,17 @@
 //! What verify sees of a node, gathered in one round trip by a fixed script. The parser is
 //! pure; the script takes every variable part as a positional argument.
 
+use crate::inventory::{Node, Pair};
 use serde_json::Value;
 use std::net::Ipv4Addr;
 
-/// Args: INTERFACE STATUS_FILE. Sections start with `@name`.
+/// Args: INTERFACE STATUS_FILE [VIP_INTERFACE...]. Sections start with `@name`.
 pub const SCRIPT: &str = r#"
-# hapair verify snapshot. Args: IFACE STATUS_FILE
+# hapair verify snapshot. Args: IFACE STATUS_FILE [VIP_IFACE...]
 i=$1 s=$2
+shift 2
 echo @addrs; ip -4 -o addr show dev "$i" 2>&1
+echo @vipaddrs; for x in "$@"; do ip -4 -o addr show dev "$x" 2>/dev/null; done
 echo @services
 for u in hapair-vrrpd nginx; do printf '%s %s\n' "$u" "$(systemctl is-active "$u" 2>/dev/null)"; done
 echo @now; date +%s%3N
@@ -18,24 +21,50 @@ echo; echo @end
 
 pub const STATUS_FILE: &str = "/run/hapair/status.json";
 
-pub fn argv(interface: &str) -> Vec<String> {
-    ["sh", "-c", SCRIPT, "hapair-verify", interface, STATUS_FILE].iter().map(|s| s.to_string()).collect()
+pub fn argv(interface: &str, vip_interfaces: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> =
+        ["sh", "-c", SCRIPT, "hapair-verify", interface, STATUS_FILE].iter().map(|s| s.to_string()).collect();
+    v.extend(vip_interfaces.iter().map(|s| s.to_string()));
+    v
 }
 
-/// Take a snapshot of `host` (one round trip). `step` names it in errors.
+/// The addresses of `pair`'s VIPs that live on `node` elsewhere than its VRRP interface, each
+/// with its interface.
+pub fn placed(pair: &Pair, node: &Node) -> Vec<(Ipv4Addr, String)> {
+    pair.vips
+        .iter()
+        .filter(|v| v.elsewhere_on(node))
+        .flat_map(|v| v.addresses().map(move |c| (c.addr(), v.interface_on(node).to_string())))
+        .collect()
+}
+
+/// Take a snapshot of `node` of `pair` on `host` (one round trip): the addresses on its VRRP
+/// interface and on the interfaces its VIPs live on. `step` names it in errors.
 pub async fn take(
     host: &dyn crate::transport::Host,
-    interface: &str,
+    pair: &Pair,
+    node: &Node,
     step: &str,
 ) -> Result<Snapshot, crate::error::Error> {
-    let out = crate::transport::check(host, step, &argv(interface), None).await?;
-    Ok(Snapshot::parse(&String::from_utf8_lossy(&out.stdout)))
+    let placed = placed(pair, node);
+    let mut devs: Vec<&str> = placed.iter().map(|(_, d)| d.as_str()).collect();
+    devs.sort_unstable();
+    devs.dedup();
+    let out = crate::transport::check(host, step, &argv(&node.interface, &devs), None).await?;
+    let mut s = Snapshot::parse(&String::from_utf8_lossy(&out.stdout));
+    s.placed = placed;
+    Ok(s)
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Snapshot {
     /// IPv4 addresses on the VRRP interface.
     pub addrs: Vec<Ipv4Addr>,
+    /// IPv4 addresses on the interfaces VIPs live on besides the VRRP one, with the interface.
+    pub vip_addrs: Vec<(String, Ipv4Addr)>,
+    /// The VIP addresses that live elsewhere than the VRRP interface, and where (from the
+    /// inventory, [`placed`]): [`Snapshot::holds`] looks for them there.
+    pub placed: Vec<(Ipv4Addr, String)>,
     /// `ip` complained (e.g. the interface does not exist).
     pub addr_error: Option<String>,
     pub daemon_active: bool,
@@ -52,9 +81,10 @@ impl Snapshot {
         let mut status_text = String::new();
         for line in text.lines() {
             if let Some(name) = line.strip_prefix('@') {
-                if ["addrs", "services", "now", "status", "end"].contains(&name) {
+                if ["addrs", "vipaddrs", "services", "now", "status", "end"].contains(&name) {
                     section = match name {
                         "addrs" => "addrs",
+                        "vipaddrs" => "vipaddrs",
                         "services" => "services",
                         "now" => "now",
                         "status" => "status",
@@ -74,6 +104,17 @@ impl Snapshot {
                         }
                     } else if !line.trim().is_empty() {
                         snap.addr_error = Some(line.trim().to_string());
+                    }
+                }
+                "vipaddrs" => {
+                    // 3: eth1    inet 192.168.100.129/24 scope global eth1:hapair\ ...
+                    let mut words = line.split_whitespace();
+                    let dev = words.nth(1).map(|d| d.split('@').next().unwrap_or(d).to_string());
+                    let addr = words.skip_while(|w| *w != "inet").nth(1);
+                    if let (Some(d), Some(a)) =
+                        (dev, addr.and_then(|a| a.split('/').next()).and_then(|a| a.parse().ok()))
+                    {
+                        snap.vip_addrs.push((d, a));
                     }
                 }
                 "services" => {
@@ -97,8 +138,13 @@ impl Snapshot {
         snap
     }
 
+    /// Whether the node holds `vip` where it lives: on the VRRP interface, or on its own
+    /// (a VIP's `interface`).
     pub fn holds(&self, vip: Ipv4Addr) -> bool {
-        self.addrs.contains(&vip)
+        match self.placed.iter().find(|(a, _)| *a == vip) {
+            Some((_, dev)) => self.vip_addrs.iter().any(|(d, a)| d == dev && *a == vip),
+            None => self.addrs.contains(&vip),
+        }
     }
 
     /// The daemon's view of the instance with this VRID.
@@ -151,6 +197,28 @@ nginx inactive
         assert_eq!(s.version(), Some("0.1.0"));
         assert_eq!(s.instance(51).and_then(|i| i["state"].as_str()), Some("master"));
         assert!(s.instance(52).is_none());
+    }
+
+    /// A VIP living on another interface is held only there: the same address on the VRRP
+    /// interface (or on a third one) is not it.
+    #[test]
+    fn a_vip_on_another_interface_is_looked_for_there() {
+        let text = "@addrs\n2: eth0    inet 10.77.1.11/24 brd 10.77.1.255 scope global eth0\n2: eth0    inet 192.168.5.9/24 scope global eth0\n\
+                    @vipaddrs\n3: eth1    inet 192.168.100.11/24 scope global eth1\n3: eth1    inet 192.168.100.129/24 scope global secondary eth1:hapair\n\
+                    4: eth2    inet 192.168.5.10/24 scope global eth2\n@services\n@end\n";
+        let mut s = Snapshot::parse(text);
+        assert_eq!(s.addr_error, None);
+        let a = |x: &str| x.parse::<Ipv4Addr>().unwrap();
+        assert!(!s.holds(a("192.168.100.129")), "not placed yet: looked for on eth0");
+        s.placed = vec![
+            (a("192.168.100.129"), "eth1".into()),
+            (a("192.168.5.9"), "eth1".into()),
+            (a("192.168.5.10"), "eth1".into()),
+        ];
+        assert!(s.holds(a("192.168.100.129")));
+        assert!(!s.holds(a("192.168.5.9")), "on eth0, not eth1");
+        assert!(!s.holds(a("192.168.5.10")), "on eth2, not eth1");
+        assert!(s.holds(a("10.77.1.11")));
     }
 
     #[test]

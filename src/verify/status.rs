@@ -31,8 +31,8 @@ pub struct Row {
 pub async fn gather(inv: &Inventory, opts: &Options, builds: &crate::binary::Builds) -> Result<Vec<Row>, Error> {
     let survey = survey::survey(inv, opts, builds, &|_, _| {}).await?;
     let snaps = futures::future::join_all(survey.targets.iter().map(|t| async move {
-        let iface = &inv.pairs[t.pair].nodes[t.node].interface;
-        snapshot::take(t.host.as_ref(), iface, "status snapshot").await
+        let pair = &inv.pairs[t.pair];
+        snapshot::take(t.host.as_ref(), pair, &pair.nodes[t.node], "status snapshot").await
     }))
     .await;
     let mut rows = Vec::new();

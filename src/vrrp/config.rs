@@ -1102,6 +1102,21 @@ instances:
         }
     }
 
+    /// A VIP's `interface` in the inventory is the daemon's `vip_interface`, written only where
+    /// it differs from the node's VRRP interface (a config without it is unchanged).
+    #[test]
+    fn an_inventory_vip_interface_renders_as_vip_interface() {
+        let mut pair = crate::render::tests::pair(crate::inventory::Mode::MasterBackup);
+        pair.vips[0].interface = Some("eth1".into());
+        for c in rendered(&pair) {
+            assert_eq!(c.expect("valid").instances[0].vip_interface.as_deref(), Some("eth1"));
+        }
+        pair.vips[0].interface = Some("eth0".into());
+        for c in rendered(&pair) {
+            assert_eq!(c.expect("valid").instances[0].vip_interface, None);
+        }
+    }
+
     #[test]
     fn serde_errors_carry_their_location() {
         let bad = GOOD.replace("vrid: 51", "vrid: 300");
