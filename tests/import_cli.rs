@@ -172,6 +172,13 @@ fn assert_only_expected_keys(case: &str, yaml: &str) {
             assert!(["name", "address", "interface", "check"].contains(&k.as_str()), "{case}: node key {k}");
         }
     }
+    for vip in pair["vips"].as_sequence().unwrap() {
+        for k in keys(vip) {
+            let ok = ["address", "vrid", "master", "priorities", "outside_subnet", "interface"];
+            assert!(ok.contains(&k.as_str()), "{case}: VIP key {k}");
+        }
+        assert!(vip.get("interface").is_none_or(|i| i.is_string()), "{case}: VIP interface");
+    }
     for k in keys(&pair["vrrp"]) {
         let ok = ["version", "advert_interval", "auth_pass", "auth_type", "preempt", "preempt_delay", "transport"];
         assert!(ok.contains(&k.as_str()), "{case}: vrrp key {k}");
@@ -329,5 +336,22 @@ fn a_vip_without_prefix_on_nodes_of_unknown_prefix_is_a_decision_not_outside_sub
     run_case(
         "offsubnet-unknown",
         &["tests/fixtures/keepalived/offsubnet/lb1.conf", "tests/fixtures/keepalived/offsubnet/lb2.conf"],
+    );
+}
+
+/// keepalived's `virtual_ipaddress { ADDR dev IFACE }` on another interface than the instance's:
+/// the VIP's `interface`, said with both files' lines; one without prefix stays keepalived's /32
+/// (the nodes' prefix is their VRRP interface's); the inventory passes `check`.
+#[test]
+fn a_vip_on_another_interface_is_written_with_its_interface() {
+    run_case("vipdev", &["tests/fixtures/keepalived/vipdev/lb1.conf", "tests/fixtures/keepalived/vipdev/lb2.conf"]);
+}
+
+/// The two files put the VIP on different interfaces: a decision with both places.
+#[test]
+fn a_vip_the_two_files_put_on_different_interfaces_is_a_decision() {
+    run_case(
+        "vipdev-differ",
+        &["tests/fixtures/keepalived/vipdev-differ/lb1.conf", "tests/fixtures/keepalived/vipdev-differ/lb2.conf"],
     );
 }

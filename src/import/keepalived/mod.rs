@@ -1317,20 +1317,77 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
                 ),
             );
         }
+        // Where each file puts each address (`dev IFACE`): None on its node's VRRP interface.
+        let place = |n: usize, opts: &[String]| -> Option<String> {
+            let d = opts.iter().position(|o| o == "dev").and_then(|k| opts.get(k + 1))?;
+            (Some(d) != ifaces[n].as_ref().map(|i| &i.text)).then(|| d.clone())
+        };
+        let shown = |p: &Option<String>, n: usize| match p {
+            Some(d) => format!("`{}`", d.escape_debug()),
+            None => format!("`{}` (its VRRP interface)", iface_text(n).escape_debug()),
+        };
+        let places: Vec<Option<String>> = x.vips.iter().map(|(_, o)| place(0, o)).collect();
+        let mut vip_iface: Option<(String, Vec<At>)> = None;
+        if places.iter().any(|p| *p != places[0]) {
+            // One VRID's addresses on several interfaces: an hapair VIP's live on one.
+            let each: Vec<String> =
+                x.vips.iter().zip(&places).map(|((v, _), p)| format!("{} on {}", v.text, shown(p, 0))).collect();
+            notes.decide(
+                x.vips.iter().map(|(v, _)| v.at.clone()).collect(),
+                format!(
+                    "vrid {vrid} puts its addresses on more than one interface ({}); the addresses of an hapair VIP live on one interface",
+                    each.join(", ")
+                ),
+                "put them all on one interface (hapair adds the addresses of one VRID on one interface, the VIP's `interface`), or move the others to a pair of their own",
+            );
+        } else {
+            let bare = |t: &str| t.strip_suffix("/32").unwrap_or(t).to_string();
+            let mut agree = true;
+            for (w, o) in &pair_insts[1].vips {
+                let Some(((v, _), p)) = x.vips.iter().zip(&places).find(|((v, _), _)| bare(&v.text) == bare(&w.text))
+                else {
+                    continue; // a VIP only one file lists: a decision above
+                };
+                let q = place(1, o);
+                if q != *p {
+                    notes.decide(
+                        vec![v.at.clone(), w.at.clone()],
+                        format!(
+                            "the two files put VIP {} on different interfaces: {} on {}, {} on {}",
+                            v.text,
+                            names[0],
+                            shown(p, 0),
+                            names[1],
+                            shown(&q, 1)
+                        ),
+                        "put it on the same interface on both nodes",
+                    );
+                    agree = false;
+                    break;
+                }
+            }
+            if let (true, Some(d)) = (agree, &places[0]) {
+                let mut at: Vec<At> = x.vips.iter().map(|(v, _)| v.at.clone()).collect();
+                at.extend(pair_insts[1].vips.iter().filter(|(_, o)| place(1, o).is_some()).map(|(w, _)| w.at.clone()));
+                let all: Vec<&str> = x.vips.iter().map(|(v, _)| v.text.as_str()).collect();
+                notes.translated(
+                    at.clone(),
+                    format!(
+                        "vrid {vrid} puts {} on `{}` (`dev`) while its adverts run on `{}`: the inventory's VIP says `interface: {}` (the daemon adds it there; connections open at a hand-over are not carried over for it)",
+                        all.join(", "),
+                        d.escape_debug(),
+                        iface_text(0).escape_debug(),
+                        d.escape_debug()
+                    ),
+                );
+                vip_iface = Some((d.clone(), at));
+            }
+        }
         for (v, opts) in &x.vips {
             let mut rest = Vec::new();
             let mut k = 0;
             while k < opts.len() {
                 if opts[k] == "dev" {
-                    if let Some(d) = opts.get(k + 1) {
-                        if Some(d) != ifaces[0].as_ref().map(|i| &i.text) {
-                            notes.decide(
-                                vec![v.at.clone()],
-                                format!("VIP {} is put on `{}`, not on the VRRP interface `{}`; hapair puts VIPs on the VRRP interface", v.text, d.escape_debug(), iface_text(0).escape_debug()),
-                                "run VRRP on the interface that carries the VIP",
-                            );
-                        }
-                    }
                     k += 2;
                 } else {
                     rest.push(opts[k].clone());
@@ -1359,6 +1416,20 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
                     vip0.text.clone()
                 }
                 Ok((addr, Some(p))) if p < 32 => format!("{addr}/{p}"),
+                // On another interface than the nodes' addresses: their prefix says nothing of
+                // it, and keepalived adds it as written (/32 without a prefix).
+                Ok((addr, written)) if vip_iface.is_some() => {
+                    if written.is_none() {
+                        notes.translated(
+                            vec![vip0.at.clone()],
+                            format!(
+                                "VIP {addr} has no prefix length: keepalived adds it on `{}` as a /32 host address, and the nodes' prefix (of their VRRP interface) says nothing of that interface; written `{addr}/32`",
+                                vip_iface.as_ref().map(|(d, _)| d.escape_debug().to_string()).unwrap_or_default()
+                            ),
+                        );
+                    }
+                    format!("{addr}/32")
+                }
                 Ok((addr, written)) => {
                     let known: Vec<(u8, &str)> =
                         addrs.iter().flatten().filter_map(|(a, from)| a.prefix.map(|p| (p, from.as_str()))).collect();
@@ -1524,8 +1595,8 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
         let mut outside_at = Vec::new();
         for ((text, (v, _)), undecided) in vip.iter().zip(&x.vips).zip(&undecided) {
             let Ok(c) = text.parse::<crate::values::VipCidr>() else { continue };
-            if *undecided {
-                continue;
+            if *undecided || vip_iface.is_some() {
+                continue; // on another interface: `plan` judges it against the node's addresses there
             }
             if addrs.iter().flatten().any(|(a, _)| !c.contains(a.addr)) {
                 let nodes = known.join(", ");
@@ -1544,7 +1615,7 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
             }
         }
         let vrid_at: Vec<At> = pair_insts.iter().filter_map(|i| i.vrid.as_ref().map(|v| v.at.clone())).collect();
-        vips_out.push((vip, *vrid, master, prio, vip_at, vrid_at, prio_at, outside_at));
+        vips_out.push((vip, *vrid, master, prio, vip_at, vrid_at, prio_at, outside_at, vip_iface));
     }
 
     // `preempt: false` holds for the whole pair: a second VRID with unequal priorities would
@@ -1593,7 +1664,7 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
         }
     }
     y.w("    vips:", &[]);
-    for (vip, vrid, m, prio, vip_at, vrid_at, prio_at, outside_at) in &vips_out {
+    for (vip, vrid, m, prio, vip_at, vrid_at, prio_at, outside_at, vip_iface) in &vips_out {
         match vip.as_slice() {
             [one] => y.w(&format!("      - address: {}", yaml_str(one)), vip_at),
             all => {
@@ -1611,6 +1682,9 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
         }
         if !outside_at.is_empty() {
             y.w("        outside_subnet: true", outside_at);
+        }
+        if let Some((d, at)) = vip_iface {
+            y.w(&format!("        interface: {}", yaml_str(d)), at);
         }
     }
     let first_at = |v: &[(String, At)]| -> Vec<At> { v.first().map(|x| x.1.clone()).into_iter().collect() };
