@@ -407,3 +407,100 @@ fn a_vip_outside_the_nodes_subnet_is_served_and_moved() {
     let status = hapair().args(["status", "-i"]).arg(&lab.inventory).output().unwrap();
     assert!(text(&status.stdout).contains(&format!("{addr}/24")), "{}", show(&status));
 }
+
+/// A second link per node, `eth1`, on a bridge of its own where this machine is 10.77.K.1: the
+/// segment of a VIP that lives elsewhere than VRRP's eth0. Removed on drop (the nodes' ends go
+/// with the lab's namespaces).
+struct SecondLink {
+    bridge: String,
+}
+
+impl Drop for SecondLink {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip").args(["link", "del", &self.bridge]).output();
+    }
+}
+
+fn second_link(lab: &Lab, k: u8) -> SecondLink {
+    let ip = |args: &[&str]| {
+        let out = std::process::Command::new("ip").args(args).output().expect("run ip");
+        assert!(out.status.success(), "ip {}: {}", args.join(" "), show(&out));
+    };
+    let bridge = format!("hpbr{}v", lab.subnet);
+    let _ = std::process::Command::new("ip").args(["link", "del", &bridge]).output();
+    ip(&["link", "add", &bridge, "type", "bridge"]);
+    let link = SecondLink { bridge: bridge.clone() };
+    ip(&["addr", "add", &format!("10.77.{k}.1/24"), "dev", &bridge]);
+    ip(&["link", "set", &bridge, "up"]);
+    for (i, node) in ["node1", "node2"].into_iter().enumerate() {
+        let (outer, ns) = (format!("hp{}v{}", lab.subnet, i + 1), format!("hapair-{}-{node}", lab.name));
+        ip(&["link", "add", &outer, "type", "veth", "peer", "name", "eth1", "netns", &ns]);
+        ip(&["link", "set", &outer, "master", &bridge, "up"]);
+        ip(&["-n", &ns, "addr", "add", &format!("10.77.{k}.{}/24", 11 + i), "dev", "eth1"]);
+        ip(&["-n", &ns, "link", "set", "eth1", "up"]);
+    }
+    link
+}
+
+/// A VIP on another interface than VRRP's (`interface: eth1`, keepalived's `dev eth1`): `plan`
+/// refuses a name a node lacks before changing anything; `apply` deploys it, the holder serves
+/// through it on eth1 (never on eth0), `verify`, `status` and `doctor` find it there, and a
+/// switchover moves it to the other node's eth1.
+#[test]
+fn a_vip_on_another_interface_is_served_there_and_moved() {
+    let lab = Lab::up("t-fo5", 2, "master-backup");
+    let k = a_free_subnet();
+    let _link = second_link(&lab, k);
+    let addr: Ipv4Addr = format!("10.77.{k}.200").parse().unwrap();
+    let inv = std::fs::read_to_string(&lab.inventory).unwrap();
+    let one = format!("address: {}/24\n", lab.addr(200));
+    assert!(inv.contains(&one), "{inv}");
+    let on = |dev: &str| format!("address: {addr}/24\n        interface: {dev}\n");
+    std::fs::write(&lab.inventory, inv.replace(&one, &on("eth9"))).unwrap();
+    let check = hapair().args(["check", "-i"]).arg(&lab.inventory).output().unwrap();
+    assert!(check.status.success(), "{}", show(&check));
+    let plan = hapair().args(["plan", "-i"]).arg(&lab.inventory).output().unwrap();
+    assert_eq!(plan.status.code(), Some(1), "{}", show(&plan));
+    assert!(
+        text(&plan.stderr).contains(&format!("`node1` has no interface `eth9` for VIP {addr}/24")),
+        "{}",
+        show(&plan)
+    );
+    assert!(lab.exec("node1", &["test", "-e", "/etc/hapair/vrrpd.yml"]).status.code() == Some(1), "nothing applied");
+
+    std::fs::write(&lab.inventory, inv.replace(&one, &on("eth1"))).unwrap();
+    lab.apply(&[]);
+    let holds = |node: &str, dev: &str| {
+        lab.exec_ok(node, &["ip", "-4", "-o", "addr", "show", "dev", dev]).contains(&format!(" {addr}/24 "))
+    };
+    wait_until("node1 to hold the VIP on eth1", Duration::from_secs(15), || {
+        holds("node1", "eth1") && !holds("node2", "eth1")
+    });
+    assert!(!holds("node1", "eth0") && !holds("node2", "eth0"), "the VIP is on eth1 only");
+    assert!(lab.exec_ok("node1", &["cat", "/etc/hapair/vrrpd.yml"]).contains("\n    vip_interface: \"eth1\"\n"));
+    wait_until("node1 to answer through the VIP", Duration::from_secs(10), || {
+        http::get(addr, 80, Duration::from_millis(500)).is_ok_and(|a| a.served_by.as_deref() == Some("node1"))
+    });
+    let verify = hapair().args(["verify", "-i"]).arg(&lab.inventory).output().unwrap();
+    assert!(verify.status.success(), "{}", show(&verify));
+
+    switchover(&lab, "node2");
+    wait_until("node2 to hold the VIP on eth1", Duration::from_secs(15), || {
+        holds("node2", "eth1") && !holds("node1", "eth1")
+    });
+    wait_until("node2 to answer through the VIP", Duration::from_secs(10), || {
+        http::get(addr, 80, Duration::from_millis(500)).is_ok_and(|a| a.served_by.as_deref() == Some("node2"))
+    });
+    let status = hapair().args(["status", "-i"]).arg(&lab.inventory).output().unwrap();
+    assert!(status.status.success(), "{}", show(&status));
+    let doctor = hapair().args(["doctor", "-i"]).arg(&lab.inventory).output().unwrap();
+    assert!(doctor.status.success(), "{}", show(&doctor));
+    assert!(
+        text(&doctor.stdout).contains(
+            "vrid 51: its VIPs live on `eth1`, adverts on `eth0`: connections open at a hand-over are not carried over"
+        ),
+        "{}",
+        show(&doctor)
+    );
+    no_hand_over_state_is_left(&lab);
+}
