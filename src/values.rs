@@ -93,6 +93,27 @@ pub const GARP_INTERVAL_MAX: Duration = Duration::from_secs(60);
 /// The longest preemption delay.
 pub const PREEMPT_DELAY_MAX: Duration = Duration::from_secs(3600);
 
+/// The longest interface name hapair runs VRRP or adds VIPs on: the kernel allows 15 bytes,
+/// and the VIPs' address label, `<interface>:hp` at the shortest, must fit in the same 15.
+pub const INTERFACE_NAME_MAX: usize = 12;
+
+/// Why `name` cannot be an interface hapair runs VRRP or adds VIPs on, or None when it can:
+/// the one rule of `check`, the import and the daemon's configuration.
+pub fn interface_problem(name: &str) -> Option<&'static str> {
+    let alphabet = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@');
+    if name.is_empty() || name.len() > 15 || !name.chars().all(alphabet) {
+        Some("is not an interface name")
+    } else if name.len() > INTERFACE_NAME_MAX {
+        Some("is too long: the VIPs' label `<interface>:hp` must fit in 15 characters")
+    } else {
+        None
+    }
+}
+
+/// The fix for an [`interface_problem`].
+pub const INTERFACE_FIX: &str =
+    "write the interface's name as `ip link` shows it, e.g. `eth0` (letters, digits, `-`, `_`, `.`, `@`; at most 12 characters)";
+
 /// Why an advertisement interval cannot be carried by a VRRP version, or None when it can:
 /// VRRPv2 carries whole seconds 1 to 255 (RFC 3768), VRRPv3 centiseconds 1 to 4095 (RFC 5798).
 pub fn advert_interval_problem(version: u8, interval: Duration) -> Option<&'static str> {
@@ -195,6 +216,19 @@ mod tests {
         assert_eq!(advert_interval_problem(3, Duration::from_millis(100)), None);
         assert!(advert_interval_problem(3, Duration::from_millis(5)).is_some());
         assert!(advert_interval_problem(3, Duration::from_micros(100_500)).is_some());
+    }
+
+    /// One rule for `check`, the import and the daemon: a name the label fits, no shell words.
+    #[test]
+    fn interface_names() {
+        for ok in ["eth0", "enp0s31f6", "bond0.100", "br-lan", "veth@if2", "abcdefghijkl"] {
+            assert_eq!(interface_problem(ok), None, "{ok}");
+        }
+        for bad in ["", "eth1:0", "eth0 x", "eth0$(reboot)", "a/b", "abcdefghijklmnop"] {
+            assert_eq!(interface_problem(bad), Some("is not an interface name"), "{bad:?}");
+        }
+        assert!(interface_problem("abcdefghijklm").is_some_and(|w| w.starts_with("is too long")));
+        assert!(crate::vrrp::config::vip_label("abcdefghijkl").len() <= 15);
     }
 
     #[test]

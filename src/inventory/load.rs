@@ -212,9 +212,16 @@ pub fn valid_name(s: &str) -> bool {
 }
 
 pub fn valid_interface(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 15
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' || c == '@')
+    crate::values::interface_problem(s).is_none()
+}
+
+/// Why an interface setting is refused (HA013): the reason of the one rule, or for a value that
+/// is not a string at all, that it is no name.
+fn interface_refused(i: &Node) -> &'static str {
+    match &i.kind {
+        Kind::Scalar(s, _) => crate::values::interface_problem(s).unwrap_or("is not an interface name"),
+        _ => "is not an interface name",
+    }
 }
 
 /// The longest value (bytes) of each string setting hapair carries to a node or to ssh; for
@@ -343,8 +350,8 @@ fn pair_of(
                 findings.push(Finding::error(
                     "HA013",
                     loc(path, i.pos),
-                    format!("interface {} is not an interface name", settings::describe(i)),
-                    "write the interface's name as `ip link` shows it, e.g. `eth0` (at most 15 characters)",
+                    format!("interface {} {}", settings::describe(i), interface_refused(i)),
+                    crate::values::INTERFACE_FIX,
                 ));
                 // Reported once here, not again as a missing interface on each node.
                 Some(String::from("invalid"))
@@ -452,8 +459,8 @@ fn pair_of(
                     findings.push(Finding::error(
                         "HA013",
                         loc(path, i.pos),
-                        format!("interface {} is not an interface name", settings::describe(i)),
-                        "write the interface's name as `ip link` shows it, e.g. `eth0`",
+                        format!("interface {} {}", settings::describe(i), interface_refused(i)),
+                        crate::values::INTERFACE_FIX,
                     ));
                     Some(String::from("invalid"))
                 }
@@ -787,8 +794,8 @@ fn vip_of(
                 findings.push(Finding::error(
                     "HA013",
                     loc(path, i.pos),
-                    format!("the VIP's interface {} is not an interface name", settings::describe(i)),
-                    "write the interface's name as `ip link` shows it, e.g. `eth1` (at most 15 characters)",
+                    format!("the VIP's interface {} {}", settings::describe(i), interface_refused(i)),
+                    crate::values::INTERFACE_FIX,
                 ));
                 // Reported here; on no node's VRRP interface, so the subnet rule leaves it alone.
                 String::from("invalid")

@@ -336,8 +336,12 @@ impl Validator<'_> {
         if raw.node.trim().is_empty() {
             self.err(&[Seg::Key("node")], "`node` is empty".into(), "name this node, e.g. `node: web1`");
         }
-        if let Some(why) = interface_problem(&raw.interface) {
-            self.err(&[Seg::Key("interface")], format!("`interface` `{}` {why}", raw.interface), INTERFACE_FIX);
+        if let Some(why) = crate::values::interface_problem(&raw.interface) {
+            self.err(
+                &[Seg::Key("interface")],
+                format!("`interface` `{}` {why}", raw.interface),
+                crate::values::INTERFACE_FIX,
+            );
         }
         let address = match raw.address.parse::<Ipv4Addr>() {
             Ok(a) => Some(a),
@@ -627,8 +631,12 @@ impl Validator<'_> {
         // The VIPs' own interface; the VRRP interface's name written again means no other.
         let vip_interface = raw.vip_interface.filter(|v| v != interface);
         if let Some(v) = &vip_interface {
-            if let Some(why) = interface_problem(v) {
-                self.err(&at("vip_interface"), format!("{who}: `vip_interface` `{v}` {why}"), INTERFACE_FIX);
+            if let Some(why) = crate::values::interface_problem(v) {
+                self.err(
+                    &at("vip_interface"),
+                    format!("{who}: `vip_interface` `{v}` {why}"),
+                    crate::values::INTERFACE_FIX,
+                );
                 ok = false;
             }
         }
@@ -787,21 +795,6 @@ impl Validator<'_> {
         })
     }
 }
-
-/// Why `name` cannot be an interface the VIPs are added on: not a kernel interface name (at
-/// most 15 bytes, no `/`, `:` or space), or too long for the VIPs' label (`<name>:hp`).
-fn interface_problem(name: &str) -> Option<&'static str> {
-    if name.is_empty() || name.len() > 15 || name.contains(['/', ':', ' ']) {
-        Some("is not a network interface name")
-    } else if name.len() > 12 {
-        Some("is too long to label the VIPs")
-    } else {
-        None
-    }
-}
-
-const INTERFACE_FIX: &str =
-    "use the kernel name of the interface, at most 12 characters without `/`, `:` or spaces (the VIPs' label `<interface>:hp` must fit in 15)";
 
 /// `http://IPV4[:PORT][/PATH]` → (address, Host header, path).
 fn parse_http_url(url: &str) -> Result<(SocketAddrV4, String, String), String> {
@@ -1091,9 +1084,10 @@ instances:
         )
         .expect("valid");
         assert_eq!(c.instances[0].vip_interface, None);
-        for (name, why) in
-            [("eth1:0", "is not a network interface name"), ("verylongname0", "is too long to label the VIPs")]
-        {
+        for (name, why) in [
+            ("eth1:0", "is not an interface name"),
+            ("verylongname0", "is too long: the VIPs' label `<interface>:hp` must fit in 15 characters"),
+        ] {
             let bad = GOOD.replace(
                 "    vips: [10.77.1.200/24]\n",
                 &format!("    vips: [10.77.1.200/24]\n    vip_interface: {name}\n"),

@@ -876,14 +876,12 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
                     Val { text, at: i.at() }
                 }
             };
-            if !crate::inventory::valid_interface(&v.text) {
+            if let Some(why) = crate::values::interface_problem(&v.text) {
+                let placeholder = if why.contains("too long") { "" } else { " (a placeholder left in the file?)" };
                 notes.decide(
                     vec![v.at.clone()],
-                    format!(
-                        "interface `{}` is not an interface name (a placeholder left in the file?)",
-                        v.text.escape_debug()
-                    ),
-                    "write the interface's name as `ip link` shows it, e.g. `eth0`",
+                    format!("interface `{}` {why}{placeholder}", v.text.escape_debug()),
+                    crate::values::INTERFACE_FIX,
                 );
             }
             match &ifaces[n] {
