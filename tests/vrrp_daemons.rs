@@ -459,3 +459,133 @@ fn a_hapair_pair_hands_vips_on_another_interface_over_without_forwarding() {
     );
     assert!(!tables(0).contains("hapair_") && !tables(1).contains("hapair_"), "{}{}", tables(0), tables(1));
 }
+
+/// One VRID's addresses on two interfaces (keepalived's `A/P dev eth0  B/P dev eth1`): one
+/// `vips` entry names eth1. The master holds each on its own interface (never the other), a
+/// stop moves both, never on both nodes; in a hapair pair the eth0 address's connections are
+/// carried over as ever (the new holder's forwarding names it, not the eth1 one, which is said
+/// at start not to be); a killed holder's addresses are removed by the next start, each on its
+/// own interface; none is left at the end.
+#[test]
+fn one_vrids_addresses_on_two_interfaces_move_together_each_on_its_own() {
+    require("nft", "nftables");
+    let w = Wire::new();
+    w.second_link();
+    let eth0 = |i: usize| w.addrs_on(i, "eth0");
+    let eth1 = |i: usize| w.addrs_on(i, "eth1");
+    let inst = |p: u8| {
+        format!(
+            "  - name: web-51\n    vrid: 51\n    version: 3\n    priority: {p}\n    advert_interval_ms: 100\n    vips: [{VIP}/24, {{address: {VIP1}/24, interface: eth1}}]\n    garp_count: 1\n"
+        )
+    };
+    // (on eth0, on eth1) of node i; neither address is ever on the other's interface.
+    let holds = |i: usize| {
+        let (e0, e1) = (eth0(i), eth1(i));
+        assert!(!e0.contains(VIP1) && !e1.contains(&format!(" {VIP}/")), "misplaced on node {i}: {e0}{e1}");
+        (e0.contains(&format!(" {VIP}/24 ")), e1.contains(&format!(" {VIP1}/24 ")))
+    };
+    // Polled until node `to` holds both and the other none; an address on both nodes is
+    // tolerated once in a row (the new master adds, the old one removes on its advert).
+    let moved = |what: &str, to: usize| {
+        let end = std::time::Instant::now() + S(3);
+        let mut both = 0;
+        let mut seen = Vec::new();
+        loop {
+            let h = [holds(0), holds(1)];
+            if seen.last() != Some(&h) {
+                seen.push(h);
+            }
+            let twice = (h[0].0 && h[1].0) || (h[0].1 && h[1].1);
+            both = if twice { both + 1 } else { 0 };
+            assert!(both < 2, "{what}: an address was on both nodes: {seen:?}\n{}", w.logs());
+            if h[to] == (true, true) && h[1 - to] == (false, false) {
+                return;
+            }
+            assert!(std::time::Instant::now() < end, "{what}: timed out; holders went {seen:?}\n{}", w.logs());
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    let ruleset = |i: usize| {
+        let out = std::process::Command::new("ip")
+            .args(["netns", "exec", &w.ns[i], "nft", "list", "ruleset"])
+            .output()
+            .expect("nft");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    // An RFC pair: a stop moves both, never on both nodes.
+    let mut a = w.hapair(0, "a", &inst(150));
+    let mut b = w.hapair(1, "b", &inst(100));
+    moved("a to take both addresses", 0);
+    always_for("a holds both, each on its own interface", S(1), || {
+        holds(0) == (true, true) && holds(1) == (false, false)
+    });
+    assert!(eth1(0).contains(" eth1:hapair") && eth0(0).contains(" eth0:hapair"), "{}{}", eth0(0), eth1(0));
+    a.signal(libc::SIGTERM);
+    moved("b to take both on a's stop", 1);
+    assert!(a.wait(S(5)).is_some_and(|s| s.success()), "a exits 0");
+
+    // Killed while holding them, a's addresses stay; its next start removes both, each on its
+    // own interface, before anything else.
+    let mut a2 = w.hapair(0, "a2", &inst(150));
+    moved("a to preempt back", 0);
+    a2.kill();
+    w.wait_for("b to take over from the killed a", S(3), || holds(1) == (true, true));
+    assert_eq!(holds(0), (true, true), "the killed daemon's addresses stay");
+    let mut a3 = w.hapair(0, "a3", &inst(150));
+    w.wait_for("a3 to remove what the killed daemon left", S(3), || {
+        let log = a3.log_text();
+        log.contains(&format!("removed stale VIP {VIP}/24 left by an earlier run"))
+            && log.contains(&format!("removed stale VIP {VIP1}/24 left by an earlier run"))
+    });
+    moved("a to preempt back after its restart", 0);
+    a3.signal(libc::SIGTERM);
+    b.signal(libc::SIGTERM);
+    assert!(a3.wait(S(5)).is_some_and(|s| s.success()) && b.wait(S(5)).is_some_and(|s| s.success()));
+    for i in 0..2 {
+        assert_eq!(holds(i), (false, false), "{}{}", eth0(i), eth1(i));
+    }
+
+    // A hapair pair: the hand-over is make-before-break (each address always on a node), the
+    // eth0 address's open connections are carried over (the new holder forwards them to the
+    // old one for a moment), the eth1 one's are not, as said at start.
+    let mut a = w.hapair_with(0, "a4", &pair_top(&w, "a4"), &inst(150));
+    let mut b = w.hapair_with(1, "b4", &pair_top(&w, "b4"), &inst(100));
+    w.wait_for("a to hold both", S(3), || holds(0) == (true, true) && holds(1) == (false, false));
+    wait_for("b to hear a", S(3), || w.status("b4")["instances"][0]["adverts_received"].as_u64() > Some(0));
+    assert!(
+        a.log_text().starts_with(&format!(
+            "vrid 51: VIPs {VIP1} on `eth1`, adverts on `eth0`: connections open at a hand-over are not carried over for them\n"
+        )),
+        "{}",
+        a.log_text()
+    );
+    a.signal(libc::SIGTERM);
+    let end = std::time::Instant::now() + S(3);
+    let mut seen = Vec::new();
+    while !(holds(1) == (true, true) && holds(0) == (false, false)) {
+        let h = [holds(0), holds(1)];
+        if seen.last() != Some(&h) {
+            seen.push(h);
+        }
+        assert!((h[0].0 || h[1].0) && (h[0].1 || h[1].1), "an address was on no node: {seen:?}\n{}", w.logs());
+        assert!(std::time::Instant::now() < end, "b did not take both: {seen:?}\n{}", w.logs());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut forward = String::new();
+    wait_for("b's forwarding table", S(2), || {
+        forward = ruleset(1);
+        forward.contains("hapair_forward")
+    });
+    assert!(forward.contains(VIP) && !forward.contains(VIP1), "{forward}");
+    assert!(a.wait(S(5)).is_some_and(|s| s.success()), "a exits 0");
+    assert!(
+        b.log_text().contains("hapair peer 10.77.250.11 resigned (priority 0), took over at once"),
+        "{}",
+        b.log_text()
+    );
+    b.signal(libc::SIGTERM);
+    assert!(b.wait(S(5)).is_some_and(|s| s.success()), "b exits 0");
+    for i in 0..2 {
+        assert_eq!(holds(i), (false, false), "{}{}", eth0(i), eth1(i));
+    }
+}

@@ -237,7 +237,7 @@ pub fn diagnose(pair: &Pair, views: &[NodeView; 2]) -> Vec<Finding> {
             }),
         );
         // VIPs living on another interface: their hand-over carries nothing over (said, not failed).
-        for vip in pair.vips.iter().filter(|vip| vip.elsewhere_on(n)) {
+        for vip in pair.vips.iter().filter(|vip| vip.any_elsewhere_on(n)) {
             push(&n.name, "hand-over", true, elsewhere_note(vip, n), None);
         }
         let foreign = foreign_vrrp_rules(&v.rich_rules, &v.owned_rules);
@@ -523,12 +523,21 @@ pub fn text(findings: &[Finding], journals: &[(String, Vec<String>)]) -> String 
 }
 
 /// What a VIP living elsewhere than the VRRP interface means at a hand-over (docs/vrrpd-config.md).
+/// Some of a VRID's addresses may live elsewhere and the others on the VRRP interface (whose
+/// connections are carried over as ever): those elsewhere are named then.
 fn elsewhere_note(vip: &crate::inventory::Vip, n: &crate::inventory::Node) -> String {
+    let away: Vec<_> = vip.elsewhere_on(n).collect();
+    let mut ons: Vec<&str> = away.iter().map(|(_, on)| *on).collect();
+    ons.dedup();
+    let what = if away.len() == vip.addresses().count() && ons.len() == 1 {
+        format!("its VIPs live on `{}`", ons[0])
+    } else {
+        let each: Vec<String> = away.iter().map(|(a, on)| format!("{a} on `{on}`")).collect();
+        format!("its VIPs {}", each.join(", "))
+    };
     format!(
-        "vrid {}: its VIPs live on `{}`, adverts on `{}`: connections open at a hand-over are not carried over for them (a request in flight when they move may fail, as with keepalived)",
-        vip.vrid,
-        vip.interface_on(n),
-        n.interface
+        "vrid {}: {what}, adverts on `{}`: connections open at a hand-over are not carried over for them (a request in flight when they move may fail, as with keepalived)",
+        vip.vrid, n.interface
     )
 }
 
@@ -584,6 +593,24 @@ mod tests {
         assert_eq!(
             notes[0].detail,
             "vrid 51: its VIPs live on `eth1`, adverts on `eth0`: connections open at a hand-over are not carried over for them (a request in flight when they move may fail, as with keepalived)"
+        );
+    }
+
+    /// Some of a VRID's addresses elsewhere: the note names those, and only those.
+    #[test]
+    fn addresses_on_two_interfaces_are_named_in_the_hand_over_note() {
+        let mut pair = crate::render::tests::pair(crate::inventory::Mode::MasterBackup);
+        pair.vips[0].also = vec!["192.168.100.129/24".parse().expect("cidr")];
+        pair.vips[0].own_interfaces = vec![None, Some("eth1".into())];
+        let views = [NodeView::default(), NodeView::default()];
+        let notes: Vec<Finding> = diagnose(&pair, &views)
+            .into_iter()
+            .filter(|f| f.check == "hand-over" && f.detail.starts_with("vrid"))
+            .collect();
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert_eq!(
+            notes[0].detail,
+            "vrid 51: its VIPs 192.168.100.129/24 on `eth1`, adverts on `eth0`: connections open at a hand-over are not carried over for them (a request in flight when they move may fail, as with keepalived)"
         );
     }
 

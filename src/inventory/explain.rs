@@ -22,7 +22,7 @@ pub fn text(loaded: &Loaded, node: &str) -> Option<String> {
             vip.priorities[i],
             if vip.master == node { "preferred master" } else { "backup" },
             if vip.outside_subnet { ", outside the nodes' subnet" } else { "" },
-            if vip.elsewhere_on(n) { format!(", on `{}`", vip.interface_on(n)) } else { String::new() }
+            elsewhere_text(vip, n)
         ));
     }
     let w = rows.iter().map(|r| r.0.len()).max().unwrap_or(10);
@@ -58,6 +58,7 @@ pub fn json(loaded: &Loaded, node: &str) -> Option<serde_json::Value> {
                 "role": if vip.master == node { "preferred master" } else { "backup" },
                 "outside_subnet": vip.outside_subnet,
                 "interface": vip.interface_on(n),
+                "interfaces": vip.placed_on(n).map(|(_, on)| on).collect::<Vec<_>>(),
             })
         })
         .collect();
@@ -81,4 +82,17 @@ pub fn json(loaded: &Loaded, node: &str) -> Option<serde_json::Value> {
         "vips": vips,
         "settings": settings,
     }))
+}
+
+/// `, on `eth1`` when its addresses live elsewhere than the node's VRRP interface, all on one;
+/// `, 192.168.100.129/24 on `eth1`` naming each such address when they are spread.
+fn elsewhere_text(vip: &crate::inventory::Vip, n: &crate::inventory::Node) -> String {
+    let away: Vec<_> = vip.elsewhere_on(n).collect();
+    match away.first() {
+        None => String::new(),
+        Some((_, on)) if away.len() == vip.addresses().count() && away.iter().all(|(_, o)| o == on) => {
+            format!(", on `{on}`")
+        }
+        Some(_) => away.iter().map(|(a, on)| format!(", {a} on `{on}`")).collect(),
+    }
 }

@@ -201,6 +201,8 @@ struct Ctx<'a> {
 const PAIR_KEYS: &[&str] = &["mode", "interface", "nodes", "vips"];
 const NODE_KEYS: &[&str] = &["name", "address", "interface"];
 const VIP_KEYS: &[&str] = &["address", "vrid", "master", "priorities", "outside_subnet", "interface"];
+/// An entry of a VIP's `address` list written as a mapping.
+const ADDRESS_KEYS: &[&str] = &["address", "interface"];
 
 /// Names of nodes, pairs and interfaces: they end up in file names, unit descriptions and
 /// command arguments, so only a safe alphabet.
@@ -691,6 +693,7 @@ fn vip_of(
             }
         }
     };
+    let mut own_interfaces: Vec<Option<String>> = Vec::new();
     let (address, also, also_at) = match &a.kind {
         Kind::Seq(items) if items.is_empty() => {
             findings.push(Finding::error(
@@ -702,12 +705,47 @@ fn vip_of(
             return None;
         }
         Kind::Seq(items) => {
-            let all: Vec<Option<VipCidr>> = items.iter().map(|n| one(n, findings)).collect();
+            // Each item an address, or `{address: A/P, interface: NAME}` for one living on its
+            // own interface (keepalived's `A/P dev NAME` among the VRID's addresses).
+            let mut all = Vec::new();
+            let mut at = Vec::new();
+            for n in items {
+                let Kind::Map(_) = &n.kind else {
+                    all.push(one(n, findings));
+                    at.push(loc(path, n.pos));
+                    own_interfaces.push(None);
+                    continue;
+                };
+                for e in n.entries() {
+                    if !ADDRESS_KEYS.contains(&e.key.as_str()) {
+                        findings.push(unknown_key(path, &e.key, e.key_pos, ADDRESS_KEYS, "a VIP's address"));
+                    }
+                }
+                match n.get("address") {
+                    Some(x) => {
+                        all.push(one(x, findings));
+                        at.push(loc(path, x.pos));
+                    }
+                    None => {
+                        findings.push(Finding::error(
+                            "HA004",
+                            loc(path, n.pos),
+                            "an entry of the VIP's `address` list has no `address`".to_string(),
+                            "write `{address: 10.0.1.200/24, interface: eth1}`, or the address alone",
+                        ));
+                        all.push(None);
+                        at.push(loc(path, n.pos));
+                    }
+                }
+                own_interfaces.push(n.get("interface").map(|i| interface_value(path, i, "the address's", findings)));
+            }
             let all: Vec<VipCidr> = all.into_iter().collect::<Option<_>>()?;
-            let at: Vec<Location> = items.iter().map(|n| loc(path, n.pos)).collect();
             (all[0], all[1..].to_vec(), at)
         }
-        _ => (one(a, findings)?, Vec::new(), vec![loc(path, a.pos)]),
+        _ => {
+            own_interfaces.push(None);
+            (one(a, findings)?, Vec::new(), vec![loc(path, a.pos)])
+        }
     };
     let vrid = match typed("vrid", Ty::Int(crate::values::VRID), r) {
         Ok(Value::Int(v)) => Vrid::new(v as u8)?,
@@ -788,19 +826,7 @@ fn vip_of(
     // The interface its addresses live on, when not the VRRP one.
     let interface = item.get("interface").map(|i| {
         pl.vip_interface.push(Some(loc(path, i.pos)));
-        match &i.kind {
-            Kind::Scalar(s, _) if valid_interface(s) => s.clone(),
-            _ => {
-                findings.push(Finding::error(
-                    "HA013",
-                    loc(path, i.pos),
-                    format!("the VIP's interface {} {}", settings::describe(i), interface_refused(i)),
-                    crate::values::INTERFACE_FIX,
-                ));
-                // Reported here; on no node's VRRP interface, so the subnet rule leaves it alone.
-                String::from("invalid")
-            }
-        }
+        interface_value(path, i, "the VIP's", findings)
     });
     if interface.is_none() {
         pl.vip_interface.push(None);
@@ -811,7 +837,29 @@ fn vip_of(
     pl.vip_master.push(loc(path, m.pos));
     pl.vip_priorities.push(prio_loc);
     pl.vip_priorities_refused.push(prio_refused);
-    Some(Vip { address, also, vrid, master, priorities, outside_subnet, interface })
+    // Only the addresses that name their own interface make the list worth keeping.
+    if own_interfaces.iter().all(Option::is_none) {
+        own_interfaces.clear();
+    }
+    Some(Vip { address, also, vrid, master, priorities, outside_subnet, interface, own_interfaces })
+}
+
+/// An interface name a VIP's addresses live on (`whose`: "the VIP's", "the address's"); one
+/// that is not a name is reported (HA013) and stands as `invalid`, on no node's VRRP interface,
+/// so the subnet rule leaves its addresses alone.
+fn interface_value(path: &Path, i: &Node, whose: &str, findings: &mut Vec<Finding>) -> String {
+    match &i.kind {
+        Kind::Scalar(s, _) if valid_interface(s) => s.clone(),
+        _ => {
+            findings.push(Finding::error(
+                "HA013",
+                loc(path, i.pos),
+                format!("{whose} interface {} {}", settings::describe(i), interface_refused(i)),
+                crate::values::INTERFACE_FIX,
+            ));
+            String::from("invalid")
+        }
+    }
 }
 
 fn show(key: &str, v: &Value) -> String {

@@ -86,6 +86,11 @@ pub struct Vip {
     /// interface (keepalived's `virtual_ipaddress { ADDR dev IFACE }`; the daemon's
     /// `vip_interface`). `None`: on each node's `interface`.
     pub interface: Option<String>,
+    /// Per address (in the order of [`Vip::addresses`]), the interface it names itself in the
+    /// `address` list (`{address: A/P, interface: eth1}`), which wins over `interface`: one
+    /// VRID's addresses spread over several interfaces (keepalived's `A/P dev IFACE` in one
+    /// `virtual_ipaddress`). Empty when no address names its own.
+    pub own_interfaces: Vec<Option<String>>,
 }
 
 /// One node with every setting layered (defaults < pair < node < command line).
@@ -208,15 +213,34 @@ impl Vip {
         std::iter::once(self.address).chain(self.also.iter().copied())
     }
 
-    /// The interface the VIP's addresses live on, on `node`.
+    /// The interface the VIP's addresses live on, on `node`, unless one names its own.
     pub fn interface_on<'a>(&'a self, node: &'a Node) -> &'a str {
         self.interface.as_deref().unwrap_or(&node.interface)
     }
 
-    /// Whether the addresses live, on `node`, elsewhere than its VRRP interface (where its
-    /// address is): the node's subnet says nothing about them then.
-    pub fn elsewhere_on(&self, node: &Node) -> bool {
-        self.interface_on(node) != node.interface
+    /// Each address with the interface it lives on, on `node`: its own, else the VIP's, else
+    /// the node's VRRP interface.
+    pub fn placed_on<'a>(&'a self, node: &'a Node) -> impl Iterator<Item = (VipCidr, &'a str)> + 'a {
+        self.addresses().enumerate().map(move |(k, a)| {
+            let own = self.own_interfaces.get(k).and_then(Option::as_deref);
+            (a, own.unwrap_or_else(|| self.interface_on(node)))
+        })
+    }
+
+    /// The interface its first address (`address`, the one the drill watches) lives on, on `node`.
+    pub fn first_interface_on<'a>(&'a self, node: &'a Node) -> &'a str {
+        self.placed_on(node).next().map_or(node.interface.as_str(), |(_, on)| on)
+    }
+
+    /// The addresses that live, on `node`, elsewhere than its VRRP interface (where its
+    /// address is), with that interface: the node's subnet says nothing about them.
+    pub fn elsewhere_on<'a>(&'a self, node: &'a Node) -> impl Iterator<Item = (VipCidr, &'a str)> + 'a {
+        self.placed_on(node).filter(|(_, on)| *on != node.interface)
+    }
+
+    /// Whether any of its addresses lives, on `node`, elsewhere than its VRRP interface.
+    pub fn any_elsewhere_on(&self, node: &Node) -> bool {
+        self.elsewhere_on(node).next().is_some()
     }
 
     /// The addresses as the inventory lists them: `10.0.0.200/24, 10.0.0.201/24`.

@@ -82,8 +82,9 @@ pub fn check(inv: &Inventory, places: &[PairPlaces]) -> Vec<Finding> {
             let net = network(vip.address.addr(), vip.address.prefix());
             // A VIP `outside_subnet` is on the nodes' segment too: their network under its prefix.
             let nodes_net = network(pair.nodes[0].address, vip.address.prefix());
-            // So is a VIP living on another interface: its adverts travel on the nodes' segment.
-            let elsewhere = pair.nodes.iter().any(|n| vip.elsewhere_on(n));
+            // So is a VIP living (some of its addresses) on another interface: its adverts travel
+            // on the nodes' segment.
+            let elsewhere = pair.nodes.iter().any(|n| vip.any_elsewhere_on(n));
             let also_on = ((vip.outside_subnet || elsewhere) && vip.address.prefix() < 32 && nodes_net != net)
                 .then_some(nodes_net);
             let mut twin = None;
@@ -201,14 +202,16 @@ fn pair_rules(pair: &Pair, pl: &PairPlaces, out: &mut Vec<Finding>) {
     for n in &pair.nodes {
         // The first address (of every VRID not declared `outside_subnet`) outside this node's
         // subnet, at its place.
-        // A VIP living on another interface than the node's VRRP one is judged against that
-        // interface's addresses by `plan` and `apply`, which know them (`survey`).
-        let judged = |vip: &&Vip| !vip.outside_subnet && !vip.elsewhere_on(n);
+        // An address living on another interface than the node's VRRP one is judged against
+        // that interface's addresses by `plan` and `apply`, which know them (`survey`).
+        let judged = |vip: &&Vip| !vip.outside_subnet;
         let outside = pair.vips.iter().enumerate().filter(|(_, vip)| judged(vip)).find_map(|(v, vip)| {
-            vip.addresses().enumerate().find(|(_, c)| !c.contains(n.address)).map(|(k, c)| {
-                let at = if k == 0 { pl.vip_address.get(v) } else { pl.vip_also.get(v).and_then(|l| l.get(k - 1)) };
-                (at.or(pl.vip_address.get(v)).cloned().unwrap_or_default(), c)
-            })
+            vip.placed_on(n).enumerate().find(|(_, (c, on))| *on == n.interface && !c.contains(n.address)).map(
+                |(k, (c, _))| {
+                    let at = if k == 0 { pl.vip_address.get(v) } else { pl.vip_also.get(v).and_then(|l| l.get(k - 1)) };
+                    (at.or(pl.vip_address.get(v)).cloned().unwrap_or_default(), c)
+                },
+            )
         });
         if let Some((at, c)) = outside {
             out.push(Finding::error(
@@ -225,7 +228,7 @@ fn pair_rules(pair: &Pair, pl: &PairPlaces, out: &mut Vec<Finding>) {
     // `outside_subnet: true` on a VIP whose every address is in both nodes' subnet says nothing.
     for (v, vip) in pair.vips.iter().enumerate() {
         let Some(Some(at)) = pl.vip_outside_subnet.get(v) else { continue };
-        let judged = pair.nodes.iter().all(|n| !vip.elsewhere_on(n));
+        let judged = pair.nodes.iter().all(|n| !vip.any_elsewhere_on(n));
         if judged && vip.outside_subnet && vip.addresses().all(|c| pair.nodes.iter().all(|n| c.contains(n.address))) {
             out.push(Finding::warning(
                 "HA025",

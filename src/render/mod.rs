@@ -204,8 +204,15 @@ fn vars_value(pair: &Pair, node: &Node, reveal: bool) -> Value {
             version: v.version,
             priority: vip.priorities[idx].get(),
             advert_interval_ms: v.advert_interval.as_millis(),
-            vips: vip.addresses().map(|a| a.to_string()).collect(),
-            vip_interface: vip.elsewhere_on(node).then(|| vip.interface_on(node).to_string()),
+            // An address on another interface than the VIP's others names it (`{address, interface}`).
+            vips: vip
+                .placed_on(node)
+                .map(|(a, on)| match on == vip.interface_on(node) {
+                    true => a.to_string(),
+                    false => format!("{{address: {a}, interface: {}}}", serde_json::Value::from(on)),
+                })
+                .collect(),
+            vip_interface: (vip.interface_on(node) != node.interface).then(|| vip.interface_on(node).to_string()),
             preempt: v.preempt,
             preempt_delay_ms: v.preempt_delay.as_millis(),
             // PASS auth exists only in VRRPv2 (RFC 3768 §5.3.6); v3 removed it.
@@ -412,6 +419,7 @@ pub(crate) mod tests {
             priorities: [p(150), p(100)],
             outside_subnet: false,
             interface: None,
+            own_interfaces: Vec::new(),
         }];
         if mode == Mode::DualMaster {
             vips.push(Vip {
@@ -422,6 +430,7 @@ pub(crate) mod tests {
                 priorities: [p(100), p(150)],
                 outside_subnet: false,
                 interface: None,
+                own_interfaces: Vec::new(),
             });
         }
         Pair { name: "web".into(), mode, nodes: [node("web1", 11), node("web2", 12)], vips }

@@ -255,37 +255,48 @@ pub async fn survey(
 pub fn vip_interface_refusal(pair: &Pair, node: &Node, facts: &Facts) -> Option<Error> {
     let mut why = Vec::new();
     let mut fixes = Vec::new();
-    for vip in pair.vips.iter().filter(|v| v.elsewhere_on(node)) {
-        let dev = vip.interface_on(node);
-        if !facts.links.is_empty() && !facts.links.iter().any(|l| l == dev) {
-            why.push(format!(
-                "`{}` has no interface `{dev}` for VIP {} (it has {})",
-                node.name,
-                vip.address,
-                facts.links.join(", ")
-            ));
-            fixes.push(format!("set the VIP's `interface` to one `ip link` shows on `{}`", node.name));
-            continue;
+    // Per VIP, per interface its addresses live on besides the VRRP one (a VIP's `interface`,
+    // or an address's own), in the order written.
+    for vip in &pair.vips {
+        let away: Vec<_> = vip.elsewhere_on(node).collect();
+        let mut devs: Vec<&str> = Vec::new();
+        for (_, on) in &away {
+            if !devs.contains(on) {
+                devs.push(on);
+            }
         }
-        if vip.outside_subnet {
-            continue;
-        }
-        let nets: Vec<crate::values::VipCidr> =
-            facts.addresses.iter().filter(|(d, _)| d == dev).filter_map(|(_, c)| c.parse().ok()).collect();
-        if nets.is_empty() {
-            continue;
-        }
-        if let Some(c) = vip.addresses().find(|c| !nets.iter().any(|n| n.contains(c.addr()))) {
-            let shown: Vec<String> = nets.iter().map(ToString::to_string).collect();
-            why.push(format!(
-                "VIP {c} is not in the subnet of `{}`'s addresses on `{dev}` ({}) (HA025)",
-                node.name,
-                shown.join(", ")
-            ));
-            fixes.push(
+        for dev in devs {
+            let there = || away.iter().filter(move |(_, on)| *on == dev).map(|(c, _)| *c);
+            if !facts.links.is_empty() && !facts.links.iter().any(|l| l == dev) {
+                why.push(format!(
+                    "`{}` has no interface `{dev}` for VIP {} (it has {})",
+                    node.name,
+                    there().next().unwrap_or(vip.address),
+                    facts.links.join(", ")
+                ));
+                fixes.push(format!("set the VIP's `interface` to one `ip link` shows on `{}`", node.name));
+                continue;
+            }
+            if vip.outside_subnet {
+                continue;
+            }
+            let nets: Vec<crate::values::VipCidr> =
+                facts.addresses.iter().filter(|(d, _)| d == dev).filter_map(|(_, c)| c.parse().ok()).collect();
+            if nets.is_empty() {
+                continue;
+            }
+            if let Some(c) = there().find(|c| !nets.iter().any(|n| n.contains(c.addr()))) {
+                let shown: Vec<String> = nets.iter().map(ToString::to_string).collect();
+                why.push(format!(
+                    "VIP {c} is not in the subnet of `{}`'s addresses on `{dev}` ({}) (HA025)",
+                    node.name,
+                    shown.join(", ")
+                ));
+                fixes.push(
                 "fix the VIP or its prefix length; if it is meant to be off that subnet, add `outside_subnet: true` to the VIP"
                     .to_string(),
             );
+            }
         }
     }
     if why.is_empty() {
@@ -333,6 +344,37 @@ mod tests {
         );
         p.vips[0].outside_subnet = true;
         assert_eq!(vip_interface_refusal(&p, &n, &on_eth1("192.168.200.11/24")), None);
+    }
+
+    /// One VRID's addresses on two interfaces: only the address on the other interface is
+    /// judged here, against that interface (its existence, its subnet); the one on the VRRP
+    /// interface is `check`'s.
+    #[test]
+    fn an_address_on_its_own_interface_is_judged_there() {
+        let mut p = pair(Mode::MasterBackup);
+        p.vips[0].also = vec!["192.168.100.129/24".parse().expect("cidr")];
+        p.vips[0].own_interfaces = vec![None, Some("eth1".into())];
+        let n = p.nodes[0].clone();
+        let facts = |links: &[&str], addrs: &[(&str, &str)]| Facts {
+            links: links.iter().map(ToString::to_string).collect(),
+            addresses: addrs.iter().map(|(d, c)| (d.to_string(), c.to_string())).collect(),
+            ..Facts::default()
+        };
+        let e = vip_interface_refusal(&p, &n, &facts(&["lo", "eth0"], &[("eth0", "10.77.1.11/24")])).expect("no eth1");
+        assert_eq!(
+            e.message,
+            "`web1` has no interface `eth1` for VIP 192.168.100.129/24 (it has lo, eth0); nothing was changed"
+        );
+        let both = |eth1: &str| facts(&["lo", "eth0", "eth1"], &[("eth0", "10.77.1.11/24"), ("eth1", eth1)]);
+        assert_eq!(vip_interface_refusal(&p, &n, &both("192.168.100.11/24")), None);
+        let e = vip_interface_refusal(&p, &n, &both("192.168.200.11/24")).expect("off the subnet");
+        assert_eq!(
+            e.message,
+            "VIP 192.168.100.129/24 is not in the subnet of `web1`'s addresses on `eth1` (192.168.200.11/24) (HA025); nothing was changed"
+        );
+        // The eth0 address is not judged against eth1's subnet.
+        p.vips[0].address = "10.77.1.200/24".parse().expect("cidr");
+        assert_eq!(vip_interface_refusal(&p, &n, &both("192.168.100.11/24")), None);
     }
 
     #[test]

@@ -325,8 +325,8 @@ async fn scenario_rows(p: &PairHosts<'_>, n: usize, scenario: Scenario) -> Resul
     let watchers = futures::future::join_all(held.iter().map(|vip| async {
         let a = vip.address.addr();
         tokio::join!(
-            watch(p.hosts[other], vip.interface_on(peer), a, "present", timeout),
-            watch(p.hosts[n], vip.interface_on(node), a, "absent", timeout)
+            watch(p.hosts[other], vip.first_interface_on(peer), a, "present", timeout),
+            watch(p.hosts[n], vip.first_interface_on(node), a, "absent", timeout)
         )
     }));
     let action = async {
@@ -414,7 +414,8 @@ async fn scenario_rows(p: &PairHosts<'_>, n: usize, scenario: Scenario) -> Resul
             back += node.check.interval * node.check.rise;
         }
         let (expect, measured, ok, detail) = if preempt {
-            let t = watch(p.hosts[n], vip.interface_on(node), a, "present", back + Duration::from_secs(5)).await?;
+            let t =
+                watch(p.hosts[n], vip.first_interface_on(node), a, "present", back + Duration::from_secs(5)).await?;
             let m = t.map(|t| t.saturating_sub(t1));
             let ok = m.is_some_and(|m| m <= back.as_millis() as u64);
             let d = if m.is_none() { format!("`{a}` did not return to `{}`", node.name) } else { String::new() };

@@ -31,11 +31,7 @@ pub fn argv(interface: &str, vip_interfaces: &[&str]) -> Vec<String> {
 /// The addresses of `pair`'s VIPs that live on `node` elsewhere than its VRRP interface, each
 /// with its interface.
 pub fn placed(pair: &Pair, node: &Node) -> Vec<(Ipv4Addr, String)> {
-    pair.vips
-        .iter()
-        .filter(|v| v.elsewhere_on(node))
-        .flat_map(|v| v.addresses().map(move |c| (c.addr(), v.interface_on(node).to_string())))
-        .collect()
+    pair.vips.iter().flat_map(|v| v.elsewhere_on(node).map(|(c, on)| (c.addr(), on.to_string()))).collect()
 }
 
 /// Take a snapshot of `node` of `pair` on `host` (one round trip): the addresses on its VRRP

@@ -119,11 +119,12 @@ pub struct InstanceConfig {
     /// Advertisement interval in centiseconds (the v3 wire unit; v2 uses whole seconds).
     pub advert_interval_cs: u16,
     pub vips: Vec<VipCidr>,
-    /// The interface the VIPs live on when it is not the VRRP `interface` (keepalived's
-    /// `virtual_ipaddress { ADDR dev IFACE }`): added, announced and removed there. `None`: on
-    /// `interface`. Connections are not carried over at a hand-over for such an instance
-    /// (`fsm::Instance::carries_over`).
-    pub vip_interface: Option<String>,
+    /// Per VIP (in the order of `vips`), the interface it lives on when it is not the VRRP
+    /// `interface` (keepalived's `virtual_ipaddress { ADDR dev IFACE }`; the config's
+    /// `vip_interface`, or the VIP's own `interface`): added, announced and removed there.
+    /// `None`: on `interface`. Connections are carried over at a hand-over only for the VIPs on
+    /// `interface` (`fsm::Instance::carries_over`, the daemon's `carried`).
+    pub vip_interfaces: Vec<Option<String>>,
     pub preempt: bool,
     pub preempt_delay: Duration,
     pub auth_pass: Option<AuthPass>,
@@ -147,9 +148,25 @@ impl InstanceConfig {
         }
     }
 
-    /// The interface the VIPs live on: `vip_interface`, else the VRRP interface `vrrp`.
-    pub fn vip_interface_or<'a>(&'a self, vrrp: &'a str) -> &'a str {
-        self.vip_interface.as_deref().unwrap_or(vrrp)
+    /// Each VIP with the interface it lives on (the VRRP interface `vrrp` unless placed elsewhere).
+    pub fn placed<'a>(&'a self, vrrp: &'a str) -> impl Iterator<Item = (VipCidr, &'a str)> + 'a {
+        self.vips.iter().zip(&self.vip_interfaces).map(move |(v, on)| (*v, on.as_deref().unwrap_or(vrrp)))
+    }
+
+    /// The interfaces other than the VRRP one that some VIP lives on (each once, in order).
+    pub fn elsewhere(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for on in self.vip_interfaces.iter().flatten() {
+            if !out.contains(&on.as_str()) {
+                out.push(on);
+            }
+        }
+        out
+    }
+
+    /// The VIPs on the VRRP interface: those whose connections a hand-over carries over.
+    pub fn on_vrrp_interface(&self) -> impl Iterator<Item = VipCidr> + '_ {
+        self.vips.iter().zip(&self.vip_interfaces).filter(|(_, on)| on.is_none()).map(|(v, _)| *v)
     }
 
     /// The HMAC key when the adverts travel in an IP Authentication Header.
@@ -246,6 +263,22 @@ enum RawTransport {
     Unicast,
 }
 
+/// One entry of `vips`: `ADDRESS/PREFIX`, or `{address: ADDRESS/PREFIX, interface: NAME}` for
+/// one that lives on its own interface.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawVip {
+    Plain(String),
+    Placed(RawPlacedVip),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPlacedVip {
+    address: String,
+    interface: String,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawInstance {
@@ -256,7 +289,7 @@ struct RawInstance {
     priority: u8,
     #[serde(default = "default_1000")]
     advert_interval_ms: u64,
-    vips: Vec<String>,
+    vips: Vec<RawVip>,
     #[serde(default)]
     vip_interface: Option<String>,
     #[serde(default = "default_true")]
@@ -600,8 +633,45 @@ impl Validator<'_> {
             );
             ok = false;
         }
-        for (j, s) in raw.vips.iter().enumerate() {
+        // The VIPs' own interface; the VRRP interface's name written again means no other.
+        let vip_interface = raw.vip_interface.filter(|v| v != interface);
+        if let Some(v) = &vip_interface {
+            if let Some(why) = crate::values::interface_problem(v) {
+                self.err(
+                    &at("vip_interface"),
+                    format!("{who}: `vip_interface` `{v}` {why}"),
+                    crate::values::INTERFACE_FIX,
+                );
+                ok = false;
+            }
+        }
+        let mut vip_interfaces = Vec::new();
+        for (j, entry) in raw.vips.iter().enumerate() {
             let here = [Seg::Key("instances"), Seg::Index(i), Seg::Key("vips"), Seg::Index(j)];
+            let s = match entry {
+                RawVip::Plain(s) => s,
+                RawVip::Placed(p) => &p.address,
+            };
+            let on = match entry {
+                RawVip::Plain(_) => vip_interface.clone(),
+                RawVip::Placed(p) => {
+                    if let Some(why) = crate::values::interface_problem(&p.interface) {
+                        self.err(
+                            &[
+                                Seg::Key("instances"),
+                                Seg::Index(i),
+                                Seg::Key("vips"),
+                                Seg::Index(j),
+                                Seg::Key("interface"),
+                            ],
+                            format!("{who}: VIP `{}`: `interface` `{}` {why}", p.address, p.interface),
+                            crate::values::INTERFACE_FIX,
+                        );
+                        ok = false;
+                    }
+                    Some(p.interface.clone()).filter(|v| v != interface)
+                }
+            };
             match s.parse::<VipCidr>() {
                 Ok(v) if v.addr().is_multicast() || v.addr().is_unspecified() || v.addr().is_broadcast() => {
                     self.err(
@@ -616,7 +686,8 @@ impl Validator<'_> {
                         self.err(&here, format!("{who}: VIP `{s}` is listed twice"), "remove the duplicate");
                         ok = false;
                     }
-                    vips.push(v)
+                    vips.push(v);
+                    vip_interfaces.push(on);
                 }
                 Err(why) => {
                     self.err(
@@ -626,18 +697,6 @@ impl Validator<'_> {
                     );
                     ok = false;
                 }
-            }
-        }
-        // The VIPs' own interface; the VRRP interface's name written again means no other.
-        let vip_interface = raw.vip_interface.filter(|v| v != interface);
-        if let Some(v) = &vip_interface {
-            if let Some(why) = crate::values::interface_problem(v) {
-                self.err(
-                    &at("vip_interface"),
-                    format!("{who}: `vip_interface` `{v}` {why}"),
-                    crate::values::INTERFACE_FIX,
-                );
-                ok = false;
             }
         }
         let owns = address.is_some_and(|a| vips.iter().any(|v| v.addr() == a));
@@ -782,7 +841,7 @@ impl Validator<'_> {
             priority: priority?,
             advert_interval_cs: interval_cs?,
             vips,
-            vip_interface,
+            vip_interfaces,
             preempt: raw.preempt,
             preempt_delay: Duration::from_millis(raw.preempt_delay_ms),
             auth_pass,
@@ -1073,17 +1132,15 @@ instances:
             &GOOD.replace("    vips: [10.77.1.200/24]\n", "    vips: [10.77.1.200/24]\n    vip_interface: eth1\n"),
         )
         .expect("valid");
-        assert_eq!(c.instances[0].vip_interface.as_deref(), Some("eth1"));
-        assert_eq!(c.instances[0].vip_interface_or(&c.interface), "eth1");
-        assert_eq!(
-            (c.instances[1].vip_interface.as_ref(), c.instances[1].vip_interface_or(&c.interface)),
-            (None, "eth0")
-        );
+        assert_eq!(c.instances[0].vip_interfaces, [Some("eth1".to_string())]);
+        assert_eq!(c.instances[0].elsewhere(), ["eth1"]);
+        assert_eq!(c.instances[1].vip_interfaces, [None]);
+        assert_eq!(c.instances[1].placed(&c.interface).map(|(_, on)| on).collect::<Vec<_>>(), ["eth0"]);
         let c = parse(
             &GOOD.replace("    vips: [10.77.1.200/24]\n", "    vips: [10.77.1.200/24]\n    vip_interface: eth0\n"),
         )
         .expect("valid");
-        assert_eq!(c.instances[0].vip_interface, None);
+        assert_eq!(c.instances[0].vip_interfaces, [None]);
         for (name, why) in [
             ("eth1:0", "is not an interface name"),
             ("verylongname0", "is too long: the VIPs' label `<interface>:hp` must fit in 15 characters"),
@@ -1096,6 +1153,43 @@ instances:
         }
     }
 
+    /// A VIP of `vips` may name its own interface (`{address, interface}`); it wins over the
+    /// instance's `vip_interface`, and the VRRP interface's name means that one. Plain entries
+    /// parse as before. A bad name, or an unknown key, is refused where it is written.
+    #[test]
+    fn a_vip_may_name_its_own_interface() {
+        let two = "    vips: [10.77.1.200/24, {address: 192.168.100.129/24, interface: eth1}]\n";
+        let c = parse(&GOOD.replace("    vips: [10.77.1.200/24]\n", two)).expect("valid");
+        let ic = &c.instances[0];
+        assert_eq!(ic.vip_interfaces, [None, Some("eth1".to_string())]);
+        assert_eq!(
+            ic.placed(&c.interface).map(|(v, on)| (v.to_string(), on)).collect::<Vec<_>>(),
+            [("10.77.1.200/24".to_string(), "eth0"), ("192.168.100.129/24".to_string(), "eth1")]
+        );
+        assert_eq!(ic.on_vrrp_interface().map(|v| v.to_string()).collect::<Vec<_>>(), ["10.77.1.200/24"]);
+        assert_eq!(ic.elsewhere(), ["eth1"]);
+        let c = parse(&GOOD.replace(
+            "    vips: [10.77.1.200/24]\n",
+            "    vips: [10.77.1.200/24, {address: 10.77.1.201/24, interface: eth0}]\n    vip_interface: eth2\n",
+        ))
+        .expect("valid");
+        assert_eq!(c.instances[0].vip_interfaces, [Some("eth2".to_string()), None]);
+        assert_eq!(c.instances[0].elsewhere(), ["eth2"]);
+        let bad = GOOD.replace(
+            "    vips: [10.77.1.200/24]\n",
+            "    vips: [10.77.1.200/24, {address: 192.168.100.129/24, interface: eth1:0}]\n",
+        );
+        assert_eq!(
+            findings(&bad),
+            ["22:11: instance `web-51`: VIP `192.168.100.129/24`: `interface` `eth1:0` is not an interface name"]
+        );
+        let bad = GOOD.replace(
+            "    vips: [10.77.1.200/24]\n",
+            "    vips: [10.77.1.200/24, {address: 192.168.100.129/24, dev: eth1}]\n",
+        );
+        assert_eq!(findings(&bad).len(), 1, "{:?}", findings(&bad));
+    }
+
     /// A VIP's `interface` in the inventory is the daemon's `vip_interface`, written only where
     /// it differs from the node's VRRP interface (a config without it is unchanged).
     #[test]
@@ -1103,12 +1197,55 @@ instances:
         let mut pair = crate::render::tests::pair(crate::inventory::Mode::MasterBackup);
         pair.vips[0].interface = Some("eth1".into());
         for c in rendered(&pair) {
-            assert_eq!(c.expect("valid").instances[0].vip_interface.as_deref(), Some("eth1"));
+            assert_eq!(c.expect("valid").instances[0].vip_interfaces, [Some("eth1".to_string())]);
         }
         pair.vips[0].interface = Some("eth0".into());
         for c in rendered(&pair) {
-            assert_eq!(c.expect("valid").instances[0].vip_interface, None);
+            assert_eq!(c.expect("valid").instances[0].vip_interfaces, [None]);
         }
+    }
+
+    /// An inventory address naming its own interface renders as a `{address, interface}` entry
+    /// of `vips`, and parses back to the same placement; the other addresses stay plain, so a
+    /// config without such addresses is unchanged.
+    #[test]
+    fn an_inventory_address_on_its_own_interface_renders_as_an_entry() {
+        let mut pair = crate::render::tests::pair(crate::inventory::Mode::MasterBackup);
+        pair.vips[0].also = vec!["192.168.100.129/24".parse().expect("cidr")];
+        let plain: Vec<String> = rendered_text(&pair);
+        assert!(plain.iter().all(|t| t.contains("    vips: [10.77.1.200/24, 192.168.100.129/24]\n")), "{plain:?}");
+        pair.vips[0].own_interfaces = vec![None, Some("eth1".into())];
+        for t in rendered_text(&pair) {
+            assert!(
+                t.contains("    vips: [10.77.1.200/24, {address: 192.168.100.129/24, interface: \"eth1\"}]\n"),
+                "{t}"
+            );
+            assert!(!t.contains("vip_interface"), "{t}");
+        }
+        for c in rendered(&pair) {
+            assert_eq!(c.expect("valid").instances[0].vip_interfaces, [None, Some("eth1".to_string())]);
+        }
+        // The VIP on eth1, one of its addresses back on the VRRP interface.
+        pair.vips[0].interface = Some("eth1".into());
+        pair.vips[0].own_interfaces = vec![None, Some("eth0".into())];
+        for c in rendered(&pair) {
+            assert_eq!(c.expect("valid").instances[0].vip_interfaces, [Some("eth1".to_string()), None]);
+        }
+    }
+
+    fn rendered_text(pair: &crate::inventory::Pair) -> Vec<String> {
+        use crate::roles::{BinarySpec, RoleSet, Want};
+        let set = RoleSet::builtin().expect("roles load");
+        let bin = BinarySpec { sha256: String::new(), size: 0, version: String::new(), needs: String::new() };
+        pair.nodes
+            .iter()
+            .map(|node| {
+                let d = crate::roles::desired(&set, pair, node, &[], &bin).expect("renders");
+                let f = d.files.iter().find(|f| f.path == "/etc/hapair/vrrpd.yml").expect("the daemon config");
+                let Want::Content { bytes, .. } = &f.want else { panic!("{:?}", f.want) };
+                String::from_utf8_lossy(bytes).into_owned()
+            })
+            .collect()
     }
 
     #[test]

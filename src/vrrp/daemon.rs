@@ -32,27 +32,30 @@ pub async fn run(config_path: PathBuf, mut cfg: Config, metrics: Option<std::net
     );
     let rx_sock = Rc::clone(&sock);
     let ah_sock = if cfg.instances.iter().any(|ic| ic.ah_key().is_some()) { Some(open_ah(&cfg)?) } else { None };
-    // The VRRP interface's, then those of VIPs living elsewhere (`vip_interface`), each once.
+    // The VRRP interface's, then those of VIPs living elsewhere (`vip_interface`, or a VIP's
+    // own `interface`), each once.
     let mut links = HashMap::new();
-    for name in
-        std::iter::once(cfg.interface.as_str()).chain(cfg.instances.iter().filter_map(|ic| ic.vip_interface.as_deref()))
-    {
+    for name in std::iter::once(cfg.interface.as_str()).chain(cfg.instances.iter().flat_map(|ic| ic.elsewhere())) {
         if !links.contains_key(name) {
             links.insert(name.to_string(), VipLink::open(name)?);
         }
     }
     // Said once: in a hapair pair, the hand-over of these VIPs differs (fsm `carries_over`).
-    for ic in cfg.instances.iter().filter(|ic| cfg.peer_hapair && ic.vip_interface.is_some()) {
-        log(&format!(
-            "vrid {}: VIPs on `{}`, adverts on `{}`: connections open at a hand-over are not carried over for them",
-            ic.vrid,
-            ic.vip_interface_or(&cfg.interface),
-            cfg.interface
-        ));
+    for ic in cfg.instances.iter().filter(|_| cfg.peer_hapair) {
+        for on in ic.elsewhere() {
+            let there: Vec<String> =
+                ic.placed(&cfg.interface).filter(|(_, o)| *o == on).map(|(v, _)| v.addr().to_string()).collect();
+            // Named when the VRID has VIPs on other interfaces too (those are carried over or not as theirs).
+            let which = if there.len() == ic.vips.len() { String::new() } else { format!(" {}", there.join(", ")) };
+            log(&format!(
+                "vrid {}: VIPs{which} on `{on}`, adverts on `{}`: connections open at a hand-over are not carried over for them",
+                ic.vrid, cfg.interface
+            ));
+        }
     }
 
     // A daemon killed with SIGKILL leaves its VIPs. In a hapair pair an instance whose VIPs are
-    // all still bound (on its VIP interface) keeps them (nginx still serves; the peer answers
+    // all still bound (each on its interface) keeps them (nginx still serves; the peer answers
     // our first advert at once if it took over meanwhile); everything else carrying our label
     // is removed.
     let mut bound: HashMap<&str, Vec<(Ipv4Addr, u8)>> = HashMap::new();
@@ -63,8 +66,8 @@ pub async fn run(config_path: PathBuf, mut cfg: Config, metrics: Option<std::net
         cfg.instances
             .iter()
             .filter(|ic| {
-                let on = bound.get(ic.vip_interface_or(&cfg.interface)).map(Vec::as_slice).unwrap_or(&[]);
-                ic.vips.iter().all(|v| on.iter().any(|b| b.0 == v.addr()))
+                ic.placed(&cfg.interface)
+                    .all(|(v, on)| bound.get(on).map(Vec::as_slice).unwrap_or(&[]).iter().any(|b| b.0 == v.addr()))
             })
             .map(|ic| ic.vrid.get())
             .collect()
@@ -75,8 +78,8 @@ pub async fn run(config_path: PathBuf, mut cfg: Config, metrics: Option<std::net
         let kept: Vec<Ipv4Addr> = cfg
             .instances
             .iter()
-            .filter(|ic| keep.contains(&ic.vrid.get()) && ic.vip_interface_or(&cfg.interface) == name)
-            .flat_map(|ic| ic.vips.iter().map(|v| v.addr()))
+            .filter(|ic| keep.contains(&ic.vrid.get()))
+            .flat_map(|ic| ic.placed(&cfg.interface).filter(|(_, on)| on == name).map(|(v, _)| v.addr()))
             .collect();
         for v in l.vips.remove_stale(&kept).await? {
             log(&format!("removed stale VIP {v} left by an earlier run"));
@@ -425,8 +428,7 @@ fn reload(path: &Path, old: &Config, links: &HashMap<String, VipLink>) -> Result
     if new.interface != old.interface || new.address != old.address {
         return Err("`interface` and `address` change only with a restart".into());
     }
-    if let Some(v) = new.instances.iter().filter_map(|ic| ic.vip_interface.as_deref()).find(|v| !links.contains_key(*v))
-    {
+    if let Some(v) = new.instances.iter().flat_map(|ic| ic.elsewhere()).find(|v| !links.contains_key(*v)) {
         return Err(format!("`vip_interface` `{v}` is new to this daemon: a new VIP interface needs a restart"));
     }
     Ok(new)
@@ -621,22 +623,22 @@ impl Daemon {
         match a {
             Action::Send(adv) => self.send(ic, &adv),
             Action::AddVips => {
-                for v in &ic.vips {
-                    if let Err(e) = self.link_of(ic).vips.add(*v).await {
+                for (v, on) in ic.placed(&self.cfg.interface) {
+                    if let Err(e) = self.link(on).vips.add(v).await {
                         log(&e);
                     }
                 }
             }
             Action::RemoveVips => {
-                for v in &ic.vips {
-                    if let Err(e) = self.link_of(ic).vips.remove(*v).await {
+                for (v, on) in ic.placed(&self.cfg.interface) {
+                    if let Err(e) = self.link(on).vips.remove(v).await {
                         log(&e);
                     }
                 }
             }
             Action::Garp => {
-                for v in &ic.vips {
-                    if let Err(e) = self.link_of(ic).garp.send(v.addr()) {
+                for (v, on) in ic.placed(&self.cfg.interface) {
+                    if let Err(e) = self.link(on).garp.send(v.addr()) {
                         log(&format!("cannot send gratuitous ARP for {}: {e}", v.addr()));
                     }
                 }
@@ -700,10 +702,10 @@ impl Daemon {
         }
     }
 
-    /// Where `ic`'s VIPs live (every interface a running instance names was opened: at the
-    /// start, and a reload naming a new one is refused).
-    fn link_of(&self, ic: &InstanceConfig) -> &VipLink {
-        self.links.get(ic.vip_interface_or(&self.cfg.interface)).unwrap_or_else(|| self.vrrp_link())
+    /// The interface `name` a VIP lives on (every interface a running instance names was
+    /// opened: at the start, and a reload naming a new one is refused).
+    fn link(&self, name: &str) -> &VipLink {
+        self.links.get(name).unwrap_or_else(|| self.vrrp_link())
     }
 
     /// The VRRP interface's (opened first, never removed).
@@ -798,7 +800,7 @@ impl Daemon {
                 Some(mut i)
                     if i.config().version == ic.version
                         && i.config().vips == ic.vips
-                        && i.config().vip_interface == ic.vip_interface
+                        && i.config().vip_interfaces == ic.vip_interfaces
                         && i.config().transport == ic.transport =>
                 {
                     i.update(ic.clone());
@@ -917,12 +919,14 @@ fn sequence_start() -> Sequence {
     Sequence::start(SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()))
 }
 
+/// The addresses whose open connections a hand-over carries over: the VIPs on the VRRP
+/// interface (fsm `carries_over`); those living elsewhere move as with keepalived.
 fn addrs(ic: &InstanceConfig) -> Vec<Ipv4Addr> {
-    ic.vips.iter().map(|v| v.addr()).collect()
+    ic.on_vrrp_interface().map(|v| v.addr()).collect()
 }
 
 /// The VIPs whose subnet only their own address gives a route to: off the node's subnet
 /// (`own`), with a prefix shorter than /32 ([`super::vip::Vips::add_subnet_route`]).
 fn off_subnet(ic: &InstanceConfig, own: Ipv4Addr) -> Vec<crate::values::VipCidr> {
-    ic.vips.iter().copied().filter(|v| v.prefix() < 32 && !v.contains(own)).collect()
+    ic.on_vrrp_interface().filter(|v| v.prefix() < 32 && !v.contains(own)).collect()
 }

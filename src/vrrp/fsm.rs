@@ -326,12 +326,13 @@ impl Instance {
     }
 
     /// Whether the connections open at a hand-over are carried over ([`Action::Forward`],
-    /// [`Action::Linger`]): only for VIPs on the VRRP interface. The peer's address known there
+    /// [`Action::Linger`]): only for VIPs on the VRRP interface, so when at least one lives
+    /// there (the executor carries those over, and only those). The peer's address known there
     /// is where the forwarded segments go, on the interface they arrived on; for VIPs on another
-    /// interface (`vip_interface`) the peer's address on that one is not known, so their
-    /// hand-over is as with keepalived: a request in flight at the switch may fail.
+    /// interface (`vip_interface`, or a VIP's own) the peer's address on that one is not known,
+    /// so their hand-over is as with keepalived: a request in flight at the switch may fail.
     pub fn carries_over(&self) -> bool {
-        self.cfg.vip_interface.is_none()
+        self.cfg.vip_interfaces.iter().any(Option::is_none)
     }
 
     /// Yielded by a switchover: not preempting.

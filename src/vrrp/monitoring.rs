@@ -103,7 +103,10 @@ impl Scrape {
                 .instances
                 .iter()
                 .flat_map(|i| {
-                    i.vips.iter().map(move |v| (i.name.clone(), i.vrid.get(), v.addr(), i.vip_interface.clone()))
+                    i.vips
+                        .iter()
+                        .zip(&i.vip_interfaces)
+                        .map(move |(v, on)| (i.name.clone(), i.vrid.get(), v.addr(), on.clone()))
                 })
                 .collect(),
             nginx_status: m.nginx_status.as_deref().and_then(|u| u.parse().ok()),

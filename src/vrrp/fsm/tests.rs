@@ -13,7 +13,7 @@ fn cfg(priority: u8, version: Version, interval_cs: u16) -> InstanceConfig {
         priority: Priority::new(priority).unwrap(),
         advert_interval_cs: interval_cs,
         vips: vec![VipCidr::new(Ipv4Addr::new(10, 77, 250, 200), 24).unwrap()],
-        vip_interface: None,
+        vip_interfaces: vec![None],
         preempt: true,
         preempt_delay: Duration::ZERO,
         auth_pass: None,
@@ -630,7 +630,7 @@ fn settled_hapair_pair_vips_elsewhere() -> Net {
     let mut n = hapair_pair(Version::V3, 100);
     for (i, peer) in [(0, 12), (1, 11)] {
         let mut c = n.nodes[i].inst.config().clone();
-        c.vip_interface = Some("eth1".into());
+        c.vip_interfaces = vec![Some("eth1".into())];
         n.nodes[i].inst = Instance::new(c, n.nodes[i].addr);
         n.nodes[i].inst.set_hapair_peer(Some(Ipv4Addr::new(10, 77, 250, peer)));
     }
@@ -674,6 +674,27 @@ fn vips_on_another_interface_hand_over_at_once_without_carrying_connections_over
         ]
     );
     assert!(!n.nodes[1].inst.lingering() && !n.nodes[1].inst.holding());
+}
+
+/// One VRID's addresses on two interfaces: those on the VRRP interface are carried over as
+/// ever (the executor forwards and lingers for those only), so the hand-over is the usual one.
+#[test]
+fn a_vrid_with_some_vips_on_the_vrrp_interface_carries_those_over() {
+    let mut n = hapair_pair(Version::V3, 100);
+    for (i, peer) in [(0, 12), (1, 11)] {
+        let mut c = n.nodes[i].inst.config().clone();
+        c.vips.push(VipCidr::new(Ipv4Addr::new(192, 168, 100, 129), 24).unwrap());
+        c.vip_interfaces = vec![None, Some("eth1".into())];
+        n.nodes[i].inst = Instance::new(c, n.nodes[i].addr);
+        n.nodes[i].inst.set_hapair_peer(Some(Ipv4Addr::new(10, 77, 250, peer)));
+    }
+    n.settle(5.0);
+    assert!(n.nodes[0].inst.carries_over());
+    n.input("a", Input::Handover);
+    n.run_until(12.0);
+    let t = n.take();
+    assert!(t.contains(&"5.0000 b forward strays to 10.77.250.11".to_string()), "{t:#?}");
+    assert!(t.contains(&"5.0300 a linger".to_string()), "{t:#?}");
 }
 
 #[test]
