@@ -1326,60 +1326,81 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
         };
         let places: Vec<Option<String>> = x.vips.iter().map(|(_, o)| place(0, o)).collect();
         let mut vip_iface: Option<(String, Vec<At>)> = None;
-        if places.iter().any(|p| *p != places[0]) {
-            // One VRID's addresses on several interfaces: an hapair VIP's live on one.
-            let each: Vec<String> =
-                x.vips.iter().zip(&places).map(|((v, _), p)| format!("{} on {}", v.text, shown(p, 0))).collect();
-            notes.decide(
-                x.vips.iter().map(|(v, _)| v.at.clone()).collect(),
-                format!(
-                    "vrid {vrid} puts its addresses on more than one interface ({}); the addresses of an hapair VIP live on one interface",
-                    each.join(", ")
-                ),
-                "put them all on one interface (hapair adds the addresses of one VRID on one interface, the VIP's `interface`), or move the others to a pair of their own",
-            );
-        } else {
-            let bare = |t: &str| t.strip_suffix("/32").unwrap_or(t).to_string();
-            let mut agree = true;
-            for (w, o) in &pair_insts[1].vips {
-                let Some(((v, _), p)) = x.vips.iter().zip(&places).find(|((v, _), _)| bare(&v.text) == bare(&w.text))
-                else {
-                    continue; // a VIP only one file lists: a decision above
-                };
-                let q = place(1, o);
-                if q != *p {
-                    notes.decide(
-                        vec![v.at.clone(), w.at.clone()],
-                        format!(
-                            "the two files put VIP {} on different interfaces: {} on {}, {} on {}",
-                            v.text,
-                            names[0],
-                            shown(p, 0),
-                            names[1],
-                            shown(&q, 1)
-                        ),
-                        "put it on the same interface on both nodes",
-                    );
-                    agree = false;
-                    break;
-                }
+        // Per address, its own interface when the VRID's addresses are spread over several
+        // (`{address, interface}` in the inventory's list), with both files' lines.
+        let mut own: Vec<Option<(String, Vec<At>)>> = vec![None; x.vips.len()];
+        let bare = |t: &str| t.strip_suffix("/32").unwrap_or(t).to_string();
+        let mut agree = true;
+        for (w, o) in &pair_insts[1].vips {
+            let Some(((v, _), p)) = x.vips.iter().zip(&places).find(|((v, _), _)| bare(&v.text) == bare(&w.text))
+            else {
+                continue; // a VIP only one file lists: a decision above
+            };
+            let q = place(1, o);
+            if q != *p {
+                notes.decide(
+                    vec![v.at.clone(), w.at.clone()],
+                    format!(
+                        "the two files put VIP {} on different interfaces: {} on {}, {} on {}",
+                        v.text,
+                        names[0],
+                        shown(p, 0),
+                        names[1],
+                        shown(&q, 1)
+                    ),
+                    "put it on the same interface on both nodes",
+                );
+                agree = false;
+                break;
             }
-            if let (true, Some(d)) = (agree, &places[0]) {
-                let mut at: Vec<At> = x.vips.iter().map(|(v, _)| v.at.clone()).collect();
-                at.extend(pair_insts[1].vips.iter().filter(|(_, o)| place(1, o).is_some()).map(|(w, _)| w.at.clone()));
-                let all: Vec<&str> = x.vips.iter().map(|(v, _)| v.text.as_str()).collect();
+        }
+        // Both files' lines of the addresses `pick` selects.
+        let lines_of = |pick: &dyn Fn(usize) -> bool| -> Vec<At> {
+            let mut at: Vec<At> =
+                x.vips.iter().enumerate().filter(|(k, _)| pick(*k)).map(|(_, (v, _))| v.at.clone()).collect();
+            for (k, (v, _)) in x.vips.iter().enumerate().filter(|(k, _)| pick(*k)) {
+                at.extend(
+                    pair_insts[1]
+                        .vips
+                        .iter()
+                        .filter(|(w, o)| bare(&w.text) == bare(&v.text) && place(1, o) == places[k])
+                        .map(|(w, _)| w.at.clone()),
+                );
+            }
+            at
+        };
+        if agree && places.iter().any(|p| *p != places[0]) {
+            // One VRID's addresses on several interfaces (LVS directors): each address that
+            // lives elsewhere than the VRRP interface names its own.
+            for (k, p) in places.iter().enumerate() {
+                let Some(d) = p else { continue };
+                let at = lines_of(&|j| j == k);
                 notes.translated(
                     at.clone(),
                     format!(
-                        "vrid {vrid} puts {} on `{}` (`dev`) while its adverts run on `{}`: the inventory's VIP says `interface: {}` (the daemon adds it there; connections open at a hand-over are not carried over for it)",
-                        all.join(", "),
+                        "vrid {vrid} puts {} on `{}` (`dev`) while its adverts run on `{}`: the inventory's address list says `{{address: ..., interface: {}}}` for it (the daemon adds it there with the VRID's other addresses; connections open at a hand-over are not carried over for it)",
+                        x.vips[k].0.text,
                         d.escape_debug(),
                         iface_text(0).escape_debug(),
                         d.escape_debug()
                     ),
                 );
-                vip_iface = Some((d.clone(), at));
+                own[k] = Some((d.clone(), at));
             }
+        } else if let (true, Some(d)) = (agree, &places[0]) {
+            let at = lines_of(&|_| true);
+            let all: Vec<&str> = x.vips.iter().map(|(v, _)| v.text.as_str()).collect();
+            notes.translated(
+                at.clone(),
+                format!(
+                    "vrid {vrid} puts {} on `{}` (`dev`) while its adverts run on `{}`: the inventory's VIP says `interface: {}` (the daemon adds it there; connections open at a hand-over are not carried over for it)",
+                    all.join(", "),
+                    d.escape_debug(),
+                    iface_text(0).escape_debug(),
+                    d.escape_debug()
+                ),
+            );
+            vip_iface = Some((d.clone(), at));
         }
         for (v, opts) in &x.vips {
             let mut rest = Vec::new();
@@ -1402,8 +1423,10 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
         let mut vip: Vec<String> = Vec::new();
         // VIPs whose prefix is a decision: whether they are off the subnet is not known either.
         let mut undecided: Vec<bool> = Vec::new();
-        for (vip0, _) in &x.vips {
+        for (k, (vip0, _)) in x.vips.iter().enumerate() {
             undecided.push(false);
+            // The interface it lives on when not the VRRP one.
+            let elsewhere = own[k].as_ref().or(vip_iface.as_ref()).map(|(d, _)| d.escape_debug().to_string());
             let one = match vip_parts(&vip0.text) {
                 Err(why) => {
                     notes.decide(
@@ -1416,13 +1439,13 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
                 Ok((addr, Some(p))) if p < 32 => format!("{addr}/{p}"),
                 // On another interface than the nodes' addresses: their prefix says nothing of
                 // it, and keepalived adds it as written (/32 without a prefix).
-                Ok((addr, written)) if vip_iface.is_some() => {
+                Ok((addr, written)) if elsewhere.is_some() => {
                     if written.is_none() {
                         notes.translated(
                             vec![vip0.at.clone()],
                             format!(
                                 "VIP {addr} has no prefix length: keepalived adds it on `{}` as a /32 host address, and the nodes' prefix (of their VRRP interface) says nothing of that interface; written `{addr}/32`",
-                                vip_iface.as_ref().map(|(d, _)| d.escape_debug().to_string()).unwrap_or_default()
+                                elsewhere.unwrap_or_default()
                             ),
                         );
                     }
@@ -1591,9 +1614,9 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
             .collect();
         known.dedup();
         let mut outside_at = Vec::new();
-        for ((text, (v, _)), undecided) in vip.iter().zip(&x.vips).zip(&undecided) {
+        for (((text, (v, _)), undecided), own) in vip.iter().zip(&x.vips).zip(&undecided).zip(&own) {
             let Ok(c) = text.parse::<crate::values::VipCidr>() else { continue };
-            if *undecided || vip_iface.is_some() {
+            if *undecided || vip_iface.is_some() || own.is_some() {
                 continue; // on another interface: `plan` judges it against the node's addresses there
             }
             if addrs.iter().flatten().any(|(a, _)| !c.contains(a.addr)) {
@@ -1613,7 +1636,7 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
             }
         }
         let vrid_at: Vec<At> = pair_insts.iter().filter_map(|i| i.vrid.as_ref().map(|v| v.at.clone())).collect();
-        vips_out.push((vip, *vrid, master, prio, vip_at, vrid_at, prio_at, outside_at, vip_iface));
+        vips_out.push((vip, *vrid, master, prio, vip_at, vrid_at, prio_at, outside_at, vip_iface, own));
     }
 
     // `preempt: false` holds for the whole pair: a second VRID with unequal priorities would
@@ -1662,12 +1685,28 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
         }
     }
     y.w("    vips:", &[]);
-    for (vip, vrid, m, prio, vip_at, vrid_at, prio_at, outside_at, vip_iface) in &vips_out {
+    for (vip, vrid, m, prio, vip_at, vrid_at, prio_at, outside_at, vip_iface, own) in &vips_out {
         match vip.as_slice() {
             [one] => y.w(&format!("      - address: {}", yaml_str(one)), vip_at),
             all => {
-                let list: Vec<String> = all.iter().map(|v| yaml_str(v)).collect();
-                y.w(&format!("      - address: [{}]", list.join(", ")), vip_at)
+                // An address on its own interface is `{address: A, interface: NAME}`.
+                let mut from = vip_at.clone();
+                let list: Vec<String> = all
+                    .iter()
+                    .zip(own)
+                    .map(|(v, o)| match o {
+                        Some((d, at)) => {
+                            for a in at {
+                                if !from.contains(a) {
+                                    from.push(a.clone());
+                                }
+                            }
+                            format!("{{address: {}, interface: {}}}", yaml_str(v), yaml_str(d))
+                        }
+                        None => yaml_str(v),
+                    })
+                    .collect();
+                y.w(&format!("      - address: [{}]", list.join(", ")), &from)
             }
         }
         y.w(&format!("        vrid: {vrid}"), vrid_at);
