@@ -355,3 +355,16 @@ fn a_vip_the_two_files_put_on_different_interfaces_is_a_decision() {
         &["tests/fixtures/keepalived/vipdev-differ/lb1.conf", "tests/fixtures/keepalived/vipdev-differ/lb2.conf"],
     );
 }
+
+/// One VRID's addresses on two interfaces, the two files disagreeing on one address's: a
+/// decision with both places, and no address is given an interface.
+#[test]
+fn an_address_the_two_files_put_on_different_interfaces_is_a_decision() {
+    run_case(
+        "vipdev-mixed-differ",
+        &[
+            "tests/fixtures/keepalived/vipdev-mixed-differ/lb1.conf",
+            "tests/fixtures/keepalived/vipdev-mixed-differ/lb2.conf",
+        ],
+    );
+}
