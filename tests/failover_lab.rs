@@ -504,3 +504,93 @@ fn a_vip_on_another_interface_is_served_there_and_moved() {
     );
     no_hand_over_state_is_left(&lab);
 }
+
+/// One VRID's addresses on two interfaces (keepalived's per-address `dev`, LVS directors): the
+/// address list's second entry names eth1, the first stays on VRRP's eth0. `plan` refuses an
+/// entry's interface a node lacks before changing anything; once applied, the holder has each
+/// address on its own interface only, its daemon config names the eth1 one, `verify`, `status`
+/// and `doctor` find both, and a switchover moves both, each served by the new holder.
+#[test]
+fn one_vrids_addresses_on_two_interfaces_are_served_each_on_its_own_and_moved() {
+    let lab = Lab::up("t-fo6", 2, "master-backup");
+    let k = a_free_subnet();
+    let _link = second_link(&lab, k);
+    let addr: Ipv4Addr = format!("10.77.{k}.200").parse().unwrap();
+    let inv = std::fs::read_to_string(&lab.inventory).unwrap();
+    let one = format!("address: {}/24\n", lab.addr(200));
+    assert!(inv.contains(&one), "{inv}");
+    let own: Ipv4Addr = lab.addr(200).parse().unwrap();
+    let mixed = |dev: &str| format!("address: [{own}/24, {{address: {addr}/24, interface: {dev}}}]\n");
+    std::fs::write(&lab.inventory, inv.replace(&one, &mixed("eth9"))).unwrap();
+    let check = hapair().args(["check", "-i"]).arg(&lab.inventory).output().unwrap();
+    assert!(check.status.success(), "{}", show(&check));
+    let plan = hapair().args(["plan", "-i"]).arg(&lab.inventory).output().unwrap();
+    assert_eq!(plan.status.code(), Some(1), "{}", show(&plan));
+    assert!(
+        text(&plan.stderr).contains(&format!("`node1` has no interface `eth9` for VIP {addr}/24")),
+        "{}",
+        show(&plan)
+    );
+    assert!(lab.exec("node1", &["test", "-e", "/etc/hapair/vrrpd.yml"]).status.code() == Some(1), "nothing applied");
+    std::fs::write(&lab.inventory, inv.replace(&one, &mixed("eth1"))).unwrap();
+    lab.apply(&[]);
+    let both = |node: &str| {
+        let (e0, e1) = (
+            lab.exec_ok(node, &["ip", "-4", "-o", "addr", "show", "dev", "eth0"]),
+            lab.exec_ok(node, &["ip", "-4", "-o", "addr", "show", "dev", "eth1"]),
+        );
+        assert!(!e0.contains(&format!(" {addr}/")) && !e1.contains(&format!(" {own}/")), "misplaced: {e0}{e1}");
+        (e0.contains(&format!(" {own}/24 ")), e1.contains(&format!(" {addr}/24 ")))
+    };
+    let mut holder = "";
+    let end = std::time::Instant::now() + Duration::from_secs(15);
+    while holder.is_empty() {
+        // node1, the preferred master, once it has preempted the first started.
+        if both("node1") == (true, true) && both("node2") == (false, false) {
+            holder = "node1";
+        }
+        let journal = |n: &str| lab.exec_ok(n, &["journalctl", "-u", "hapair-vrrpd", "-n", "30", "--no-pager"]);
+        assert!(
+            std::time::Instant::now() < end,
+            "node1 does not hold both addresses alone: node1 {:?}, node2 {:?}\n{}\n{}\n{}",
+            both("node1"),
+            both("node2"),
+            lab.exec_ok("node1", &["cat", "/etc/hapair/vrrpd.yml"]),
+            journal("node1"),
+            journal("node2")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(lab
+        .exec_ok(holder, &["cat", "/etc/hapair/vrrpd.yml"])
+        .contains(&format!("\n    vips: [{own}/24, {{address: {addr}/24, interface: \"eth1\"}}]\n")));
+    let verify = hapair().args(["verify", "-i"]).arg(&lab.inventory).output().unwrap();
+    assert!(verify.status.success(), "{}", show(&verify));
+    let other = if holder == "node1" { "node2" } else { "node1" };
+    switchover(&lab, other);
+    wait_until("the other node to hold both", Duration::from_secs(15), || {
+        both(other) == (true, true) && both(holder) == (false, false)
+    });
+    for a in [own, addr] {
+        wait_until("the new holder to answer through each address", Duration::from_secs(10), || {
+            http::get(a, 80, Duration::from_millis(500)).is_ok_and(|r| r.served_by.as_deref() == Some(other))
+        });
+    }
+    let status = hapair().args(["status", "-i"]).arg(&lab.inventory).output().unwrap();
+    assert!(status.status.success(), "{}", show(&status));
+    // BOUND: every address of the VRID on this node, each looked for on its own interface.
+    let line = |n: &str| text(&status.stdout).lines().find(|l| l.contains(&format!(" {n} "))).unwrap_or("").to_string();
+    assert!(line(other).contains(&format!("{own}/24 +1")), "{}", show(&status));
+    assert!(line(other).contains(" master ") && line(other).contains(" yes "), "{}", show(&status));
+    assert!(line(holder).contains(" backup ") && line(holder).contains(" no "), "{}", show(&status));
+    let doctor = hapair().args(["doctor", "-i"]).arg(&lab.inventory).output().unwrap();
+    assert!(doctor.status.success(), "{}", show(&doctor));
+    assert!(
+        text(&doctor.stdout).contains(&format!(
+            "vrid 51: its VIPs {addr}/24 on `eth1`, adverts on `eth0`: connections open at a hand-over are not carried over"
+        )),
+        "{}",
+        show(&doctor)
+    );
+    no_hand_over_state_is_left(&lab);
+}
