@@ -589,3 +589,48 @@ fn one_vrids_addresses_on_two_interfaces_move_together_each_on_its_own() {
         assert_eq!(holds(i), (false, false), "{}{}", eth0(i), eth1(i));
     }
 }
+
+/// In a hapair pair, a reload that changes the holder's VIPs replaces its instance: the old one
+/// resigns, and gives its VIPs up at once (it is dropped, so nothing would remove them later:
+/// before, the holder kept them for good, a duplicate address). The peer takes over; one node
+/// holds both addresses, the other none, and that stays so.
+#[test]
+fn a_reload_changing_the_holders_vips_leaves_none_behind() {
+    let w = Wire::new();
+    let inst = |p: u8, vips: &str| {
+        format!(
+            "  - name: web-51\n    vrid: 51\n    version: 3\n    priority: {p}\n    advert_interval_ms: 100\n    vips: [{vips}]\n    garp_count: 1\n"
+        )
+    };
+    let mut a = w.hapair_with(0, "a", &pair_top(&w, "a"), &inst(150, &format!("{VIP}/24")));
+    let mut b = w.hapair_with(1, "b", &pair_top(&w, "b"), &inst(100, &format!("{VIP}/24")));
+    wait_for("a to hold the VIP", S(3), || w.holders() == (true, false));
+    wait_for("b to hear a", S(3), || w.status("b")["instances"][0]["adverts_received"].as_u64() > Some(0));
+    // b, the lower priority, holds it after a switchover (sticky until claimed).
+    let out = std::process::Command::new(hapair_bin())
+        .args(["vrrpd", "ctl", "--socket", path(&w.dir.join("a.sock")), "handover"])
+        .output()
+        .expect("hapair vrrpd ctl");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    wait_for("b to hold the VIP", S(3), || w.holders() == (false, true));
+    let two = format!("{VIP}/24, 10.77.250.201/24");
+    w.write_hapair_config(0, "a", &pair_top(&w, "a"), &inst(150, &two));
+    w.write_hapair_config(1, "b", &pair_top(&w, "b"), &inst(100, &two));
+    // The backup first, then the holder (as `apply` may happen to do).
+    a.signal(libc::SIGHUP);
+    wait_for("a to reload", S(3), || a.log_text().contains("configuration reloaded"));
+    b.signal(libc::SIGHUP);
+    let on = |i: usize| w.addrs_on(i, "eth0");
+    let n = |t: &str| usize::from(t.contains(&format!(" {VIP}/24 "))) + usize::from(t.contains(" 10.77.250.201/24 "));
+    let end = std::time::Instant::now() + S(5);
+    loop {
+        let h = (n(&on(0)), n(&on(1)));
+        if h == (2, 0) || h == (0, 2) {
+            break;
+        }
+        assert!(std::time::Instant::now() < end, "addresses held {h:?}\n{}", w.logs());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let settled = (n(&on(0)), n(&on(1)));
+    always_for("the addresses stay on one node", S(1), || (n(&on(0)), n(&on(1))) == settled);
+}

@@ -610,6 +610,23 @@ impl Daemon {
                 batch.push((i.config().clone(), a));
             }
         }
+        // An instance a reload replaced is dropped now. One that would still hold its VIPs
+        // until the peer is heard (a hapair pair's make-before-break), or linger, gives them up
+        // at once instead: nothing would ever remove them later, and the replacement starts as
+        // Backup. Such a reload is break-before-make for a moment (the peer takes over at once
+        // on our priority 0).
+        for i in &self.retired {
+            if i.holding() || i.lingering() {
+                let ic = i.config().clone();
+                batch.push((ic.clone(), Action::StopForward));
+                if i.lingering() {
+                    batch.push((ic.clone(), Action::StopLinger));
+                }
+                if i.holding() {
+                    batch.push((ic, Action::RemoveVips));
+                }
+            }
+        }
         self.retired.clear();
         let mut changed = false;
         for (ic, a) in batch {
