@@ -1019,18 +1019,7 @@ instances:
 
     /// What the engine renders for `pair`, parsed by the daemon.
     fn rendered(pair: &crate::inventory::Pair) -> Vec<Result<Config, Vec<Finding>>> {
-        use crate::roles::{BinarySpec, RoleSet, Want};
-        let set = RoleSet::builtin().expect("roles load");
-        let bin = BinarySpec { sha256: String::new(), size: 0, version: String::new(), needs: String::new() };
-        pair.nodes
-            .iter()
-            .map(|node| {
-                let d = crate::roles::desired(&set, pair, node, &[], &bin).expect("renders");
-                let f = d.files.iter().find(|f| f.path == "/etc/hapair/vrrpd.yml").expect("the daemon config");
-                let Want::Content { bytes, .. } = &f.want else { panic!("{:?}", f.want) };
-                parse(&String::from_utf8_lossy(bytes))
-            })
-            .collect()
+        rendered_text(pair).iter().map(|t| parse(t)).collect()
     }
 
     /// One definition of each range (`crate::values`): an inventory at the edges `check`
