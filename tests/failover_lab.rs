@@ -442,6 +442,23 @@ fn second_link(lab: &Lab, k: u8) -> SecondLink {
     link
 }
 
+/// With `inventory` (an address of `addr` on `eth9`, which no node has) in place: `check`
+/// accepts it (it cannot know the nodes' interfaces), `plan` refuses it naming the node, and
+/// nothing was applied.
+fn plan_refuses_a_missing_interface(lab: &Lab, inventory: &str, addr: Ipv4Addr) {
+    std::fs::write(&lab.inventory, inventory).unwrap();
+    let check = hapair().args(["check", "-i"]).arg(&lab.inventory).output().unwrap();
+    assert!(check.status.success(), "{}", show(&check));
+    let plan = hapair().args(["plan", "-i"]).arg(&lab.inventory).output().unwrap();
+    assert_eq!(plan.status.code(), Some(1), "{}", show(&plan));
+    assert!(
+        text(&plan.stderr).contains(&format!("`node1` has no interface `eth9` for VIP {addr}/24")),
+        "{}",
+        show(&plan)
+    );
+    assert!(lab.exec("node1", &["test", "-e", "/etc/hapair/vrrpd.yml"]).status.code() == Some(1), "nothing applied");
+}
+
 /// A VIP on another interface than VRRP's (`interface: eth1`, keepalived's `dev eth1`): `plan`
 /// refuses a name a node lacks before changing anything; `apply` deploys it, the holder serves
 /// through it on eth1 (never on eth0), `verify`, `status` and `doctor` find it there, and a
@@ -456,17 +473,7 @@ fn a_vip_on_another_interface_is_served_there_and_moved() {
     let one = format!("address: {}/24\n", lab.addr(200));
     assert!(inv.contains(&one), "{inv}");
     let on = |dev: &str| format!("address: {addr}/24\n        interface: {dev}\n");
-    std::fs::write(&lab.inventory, inv.replace(&one, &on("eth9"))).unwrap();
-    let check = hapair().args(["check", "-i"]).arg(&lab.inventory).output().unwrap();
-    assert!(check.status.success(), "{}", show(&check));
-    let plan = hapair().args(["plan", "-i"]).arg(&lab.inventory).output().unwrap();
-    assert_eq!(plan.status.code(), Some(1), "{}", show(&plan));
-    assert!(
-        text(&plan.stderr).contains(&format!("`node1` has no interface `eth9` for VIP {addr}/24")),
-        "{}",
-        show(&plan)
-    );
-    assert!(lab.exec("node1", &["test", "-e", "/etc/hapair/vrrpd.yml"]).status.code() == Some(1), "nothing applied");
+    plan_refuses_a_missing_interface(&lab, &inv.replace(&one, &on("eth9")), addr);
 
     std::fs::write(&lab.inventory, inv.replace(&one, &on("eth1"))).unwrap();
     lab.apply(&[]);
@@ -521,17 +528,7 @@ fn one_vrids_addresses_on_two_interfaces_are_served_each_on_its_own_and_moved() 
     assert!(inv.contains(&one), "{inv}");
     let own: Ipv4Addr = lab.addr(200).parse().unwrap();
     let mixed = |dev: &str| format!("address: [{own}/24, {{address: {addr}/24, interface: {dev}}}]\n");
-    std::fs::write(&lab.inventory, inv.replace(&one, &mixed("eth9"))).unwrap();
-    let check = hapair().args(["check", "-i"]).arg(&lab.inventory).output().unwrap();
-    assert!(check.status.success(), "{}", show(&check));
-    let plan = hapair().args(["plan", "-i"]).arg(&lab.inventory).output().unwrap();
-    assert_eq!(plan.status.code(), Some(1), "{}", show(&plan));
-    assert!(
-        text(&plan.stderr).contains(&format!("`node1` has no interface `eth9` for VIP {addr}/24")),
-        "{}",
-        show(&plan)
-    );
-    assert!(lab.exec("node1", &["test", "-e", "/etc/hapair/vrrpd.yml"]).status.code() == Some(1), "nothing applied");
+    plan_refuses_a_missing_interface(&lab, &inv.replace(&one, &mixed("eth9")), addr);
     std::fs::write(&lab.inventory, inv.replace(&one, &mixed("eth1"))).unwrap();
     lab.apply(&[]);
     let both = |node: &str| {
