@@ -97,12 +97,15 @@ pub const PREEMPT_DELAY_MAX: Duration = Duration::from_secs(3600);
 /// and the VIPs' address label, `<interface>:hp` at the shortest, must fit in the same 15.
 pub const INTERFACE_NAME_MAX: usize = 12;
 
+/// [`interface_problem`]'s answer for a value that is no interface name at all.
+pub const NOT_AN_INTERFACE_NAME: &str = "is not an interface name";
+
 /// Why `name` cannot be an interface hapair runs VRRP or adds VIPs on, or None when it can:
 /// the one rule of `check`, the import and the daemon's configuration.
 pub fn interface_problem(name: &str) -> Option<&'static str> {
     let alphabet = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@');
     if name.is_empty() || name.len() > 15 || !name.chars().all(alphabet) {
-        Some("is not an interface name")
+        Some(NOT_AN_INTERFACE_NAME)
     } else if name.len() > INTERFACE_NAME_MAX {
         Some("is too long: the VIPs' label `<interface>:hp` must fit in 15 characters")
     } else {

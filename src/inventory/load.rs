@@ -221,8 +221,8 @@ pub fn valid_interface(s: &str) -> bool {
 /// is not a string at all, that it is no name.
 fn interface_refused(i: &Node) -> &'static str {
     match &i.kind {
-        Kind::Scalar(s, _) => crate::values::interface_problem(s).unwrap_or("is not an interface name"),
-        _ => "is not an interface name",
+        Kind::Scalar(s, _) => crate::values::interface_problem(s).unwrap_or(crate::values::NOT_AN_INTERFACE_NAME),
+        _ => crate::values::NOT_AN_INTERFACE_NAME,
     }
 }
 

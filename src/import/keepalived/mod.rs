@@ -877,7 +877,8 @@ pub fn pair(a: &Config, b: &Config, nodes: &BTreeMap<String, NodeAddr>) -> Resul
                 }
             };
             if let Some(why) = crate::values::interface_problem(&v.text) {
-                let placeholder = if why.contains("too long") { "" } else { " (a placeholder left in the file?)" };
+                let placeholder =
+                    if why == crate::values::NOT_AN_INTERFACE_NAME { " (a placeholder left in the file?)" } else { "" };
                 notes.decide(
                     vec![v.at.clone()],
                     format!("interface `{}` {why}{placeholder}", v.text.escape_debug()),
